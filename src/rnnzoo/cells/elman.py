@@ -1,0 +1,111 @@
+"""The Elman network (simple recurrent network, SRNN)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.cells._torch_fused import run_fused
+from rnnzoo.cells.activations import get_activation
+from rnnzoo.core.cell import Cell
+from rnnzoo.core.registry import Paper, register
+
+
+class ElmanState(NamedTuple):
+    """h: (B, H)."""
+
+    h: Tensor
+
+
+class ElmanCell(Cell):
+    r"""Elman (1990) simple recurrent cell, 001 eqs (1)-(2)::
+
+        o_t = weight_ih @ x_t + bias_ih + weight_hh @ h_{t-1} + bias_hh      # 001 eq (2)
+        h_t = activation(o_t)                                                # 001 eq (1)
+
+    The output layer of 001 eq (3), ``y_t = f_O(W_HO h_t + b_o)``, is a head on top (``rnnzoo.train``).
+    ``activation`` is one of 001 fig. 2 / eqs (4)-(7): ``tanh``, ``sigmoid``, ``relu``, ``linear``,
+    ``piecewise_linear`` (hard tanh), ``sine`` (sin until saturation at +-pi/2).
+
+    Args:
+        input_size: I. hidden_size: H. activation: as above. bias: learn ``bias_ih``/``bias_hh``.
+
+    Shapes: x_t (B, I); state ``ElmanState(h)`` with h (B, H); output h_t (B, H).
+
+    Parameters have torch.nn.RNN's names, shapes and initialisation U(-1/sqrt(H), 1/sqrt(H)); with
+    ``tanh``/``relu`` the fused ``torch.nn.RNN`` kernel runs.
+
+    Deviations: two bias vectors (torch's layout, for exact weight exchange) where 001 eq (2) has one
+    ``b_h``; their sum plays its role.
+
+    Paper: Elman (1990), Finding structure in time. Cognitive Science 14(2).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, activation: str = "tanh", bias: bool = True) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.activation = get_activation(activation)
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(hidden_size))
+            self.bias_hh = nn.Parameter(torch.empty(hidden_size))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    @property
+    def bias(self) -> bool:
+        return self.bias_ih is not None
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> ElmanState:
+        dtype = dtype or self.weight_hh.dtype
+        return ElmanState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+
+    def project(self, x: Tensor) -> Tensor:
+        """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., H)."""
+        if self.bias_ih is None:
+            return x @ self.weight_ih.t()
+        return torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, x.shape[-1]),
+                           self.weight_ih.t()).view(*x.shape[:-1], self.hidden_size)
+
+    def step(self, u_t: Tensor, state: ElmanState) -> tuple[Tensor, ElmanState]:
+        h = self.activation.fn(torch.addmm(u_t, state.h, self.weight_hh.t()))
+        return h, ElmanState(h)
+
+    def torch_weights(self) -> list[Tensor]:
+        """Parameters in torch.nn.RNN's order."""
+        w = [self.weight_ih, self.weight_hh]
+        return w + [self.bias_ih, self.bias_hh] if self.bias else w
+
+    def fused(self, x: Tensor, state: ElmanState, lengths: Tensor | None) -> tuple[Tensor, ElmanState] | None:
+        if self.activation.name not in ("tanh", "relu"):
+            return None
+        out, (h,) = run_fused(f"rnn_{self.activation.name}", x, (state.h,), self.torch_weights(), self.bias,
+                              lengths)
+        return out, ElmanState(h)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, activation={self.activation.name!r}, bias={self.bias}"
+
+
+@register(
+    "elman",
+    paper=Paper("Elman", 1990, "Finding structure in time"),
+    seed_equations="001 eqs (1)-(7)",
+    description="Simple recurrent network h = f(W x + U h + b), activation selectable (001 fig. 2)",
+    capabilities=("unbatched", "lengths", "bidirectional", "fused_torch", "to_torch"),
+)
+def _elman(input_size: int, hidden_size: int, **options) -> ElmanCell:
+    return ElmanCell(input_size, hidden_size, **options)

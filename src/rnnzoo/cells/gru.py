@@ -1,0 +1,136 @@
+"""Gated recurrent unit, in Cho et al.'s form and in the form torch and cuDNN compute."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.cells._torch_fused import run_fused
+from rnnzoo.core.cell import Cell
+from rnnzoo.core.registry import Paper, register
+
+_RESETS = ("after", "before")
+
+
+class GRUState(NamedTuple):
+    """h: (B, H)."""
+
+    h: Tensor
+
+
+class GRUCell(Cell):
+    r"""Gated recurrent unit (Cho et al. 2014, arXiv:1406.1078), 001 eqs (36)-(39)::
+
+        r = sigmoid(W_r x_t + b_ir + U_r h_{t-1} + b_hr)                 # reset gate,  001 eq (39)
+        z = sigmoid(W_z x_t + b_iz + U_z h_{t-1} + b_hz)                 # update gate, 001 eq (37)
+        reset="before":  n = tanh(W_n x_t + b_in + U_n (r * h_{t-1}) + b_hn)   # 001 eq (38), Cho et al.
+        reset="after":   n = tanh(W_n x_t + b_in + r * (U_n h_{t-1} + b_hn))   # torch.nn.GRU / cuDNN
+        h_t = (1 - z) * n + z * h_{t-1}                                  # 001 eq (36) with z <-> 1 - z
+
+    ``W = weight_ih`` (3H, I), ``U = weight_hh`` (3H, H), ``b_i* = bias_ih``, ``b_h* = bias_hh``,
+    gates stacked in torch's order (r, z, n).
+
+    Args:
+        reset: ``"after"`` (default) applies the reset gate after the recurrent product, as torch
+            and cuDNN do (Keras' ``reset_after=True``); ``"before"`` applies it to h_{t-1} before
+            the product, as Cho et al. and 001 eq (38). The default is ``"after"`` because it is what
+            every torch user's ``nn.GRU`` computes, so weights convert both ways exactly and the fused
+            kernel runs; the two forms train to similar results (Chung et al. 2014 used "before").
+
+    Shapes: x_t (B, I); state ``GRUState(h)`` with h (B, H); output h_t (B, H).
+    Initialisation: U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.GRU.
+
+    Deviations: 001 eq (36) writes ``h_t = (1 - z) h_{t-1} + z h~_t``; Cho et al. 2014 (their eq 7)
+    and torch write ``h_t = z h_{t-1} + (1 - z) h~_t``. We follow Cho and torch: z here is 1 - z of
+    the seed's eq (36) (the same family of functions, gate relabelled). The seed's eq (37) reads
+    ``U_z g_{t-1}``, a typo for ``U_z h_{t-1}``. Two bias vectors, in torch's layout.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, reset: str = "after", bias: bool = True) -> None:
+        super().__init__()
+        if reset not in _RESETS:
+            raise ValueError(f"reset: expected one of {_RESETS}, got {reset!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.reset = reset
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
+            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    @property
+    def bias(self) -> bool:
+        return self.bias_ih is not None
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> GRUState:
+        dtype = dtype or self.weight_hh.dtype
+        return GRUState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+
+    def project(self, x: Tensor) -> Tensor:
+        """Input projections of all steps at once: (..., I) -> (..., 3H).
+
+        ``weight_ih @ x + bias_ih``, plus ``bias_hh`` in the "before" form, where no bias is
+        multiplied by r and all of them fold into one vector.
+        """
+        flat = x.reshape(-1, x.shape[-1])
+        if self.bias_ih is None:
+            out = flat @ self.weight_ih.t()
+        else:
+            b = self.bias_ih + self.bias_hh if self.reset == "before" else self.bias_ih
+            out = torch.addmm(b, flat, self.weight_ih.t())
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def step(self, u_t: Tensor, state: GRUState) -> tuple[Tensor, GRUState]:
+        H = self.hidden_size
+        h = state.h
+        xr, xz, xn = u_t.chunk(3, 1)
+        if self.reset == "after":
+            hh = h @ self.weight_hh.t() if self.bias_hh is None else torch.addmm(self.bias_hh, h, self.weight_hh.t())
+            hr, hz, hn = hh.chunk(3, 1)
+            r = torch.sigmoid(xr + hr)
+            z = torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+        else:
+            hr, hz = (h @ self.weight_hh[:2 * H].t()).chunk(2, 1)
+            r = torch.sigmoid(xr + hr)
+            z = torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + (r * h) @ self.weight_hh[2 * H:].t())
+        h_new = n + z * (h - n)  # = (1 - z) * n + z * h
+        return h_new, GRUState(h_new)
+
+    def torch_weights(self) -> list[Tensor]:
+        w = [self.weight_ih, self.weight_hh]
+        return w + [self.bias_ih, self.bias_hh] if self.bias else w
+
+    def fused(self, x: Tensor, state: GRUState, lengths: Tensor | None) -> tuple[Tensor, GRUState] | None:
+        if self.reset != "after":
+            return None
+        out, (h,) = run_fused("gru", x, (state.h,), self.torch_weights(), self.bias, lengths)
+        return out, GRUState(h)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}, bias={self.bias}"
+
+
+@register("gru", paper=Paper("Cho, van Merrienboer, Gulcehre, Bahdanau, Bougares, Schwenk & Bengio", 2014,
+                             "Learning phrase representations using RNN encoder-decoder for statistical "
+                             "machine translation", "1406.1078"),
+          seed_equations="001 eqs (36)-(39)",
+          description="Gated recurrent unit; reset gate after (torch/cuDNN, default) or before the product (Cho)",
+          capabilities=("unbatched", "lengths", "bidirectional", "gated", "fused_torch", "to_torch"))
+def _gru(input_size: int, hidden_size: int, **options) -> GRUCell:
+    return GRUCell(input_size, hidden_size, **options)

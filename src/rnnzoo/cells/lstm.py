@@ -1,0 +1,246 @@
+"""Long short-term memory: the forget-gate LSTM, the 1997 original, peephole and coupled-gate variants."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.cells._torch_fused import run_fused
+from rnnzoo.core.cell import Cell
+from rnnzoo.core.registry import Paper, register
+
+_INPUT_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+class LSTMState(NamedTuple):
+    """h: (B, H_out) the hidden state (H_out = proj_size or H); c: (B, H) the cell (internal) state."""
+
+    h: Tensor
+    c: Tensor
+
+
+class LSTMGates:
+    """The pointwise part of an LSTM step, shared by :class:`LSTMCell` and the ConvLSTM.
+
+    ``pre`` holds the gate pre-activations along axis 1 (``(B, n*H)`` or ``(B, n*H, H, W)``) in the
+    order (i, f, g, o), or (i, g, o) without a separate forget gate.
+    """
+
+    def __init__(self, *, forget_gate: bool, coupled: bool, input_activation: str, cell_activation: bool) -> None:
+        if input_activation not in _INPUT_ACTIVATIONS:
+            raise ValueError(f"input_activation: expected one of {sorted(_INPUT_ACTIVATIONS)}, got {input_activation!r}")
+        if coupled and not forget_gate:
+            raise ValueError("coupled: a coupled input-forget gate needs forget_gate=True, got forget_gate=False")
+        self.forget_gate = forget_gate
+        self.coupled = coupled
+        self.input_activation = input_activation
+        self.input_fn = _INPUT_ACTIVATIONS[input_activation]
+        self.cell_activation = cell_activation
+        self.n = 4 if forget_gate and not coupled else 3
+
+    def __call__(self, pre: Tensor, c_prev: Tensor, peep: tuple[Tensor, Tensor, Tensor] | None
+                 ) -> tuple[Tensor, Tensor]:
+        """Returns ``(o * act(c), c)``; ``peep`` = (w_ci, w_cf, w_co) diagonal peephole weights or None."""
+        if self.n == 4:
+            i, f, g, o = pre.chunk(4, 1)
+        else:
+            i, g, o = pre.chunk(3, 1)
+            f = None
+        if peep is not None:
+            i = i + peep[0] * c_prev
+            if f is not None:
+                f = f + peep[1] * c_prev
+        i = torch.sigmoid(i)
+        g = self.input_fn(g)
+        if f is not None:
+            c = torch.sigmoid(f) * c_prev + i * g
+        elif self.coupled:
+            c = (1.0 - i) * c_prev + i * g
+        else:
+            c = c_prev + i * g
+        if peep is not None:
+            o = o + peep[2] * c
+        o = torch.sigmoid(o)
+        return (o * torch.tanh(c) if self.cell_activation else o * c), c
+
+
+class LSTMCell(Cell):
+    r"""LSTM cell with its variants as options. The default is the forget-gate LSTM (Gers,
+    Schmidhuber & Cummins 2000) exactly as torch.nn.LSTM computes it::
+
+        i = sigmoid(W_i x_t + b_i + U_i h_{t-1} [+ w_ci * c_{t-1}])    # input gate,  001 eq (16)
+        f = sigmoid(W_f x_t + b_f + U_f h_{t-1} [+ w_cf * c_{t-1}])    # forget gate, 001 eq (17)
+        g = tanh(W_g x_t + b_g + U_g h_{t-1})                          # input node (000: "g_c")
+        c_t = f * c_{t-1} + i * g                                      # 001 eq (18), 000's s^(t)
+        o = sigmoid(W_o x_t + b_o + U_o h_{t-1} [+ w_co * c_t])        # output gate, 001 eq (19)
+        h_t = o * tanh(c_t)                                            # 001 eq (20)
+        h_t = weight_hr @ h_t            if proj_size > 0               # torch's LSTMP projection
+
+    with ``W = weight_ih`` (4H, I), ``U = weight_hh`` (4H, H_out), ``b = bias_ih + bias_hh``, gates
+    stacked in torch's order (i, f, g, o). Bracketed terms are the peepholes (``peephole=True``).
+
+    Options:
+        forget_gate: False gives the 1997 LSTM, ``c_t = c_{t-1} + i * g`` (000's constant error carousel).
+        coupled: CIFG, ``f = 1 - i`` (no forget-gate weights; Greff et al. 2017, arXiv:1503.04069).
+        peephole: diagonal connections from the cell to the gates (Gers, Schraudolph &
+            Schmidhuber 2002), 001 eqs (16)-(20).
+        input_activation: ``"tanh"`` or ``"sigmoid"`` for the input node g (the 1997 paper used a
+            sigmoid, 000).
+        cell_activation: False omits the tanh on c_t, ``h_t = o * c_t`` (000 discusses omitting it).
+        proj_size: > 0 projects h to that size as torch's ``proj_size``.
+        forget_bias: if given, initialise the forget-gate bias (b_f = bias_ih_f + bias_hh_f) to it
+            (1.0 per Jozefowicz et al. 2015); None keeps torch's uniform initialisation.
+
+    Shapes: x_t (B, I); state ``LSTMState(h (B, H_out), c (B, H))``; output h_t (B, H_out).
+    Initialisation: all weights U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM.
+    When the configuration is torch's (forget gate, no peephole, not coupled, tanh, cell activation),
+    the fused ``torch.nn.LSTM`` kernel runs.
+
+    Deviations: 001 eqs (16)-(19) write the peepholes as full matrices ``W_gc``; Gers et al. 2002 and
+    this cell use one weight per unit (diagonal). Two bias vectors (torch's layout) where the paper has
+    one. The 1997 paper's scaled squashing functions (g in [-2, 2], h in [-1, 1]) and its truncated
+    gradient are replaced by the plain sigmoid/tanh and full BPTT.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, forget_gate: bool = True, coupled: bool = False,
+                 peephole: bool = False, input_activation: str = "tanh", cell_activation: bool = True,
+                 proj_size: int = 0, forget_bias: float | None = None, bias: bool = True) -> None:
+        super().__init__()
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0 or proj_size >= hidden_size:
+            raise ValueError(f"proj_size: expected an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
+        if forget_bias is not None and (not forget_gate or coupled):
+            raise ValueError("forget_bias: this configuration has no forget-gate bias (forget_gate=False or coupled)")
+        if forget_bias is not None and not bias:
+            raise ValueError("forget_bias: needs bias=True")
+        self.gates = LSTMGates(forget_gate=forget_gate, coupled=coupled, input_activation=input_activation,
+                               cell_activation=cell_activation)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.proj_size = proj_size
+        self.output_size = proj_size or hidden_size
+        self.forget_bias = forget_bias
+        n = self.gates.n
+        self.weight_ih = nn.Parameter(torch.empty(n * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(n * hidden_size, self.output_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(n * hidden_size))
+            self.bias_hh = nn.Parameter(torch.empty(n * hidden_size))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        if peephole:
+            self.weight_ci = nn.Parameter(torch.empty(hidden_size))
+            self.weight_cf = nn.Parameter(torch.empty(hidden_size)) if self.gates.n == 4 else None
+            self.weight_co = nn.Parameter(torch.empty(hidden_size))
+        self.peephole = peephole
+        if proj_size:
+            self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))
+        self.reset_parameters()
+
+    @property
+    def bias(self) -> bool:
+        return self.bias_ih is not None
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+        if self.forget_bias is not None:
+            with torch.no_grad():
+                H = self.hidden_size
+                self.bias_ih[H:2 * H].fill_(self.forget_bias)
+                self.bias_hh[H:2 * H].zero_()
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> LSTMState:
+        dtype = dtype or self.weight_hh.dtype
+        return LSTMState(torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),
+                         torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+
+    def project(self, x: Tensor) -> Tensor:
+        """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., n*H)."""
+        flat = x.reshape(-1, x.shape[-1])
+        if self.bias_ih is None:
+            out = flat @ self.weight_ih.t()
+        else:
+            out = torch.addmm(self.bias_ih + self.bias_hh, flat, self.weight_ih.t())
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def _peep(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        if not self.peephole:
+            return None
+        return (self.weight_ci, self.weight_cf, self.weight_co)
+
+    def step(self, u_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+        pre = torch.addmm(u_t, state.h, self.weight_hh.t())
+        h, c = self.gates(pre, state.c, self._peep())
+        if self.proj_size:
+            h = h @ self.weight_hr.t()
+        return h, LSTMState(h, c)
+
+    @property
+    def torch_compatible(self) -> bool:
+        """True when torch.nn.LSTM computes exactly this cell."""
+        g = self.gates
+        return g.n == 4 and not self.peephole and g.input_activation == "tanh" and g.cell_activation
+
+    def torch_weights(self) -> list[Tensor]:
+        """Parameters in torch.nn.LSTM's order."""
+        w = [self.weight_ih, self.weight_hh]
+        if self.bias:
+            w += [self.bias_ih, self.bias_hh]
+        if self.proj_size:
+            w.append(self.weight_hr)
+        return w
+
+    def fused(self, x: Tensor, state: LSTMState, lengths: Tensor | None) -> tuple[Tensor, LSTMState] | None:
+        if not self.torch_compatible:
+            return None
+        out, (h, c) = run_fused("lstm", x, (state.h, state.c), self.torch_weights(), self.bias, lengths)
+        return out, LSTMState(h, c)
+
+    def extra_repr(self) -> str:
+        g = self.gates
+        return (f"{self.input_size}, {self.hidden_size}, forget_gate={g.forget_gate}, coupled={g.coupled}, "
+                f"peephole={self.peephole}, input_activation={g.input_activation!r}, "
+                f"cell_activation={g.cell_activation}, proj_size={self.proj_size}")
+
+
+_CAPS = ("unbatched", "lengths", "bidirectional", "gated")
+_HS97 = Paper("Hochreiter & Schmidhuber", 1997, "Long short-term memory")
+
+
+@register("lstm", paper=Paper("Gers, Schmidhuber & Cummins", 2000, "Learning to forget: continual prediction "
+                              "with LSTM"),
+          seed_equations="000; 001 eqs (16)-(20) without peepholes",
+          description="LSTM with forget gate, exactly torch.nn.LSTM (fused kernel)",
+          capabilities=_CAPS + ("fused_torch", "to_torch"))
+def _lstm(input_size: int, hidden_size: int, **options) -> LSTMCell:
+    return LSTMCell(input_size, hidden_size, **options)
+
+
+@register("lstm1997", paper=_HS97, seed_equations="000 (internal state s = g*i + s_prev)",
+          description="The original LSTM without forget gate (constant error carousel)",
+          capabilities=_CAPS)
+def _lstm1997(input_size: int, hidden_size: int, **options) -> LSTMCell:
+    return LSTMCell(input_size, hidden_size, forget_gate=False, **options)
+
+
+@register("peephole_lstm", paper=Paper("Gers, Schraudolph & Schmidhuber", 2002,
+                                       "Learning precise timing with LSTM recurrent networks"),
+          seed_equations="001 eqs (16)-(20)",
+          description="LSTM with peephole connections from the cell to the gates",
+          capabilities=_CAPS)
+def _peephole(input_size: int, hidden_size: int, **options) -> LSTMCell:
+    return LSTMCell(input_size, hidden_size, peephole=True, **options)
+
+
+@register("cifg_lstm", paper=Paper("Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber", 2017,
+                                   "LSTM: a search space odyssey", "1503.04069"),
+          seed_equations="001 eqs (16)-(20) with f = 1 - i",
+          description="LSTM with coupled input and forget gates (CIFG)",
+          capabilities=_CAPS)
+def _cifg(input_size: int, hidden_size: int, **options) -> LSTMCell:
+    return LSTMCell(input_size, hidden_size, coupled=True, **options)

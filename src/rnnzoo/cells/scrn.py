@@ -1,0 +1,117 @@
+"""Structurally constrained recurrent network (SCRN): a fast hidden layer beside a slow context layer."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.core.cell import Cell
+from rnnzoo.core.registry import Paper, register
+
+
+class SCRNState(NamedTuple):
+    """h: (B, H) the hidden (fast) units; s: (B, S) the context (slow) units."""
+
+    h: Tensor
+    s: Tensor
+
+
+class SCRNCell(Cell):
+    r"""SCRN (Mikolov, Joulin, Chopra, Mathieu & Ranzato 2014, arXiv:1412.7753), 001 eqs (32)-(35)::
+
+        s_t = (1 - alpha) * (context_ih @ x_t) + alpha * s_{t-1}                      # 001 eq (32), B = context_ih
+        h_t = sigmoid(weight_ch @ s_t + weight_ih @ x_t + weight_hh @ h_{t-1} + bias)  # 001 eq (33), P, A, R
+        y_t = [h_t, s_t]                                                              # fed to 001 eq (35)
+
+    The output layer ``y = softmax(U h_t + V s_t)`` of 001 eq (35) is one linear head on the
+    concatenation ``[h_t, s_t]``, so the cell outputs that concatenation (output_size = H + S).
+
+    Args:
+        context_size: S, the number of context units (default: hidden_size).
+        alpha: the context layer's self-connection weight (001: "normally set to 0.95").
+        learn_alpha: learn one alpha per context unit ("adaptive context features" of the paper),
+            parametrised as ``alpha = sigmoid(alpha_logit)`` so it stays in (0, 1), initialised at ``alpha``.
+        bias: a bias in eq (33).
+
+    Shapes: x_t (B, I); state ``SCRNState(h (B, H), s (B, S))``; output (B, H + S).
+
+    Deviations: the paper's hidden layer has no bias; ``bias=True`` (default) adds one, as every other
+    cell here has (``bias=False`` is the paper's exact form). Initialisation U(-1/sqrt(H), 1/sqrt(H)).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, context_size: int | None = None,
+                 alpha: float = 0.95, learn_alpha: bool = False, bias: bool = True) -> None:
+        super().__init__()
+        context_size = hidden_size if context_size is None else context_size
+        if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
+            raise ValueError(f"context_size: expected a positive int, got {context_size!r}")
+        if not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
+            raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.context_size = context_size
+        self.output_size = hidden_size + context_size
+        self.alpha_init = float(alpha)
+        self.learn_alpha = learn_alpha
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))  # A
+        self.context_ih = nn.Parameter(torch.empty(context_size, input_size))  # B
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))  # R
+        self.weight_ch = nn.Parameter(torch.empty(hidden_size, context_size))  # P
+        self.bias = nn.Parameter(torch.empty(hidden_size)) if bias else None
+        if learn_alpha:
+            self.alpha_logit = nn.Parameter(torch.empty(context_size))
+        else:
+            self.register_buffer("alpha_value", torch.tensor(float(alpha)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for name, p in self.named_parameters():
+            if name != "alpha_logit":
+                nn.init.uniform_(p, -k, k)
+        if self.learn_alpha:
+            with torch.no_grad():
+                self.alpha_logit.fill_(math.log(self.alpha_init / (1.0 - self.alpha_init)))
+
+    @property
+    def alpha(self) -> Tensor:
+        """alpha, a scalar or (S,) when learned."""
+        return torch.sigmoid(self.alpha_logit) if self.learn_alpha else self.alpha_value
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> SCRNState:
+        dtype = dtype or self.weight_hh.dtype
+        return SCRNState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
+                         torch.zeros(batch_size, self.context_size, device=device, dtype=dtype))
+
+    def project(self, x: Tensor) -> Tensor:
+        """``[weight_ih @ x + bias, context_ih @ x]`` for all steps: (..., I) -> (..., H + S)."""
+        w = torch.cat([self.weight_ih, self.context_ih], 0)
+        flat = x.reshape(-1, x.shape[-1])
+        if self.bias is None:
+            out = flat @ w.t()
+        else:
+            b = torch.cat([self.bias, self.bias.new_zeros(self.context_size)])
+            out = torch.addmm(b, flat, w.t())
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def step(self, u_t: Tensor, state: SCRNState) -> tuple[Tensor, SCRNState]:
+        ax, bx = u_t.split([self.hidden_size, self.context_size], 1)
+        s = torch.lerp(bx, state.s, self.alpha)  # (1 - alpha) * bx + alpha * s_prev
+        h = torch.sigmoid(torch.addmm(ax, s, self.weight_ch.t()) + state.h @ self.weight_hh.t())
+        return torch.cat([h, s], 1), SCRNState(h, s)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, context_size={self.context_size}, "
+                f"alpha={self.alpha_init}, learn_alpha={self.learn_alpha}, bias={self.bias is not None}")
+
+
+@register("scrn", paper=Paper("Mikolov, Joulin, Chopra, Mathieu & Ranzato", 2014,
+                              "Learning longer memory in recurrent neural networks", "1412.7753"),
+          seed_equations="001 eqs (32)-(35)",
+          description="Sigmoid hidden layer plus a slowly changing linear context layer (alpha = 0.95)",
+          capabilities=("unbatched", "lengths", "bidirectional"))
+def _scrn(input_size: int, hidden_size: int, **options) -> SCRNCell:
+    return SCRNCell(input_size, hidden_size, **options)

@@ -1,0 +1,1 @@
+"""Infrastructure: the cell protocol, the runner, layers, the registry."""

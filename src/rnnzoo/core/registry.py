@@ -1,0 +1,112 @@
+"""The model registry: each architecture registered once, with its paper, seed equations and capabilities.
+
+``register`` (a decorator on a cell factory), ``list_models(pattern)``, ``model_info(name)`` and
+``create(name, input_size=..., hidden_size=..., ...)`` in the manner of timm's registry. The
+capabilities are data on the entry (what the contract suite and the CLI read), not a wildcard list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnzoo.core.cell import Cell
+
+CellFactory = Callable[..., Cell]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A citation: authors, year, title and arXiv id (empty when the paper has none)."""
+
+    authors: str
+    year: int
+    title: str
+    arxiv: str = ""
+
+    def __str__(self) -> str:
+        tail = f", arXiv:{self.arxiv}" if self.arxiv else ""
+        return f"{self.authors} ({self.year}) {self.title}{tail}"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registry entry.
+
+    Attributes:
+        name: registry name.
+        factory: ``factory(input_size, hidden_size, **options) -> Cell``.
+        paper: the architecture's paper.
+        seed_equations: where the seeds write it, e.g. ``"001 eqs (16)-(20)"``.
+        description: one line.
+        capabilities: e.g. ``{"unbatched", "bidirectional", "lengths", "fused_torch", "spatial"}``.
+        defaults: the options ``create`` passes unless told otherwise.
+        status: ``"implemented"`` for everything in the registry (planned models are not registered).
+    """
+
+    name: str
+    factory: CellFactory
+    paper: Paper
+    seed_equations: str
+    description: str
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    status: str = "implemented"
+
+
+class UnknownModelError(KeyError):
+    """An unknown registry name; the message lists the closest names."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(
+    name: str,
+    *,
+    paper: Paper,
+    seed_equations: str,
+    description: str,
+    capabilities: tuple[str, ...] | frozenset[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> Callable[[CellFactory], CellFactory]:
+    """Decorator registering a cell factory under ``name``."""
+
+    def deco(factory: CellFactory) -> CellFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"name: {name!r} is already registered")
+        _REGISTRY[name] = ModelInfo(name, factory, paper, seed_equations, description,
+                                    frozenset(capabilities), dict(defaults or {}))
+        return factory
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    import rnnzoo.cells  # noqa: F401  (registers the built-in cells)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered names, sorted; ``pattern`` is a shell wildcard (``"*lstm*"``)."""
+    _ensure_loaded()
+    names = sorted(_REGISTRY)
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; an unknown name raises with the closest names suggested."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownModelError(
+            f"model: unknown name {name!r}{hint} (available: {', '.join(sorted(_REGISTRY))})"
+        ) from None
