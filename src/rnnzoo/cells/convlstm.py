@@ -94,7 +94,9 @@ class ConvLSTMCell(Cell):
     def state_spatial(self, input_shape: tuple[int, ...] | None) -> tuple[int, int]:
         """Spatial size (Y, X) of the state for an input of trailing shape (C, Y_in, X_in)."""
         if input_shape is None or len(input_shape) != 3:
-            raise ValueError(f"input_shape: ConvLSTM needs the input's (C, Y, X) to size its state, got {input_shape!r}")
+            raise ValueError(
+                f"input_shape: ConvLSTM needs the input's (C, Y, X) to size its state, got {input_shape!r}"
+            )
         k, p = self.input_kernel_size, self.padding
         y, x = (input_shape[1] + 2 * p - k + 1, input_shape[2] + 2 * p - k + 1)
         if y < 1 or x < 1:
@@ -127,11 +129,10 @@ class ConvLSTMCell(Cell):
                 f"input_kernel_size={self.input_kernel_size}, padding={self.padding}, peephole={self.peephole}")
 
 
-@register("convlstm", paper=Paper("Shi, Chen, Wang, Yeung, Wong & Woo", 2015,
+
+register("convlstm", paper=Paper("Shi, Chen, Wang, Yeung, Wong & Woo", 2015,
                                   "Convolutional LSTM network: a machine learning approach for precipitation "
                                   "nowcasting", "1506.04214"),
           seed_equations="001 sec. 4.8 with eqs (16)-(20)",
           description="LSTM with convolutional input-to-state and state-to-state transitions, on (B, T, C, H, W)",
-          capabilities=("unbatched", "lengths", "bidirectional", "gated", "spatial"))
-def _convlstm(input_size: int, hidden_size: int, **options) -> ConvLSTMCell:
-    return ConvLSTMCell(input_size, hidden_size, **options)
+          capabilities=("unbatched", "lengths", "bidirectional", "gated", "spatial"))(ConvLSTMCell)

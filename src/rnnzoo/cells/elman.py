@@ -100,12 +100,11 @@ class ElmanCell(Cell):
         return f"{self.input_size}, {self.hidden_size}, activation={self.activation.name!r}, bias={self.bias}"
 
 
-@register(
+
+register(
     "elman",
     paper=Paper("Elman", 1990, "Finding structure in time"),
     seed_equations="001 eqs (1)-(7)",
     description="Simple recurrent network h = f(W x + U h + b), activation selectable (001 fig. 2)",
     capabilities=("unbatched", "lengths", "bidirectional", "fused_torch", "to_torch"),
-)
-def _elman(input_size: int, hidden_size: int, **options) -> ElmanCell:
-    return ElmanCell(input_size, hidden_size, **options)
+)(ElmanCell)

@@ -126,11 +126,10 @@ class GRUCell(Cell):
         return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}, bias={self.bias}"
 
 
-@register("gru", paper=Paper("Cho, van Merrienboer, Gulcehre, Bahdanau, Bougares, Schwenk & Bengio", 2014,
+
+register("gru", paper=Paper("Cho, van Merrienboer, Gulcehre, Bahdanau, Bougares, Schwenk & Bengio", 2014,
                              "Learning phrase representations using RNN encoder-decoder for statistical "
                              "machine translation", "1406.1078"),
           seed_equations="001 eqs (36)-(39)",
           description="Gated recurrent unit; reset gate after (torch/cuDNN, default) or before the product (Cho)",
-          capabilities=("unbatched", "lengths", "bidirectional", "gated", "fused_torch", "to_torch"))
-def _gru(input_size: int, hidden_size: int, **options) -> GRUCell:
-    return GRUCell(input_size, hidden_size, **options)
+          capabilities=("unbatched", "lengths", "bidirectional", "gated", "fused_torch", "to_torch"))(GRUCell)

@@ -31,7 +31,9 @@ class LSTMGates:
 
     def __init__(self, *, forget_gate: bool, coupled: bool, input_activation: str, cell_activation: bool) -> None:
         if input_activation not in _INPUT_ACTIVATIONS:
-            raise ValueError(f"input_activation: expected one of {sorted(_INPUT_ACTIVATIONS)}, got {input_activation!r}")
+            raise ValueError(
+                f"input_activation: expected one of {sorted(_INPUT_ACTIVATIONS)}, got {input_activation!r}"
+            )
         if coupled and not forget_gate:
             raise ValueError("coupled: a coupled input-forget gate needs forget_gate=True, got forget_gate=False")
         self.forget_gate = forget_gate
@@ -212,35 +214,30 @@ _CAPS = ("unbatched", "lengths", "bidirectional", "gated")
 _HS97 = Paper("Hochreiter & Schmidhuber", 1997, "Long short-term memory")
 
 
-@register("lstm", paper=Paper("Gers, Schmidhuber & Cummins", 2000, "Learning to forget: continual prediction "
+register("lstm", paper=Paper("Gers, Schmidhuber & Cummins", 2000, "Learning to forget: continual prediction "
                               "with LSTM"),
           seed_equations="000; 001 eqs (16)-(20) without peepholes",
           description="LSTM with forget gate, exactly torch.nn.LSTM (fused kernel)",
-          capabilities=_CAPS + ("fused_torch", "to_torch"))
-def _lstm(input_size: int, hidden_size: int, **options) -> LSTMCell:
-    return LSTMCell(input_size, hidden_size, **options)
+          capabilities=_CAPS + ("fused_torch", "to_torch"))(LSTMCell)
 
 
-@register("lstm1997", paper=_HS97, seed_equations="000 (internal state s = g*i + s_prev)",
+register("lstm1997", paper=_HS97, seed_equations="000 (internal state s = g*i + s_prev)",
           description="The original LSTM without forget gate (constant error carousel)",
-          capabilities=_CAPS)
-def _lstm1997(input_size: int, hidden_size: int, **options) -> LSTMCell:
-    return LSTMCell(input_size, hidden_size, forget_gate=False, **options)
+          capabilities=_CAPS,
+         defaults={"forget_gate": False})(LSTMCell)
 
 
-@register("peephole_lstm", paper=Paper("Gers, Schraudolph & Schmidhuber", 2002,
+register("peephole_lstm", paper=Paper("Gers, Schraudolph & Schmidhuber", 2002,
                                        "Learning precise timing with LSTM recurrent networks"),
           seed_equations="001 eqs (16)-(20)",
           description="LSTM with peephole connections from the cell to the gates",
-          capabilities=_CAPS)
-def _peephole(input_size: int, hidden_size: int, **options) -> LSTMCell:
-    return LSTMCell(input_size, hidden_size, peephole=True, **options)
+          capabilities=_CAPS,
+         defaults={"peephole": True})(LSTMCell)
 
 
-@register("cifg_lstm", paper=Paper("Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber", 2017,
+register("cifg_lstm", paper=Paper("Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber", 2017,
                                    "LSTM: a search space odyssey", "1503.04069"),
           seed_equations="001 eqs (16)-(20) with f = 1 - i",
           description="LSTM with coupled input and forget gates (CIFG)",
-          capabilities=_CAPS)
-def _cifg(input_size: int, hidden_size: int, **options) -> LSTMCell:
-    return LSTMCell(input_size, hidden_size, coupled=True, **options)
+          capabilities=_CAPS,
+         defaults={"coupled": True})(LSTMCell)

@@ -108,10 +108,9 @@ class SCRNCell(Cell):
                 f"alpha={self.alpha_init}, learn_alpha={self.learn_alpha}, bias={self.bias is not None}")
 
 
-@register("scrn", paper=Paper("Mikolov, Joulin, Chopra, Mathieu & Ranzato", 2014,
+
+register("scrn", paper=Paper("Mikolov, Joulin, Chopra, Mathieu & Ranzato", 2014,
                               "Learning longer memory in recurrent neural networks", "1412.7753"),
           seed_equations="001 eqs (32)-(35)",
           description="Sigmoid hidden layer plus a slowly changing linear context layer (alpha = 0.95)",
-          capabilities=("unbatched", "lengths", "bidirectional"))
-def _scrn(input_size: int, hidden_size: int, **options) -> SCRNCell:
-    return SCRNCell(input_size, hidden_size, **options)
+          capabilities=("unbatched", "lengths", "bidirectional"))(SCRNCell)

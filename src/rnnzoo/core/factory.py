@@ -71,16 +71,15 @@ def create(
     _positive_int("input_size", input_size)
     _positive_int("hidden_size", hidden_size)
     _positive_int("num_layers", num_layers)
-    opts = {**info.defaults, **options}
     layers: list[Any] = []
     size = input_size
     for _ in range(num_layers):
         if bidirectional:
-            layer: Any = Bidirectional(info.factory(size, hidden_size, **opts),
-                                       info.factory(size, hidden_size, **opts),
+            layer: Any = Bidirectional(info.build(size, hidden_size, **options),
+                                       info.build(size, hidden_size, **options),
                                        merge=merge, batch_first=batch_first)
         else:
-            layer = Recurrent(info.factory(size, hidden_size, **opts), batch_first=batch_first)
+            layer = Recurrent(info.build(size, hidden_size, **options), batch_first=batch_first)
         layers.append(layer)
         size = layer.output_size
     config = dict(name=name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,

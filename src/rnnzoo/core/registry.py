@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,7 @@ class ModelInfo:
 
     Attributes:
         name: registry name.
-        factory: ``factory(input_size, hidden_size, **options) -> Cell``.
+        factory: ``factory(input_size, hidden_size, **options) -> Cell`` (a Cell class or a function).
         paper: the architecture's paper.
         seed_equations: where the seeds write it, e.g. ``"001 eqs (16)-(20)"``.
         description: one line.
@@ -55,6 +56,26 @@ class ModelInfo:
     capabilities: frozenset[str] = field(default_factory=frozenset)
     defaults: dict[str, Any] = field(default_factory=dict)
     status: str = "implemented"
+
+    def options(self) -> list[str] | None:
+        """The keyword options the factory accepts (None if it takes arbitrary ``**options``)."""
+        target = self.factory.__init__ if inspect.isclass(self.factory) else self.factory
+        params = list(inspect.signature(target).parameters.values())
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+
+    def build(self, input_size: int, hidden_size: int, **options: Any) -> Cell:
+        """One cell, with this entry's defaults under ``options``; unknown options raise naming them."""
+        allowed = self.options()
+        if allowed is not None:
+            for key in options:
+                if key not in allowed:
+                    close = difflib.get_close_matches(key, allowed, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise TypeError(f"options: {self.name!r} has no option {key!r}{hint}; "
+                                    f"its options are {', '.join(allowed)}")
+        return self.factory(input_size, hidden_size, **{**self.defaults, **options})
 
 
 class UnknownModelError(KeyError):
@@ -76,7 +97,11 @@ def register(
     capabilities: tuple[str, ...] | frozenset[str] = (),
     defaults: dict[str, Any] | None = None,
 ) -> Callable[[CellFactory], CellFactory]:
-    """Decorator registering a cell factory under ``name``."""
+    """Decorator registering a cell class (or factory function) under ``name``.
+
+    ``defaults`` are the options this entry passes to it unless the user overrides them, so
+    variants of one class (``lstm1997`` is ``LSTMCell`` with ``forget_gate=False``) are data.
+    """
 
     def deco(factory: CellFactory) -> CellFactory:
         if name in _REGISTRY:
