@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnzoo.cells._torch_fused import run_fused
+from rnnzoo.cells._torch_layout import TorchLayoutCell
 from rnnzoo.cells.activations import get_activation
-from rnnzoo.core.cell import Cell
 from rnnzoo.core.registry import Paper, register
 
 
@@ -20,7 +19,7 @@ class ElmanState(NamedTuple):
     h: Tensor
 
 
-class ElmanCell(Cell):
+class ElmanCell(TorchLayoutCell):
     r"""Elman (1990) simple recurrent cell, 001 eqs (1)-(2)::
 
         o_t = weight_ih @ x_t + bias_ih + weight_hh @ h_{t-1} + bias_hh      # 001 eq (2)
@@ -50,24 +49,8 @@ class ElmanCell(Cell):
         self.hidden_size = hidden_size
         self.output_size = hidden_size
         self.activation = get_activation(activation)
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(hidden_size))
-            self.bias_hh = nn.Parameter(torch.empty(hidden_size))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._make_weights(1, input_size, hidden_size, hidden_size, bias)
         self.reset_parameters()
-
-    @property
-    def bias(self) -> bool:
-        return self.bias_ih is not None
-
-    def reset_parameters(self) -> None:
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -k, k)
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> ElmanState:
         dtype = dtype or self.weight_hh.dtype
@@ -75,10 +58,7 @@ class ElmanCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., H)."""
-        if self.bias_ih is None:
-            return x @ self.weight_ih.t()
-        return torch.addmm(self.bias_ih + self.bias_hh, x.reshape(-1, x.shape[-1]),
-                           self.weight_ih.t()).view(*x.shape[:-1], self.hidden_size)
+        return self._input_product(x, self.bias_ih + self.bias_hh if self.bias else None)
 
     def step(self, u_t: Tensor, state: ElmanState) -> tuple[Tensor, ElmanState]:
         h = self.activation.fn(torch.addmm(u_t, state.h, self.weight_hh.t()))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnzoo.cells._torch_fused import run_fused
-from rnnzoo.core.cell import Cell
+from rnnzoo.cells._torch_layout import TorchLayoutCell
 from rnnzoo.core.registry import Paper, register
 
 _RESETS = ("after", "before")
@@ -21,7 +20,7 @@ class GRUState(NamedTuple):
     h: Tensor
 
 
-class GRUCell(Cell):
+class GRUCell(TorchLayoutCell):
     r"""Gated recurrent unit (Cho et al. 2014, arXiv:1406.1078), 001 eqs (36)-(39)::
 
         r = sigmoid(W_r x_t + b_ir + U_r h_{t-1} + b_hr)                 # reset gate,  001 eq (39)
@@ -57,24 +56,8 @@ class GRUCell(Cell):
         self.hidden_size = hidden_size
         self.output_size = hidden_size
         self.reset = reset
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
-            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._make_weights(3, input_size, hidden_size, hidden_size, bias)
         self.reset_parameters()
-
-    @property
-    def bias(self) -> bool:
-        return self.bias_ih is not None
-
-    def reset_parameters(self) -> None:
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -k, k)
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> GRUState:
         dtype = dtype or self.weight_hh.dtype
@@ -86,13 +69,9 @@ class GRUCell(Cell):
         ``weight_ih @ x + bias_ih``, plus ``bias_hh`` in the "before" form, where no bias is
         multiplied by r and all of them fold into one vector.
         """
-        flat = x.reshape(-1, x.shape[-1])
-        if self.bias_ih is None:
-            out = flat @ self.weight_ih.t()
-        else:
-            b = self.bias_ih + self.bias_hh if self.reset == "before" else self.bias_ih
-            out = torch.addmm(b, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        if not self.bias:
+            return self._input_product(x, None)
+        return self._input_product(x, self.bias_ih + self.bias_hh if self.reset == "before" else self.bias_ih)
 
     def step(self, u_t: Tensor, state: GRUState) -> tuple[Tensor, GRUState]:
         H = self.hidden_size

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from rnnzoo.cells._torch_fused import run_fused
-from rnnzoo.core.cell import Cell
+from rnnzoo.cells._torch_layout import TorchLayoutCell
 from rnnzoo.core.registry import Paper, register
 
 _INPUT_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
@@ -69,7 +68,7 @@ class LSTMGates:
         return (o * torch.tanh(c) if self.cell_activation else o * c), c
 
 
-class LSTMCell(Cell):
+class LSTMCell(TorchLayoutCell):
     r"""LSTM cell with its variants as options. The default is the forget-gate LSTM (Gers,
     Schmidhuber & Cummins 2000) exactly as torch.nn.LSTM computes it::
 
@@ -125,14 +124,7 @@ class LSTMCell(Cell):
         self.output_size = proj_size or hidden_size
         self.forget_bias = forget_bias
         n = self.gates.n
-        self.weight_ih = nn.Parameter(torch.empty(n * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(n * hidden_size, self.output_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(n * hidden_size))
-            self.bias_hh = nn.Parameter(torch.empty(n * hidden_size))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._make_weights(n, input_size, hidden_size, self.output_size, bias)
         if peephole:
             self.weight_ci = nn.Parameter(torch.empty(hidden_size))
             self.weight_cf = nn.Parameter(torch.empty(hidden_size)) if self.gates.n == 4 else None
@@ -142,14 +134,8 @@ class LSTMCell(Cell):
             self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))
         self.reset_parameters()
 
-    @property
-    def bias(self) -> bool:
-        return self.bias_ih is not None
-
     def reset_parameters(self) -> None:
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -k, k)
+        super().reset_parameters()
         if self.forget_bias is not None:
             with torch.no_grad():
                 H = self.hidden_size
@@ -163,12 +149,7 @@ class LSTMCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., n*H)."""
-        flat = x.reshape(-1, x.shape[-1])
-        if self.bias_ih is None:
-            out = flat @ self.weight_ih.t()
-        else:
-            out = torch.addmm(self.bias_ih + self.bias_hh, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return self._input_product(x, self.bias_ih + self.bias_hh if self.bias else None)
 
     def _peep(self) -> tuple[Tensor, Tensor, Tensor] | None:
         if not self.peephole:
