@@ -51,6 +51,7 @@ def create(
     dropout: float = 0.0,
     residual: bool = False,
     merge: Merge = "concat",
+    compile: bool = False,
     **options: Any,
 ) -> Model:
     """Build a registered architecture.
@@ -65,6 +66,9 @@ def create(
         dropout: between layers, as torch.nn.LSTM.
         residual: residual connections from layer 2 on.
         merge: how bidirectional outputs are combined (``"concat"``, ``"sum"``, ``"mean"``).
+        compile: compile the model's forward with ``torch.compile`` (``nn.Module.compile``, in place:
+            the parameters and ``state_dict`` are unchanged). It pays for long training runs only:
+            compilation takes about a minute per configuration (``rnnzoo bench --compile`` measures it).
         **options: the cell's own options (see its docstring, e.g. ``activation="relu"``).
     """
     info = model_info(name)
@@ -85,4 +89,8 @@ def create(
     config = dict(name=name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                   bidirectional=bidirectional, batch_first=batch_first, dropout=dropout,
                   residual=residual, merge=merge, **options)
-    return Model(layers, name=name, config=config, dropout=dropout, residual=residual)
+    model = Model(layers, name=name, config=config, dropout=dropout, residual=residual)
+    if compile:
+        model.compile(dynamic=False)
+        model.config["compile"] = True
+    return model
