@@ -1,0 +1,85 @@
+"""From a :class:`~rnnzoo.train.config.TrainConfig` to a task and a :class:`SequenceModel`, with the
+registries' errors turned into one-line :class:`~rnnzoo.train.errors.ConfigError` messages."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+import rnnzoo
+from rnnzoo.core.registry import UnknownModelError
+from rnnzoo.tasks import Task, UnknownTaskError, get_task
+from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.errors import ConfigError
+from rnnzoo.train.heads import SequenceModel
+
+
+def build_task(cfg: TrainConfig) -> Task:
+    """``get_task(cfg.task, seq_len=cfg.seq_len, **cfg.task_options)``."""
+    try:
+        return get_task(cfg.task, seq_len=cfg.seq_len, **cfg.task_options)
+    except UnknownTaskError as err:
+        raise ConfigError(f"--task: {err}") from None
+    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
+        raise ConfigError(f"--task {cfg.task} (--seq-len/--task-option): {err}") from None
+
+
+def resolve_head(cfg: TrainConfig, task: Task) -> str:
+    """``cfg.head``, with ``"auto"`` meaning the task's target (``"last"`` or ``"per_step"``)."""
+    if cfg.head == "auto":
+        return task.target
+    if cfg.head in ("per_step", "next_token") and task.target != "per_step":
+        raise ConfigError(
+            f"--head: task {task.name!r} has one target per sequence (allowed: auto, last), got {cfg.head!r}"
+        )
+    if cfg.head == "last" and task.target != "last":
+        raise ConfigError(
+            f"--head: task {task.name!r} has a label per step (allowed: auto, per_step, next_token), got 'last'"
+        )
+    return cfg.head
+
+
+def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
+    """The :class:`SequenceModel` for ``cfg`` on ``task`` (input and output sizes from the task)."""
+    try:
+        info = rnnzoo.model_info(cfg.model)
+    except UnknownModelError as err:
+        msg = str(err)
+        raise ConfigError(f"--model: {msg.removeprefix('model: ')}") from None
+    if "spatial" in info.capabilities:
+        vector = [n for n in rnnzoo.list_models() if "spatial" not in rnnzoo.model_info(n).capabilities]
+        raise ConfigError(
+            f"--model: {cfg.model!r} takes images per step (B, T, C, H, W); the tasks give vectors (B, T, I). "
+            f"Allowed: {', '.join(vector)}"
+        )
+    head = resolve_head(cfg, task)
+    try:
+        model = SequenceModel(cfg.model, input_size=task.input_size, output_size=task.output_size,
+                              hidden_size=cfg.hidden_size, head=head, num_layers=cfg.num_layers,
+                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, options=cfg.options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"--option (model {cfg.model!r}, options {cfg.options}): {err}") from None
+    if cfg.init is not None:
+        apply_init(model, cfg.init, seed=cfg.seed)
+    return model
+
+
+def apply_init(model: SequenceModel, spec: str, *, seed: int) -> None:
+    """Initialise the backbone's recurrent weights by ``spec`` (:func:`rnnzoo.diagnostics.apply_init`),
+    with a generator seeded from ``seed``."""
+    try:
+        from rnnzoo.diagnostics import apply_init as _apply
+    except ImportError as err:
+        raise ConfigError(f"--init: needs rnnzoo.diagnostics.apply_init, not available here ({err})") from None
+    try:
+        _apply(model.backbone, spec, generator=torch.Generator().manual_seed(batch_seed(seed, "init")))
+    except ValueError as err:
+        raise ConfigError(f"--init: {str(err).removeprefix('init: ')}") from None
+
+
+def batch_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts, e.g. ``batch_seed(seed, batch_index)``: every training batch
+    is drawn from its own generator, so a resumed run draws exactly the batches it would have."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1

@@ -1,0 +1,248 @@
+"""The training configuration: one flat, validated record that fully describes a run.
+
+A run's ``config.yaml`` is :meth:`TrainConfig.to_dict` written as YAML; ``rnnzoo train --config
+RUN_DIR/config.yaml`` repeats the run. Values are layered: the embedded default job
+(:data:`rnnzoo.train.defaults.DEFAULT_JOB`) <- a ``--config`` file <- command-line flags.
+
+Every check raises :class:`~rnnzoo.train.errors.ConfigError` with one line naming the flag, what is
+allowed and what came, e.g. ``--lr: expected a number > 0, got -1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnzoo.train.errors import ConfigError
+
+HEADS = ("auto", "last", "per_step", "next_token")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+SCHEDULES = ("constant", "cosine", "step")
+PRECISIONS = ("32-true", "64-true", "bf16-mixed")
+PROGRESS = ("auto", "bar", "log", "none")
+
+
+def flag(key: str) -> str:
+    """The command-line flag of a config key: ``clip_norm`` -> ``--clip-norm``."""
+    return "--" + key.replace("_", "-")
+
+
+def _int(key: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or null" if optional else "")
+        raise ConfigError(f"{flag(key)}: expected {allowed}, got {value!r}")
+    return value
+
+
+def _float(key: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False,
+           high_open: bool = True, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo = f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
+        allowed = f"a number {lo}{hi}" + (" or null" if optional else "")
+        raise ConfigError(f"{flag(key)}: expected {allowed}, got {value!r}")
+    return float(value)
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{flag(key)}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{flag(key)}: expected true or false, got {value!r}")
+    return value
+
+
+def _options(key: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"{flag(key)}: expected a mapping of option names to values, got {value!r}")
+    return dict(value)
+
+
+def parse_tbptt(text: Any) -> list[int] | None:
+    """``"K1"`` or ``"K1,K2"`` (or a list) -> ``[k1, k2]`` with ``1 <= k1 <= k2``; None/"none"/"" -> None."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "null", "off")):
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        parts: list[Any] = [text]
+    elif isinstance(text, str):
+        parts = [p.strip() for p in text.split(",")]
+    elif isinstance(text, (list, tuple)):
+        parts = list(text)
+    else:
+        parts = [text]
+    try:
+        if len(parts) not in (1, 2) or any(isinstance(p, bool) for p in parts):
+            raise ValueError
+        ks = [int(p) for p in parts]
+        if any(str(p).strip() != str(k) for p, k in zip(parts, ks, strict=True)):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"--tbptt: expected K1 or K1,K2 (integers, 1 <= K1 <= K2), got {text!r}") from None
+    k1, k2 = ks[0], ks[-1]
+    if k1 < 1 or k2 < k1:
+        raise ConfigError(f"--tbptt: expected K1 or K1,K2 with 1 <= K1 <= K2, got {text!r}")
+    return [k1, k2]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (see ``rnnzoo train --help`` for each field's flag).
+
+    Model: ``model`` (registry name), ``hidden_size``, ``num_layers``, ``bidirectional``, ``dropout``,
+    ``options`` (the cell's own options, ``--option key=value``), ``init`` (an initialisation spec for
+    :func:`rnnzoo.diagnostics.apply_init`, e.g. ``spectral_radius=1.2``; None = the cell's own),
+    ``head`` (``auto`` = the task's target: ``last`` or ``per_step``; ``next_token`` = the output at
+    step t predicts the label at t+1).
+    Task: ``task``, ``seq_len`` (None = the task's default), ``task_options``.
+    Optimisation: ``optimizer``, ``lr``, ``momentum`` (SGD momentum / RMSprop momentum), ``weight_decay``,
+    ``schedule`` (constant, cosine to 0 at ``max_steps``, or step: times ``gamma`` every ``step_size``
+    steps) after ``warmup_steps`` of linear warm-up, ``max_steps`` optimizer updates (checked after
+    each batch: with ``tbptt`` a batch gives ceil(T / k1) updates and is completed), ``clip_norm``
+    (global gradient norm, Pascanu et al. 2013), ``clip_value`` (per element), ``tbptt`` ([k1, k2],
+    None = full BPTT).
+    Run: ``seed``, ``devices`` (>1: DDP over gloo on CPU), ``precision``, ``deterministic``,
+    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (steps),
+    ``early_stopping`` (patience in validations), ``monitor`` (valid metric; None = the task's first),
+    ``stop_at`` (stop once the monitored valid metric is this good), ``diagnose_every``, ``log_every``,
+    ``progress``.
+    """
+
+    model: str = "lstm"
+    task: str = "adding"
+    seq_len: int | None = 100
+    hidden_size: int = 64
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
+    head: str = "auto"
+    batch_size: int = 64
+    eval_batch_size: int = 512
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    step_size: int = 1000
+    gamma: float = 0.5
+    max_steps: int = 1000
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    tbptt: list[int] | None = None
+    seed: int = 0
+    devices: int = 1
+    precision: str = "32-true"
+    deterministic: bool = False
+    threads: int | None = None
+    val_every: int = 100
+    early_stopping: int | None = None
+    monitor: str | None = None
+    stop_at: float | None = None
+    diagnose_every: int | None = None
+    log_every: int = 10
+    progress: str = "auto"
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "") -> TrainConfig:
+        """Build and validate from a mapping (unknown keys are an error naming the closest key)."""
+        if not isinstance(values, dict):
+            where = f" in {source}" if source else ""
+            raise ConfigError(f"config{where}: expected a mapping of keys to values, got {type(values).__name__}")
+        known = cls.keys()
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                where = f" in {source}" if source else ""
+                raise ConfigError(f"config{where}: unknown key {key!r}{hint}; known keys: {', '.join(known)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-able values (a fresh copy)."""
+        out = dataclasses.asdict(self)
+        out["options"] = dict(self.options)
+        out["task_options"] = dict(self.task_options)
+        out["tbptt"] = list(self.tbptt) if self.tbptt is not None else None
+        return out
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def validate(self) -> None:
+        """Check types and ranges (not the registries: see :func:`rnnzoo.train.run.build`)."""
+        for key in ("model", "task"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{flag(key)}: expected a registered name, got {value!r}")
+        self.seq_len = _int("seq_len", self.seq_len, 1, optional=True)
+        self.hidden_size = _int("hidden_size", self.hidden_size, 1)
+        self.num_layers = _int("num_layers", self.num_layers, 1)
+        self.bidirectional = _bool("bidirectional", self.bidirectional)
+        self.dropout = _float("dropout", self.dropout, low=0.0, high=1.0)
+        self.options = _options("option", self.options)
+        if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
+            raise ConfigError(f"--init: expected a spec such as spectral_radius=1.1 or orthogonal, got {self.init!r}")
+        self.task_options = _options("task_option", self.task_options)
+        self.head = _choice("head", self.head, HEADS)
+        self.batch_size = _int("batch_size", self.batch_size, 1)
+        self.eval_batch_size = _int("eval_batch_size", self.eval_batch_size, 1)
+        self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.lr = _float("lr", self.lr, low=0.0, low_open=True)
+        self.momentum = _float("momentum", self.momentum, low=0.0, high=1.0)
+        self.weight_decay = _float("weight_decay", self.weight_decay, low=0.0)
+        self.schedule = _choice("schedule", self.schedule, SCHEDULES)
+        self.warmup_steps = _int("warmup_steps", self.warmup_steps, 0)
+        self.step_size = _int("step_size", self.step_size, 1)
+        self.gamma = _float("gamma", self.gamma, low=0.0, high=1.0, low_open=True, high_open=False)
+        self.max_steps = _int("max_steps", self.max_steps, 1)
+        self.clip_norm = _float("clip_norm", self.clip_norm, low=0.0, low_open=True, optional=True)
+        self.clip_value = _float("clip_value", self.clip_value, low=0.0, low_open=True, optional=True)
+        self.tbptt = parse_tbptt(self.tbptt)
+        self.seed = _int("seed", self.seed, 0)
+        self.devices = _int("devices", self.devices, 1)
+        self.precision = _choice("precision", str(self.precision), PRECISIONS)
+        self.deterministic = _bool("deterministic", self.deterministic)
+        self.threads = _int("threads", self.threads, 1, optional=True)
+        self.val_every = _int("val_every", self.val_every, 1)
+        self.early_stopping = _int("early_stopping", self.early_stopping, 1, optional=True)
+        if self.monitor is not None and not isinstance(self.monitor, str):
+            raise ConfigError(f"--monitor: expected a metric name, got {self.monitor!r}")
+        self.stop_at = _float("stop_at", self.stop_at, low=-math.inf, optional=True)
+        self.diagnose_every = _int("diagnose_every", self.diagnose_every, 1, optional=True)
+        self.log_every = _int("log_every", self.log_every, 1)
+        self.progress = _choice("progress", self.progress, PROGRESS)
+        if self.tbptt is not None and self.bidirectional:
+            raise ConfigError(
+                f"--tbptt: truncated BPTT needs a causal model, got --bidirectional (tbptt {self.tbptt})"
+            )
+        if self.batch_size % self.devices:
+            raise ConfigError(
+                f"--batch-size: expected a multiple of --devices {self.devices} (the global batch is split "
+                f"evenly across processes), got {self.batch_size}"
+            )

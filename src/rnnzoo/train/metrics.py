@@ -1,0 +1,123 @@
+"""Evaluation metrics, on torchmetrics (so they synchronise across DDP processes).
+
+Regression: ``mse`` (``torchmetrics.MeanSquaredError``). Classification: ``accuracy``
+(``MulticlassAccuracy``, micro average), ``error_rate`` (1 - accuracy), ``cross_entropy`` (nats per
+scored step), ``perplexity`` (``torchmetrics.text.Perplexity``, ``exp(cross_entropy)``) and ``bpc``
+(bits per character, ``cross_entropy / ln 2``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanSquaredError, Metric
+from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.text import Perplexity
+
+from rnnzoo.train.objective import Targets, scored
+
+CLASSIFICATION_METRICS = ("accuracy", "error_rate", "cross_entropy", "perplexity", "bpc")
+REGRESSION_METRICS = ("mse",)
+HIGHER_IS_BETTER = {"accuracy": True}
+
+
+class CrossEntropy(Metric):
+    """Mean negative log-likelihood in nats: ``update(logits (N, C), target (N,))``."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, target: Tensor) -> None:
+        self.total += torch.nn.functional.cross_entropy(logits.double(), target, reduction="sum")
+        self.count += target.numel()
+
+    def compute(self) -> Tensor:
+        return self.total / self.count
+
+
+class BitsPerCharacter(CrossEntropy):
+    """Cross-entropy in bits: ``cross_entropy / ln 2``."""
+
+    def compute(self) -> Tensor:
+        return super().compute() / math.log(2.0)
+
+
+class ErrorRate(MulticlassAccuracy):
+    """``1 - accuracy`` (micro average)."""
+
+    higher_is_better = False
+
+    def compute(self) -> Tensor:
+        return 1.0 - super().compute()
+
+
+class SequenceMetrics(nn.Module):
+    """The metrics of a task, updated from model outputs and :class:`~rnnzoo.train.objective.Targets`.
+
+    Args:
+        loss: ``"mse"`` (regression) or ``"cross_entropy"`` (classification).
+        num_classes: C, for classification.
+
+    ``update(pred, targets)`` takes ``pred`` ``(B, O)`` (head ``"last"``) or ``(B, T, O)``;
+    ``compute()`` returns ``{name: float}``; ``reset()`` clears the state.
+    """
+
+    def __init__(self, loss: str, num_classes: int) -> None:
+        super().__init__()
+        self.loss = loss
+        if loss == "mse":
+            self.metrics = nn.ModuleDict({"mse": MeanSquaredError()})
+        else:
+            self.metrics = nn.ModuleDict({
+                "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+                "error_rate": ErrorRate(num_classes, average="micro"),
+                "cross_entropy": CrossEntropy(),
+                "perplexity": Perplexity(),
+                "bpc": BitsPerCharacter(),
+            })
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.metrics)
+
+    @torch.no_grad()
+    def update(self, pred: Tensor, targets: Targets) -> None:
+        p, t = scored(pred, targets)
+        p = p.float() if p.dtype in (torch.float16, torch.bfloat16) else p
+        for name, metric in self.metrics.items():
+            if name == "mse":
+                metric.update(p, t.to(p.dtype))
+            elif name == "perplexity":
+                metric.update(p.unsqueeze(0), t.unsqueeze(0))
+            else:
+                metric.update(p, t)
+
+    def compute(self) -> dict[str, float]:
+        return {name: float(metric.compute()) for name, metric in self.metrics.items()}
+
+    def reset(self) -> None:
+        for metric in self.metrics.values():
+            metric.reset()
+
+
+def derived_baseline(base: dict[str, float]) -> dict[str, float]:
+    """A task's baseline metrics plus those derived from them (error rate, perplexity, bpc)."""
+    out = dict(base)
+    if "accuracy" in out:
+        out.setdefault("error_rate", 1.0 - out["accuracy"])
+    if "cross_entropy" in out:
+        out.setdefault("perplexity", math.exp(out["cross_entropy"]))
+        out.setdefault("bpc", out["cross_entropy"] / math.log(2.0))
+    return out
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """Is ``a`` better than ``b`` for ``metric``?"""
+    return a > b if HIGHER_IS_BETTER.get(metric, False) else a < b

@@ -1,0 +1,251 @@
+"""The Lightning module and data module that train a :class:`SequenceModel` on a task.
+
+Optimisation is manual (``automatic_optimization = False``) so that one code path serves full BPTT
+and truncated BPTT (several updates per batch, :mod:`rnnzoo.train.tbptt`), and so that every update
+is checked before it is applied: a NaN/inf loss or gradient raises
+:class:`~rnnzoo.train.errors.TrainingDiverged` naming the step, without touching the weights.
+
+Data: batch ``i`` is ``task.sample(batch_size, Generator().manual_seed(batch_seed(seed, i)))``; the
+index ``i`` (``batches_done``) is a buffer of the module, so it is in every checkpoint and a resumed
+run draws exactly the batches an uninterrupted one would. With ``devices = N`` every process draws the
+same global batch and takes its N-th share, so the result does not depend on N (up to the order of
+floating-point reductions). The train "dataloader" is only a clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+
+import rnnzoo
+from rnnzoo.tasks import Batch, Task
+from rnnzoo.train._quiet import quiet_lightning
+from rnnzoo.train.build import batch_seed, build_model, build_task, resolve_head
+from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.errors import TrainingDiverged
+from rnnzoo.train.metrics import SequenceMetrics
+from rnnzoo.train.objective import full_loss, make_targets
+from rnnzoo.train.tbptt import tbptt
+
+CHECKPOINT_FORMAT = 1
+
+
+class Schedule:
+    """Learning-rate factor per optimizer step: linear warm-up to 1 over ``warmup`` steps, then
+    ``constant``, ``cosine`` (to 0 at ``total``) or ``step`` (times ``gamma`` every ``step_size``)."""
+
+    def __init__(self, kind: str, warmup: int, total: int, step_size: int, gamma: float) -> None:
+        self.kind, self.warmup, self.total = kind, warmup, total
+        self.step_size, self.gamma = step_size, gamma
+
+    def __call__(self, step: int) -> float:
+        if self.warmup and step < self.warmup:
+            return (step + 1) / self.warmup
+        t = step - self.warmup
+        if self.kind == "cosine":
+            span = max(1, self.total - self.warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span))
+        if self.kind == "step":
+            return self.gamma ** (t // self.step_size)
+        return 1.0
+
+
+class _Clock(IterableDataset):
+    """An endless stream of ``0``: one item per training batch (the batches themselves are drawn
+    in :meth:`LitSequenceModel.training_step` from the batch index)."""
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.repeat(0)
+
+
+def _batch_tensors(batch: Batch) -> tuple[Tensor, ...]:
+    return (batch.x, batch.y) if batch.lengths is None else (batch.x, batch.y, batch.lengths)
+
+
+class TaskData(L.LightningDataModule):
+    """Training clock + the task's fixed ``valid``/``test`` splits, each process taking its share."""
+
+    def __init__(self, task: Task, eval_batch_size: int) -> None:
+        super().__init__()
+        self.task = task
+        self.eval_batch_size = eval_batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_Clock(), batch_size=None)
+
+    def _split_loader(self, name: str) -> DataLoader:
+        tensors = _batch_tensors(self.task.split(name))
+        world = self.trainer.world_size if self.trainer is not None else 1
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        if world > 1:
+            tensors = tuple(t[rank::world] for t in tensors)
+        return DataLoader(TensorDataset(*tensors), batch_size=self.eval_batch_size, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._split_loader("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._split_loader("test")
+
+
+class LitSequenceModel(L.LightningModule):
+    """Trains ``SequenceModel`` (attribute ``model``) on ``task`` as ``config`` says.
+
+    Args:
+        config: a :meth:`TrainConfig.to_dict` mapping (stored as the checkpoint's hyper-parameters,
+            so ``LitSequenceModel.load_from_checkpoint(path)`` rebuilds the module).
+
+    Logged: ``train/loss`` (the batch's mean loss), ``train/grad_norm`` (global norm before clipping,
+    largest over the batch's updates), ``train/lr``, ``valid/<metric>`` at each validation.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.cfg = TrainConfig.from_dict(dict(config))
+        self.task = build_task(self.cfg)
+        self.head_kind = resolve_head(self.cfg, self.task)
+        self.model = build_model(self.cfg, self.task)
+        self.loss_kind = self.task.loss
+        self.automatic_optimization = False
+        self.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
+        self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
+        self.val_metrics = SequenceMetrics(self.loss_kind, self.task.output_size)
+        self.wall_offset = 0.0
+        self._fit_started: float | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        quiet_lightning()  # unpickled in a ddp_spawn worker: quiet it like the launching process
+        super().__setstate__(state)
+
+    # ------------------------------------------------------------------ optimisation
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.cfg
+        params = self.model.parameters()
+        if cfg.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                                         weight_decay=cfg.weight_decay)
+        elif cfg.optimizer == "rmsprop":
+            opt = torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        schedule = Schedule(cfg.schedule, cfg.warmup_steps, cfg.max_steps, cfg.step_size, cfg.gamma)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def train_batch(self, index: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Training batch ``index`` (this process's share): ``x`` ``(B, T, I)``, ``y``, ``lengths``."""
+        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, index))
+        batch = self.task.sample(self.cfg.batch_size, gen)
+        x, y, lengths = batch.x, batch.y, batch.lengths
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1:
+            share = self.cfg.batch_size // world
+            rows = slice(self.global_rank * share, (self.global_rank + 1) * share)
+            x, y = x[rows], y[rows]
+            lengths = lengths[rows] if lengths is not None else None
+        dtype = next(self.model.parameters()).dtype
+        x = x.to(self.device, dtype)
+        y = y.to(self.device, dtype) if y.is_floating_point() else y.to(self.device)
+        return x, y, lengths
+
+    def _grad_norm(self) -> Tensor:
+        norms = [p.grad.detach().norm(2) for p in self.model.parameters() if p.grad is not None]
+        if not norms:
+            return torch.zeros(())
+        return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]), 2)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        cfg = self.cfg
+        opt = self.optimizers()
+        sched = self.lr_schedulers()
+        index = int(self.batches_done)
+        # dropout (the only other randomness) also follows the batch index: resume stays exact
+        torch.manual_seed(batch_seed(cfg.seed, index, "dropout", self.global_rank))
+        x, y, lengths = self.train_batch(index)
+        targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
+        norms: list[float] = []
+
+        def update(loss: Tensor, chunk: int) -> None:
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            norm = self._grad_norm()
+            bad = not (bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(norm)))
+            if self.trainer.world_size > 1:
+                bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+            if bad:
+                opt.zero_grad(set_to_none=True)
+                raise TrainingDiverged(self.trainer.global_step, float(loss.detach()), float(norm),
+                                       clipped=cfg.clip_norm is not None or cfg.clip_value is not None)
+            norms.append(float(norm))
+            if cfg.clip_value is not None:
+                self.clip_gradients(opt, gradient_clip_val=cfg.clip_value, gradient_clip_algorithm="value")
+            if cfg.clip_norm is not None:
+                self.clip_gradients(opt, gradient_clip_val=cfg.clip_norm, gradient_clip_algorithm="norm")
+            opt.step()
+            sched.step()
+            self.updates_done += 1
+
+        if cfg.tbptt is not None:
+            total, _ = tbptt(self.model, x, targets, cfg.tbptt[0], cfg.tbptt[1], loss=self.loss_kind,
+                             lengths=lengths, update=update)
+        else:
+            pred, _ = self.model(x, lengths=lengths)
+            total = full_loss(pred, targets, self.loss_kind)
+            update(total, 0)
+            total = total.detach()
+        self.batches_done += 1
+        size = x.shape[0]
+        self.log("train/loss", total, prog_bar=True, batch_size=size)
+        if norms:
+            self.log("train/grad_norm", max(norms), batch_size=size)
+        self.log("train/lr", sched.get_last_lr()[0], batch_size=size)
+        return total
+
+    # ------------------------------------------------------------------ validation
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
+        lengths = batch[2] if len(batch) > 2 else None
+        dtype = next(self.model.parameters()).dtype
+        pred, _ = self.model(x.to(dtype), lengths=lengths)
+        self.val_metrics.update(pred, make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind))
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        sync = self.trainer.world_size > 1
+        self.log_dict({f"valid/{k}": v for k, v in values.items()}, sync_dist=sync, prog_bar=False)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.time()
+
+    def wall_seconds(self) -> float:
+        """Training wall time so far, over every resumed segment."""
+        running = time.time() - self._fit_started if self._fit_started is not None else 0.0
+        return self.wall_offset + running
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rnnzoo"] = {
+            "format": CHECKPOINT_FORMAT,
+            "version": rnnzoo.__version__,
+            "config": self.cfg.to_dict(),
+            "model_config": dict(self.model.config),
+            "batches": int(self.batches_done),
+            "updates": int(self.updates_done),
+            "wall_seconds": self.wall_seconds(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.wall_offset = float(checkpoint.get("rnnzoo", {}).get("wall_seconds", 0.0))

@@ -1,0 +1,472 @@
+"""A training run end to end: run directory, Lightning Trainer, checkpoints, final evaluation, results.
+
+A run directory holds::
+
+    config.yaml          the fully resolved TrainConfig (``rnnzoo train --config`` repeats the run)
+    checkpoints/last.ckpt  after every validation, at the end and on SIGINT/SIGTERM (resume point)
+    checkpoints/best.ckpt  best monitored valid metric
+    logs/version_*/        Lightning's CSVLogger; tensorboard/version_*/ the TensorBoardLogger
+    metrics.csv          every CSV log of the run merged (one table across resumed segments)
+    results.json         model, task, valid/test/baseline metrics, steps, wall_seconds, parameters
+
+Multi-process training (``devices > 1``) uses DDP with the gloo backend on CPU, launched with
+``ddp_spawn``: the launching process keeps the run directory, the configuration and the final
+evaluation, and only ``Trainer.fit`` runs in the worker processes. (Lightning's ``ddp`` launcher
+re-executes the command line once per rank, which would also re-run everything around the fit.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from rnnzoo.train._quiet import quiet_lightning
+from rnnzoo.train.build import build_model, build_task, resolve_head
+from rnnzoo.train.callbacks import GracefulStop, LastCheckpoint, ProgressLog
+from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
+from rnnzoo.train.heads import SequenceModel
+from rnnzoo.train.metrics import HIGHER_IS_BETTER, SequenceMetrics, derived_baseline
+from rnnzoo.train.module import CHECKPOINT_FORMAT, LitSequenceModel, TaskData
+from rnnzoo.train.objective import make_targets
+
+Echo = Callable[[str], None]
+_ARTIFACTS = ("config.yaml", "checkpoints", "logs", "tensorboard", "metrics.csv", "results.json")
+
+
+class Interrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving ``checkpoint`` (resume with ``--resume``)."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path, run_dir: Path) -> None:
+        self.signum, self.step, self.checkpoint, self.run_dir = signum, step, checkpoint, run_dir
+        name = signal.Signals(signum).name
+        try:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True).get("global_step", step)
+            tail = f"checkpoint {checkpoint} (step {saved}). Continue with: rnnzoo train --resume {run_dir}"
+        except Exception:  # no checkpoint yet, or one cut short by a hard abort
+            tail = "no usable checkpoint was saved"
+        super().__init__(f"{name}: training stopped at step {step}; {tail}")
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def default_run_dir(cfg: TrainConfig, seq_len: int, root: str | Path = "runs") -> Path:
+    """``runs/<model>-<task>-T<seq_len>-<timestamp>`` (a suffix keeps it new)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{cfg.model}-{cfg.task}-T{seq_len}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        path = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return path
+
+
+def check_run_dir(run_dir: Path, *, overwrite: bool) -> None:
+    """Refuse a directory holding a run (finished or not) unless ``overwrite``; then clear its artifacts."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--run-dir: {run_dir} exists and is not a directory")
+    if not run_dir.exists():
+        return
+    finished = (run_dir / "results.json").exists()
+    started = (run_dir / "checkpoints").exists() or (run_dir / "config.yaml").exists()
+    if (finished or started) and not overwrite:
+        what = "a finished run (results.json)" if finished else "an unfinished run"
+        hint = "" if finished else f"; continue it with --resume {run_dir}, or"
+        raise RunDirError(f"--run-dir: {run_dir} already holds {what}{hint} pass --overwrite to replace it, "
+                          "or choose another --run-dir")
+    if overwrite:
+        for name in _ARTIFACTS:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_config(cfg: TrainConfig, path: Path) -> None:
+    _write_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (ConfigError for a missing or malformed file)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config: no such file: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--config: {p} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {p} must hold a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory (its ``checkpoints/last.ckpt``)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "checkpoints" / "last.ckpt"
+    if not p.exists():
+        raise CheckpointError(f"checkpoint: no such file: {p}")
+    return p
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check an rnnzoo training checkpoint; CheckpointError says what is wrong with it."""
+    p = resolve_checkpoint(path)
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint: {p} is empty (truncated)")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for bad files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint: {p} is truncated, corrupt or not a PyTorch checkpoint ({type(err).__name__}: {first})"
+        ) from None
+    if not isinstance(ckpt, dict) or "rnnzoo" not in ckpt or "state_dict" not in ckpt:
+        keys = sorted(ckpt)[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"checkpoint: {p} is not an rnnzoo training checkpoint (no 'rnnzoo' entry; found {keys})")
+    meta = ckpt["rnnzoo"]
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or "config" not in meta:
+        raise CheckpointError(f"checkpoint: {p} has an unsupported rnnzoo checkpoint format {meta.get('format')!r}"
+                              if isinstance(meta, dict) else f"checkpoint: {p} has a malformed 'rnnzoo' entry")
+    try:
+        TrainConfig.from_dict(dict(meta["config"]))
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint: {p} holds an invalid configuration: {err}") from None
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> SequenceModel:
+    """The trained :class:`SequenceModel` of a loaded checkpoint."""
+    model = SequenceModel.from_config(ckpt["rnnzoo"]["model_config"])
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint: weights do not fit the model: {str(err).splitlines()[0]}") from None
+    return model
+
+
+@torch.no_grad()
+def evaluate_model(model: SequenceModel, task: Any, split: str, *, batch_size: int = 512) -> dict[str, float]:
+    """Metrics of ``model`` on the task's fixed split ``split`` (one process, eval mode)."""
+    was_training = model.training
+    model.eval()
+    data = task.split(split)
+    metrics = SequenceMetrics(task.loss, task.output_size)
+    dtype = next(model.parameters()).dtype
+    n = data.x.shape[0]
+    for start in range(0, n, batch_size):
+        x = data.x[start:start + batch_size].to(dtype)
+        y = data.y[start:start + batch_size]
+        lengths = data.lengths[start:start + batch_size] if data.lengths is not None else None
+        pred, _ = model(x, lengths=lengths)
+        metrics.update(pred.float(), make_targets(model.head_kind, y, lengths, x.shape[1], task.loss))
+    model.train(was_training)
+    return metrics.compute()
+
+
+def merge_metrics_csv(run_dir: Path) -> Path | None:
+    """Merge ``logs/version_*/metrics.csv`` into ``metrics.csv`` (a resumed segment replaces the rows
+    of earlier segments from its first step on)."""
+    files = sorted((run_dir / "logs").glob("version_*/metrics.csv"),
+                   key=lambda p: int(p.parent.name.split("_")[-1]) if p.parent.name.split("_")[-1].isdigit() else 0)
+    tables: list[list[dict[str, str]]] = []
+    header: list[str] = []
+    for f in files:
+        try:
+            with f.open(newline="") as fh:
+                reader = csv.DictReader(fh)
+                rows = list(reader)
+                names = list(reader.fieldnames or [])
+        except OSError:
+            continue
+        header += [name for name in names if name not in header]
+        tables.append(rows)
+    if not tables:
+        return None
+
+    def step(row: dict[str, str]) -> float:
+        try:
+            return float(row.get("step") or "nan")
+        except ValueError:
+            return math.nan
+
+    merged: list[dict[str, str]] = []
+    for rows in tables:
+        steps = [step(r) for r in rows if not math.isnan(step(r))]
+        if steps:
+            first = min(steps)
+            merged = [r for r in merged if not step(r) >= first]
+        merged.extend(rows)
+    out = run_dir / "metrics.csv"
+    tmp = out.with_name("metrics.csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(merged)
+    os.replace(tmp, out)
+    return out
+
+
+def _diagnostics_callback(every: int) -> Any:
+    try:
+        from rnnzoo.diagnostics import DiagnosticsCallback  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise ConfigError(f"--diagnose-every: needs rnnzoo.diagnostics.DiagnosticsCallback, which is not "
+                          f"available in this installation ({err})") from None
+    return DiagnosticsCallback(every_n_steps=every)
+
+
+def monitor_of(cfg: TrainConfig, task: Any) -> str:
+    """The valid metric to monitor: ``cfg.monitor`` or the task's first metric."""
+    names = SequenceMetrics(task.loss, task.output_size).names
+    monitor = cfg.monitor or task.metrics[0]
+    if monitor not in names:
+        raise ConfigError(f"--monitor: expected one of {', '.join(names)} for task {task.name!r}, got {monitor!r}")
+    return monitor
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _worker_error(err: BaseException) -> BaseException:
+    """A ddp_spawn worker's TrainingDiverged arrives as ProcessRaisedException: recover it."""
+    if isinstance(err, TrainingDiverged):
+        return err
+    text = str(err)
+    for line in reversed(text.strip().splitlines()):
+        if "TrainingDiverged: " in line:
+            return RuntimeError(line.split("TrainingDiverged: ", 1)[1])
+    return err
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | Path | None = None,
+          overwrite: bool = False, echo: Echo = print, runs_root: str | Path = "runs") -> dict[str, Any]:
+    """Train as ``cfg`` says and write the run directory; returns the results dict.
+
+    Args:
+        cfg: the configuration (when resuming: the checkpoint's, with the allowed changes applied).
+        run_dir: where to write (default :func:`default_run_dir` under ``runs_root``; when resuming,
+            the checkpoint's run directory).
+        resume: a checkpoint file or a run directory to continue from (exactly: same batches, same
+            weights as an uninterrupted run).
+        overwrite: replace a run directory that already holds a run.
+        echo: where progress lines go.
+
+    Raises:
+        ConfigError, RunDirError, CheckpointError: nothing was written.
+        TrainingDiverged: a NaN/inf loss or gradient (the last checkpoint stays valid).
+        Interrupted: SIGINT/SIGTERM; ``last.ckpt`` was saved.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    quiet_lightning()
+    started = time.time()
+    # everything that can fail on bad input happens before anything is written
+    task = build_task(cfg)
+    build_model(cfg, task)
+    monitor = monitor_of(cfg, task)
+    ckpt_path: Path | None = None
+    if resume is not None:
+        ckpt_path = resolve_checkpoint(resume)
+        load_checkpoint(ckpt_path)
+        home = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+        if run_dir is not None and Path(run_dir).resolve() != home.resolve():
+            check_run_dir(Path(run_dir), overwrite=overwrite)  # continuing into another directory
+        run_dir = Path(run_dir) if run_dir is not None else home
+    else:
+        run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, task.seq_len, runs_root)
+        check_run_dir(run_dir, overwrite=overwrite)
+    diag = _diagnostics_callback(cfg.diagnose_every) if cfg.diagnose_every else None
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = run_dir / "checkpoints"
+    write_config(cfg, run_dir / "config.yaml")
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = LitSequenceModel(cfg.to_dict())
+    data = TaskData(module.task, cfg.eval_batch_size)
+    n_params = sum(p.numel() for p in module.model.parameters())
+    baseline = derived_baseline(task.baseline())
+    mode = "max" if HIGHER_IS_BETTER.get(monitor, False) else "min"
+    progress = cfg.progress
+    if progress == "auto":
+        import sys
+        progress = "bar" if sys.stderr.isatty() else "log"
+
+    stop = GracefulStop()
+    last = LastCheckpoint(ckpt_dir / "last.ckpt")
+    callbacks: list[Any] = [stop, last]
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=f"valid/{monitor}", mode=mode,
+                           save_top_k=1, save_last=False, auto_insert_metric_name=False,
+                           enable_version_counter=False)
+    callbacks.append(best)
+    if cfg.early_stopping is not None or cfg.stop_at is not None:
+        callbacks.append(EarlyStopping(monitor=f"valid/{monitor}", mode=mode,
+                                       patience=cfg.early_stopping or 10**9, stopping_threshold=cfg.stop_at,
+                                       check_on_train_epoch_end=False, verbose=False))
+    if progress == "log":
+        callbacks.append(ProgressLog(monitor, cfg.max_steps))
+    if diag is not None:
+        callbacks.append(diag)
+    loggers = [CSVLogger(run_dir, name="logs"),
+               TensorBoardLogger(run_dir, name="tensorboard", default_hp_metric=False)]
+    strategy: Any = "auto"
+    if cfg.devices > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = DDPStrategy(start_method="spawn", process_group_backend="gloo")
+    trainer = L.Trainer(
+        accelerator="cpu", devices=cfg.devices, strategy=strategy, precision=cfg.precision,
+        max_steps=cfg.max_steps, max_epochs=-1, val_check_interval=cfg.val_every, check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, logger=loggers, callbacks=callbacks, enable_model_summary=False,
+        enable_progress_bar=progress == "bar", deterministic=cfg.deterministic, log_every_n_steps=cfg.log_every,
+        default_root_dir=run_dir, use_distributed_sampler=False,
+    )
+    seq = f"T={task.seq_len}"
+    base_txt = ", ".join(f"{k} {v:.4g}" for k, v in task.baseline().items())
+    what = "resuming" if ckpt_path is not None else "training"
+    echo(f"{what} {cfg.model} ({n_params:,} parameters) on {task.name} {seq} for {cfg.max_steps} steps "
+         f"(baseline {base_txt}); run dir {run_dir}")
+
+    stop.install(forward_to_children=cfg.devices > 1)
+    try:
+        with _threads(cfg.threads):
+            trainer.fit(module, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None,
+                        weights_only=True)
+    except TrainingDiverged:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(signal.SIGINT, int(module.updates_done), ckpt_dir / "last.ckpt", run_dir) from None
+    except SystemExit as err:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        # Lightning's SIGTERMException (if its handler ran before ours was installed), or its
+        # sys.exit(1) after a KeyboardInterrupt (a second Ctrl-C: abort at once)
+        if isinstance(err, SIGTERMException):
+            raise Interrupted(signal.SIGTERM, int(module.updates_done), ckpt_dir / "last.ckpt", run_dir) from None
+        if isinstance(err.__context__, KeyboardInterrupt):
+            raise Interrupted(signal.SIGINT, int(module.updates_done), ckpt_dir / "last.ckpt", run_dir) from None
+        raise
+    except Exception as err:
+        worker = _worker_error(err)
+        if worker is not err:
+            raise worker from None
+        raise
+    finally:
+        stop.uninstall()
+        merge_metrics_csv(run_dir)
+    steps = int(module.updates_done)
+    if stop.requested is not None:
+        raise Interrupted(stop.requested, steps, ckpt_dir / "last.ckpt", run_dir)
+
+    weights = "final"
+    model = module.model
+    if cfg.early_stopping is not None and (ckpt_dir / "best.ckpt").exists():
+        model = model_from_checkpoint(torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=True))
+        weights = "best"
+    model = model.float() if cfg.precision != "64-true" else model
+    with _threads(cfg.threads):
+        valid = evaluate_model(model, task, "valid", batch_size=cfg.eval_batch_size)
+        test = evaluate_model(model, task, "test", batch_size=cfg.eval_batch_size)
+    wall = time.time() - started
+    prior = 0.0
+    if ckpt_path is not None:
+        prior = float(torch.load(ckpt_path, map_location="cpu", weights_only=True)["rnnzoo"].get("wall_seconds", 0.0))
+    results = {
+        "model": cfg.model,
+        "task": task.name,
+        "seq_len": task.seq_len,
+        "valid": valid,
+        "test": test,
+        "baseline": baseline,
+        "steps": steps,
+        "batches": int(module.batches_done),
+        "stopped": "max_steps" if steps >= cfg.max_steps else "early",
+        "weights": weights,
+        "wall_seconds": round(prior + wall, 3),
+        "parameters": n_params,
+        "monitor": monitor,
+        "run_dir": str(run_dir),
+        "checkpoint": str(ckpt_dir / ("best.ckpt" if weights == "best" else "last.ckpt")),
+        "config": cfg.to_dict(),
+    }
+    _write_atomic(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def summary(results: dict[str, Any]) -> str:
+    """A short human summary of a results dict."""
+    metric = results["monitor"]
+    test = results["test"].get(metric)
+    base = results["baseline"].get(metric)
+    vs = f" vs baseline {base:.4g}" if base is not None else ""
+    lines = [
+        f"test {metric} {test:.4g}{vs} (valid {results['valid'].get(metric):.4g}); "
+        f"{results['steps']} steps in {results['wall_seconds']:.0f} s, {results['parameters']:,} parameters",
+        f"results: {Path(results['run_dir']) / 'results.json'}  (checkpoints, metrics.csv, config.yaml alongside)",
+    ]
+    return "\n".join(lines)
+
+
+def evaluate_checkpoint(path: str | Path, split: str = "test", *, out: str | Path | None = None,
+                        batch_size: int | None = None) -> dict[str, Any]:
+    """Evaluate a checkpoint (or a run directory's ``last.ckpt``) on ``split``; writes JSON to ``out``
+    (default ``<checkpoint stem>.<split>.json`` next to the checkpoint) and returns it."""
+    ckpt_file = resolve_checkpoint(path)
+    ckpt = load_checkpoint(ckpt_file)
+    cfg = TrainConfig.from_dict(dict(ckpt["rnnzoo"]["config"]))
+    task = build_task(cfg)
+    if split not in task.split_names:
+        raise ConfigError(f"--split: expected one of {', '.join(task.split_names)}, got {split!r}")
+    model = model_from_checkpoint(ckpt)
+    resolve_head(cfg, task)
+    with _threads(cfg.threads):
+        metrics = evaluate_model(model.float(), task, split, batch_size=batch_size or cfg.eval_batch_size)
+    result = {
+        "model": cfg.model, "task": task.name, "seq_len": task.seq_len, "split": split,
+        "metrics": metrics, "baseline": derived_baseline(task.baseline()),
+        "steps": int(ckpt["rnnzoo"].get("updates", 0)), "checkpoint": str(ckpt_file),
+    }
+    target = Path(out) if out is not None else ckpt_file.with_name(f"{ckpt_file.stem}.{split}.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(target, json.dumps(result, indent=2) + "\n")
+    result["out"] = str(target)
+    return result

@@ -1,0 +1,109 @@
+"""Truncated back-propagation through time, TBPTT(k1, k2) (Williams & Peng 1990).
+
+Full BPTT (001 eqs (9)-(12)) sums, for every scored step t, the gradient paths back to step 1. The
+truncated form updates the weights every ``k1`` steps and lets the gradient flow back at most ``k2``
+steps (``k2 >= k1``):
+
+    for each chunk of steps [s, e) with e - s = k1 (the last may be shorter):
+        run the model over the window [e - k2, e) from the *detached* state at e - k2
+        loss = the share of the batch loss scored at steps [s, e)   (see rnnzoo.train.objective)
+        backward, update                                              (update(loss, chunk))
+
+so the loss at step t reaches back to step e - k2 (between ``k2 - k1 + 1`` and ``k2`` steps), and no
+gradient reaches an input before the window. With ``k2 > k1`` the last ``k2 - k1`` steps of each
+window are re-run at the next chunk from the state saved (detached) at the start of the next window;
+each step is computed ``k2 / k1`` times. The state is carried across chunks (and detached at the
+window starts); each batch starts from the zero state. With ``k1 = k2 >= T`` this is full BPTT.
+
+Chunks in which no step is scored (e.g. before the last step of a ``"last"``-target task) are run
+without gradient and without an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnzoo.core.runner import lengths_to_mask
+from rnnzoo.core.tree import tree_map
+from rnnzoo.train.heads import SequenceModel
+from rnnzoo.train.objective import Targets, chunk_loss
+
+UpdateFn = Callable[[Tensor, int], None]
+
+
+def _detach(state: Any) -> Any:
+    return None if state is None else tree_map(lambda t: t.detach(), state)
+
+
+def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *, loss: str,
+          lengths: Tensor | None = None, update: UpdateFn) -> tuple[Tensor, int]:
+    """Run TBPTT(k1, k2) over one batch.
+
+    Args:
+        model: a causal (not bidirectional) :class:`SequenceModel`.
+        x: ``(B, T, I)``.
+        targets: from :func:`rnnzoo.train.objective.make_targets`.
+        k1: steps between updates. k2: steps the gradient flows back (``k2 >= k1``).
+        loss: ``"mse"`` or ``"cross_entropy"``.
+        lengths: ``(B,)`` valid lengths or None.
+        update: ``update(chunk_loss, chunk_index)``: backward and optimizer step (called once per
+            chunk with a scored step).
+
+    Returns:
+        ``(total_loss, updates)``: the sum of the chunk losses (detached; equal to the batch's mean
+        loss under the chunked forward) and the number of ``update`` calls.
+    """
+    if not 1 <= k1 <= k2:
+        raise ValueError(f"tbptt: expected 1 <= k1 <= k2, got k1={k1}, k2={k2}")
+    if model.config.get("bidirectional"):
+        raise ValueError("tbptt: a bidirectional model needs the whole sequence; use full BPTT")
+    steps = x.shape[1]
+    mask = lengths_to_mask(lengths.to(x.device), steps) if lengths is not None else None
+
+    def run(a: int, b: int, state: Any) -> tuple[Tensor, Any]:
+        m = mask[:, a:b] if mask is not None else None
+        if m is not None and bool(m.all()):
+            m = None
+        return model.features(x[:, a:b], state, mask=m)
+
+    total = torch.zeros((), dtype=x.dtype, device=x.device)
+    updates = 0
+    state = None  # detached state at the current window start w
+    w = 0
+    grad_on = torch.is_grad_enabled()
+    for index, s in enumerate(range(0, steps, k1)):
+        e = min(s + k1, steps)
+        next_w = max(0, min(e + k1, steps) - k2) if e < steps else e
+        scored = _has_target(targets, s, e)
+        with torch.set_grad_enabled(grad_on and scored):
+            outs = []
+            st = state
+            if next_w > w:
+                out, st = run(w, next_w, st)
+                outs.append(out)
+            carry = _detach(st)
+            if e > next_w:
+                out, st = run(next_w, e, st)
+                outs.append(out)
+            if scored:
+                feats = torch.cat(outs, dim=1)[:, s - w:]
+                loss_c = chunk_loss(model.head, feats, s, targets, loss)
+                if loss_c is not None:
+                    update(loss_c, index)
+                    total = total + loss_c.detach()
+                    updates += 1
+        state, w = carry, next_w
+    return total, updates
+
+
+def _has_target(targets: Targets, start: int, stop: int) -> bool:
+    if targets.kind == "last":
+        assert targets.positions is not None
+        return bool(((targets.positions >= start) & (targets.positions < stop)).any())
+    if targets.mask is None:
+        return True
+    return bool(targets.mask[:, start:stop].any())
