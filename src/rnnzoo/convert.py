@@ -49,7 +49,9 @@ def from_torch(module: nn.RNN | nn.LSTM | nn.GRU) -> Model:
     model = create(name, input_size=module.input_size, hidden_size=module.hidden_size,
                    num_layers=module.num_layers, bidirectional=module.bidirectional,
                    batch_first=module.batch_first, dropout=module.dropout, bias=module.bias, **opts)
-    model.to(next(module.parameters()).dtype)
+    first = next(module.parameters())
+    model.to(device=first.device, dtype=first.dtype)
+    model.train(module.training)
     with torch.no_grad():
         for layer, cells in enumerate(_cells(model)):
             for direction, cell in enumerate(cells):
@@ -87,7 +89,8 @@ def to_torch(model: Model) -> nn.RNN | nn.LSTM | nn.GRU:
             f"model: {model.name!r} with options {model.config} has no torch.nn equivalent "
             "(convertible: elman with tanh/relu, lstm, gru with reset='after')"
         )
-    module.to(first.weight_hh.dtype)
+    module.to(device=first.weight_hh.device, dtype=first.weight_hh.dtype)
+    module.train(model.training)
     with torch.no_grad():
         for layer, lcells in enumerate(cells):
             for direction, cell in enumerate(lcells):

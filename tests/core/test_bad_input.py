@@ -126,3 +126,42 @@ def test_convlstm_image_shape_checked():
         model(torch.randn(1, 4, 5, 6, 6))
     with pytest.raises(ValueError, match=r"x: expected rank 5"):
         model(torch.randn(1, 4, 2))
+
+
+def test_input_dtype_must_match_the_parameters():
+    model = rnnzoo.create("elman", input_size=3, hidden_size=4).double()
+    with pytest.raises(TypeError, match=r"x: expected dtype torch.float64 .* got dtype torch.float32"):
+        model(torch.randn(2, 5, 3))
+
+
+def test_state_dtype_must_match_the_input():
+    layer = rnnzoo.Recurrent(rnnzoo.GRUCell(3, 4))
+    with pytest.raises(TypeError, match=r"state.h: expected dtype torch.float32 .* got dtype torch.float64"):
+        layer(torch.randn(2, 5, 3), rnnzoo.GRUState(torch.zeros(2, 4, dtype=torch.float64)))
+
+
+def test_unbatched_input_with_a_batched_state():
+    layer = rnnzoo.Recurrent(rnnzoo.LSTMCell(3, 4))
+    with pytest.raises(ValueError, match=r"state.h: expected shape \(4,\), got \(1, 4\)"):
+        layer(torch.randn(5, 3), rnnzoo.LSTMState(torch.zeros(1, 4), torch.zeros(1, 4)))
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"hidden_size": -1}, r"hidden_size: expected a positive int, got -1"),
+    ({"peephole": "no"}, r"peephole: expected True or False, got 'no'"),
+    ({"forget_bias": "abc"}, r"forget_bias: expected a finite real number or None, got 'abc'"),
+    ({"bidirectional": "no"}, r"bidirectional: expected True or False, got 'no'"),
+])
+def test_cell_arguments_are_checked(kw, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        rnnzoo.create("lstm", **{"input_size": 3, "hidden_size": 4, **kw})
+
+
+def test_empty_batch_with_lengths():
+    with pytest.raises(ValueError, match=r"x: expected a batch of at least one sequence, got batch size 0"):
+        rnnzoo.create("gru", input_size=3, hidden_size=4)(torch.randn(0, 5, 3), lengths=torch.zeros(0, dtype=int))
+
+
+def test_dropout_with_one_layer_warns():
+    with pytest.warns(UserWarning, match="dropout: applies between stacked layers"):
+        rnnzoo.create("lstm", input_size=3, hidden_size=4, dropout=0.5)

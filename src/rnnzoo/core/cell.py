@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.core.tree import check_state
+from rnnzoo.core.tree import check_state, tree_map
 
 
 class Cell(nn.Module):
@@ -93,7 +93,15 @@ class Cell(nn.Module):
             )
 
     def forward(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        """One step. ``x_t``: ``(B, *F)``; ``state``: as from ``initial_state`` (None = zeros)."""
+        """One step. ``x_t``: ``(B, *F)``, or ``(*F)`` unbatched (as torch.nn.LSTMCell takes ``(I,)``,
+        with a state without batch axis); ``state``: as from ``initial_state`` (None = zeros)."""
+        if isinstance(x_t, Tensor) and x_t.dim() == self.feature_dims:
+            batched_state = None if state is None else tree_map(lambda t: t.unsqueeze(0), state)
+            if state is not None:
+                one = self.initial_state(1, device=x_t.device, dtype=x_t.dtype, input_shape=tuple(x_t.shape))
+                check_state("state", state, tree_map(lambda t: t.squeeze(0), one))
+            y, new = self.forward(x_t.unsqueeze(0), batched_state)
+            return y.squeeze(0), tree_map(lambda t: t.squeeze(0), new)
         self.check_input(x_t, "x_t", batched_rank=self.feature_dims + 1)
         batch = x_t.shape[0]
         expected = self.initial_state(

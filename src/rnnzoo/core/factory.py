@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+from rnnzoo.core.checks import boolean, positive_int
 from rnnzoo.core.layers import Bidirectional, Merge, Recurrent, Stacked
 from rnnzoo.core.registry import ModelInfo, model_info
 
@@ -32,12 +34,6 @@ class Model(Stacked):
         from rnnzoo.convert import to_torch
 
         return to_torch(self)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
 
 
 def create(
@@ -71,13 +67,24 @@ def create(
             compilation takes about a minute per configuration (``rnnzoo bench --compile`` measures it).
         **options: the cell's own options (see its docstring, e.g. ``activation="relu"``).
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a registry name (str), got {name!r}")
     info = model_info(name)
-    _positive_int("input_size", input_size)
-    _positive_int("hidden_size", hidden_size)
-    _positive_int("num_layers", num_layers)
+    positive_int("input_size", input_size)
+    positive_int("hidden_size", hidden_size)
+    positive_int("num_layers", num_layers)
+    for flag, value in (("bidirectional", bidirectional), ("batch_first", batch_first), ("residual", residual),
+                        ("compile", compile)):
+        boolean(flag, value)
+    if callable(merge) and bidirectional and num_layers > 1:
+        raise ValueError("merge: a callable merge has no known output size to feed a next layer; "
+                         "use num_layers=1 or build the stack with rnnzoo.Stacked")
+    if dropout and num_layers == 1:
+        warnings.warn("dropout: applies between stacked layers; with num_layers=1 it does nothing "
+                      f"(got dropout={dropout})", stacklevel=2)
     layers: list[Any] = []
     size = input_size
-    for _ in range(num_layers):
+    for index in range(num_layers):
         if bidirectional:
             layer: Any = Bidirectional(info.build(size, hidden_size, **options),
                                        info.build(size, hidden_size, **options),
@@ -85,7 +92,8 @@ def create(
         else:
             layer = Recurrent(info.build(size, hidden_size, **options), batch_first=batch_first)
         layers.append(layer)
-        size = layer.output_size
+        if index + 1 < num_layers:
+            size = layer.output_size
     config = dict(name=name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                   bidirectional=bidirectional, batch_first=batch_first, dropout=dropout,
                   residual=residual, merge=merge, **options)

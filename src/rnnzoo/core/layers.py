@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.runner import RunOutput, StepHook, run
+from rnnzoo.core.tree import tree_leaves
 
 Merge = str | Callable[[Tensor, Tensor], Tensor]
 _MERGES = ("concat", "sum", "mean")
@@ -35,11 +36,11 @@ class StackedState(NamedTuple):
     layers: tuple
 
 
-def _unpack(x: Any, lengths: Any, mask: Any) -> tuple[Any, Any, bool]:
+def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, Any, bool]:
     if isinstance(x, PackedSequence):
         if lengths is not None or mask is not None:
             raise ValueError("lengths/mask: a PackedSequence carries its own lengths; pass neither")
-        padded, lens = pad_packed_sequence(x, batch_first=True)
+        padded, lens = pad_packed_sequence(x, batch_first=batch_first)
         return padded, lens, True
     return x, lengths, False
 
@@ -126,14 +127,18 @@ class Bidirectional(nn.Module):
         backward: the backward-direction cell; default a copy of ``forward`` with fresh parameters.
         merge: ``"concat"`` (along the first feature axis), ``"sum"``, ``"mean"`` or a callable
             ``merge(h_forward, h_backward) -> Tensor``.
+        merge_size: the output size of a callable merge (needed only to stack a layer on top).
         batch_first: input layout.
 
     The final state is a :class:`BidirectionalState` ``(forward=..., backward=...)``; the backward
     direction's final state is its state after the *first* valid step, as in torch.nn.LSTM.
+    An initial state is accepted (e.g. from an encoder), but feeding a long sequence in chunks while
+    carrying the state is only meaningful for the forward direction: the backward direction of a
+    chunk cannot see the chunks after it, so chunked bidirectional runs differ from one whole run.
     """
 
     def __init__(self, forward: Cell, backward: Cell | None = None, *, merge: Merge = "concat",
-                 batch_first: bool = True) -> None:
+                 merge_size: int | None = None, batch_first: bool = True) -> None:
         super().__init__()
         if not isinstance(forward, Cell):
             raise TypeError(f"forward: expected an rnnzoo Cell, got {type(forward).__name__}")
@@ -156,6 +161,7 @@ class Bidirectional(nn.Module):
         self.forward_layer = Recurrent(forward, batch_first=batch_first)
         self.backward_layer = Recurrent(backward, reverse=True, batch_first=batch_first)
         self.merge = merge
+        self.merge_size = merge_size
         self.batch_first = bool(batch_first)
 
     @property
@@ -167,7 +173,9 @@ class Bidirectional(nn.Module):
         if self.merge == "concat":
             return self.forward_layer.output_size + self.backward_layer.output_size
         if callable(self.merge):
-            raise AttributeError("output_size: unknown for a callable merge")
+            if self.merge_size is None:
+                raise ValueError("merge_size: the output size of a callable merge is unknown; pass merge_size=")
+            return self.merge_size
         return self.forward_layer.output_size
 
     @property
@@ -190,7 +198,7 @@ class Bidirectional(nn.Module):
     def run(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
             mask: Tensor | None = None, return_states: bool = False, step_hook: StepHook | None = None,
             use_fused: bool = True) -> RunOutput:
-        x, lengths, packed = _unpack(x, lengths, mask)
+        x, lengths, packed = _unpack(x, lengths, mask, self.batch_first)
         if state is None:
             sf = sb = None
         else:
@@ -205,7 +213,7 @@ class Bidirectional(nn.Module):
         b = self.backward_layer.run(x, sb, **kw)
         out = self._merge(f.output, b.output)
         if packed:
-            out = pack_padded_sequence(out, lengths, batch_first=True, enforce_sorted=False)
+            out = pack_padded_sequence(out, lengths, batch_first=self.batch_first, enforce_sorted=False)
         states = BidirectionalState(f.states, b.states) if return_states else None
         return RunOutput(out, BidirectionalState(f.state, b.state), states)
 
@@ -270,13 +278,22 @@ class Stacked(nn.Module):
         return self.layers[0].feature_dims
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> StackedState:
-        return StackedState(tuple(layer.initial_state(batch_size, **kwargs) for layer in self.layers))
+        """Zero states of every layer. ``input_shape`` is the first layer's trailing input shape; each
+        later layer's is the shape of the output of the layer below (read off that layer's state,
+        whose first tensor has the output's trailing shape after the channel axis)."""
+        states = []
+        for layer in self.layers:
+            state = layer.initial_state(batch_size, **kwargs)
+            states.append(state)
+            first = tree_leaves(state)[0]
+            kwargs["input_shape"] = (layer.output_size, *first.shape[2:])
+        return StackedState(tuple(states))
 
     def run(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
             mask: Tensor | None = None, return_states: bool = False,
             step_hook: StepHook | Sequence[StepHook | None] | None = None,
             use_fused: bool = True) -> RunOutput:
-        x, lengths, packed = _unpack(x, lengths, mask)
+        x, lengths, packed = _unpack(x, lengths, mask, self.batch_first)
         n = len(self.layers)
         if isinstance(step_hook, Sequence) and len(step_hook) != n:
             raise ValueError(f"step_hook: expected one hook per layer ({n}), got {len(step_hook)}")
@@ -303,7 +320,7 @@ class Stacked(nn.Module):
             finals.append(out.state)
             all_states.append(out.states)
         if packed:
-            h = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+            h = pack_padded_sequence(h, lengths, batch_first=self.batch_first, enforce_sorted=False)
         states = StackedState(tuple(all_states)) if return_states else None
         return RunOutput(h, StackedState(tuple(finals)), states)
 

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnzoo.core.cell import Cell
-from rnnzoo.core.tree import check_state, tree_map, tree_stack, tree_where
+from rnnzoo.core.tree import autocast_enabled, check_state, tree_map, tree_stack, tree_where
 
 StepHook = Callable[[int, Any], Any]
 
@@ -71,9 +71,11 @@ def _as_lengths(lengths: Any, batch: int, steps: int) -> Tensor:
         raise TypeError(f"lengths: expected a 1-D integer tensor or a list of ints, got {type(lengths).__name__}")
     if lens.dim() != 1 or lens.shape[0] != batch:
         raise ValueError(f"lengths: expected shape ({batch},) (one length per sequence), got {tuple(lens.shape)}")
-    if batch and int(lens.min()) < 1:
+    if batch == 0:
+        raise ValueError("x: expected a batch of at least one sequence, got batch size 0")
+    if int(lens.min()) < 1:
         raise ValueError(f"lengths: expected every length >= 1, got minimum {int(lens.min())}")
-    if batch and int(lens.max()) > steps:
+    if int(lens.max()) > steps:
         raise ValueError(
             f"lengths: expected every length <= the sequence length {steps}, got maximum {int(lens.max())}"
         )
@@ -143,11 +145,20 @@ def run(
             f"with {fd} feature axes, got rank {x.dim()} with shape {tuple(x.shape)}"
         )
     cell.check_input(x)
+    param = next((p for p in cell.parameters() if p.is_floating_point()), None)
+    mixed_ok = autocast_enabled(x.device.type)
+    if param is not None and ((x.dtype != param.dtype and not mixed_ok) or x.device != param.device):
+        raise TypeError(
+            f"x: expected dtype {param.dtype} on {param.device} (the cell's parameters), "
+            f"got dtype {x.dtype} on {x.device}"
+        )
     if unbatched:
         if lengths is not None or mask is not None:
             raise ValueError("lengths/mask: not supported for unbatched input (T, *F); add a batch axis")
         x = x.unsqueeze(0)
         if state is not None:
+            one = cell.initial_state(1, device=x.device, dtype=x.dtype, input_shape=tuple(x.shape[2:]))
+            check_state("state", state, tree_map(lambda t: t.squeeze(0), one))
             state = tree_map(lambda t: t.unsqueeze(0), state)
         batch_first = True
 

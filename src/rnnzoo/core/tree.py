@@ -68,6 +68,11 @@ def tree_index(tree: Any, index: Any, dim: int = 0) -> Any:
     return tree_map(lambda t: t.index_select(dim, index) if isinstance(index, Tensor) else t.select(dim, index), tree)
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """True inside ``torch.autocast`` for ``device_type``, where mixed dtypes are expected."""
+    return torch.is_autocast_enabled(device_type)
+
+
 def check_state(name: str, given: Any, expected: Any) -> None:
     """Raise if ``given`` does not have the structure, dtype class and shapes of ``expected``.
 
@@ -80,8 +85,12 @@ def check_state(name: str, given: Any, expected: Any) -> None:
             raise ValueError(
                 f"{name}: expected shape {tuple(expected.shape)}, got {tuple(given.shape)}"
             )
-        if not given.is_floating_point() and expected.is_floating_point():
-            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {given.dtype}")
+        mixed_ok = autocast_enabled(expected.device.type) and given.is_floating_point()
+        if (given.dtype != expected.dtype and not mixed_ok) or given.device != expected.device:
+            raise TypeError(
+                f"{name}: expected dtype {expected.dtype} on {expected.device} (the input's), "
+                f"got dtype {given.dtype} on {given.device}"
+            )
         return
     if _is_namedtuple(expected):
         if type(given) is not type(expected):
