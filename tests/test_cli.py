@@ -106,6 +106,9 @@ def test_evaluate_writes_json_next_to_the_checkpoint(finished_run, tmp_path, cap
     assert json.loads(other.read_text())["split"] == "valid"
     assert cli.main(["evaluate", str(finished_run), "--split", "train"]) == 2
     assert "--split" in _err_line(capsys)
+    for bad in ("0", "-5"):
+        assert cli.main(["evaluate", str(finished_run), "--batch-size", bad]) == 2
+        assert "--batch-size: expected a positive integer" in _err_line(capsys)
 
 
 def test_finished_run_dir_is_not_overwritten(finished_run, tmp_path, capsys):

@@ -42,6 +42,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (a batch size of 0 or -5 is refused, not replaced)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _number(kind: type, nullable: bool = False) -> Any:
     what = "an integer" if kind is int else "a number"
 
@@ -183,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT|RUN_DIR")
     p.add_argument("--split", default="test", help="split name (default test)")
     p.add_argument("--out", help="JSON output (default <checkpoint>.<split>.json next to the checkpoint)")
-    p.add_argument("--batch-size", type=_number(int), help="evaluation batch size")
+    p.add_argument("--batch-size", type=_positive_int, help="evaluation batch size")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="train every model x task x length x seed and tabulate/plot",
