@@ -11,7 +11,10 @@ from torch import Tensor, nn
 
 from rnnzoo.cells.lstm import LSTMGates
 from rnnzoo.core.cell import Cell
+from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import Paper, register
+from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.fused.lstm import convlstm_recurrence
 
 
 class ConvLSTMState(NamedTuple):
@@ -54,7 +57,10 @@ class ConvLSTMCell(Cell):
                  input_kernel_size: int | None = None, padding: int | str = "same", peephole: bool = False,
                  spatial_size: tuple[int, int] | None = None, forget_bias: float | None = None) -> None:
         super().__init__()
-        for arg, k in (("kernel_size", kernel_size), ("input_kernel_size", input_kernel_size or kernel_size)):
+        check_cell_args(input_size, hidden_size, peephole=peephole)
+        forget_bias = real("forget_bias", forget_bias, optional=True)
+        input_kernel_size = kernel_size if input_kernel_size is None else input_kernel_size
+        for arg, k in (("kernel_size", kernel_size), ("input_kernel_size", input_kernel_size)):
             if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
                 raise ValueError(f"{arg}: expected an odd positive int, got {k!r}")
         if not (padding == "same" or (isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0)):
@@ -65,7 +71,7 @@ class ConvLSTMCell(Cell):
         self.hidden_size = hidden_size
         self.output_size = hidden_size
         self.kernel_size = kernel_size
-        self.input_kernel_size = input_kernel_size or kernel_size
+        self.input_kernel_size = input_kernel_size
         self.padding = self.input_kernel_size // 2 if padding == "same" else padding
         self.forget_bias = forget_bias
         self.gates = LSTMGates(forget_gate=True, coupled=False, input_activation="tanh", cell_activation=True)
@@ -123,6 +129,20 @@ class ConvLSTMCell(Cell):
         peep = (self.weight_ci, self.weight_cf, self.weight_co) if self.peephole else None
         h, c = self.gates(pre, state.c, peep)
         return h, ConvLSTMState(h, c)
+
+    fused_kind = "rnnzoo"
+    """The runner's fast path: always the rnnzoo Functions (no torch kernel computes this cell)."""
+
+    def fused(self, x: Tensor, state: ConvLSTMState, lengths: Tensor | None) -> tuple[Tensor, ConvLSTMState] | None:
+        """Whole sequence ``x`` (B, T, C, Y, X): the input convolution of every frame at once, then the
+        fused recurrence of :mod:`rnnzoo.fused.lstm` with the state-to-state convolution."""
+        if compiling():
+            return None
+        u = self.project(x.transpose(0, 1))  # (T, B, 4H, Y, X), time-major
+        peep = (self.weight_ci, self.weight_cf, self.weight_co) if self.peephole else None
+        out, h, c = convlstm_recurrence(u, state.h, state.c, self.weight_hh,
+                                        mask=lengths_mask(lengths, u.shape[0], x.device), peephole=peep)
+        return out.transpose(0, 1), ConvLSTMState(h, c)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, kernel_size={self.kernel_size}, "

@@ -10,7 +10,10 @@ from torch import Tensor
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
 from rnnzoo.cells.activations import get_activation
+from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import Paper, register
+from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.fused.elman import ACTIVATION_NAMES, elman_recurrence
 
 
 class ElmanState(NamedTuple):
@@ -45,6 +48,7 @@ class ElmanCell(TorchLayoutCell):
 
     def __init__(self, input_size: int, hidden_size: int, *, activation: str = "tanh", bias: bool = True) -> None:
         super().__init__()
+        check_cell_args(input_size, hidden_size, bias=bias)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -69,12 +73,29 @@ class ElmanCell(TorchLayoutCell):
         w = [self.weight_ih, self.weight_hh]
         return w + [self.bias_ih, self.bias_hh] if self.bias else w
 
+    @property
+    def fused_kind(self) -> str | None:
+        """The runner's fast path: ``"torch"`` (torch's fused RNN kernel) for tanh/relu, ``"rnnzoo"``
+        (:func:`rnnzoo.fused.elman_recurrence`) for the other activations, None (the step loop) for an
+        activation the Function does not implement."""
+        if self.activation.name in ("tanh", "relu"):
+            return "torch"
+        return "rnnzoo" if self.activation.name in ACTIVATION_NAMES else None
+
     def fused(self, x: Tensor, state: ElmanState, lengths: Tensor | None) -> tuple[Tensor, ElmanState] | None:
-        if self.activation.name not in ("tanh", "relu"):
+        """Whole sequence ``x`` (B, T, I): torch's kernel or the fused recurrence of :mod:`rnnzoo.fused.elman`
+        on the hoisted projection (same equations as ``step``), per ``fused_kind``."""
+        kind = self.fused_kind
+        if kind == "torch":
+            out, (h,) = run_fused(f"rnn_{self.activation.name}", x, (state.h,), self.torch_weights(), self.bias,
+                                  lengths)
+            return out, ElmanState(h)
+        if kind is None or compiling():
             return None
-        out, (h,) = run_fused(f"rnn_{self.activation.name}", x, (state.h,), self.torch_weights(), self.bias,
-                              lengths)
-        return out, ElmanState(h)
+        u = self.project(x.transpose(0, 1))  # (T, B, H), time-major
+        out, h = elman_recurrence(u, state.h, self.weight_hh, activation=self.activation.name,
+                                  mask=lengths_mask(lengths, u.shape[0], x.device))
+        return out.transpose(0, 1), ElmanState(h)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, activation={self.activation.name!r}, bias={self.bias}"

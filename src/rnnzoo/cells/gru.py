@@ -9,7 +9,10 @@ from torch import Tensor
 
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
+from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import Paper, register
+from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.fused.gru import gru_recurrence
 
 _RESETS = ("after", "before")
 
@@ -50,6 +53,7 @@ class GRUCell(TorchLayoutCell):
 
     def __init__(self, input_size: int, hidden_size: int, *, reset: str = "after", bias: bool = True) -> None:
         super().__init__()
+        check_cell_args(input_size, hidden_size, bias=bias)
         if reset not in _RESETS:
             raise ValueError(f"reset: expected one of {_RESETS}, got {reset!r}")
         self.input_size = input_size
@@ -95,11 +99,25 @@ class GRUCell(TorchLayoutCell):
         w = [self.weight_ih, self.weight_hh]
         return w + [self.bias_ih, self.bias_hh] if self.bias else w
 
+    @property
+    def fused_kind(self) -> str:
+        """The runner's fast path: ``"torch"`` (torch's fused GRU kernel) for reset="after", else
+        ``"rnnzoo"`` (:func:`rnnzoo.fused.gru_recurrence`)."""
+        return "torch" if self.reset == "after" else "rnnzoo"
+
     def fused(self, x: Tensor, state: GRUState, lengths: Tensor | None) -> tuple[Tensor, GRUState] | None:
-        if self.reset != "after":
+        """Whole sequence ``x`` (B, T, I): torch's kernel or the fused recurrence of :mod:`rnnzoo.fused.gru`
+        on the hoisted projection (same equations as ``step``), per ``fused_kind``."""
+        if self.fused_kind == "torch":
+            out, (h,) = run_fused("gru", x, (state.h,), self.torch_weights(), self.bias, lengths)
+            return out, GRUState(h)
+        if compiling():
             return None
-        out, (h,) = run_fused("gru", x, (state.h,), self.torch_weights(), self.bias, lengths)
-        return out, GRUState(h)
+        u = self.project(x.transpose(0, 1))  # (T, B, 3H), time-major
+        b_hh = self.bias_hh if self.reset == "after" else None  # "before" folds it into u
+        out, h = gru_recurrence(u, state.h, self.weight_hh, b_hh, reset=self.reset,
+                                mask=lengths_mask(lengths, u.shape[0], x.device))
+        return out.transpose(0, 1), GRUState(h)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}, bias={self.bias}"

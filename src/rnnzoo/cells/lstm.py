@@ -9,7 +9,10 @@ from torch import Tensor, nn
 
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
+from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import Paper, register
+from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.fused.lstm import lstm_recurrence
 
 _INPUT_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
@@ -110,6 +113,9 @@ class LSTMCell(TorchLayoutCell):
                  peephole: bool = False, input_activation: str = "tanh", cell_activation: bool = True,
                  proj_size: int = 0, forget_bias: float | None = None, bias: bool = True) -> None:
         super().__init__()
+        check_cell_args(input_size, hidden_size, forget_gate=forget_gate, coupled=coupled, peephole=peephole,
+                        cell_activation=cell_activation, bias=bias)
+        forget_bias = real("forget_bias", forget_bias, optional=True)
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0 or proj_size >= hidden_size:
             raise ValueError(f"proj_size: expected an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
         if forget_bias is not None and (not forget_gate or coupled):
@@ -178,11 +184,28 @@ class LSTMCell(TorchLayoutCell):
             w.append(self.weight_hr)
         return w
 
+    @property
+    def fused_kind(self) -> str:
+        """The runner's fast path: ``"torch"`` (torch's fused LSTM kernel) for torch's configuration,
+        else ``"rnnzoo"`` (:func:`rnnzoo.fused.lstm_recurrence`)."""
+        return "torch" if self.torch_compatible else "rnnzoo"
+
     def fused(self, x: Tensor, state: LSTMState, lengths: Tensor | None) -> tuple[Tensor, LSTMState] | None:
-        if not self.torch_compatible:
+        """Whole sequence ``x`` (B, T, I): torch's kernel or the fused recurrence of
+        :mod:`rnnzoo.fused.lstm` on the hoisted projection (same equations as ``step``), per ``fused_kind``."""
+        if compiling():  # also torch's kernel: its CPU (oneDNN) backward fails compiled, pytorch#158007
             return None
-        out, (h, c) = run_fused("lstm", x, (state.h, state.c), self.torch_weights(), self.bias, lengths)
-        return out, LSTMState(h, c)
+        if self.fused_kind == "torch":
+            out, (h, c) = run_fused("lstm", x, (state.h, state.c), self.torch_weights(), self.bias, lengths)
+            return out, LSTMState(h, c)
+        g = self.gates
+        u = self.project(x.transpose(0, 1))  # (T, B, n*H), time-major
+        out, h, c = lstm_recurrence(u, state.h, state.c, self.weight_hh,
+                                    mask=lengths_mask(lengths, u.shape[0], x.device), forget_gate=g.forget_gate,
+                                    coupled=g.coupled, input_activation=g.input_activation,
+                                    cell_activation=g.cell_activation, peephole=self._peep(),
+                                    weight_hr=self.weight_hr if self.proj_size else None)
+        return out.transpose(0, 1), LSTMState(h, c)
 
     def extra_repr(self) -> str:
         g = self.gates

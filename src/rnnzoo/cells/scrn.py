@@ -9,7 +9,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.cell import Cell
+from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import Paper, register
+from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.fused.elman import elman_recurrence
+from rnnzoo.fused.scan import linear_scan
 
 
 class SCRNState(NamedTuple):
@@ -45,6 +49,7 @@ class SCRNCell(Cell):
     def __init__(self, input_size: int, hidden_size: int, *, context_size: int | None = None,
                  alpha: float = 0.95, learn_alpha: bool = False, bias: bool = True) -> None:
         super().__init__()
+        check_cell_args(input_size, hidden_size, learn_alpha=learn_alpha, bias=bias)
         context_size = hidden_size if context_size is None else context_size
         if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
             raise ValueError(f"context_size: expected a positive int, got {context_size!r}")
@@ -102,6 +107,25 @@ class SCRNCell(Cell):
         s = torch.lerp(bx, state.s, self.alpha)  # (1 - alpha) * bx + alpha * s_prev
         h = torch.sigmoid(torch.addmm(ax, s, self.weight_ch.t()) + state.h @ self.weight_hh.t())
         return torch.cat([h, s], 1), SCRNState(h, s)
+
+    fused_kind = "rnnzoo"
+    """The runner's fast path: always the rnnzoo Functions (no torch kernel computes this cell)."""
+
+    def fused(self, x: Tensor, state: SCRNState, lengths: Tensor | None) -> tuple[Tensor, SCRNState] | None:
+        """Whole sequence ``x`` (B, T, I) in three parts: the context layer, eq (32), an elementwise
+        linear recurrence (:func:`rnnzoo.fused.linear_scan`); its contribution ``weight_ch @ s_t`` to
+        eq (33) for all steps in one product; the hidden layer, a sigmoid Elman recurrence
+        (:func:`rnnzoo.fused.elman_recurrence`)."""
+        if compiling():
+            return None
+        u = self.project(x.transpose(0, 1))  # (T, B, H + S), time-major
+        mask = lengths_mask(lengths, u.shape[0], x.device)
+        ax, bx = u.split([self.hidden_size, self.context_size], 2)
+        s_out, s = linear_scan(bx, state.s, self.alpha.to(u.dtype), mask=mask)
+        uh = torch.addmm(ax.reshape(-1, self.hidden_size), s_out.reshape(-1, self.context_size),
+                         self.weight_ch.t()).view(ax.shape)
+        h_out, h = elman_recurrence(uh, state.h, self.weight_hh, activation="sigmoid", mask=mask)
+        return torch.cat([h_out, s_out], 2).transpose(0, 1), SCRNState(h, s)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, context_size={self.context_size}, "

@@ -1,0 +1,311 @@
+r"""Fused LSTM recurrence: every variant of :class:`~rnnzoo.cells.lstm.LSTMCell` and the ConvLSTM.
+
+The equations are the cell's (see :class:`~rnnzoo.cells.lstm.LSTMCell`, 001 eqs (16)-(20);
+:class:`~rnnzoo.cells.convlstm.ConvLSTMCell`, Shi et al. 2015 eqs (3)), with ``u_t`` the hoisted
+input projection ``W x_t + b`` and ``R`` the recurrent transform (``U h``: a matrix product, or a
+"same" convolution for the ConvLSTM)::
+
+    [i, f, g, o]_pre = u_t + R(h_{t-1})                (i, g, o without a separate forget gate)
+    i = sigmoid(i_pre [+ w_ci * c_{t-1}])              # 001 eq (16)
+    f = sigmoid(f_pre [+ w_cf * c_{t-1}])              # 001 eq (17); coupled: f = 1 - i; none: f = 1
+    g = tanh(g_pre)   (or sigmoid, input_activation)
+    c_t = f * c_{t-1} + i * g                          # 001 eq (18)
+    o = sigmoid(o_pre [+ w_co * c_t])                  # 001 eq (19)
+    r_t = o * tanh(c_t)   (o * c_t without cell_activation)   # 001 eq (20)
+    h_t = weight_hr @ r_t if projected, else r_t
+
+Masked steps (``mask[t, b]`` False) keep ``(h, c)`` and output zero.
+
+Forward runs the loop with raw tensor ops (no autograd graph) into preallocated buffers, about
+eight kernels a step, and keeps only what backward needs: the activated gates, every c_t,
+tanh(c_t), every h_t (and r_t when projected). tanh is computed as ``2 sigmoid(2x) - 1`` (see
+:func:`rnnzoo.fused._common.tanh_into`). Backward runs one recurrent product per step
+(``dgates_t @ U`` or a transposed convolution) and every weight gradient as ONE product over all
+steps: ``dU = dgates(T*B, G)^T @ h_prev(T*B, H)``. The pointwise derivative factors are tabulated
+a chunk of steps at a time (a few kernels per chunk, the chunk sized to stay in cache) into the
+gradient buffer itself, so a backward step is five kernels, peepholes included. ``u``'s gradient is
+the stacked pre-activation gradients; the input weights' and biases' gradients then flow through
+autograd's ordinary product in ``cell.project``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnzoo.fused._common import Conv, Linear, broadcast_mask, check_mask, tanh_constants, tanh_into
+
+
+@dataclass(frozen=True)
+class LSTMSpec:
+    """The pointwise variant and the recurrent transform of an LSTM recurrence.
+
+    forget_gate / coupled / input_activation / cell_activation: as :class:`~rnnzoo.cells.lstm.LSTMCell`.
+    conv: the recurrent weight is a "same" 2-D convolution kernel (ConvLSTM) instead of a matrix.
+    """
+
+    forget_gate: bool = True
+    coupled: bool = False
+    input_activation: str = "tanh"
+    cell_activation: bool = True
+    conv: bool = False
+
+    @property
+    def n(self) -> int:
+        """Gate blocks: 4 (i, f, g, o) or 3 (i, g, o)."""
+        return 4 if self.forget_gate and not self.coupled else 3
+
+    @property
+    def g_index(self) -> int:
+        """Position of the input node g among the blocks."""
+        return self.n - 2
+
+
+_CHUNK_BYTES = 1 << 19
+"""Backward tabulates derivative factors for this many bytes of gates at a time (see LSTMFunction)."""
+
+
+def _rec(spec: LSTMSpec, weight: Tensor) -> Linear | Conv:
+    return Conv(weight) if spec.conv else Linear(weight)
+
+
+class LSTMFunction(torch.autograd.Function):
+    """``(u, h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec) -> (out, h_T, c_T)``; see the module."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, w_ci: Tensor | None,
+                w_cf: Tensor | None, w_co: Tensor | None, weight_hr: Tensor | None, mask: Tensor | None,
+                spec: LSTMSpec) -> tuple[Tensor, Tensor, Tensor]:
+        T, B = u.shape[:2]
+        n, gi, H = spec.n, spec.g_index, c0.shape[1]
+        rec = _rec(spec, weight_hh)
+        peephole = w_ci is not None
+        G = torch.empty_like(u)  # activated gates (T, B, n*H, *S)
+        Cs = u.new_empty((T + 1, *c0.shape))
+        Cs[0] = c0
+        Hs = u.new_empty((T + 1, *h0.shape))
+        Hs[0] = h0
+        TC = u.new_empty((T, *c0.shape)) if spec.cell_activation else None
+        R = u.new_empty((T, *c0.shape)) if weight_hr is not None else None
+        whr_t = weight_hr.t() if weight_hr is not None else None
+
+        Gv = G.unflatten(2, (n, H))  # (T, B, n, H, *S)
+        us, gs, cs, hs = u.unbind(0), G.unbind(0), Cs.unbind(0), Hs.unbind(0)
+        ii, gg, oo = Gv[:, :, 0].unbind(0), Gv[:, :, gi].unbind(0), Gv[:, :, n - 1].unbind(0)
+        ff = Gv[:, :, 1].unbind(0) if n == 4 else None
+        tcs = TC.unbind(0) if TC is not None else None
+        rs = R.unbind(0) if R is not None else None
+        ms = broadcast_mask(mask, c0.dim()).unbind(0) if mask is not None else None
+        if peephole:
+            w_if = (torch.stack([w_ci, w_cf]) if n == 4 else w_ci.unsqueeze(0))  # (1 or 2, H, *S)
+            g_if, c_b = Gv[:, :, :gi].unbind(0), Cs.unsqueeze(2).unbind(0)  # c_{t-1} broadcast over i, (f)
+        tanh_g = spec.input_activation == "tanh"
+        through_g = G[:, :, :(gi + 1) * H].unbind(0)  # i, (f,) g: activated together with peepholes
+        tanh_consts = tanh_constants(c0)
+
+        for t in range(T):
+            c_prev, c = cs[t], cs[t + 1]
+            rec.forward_into(us[t], hs[t], gs[t])  # pre-activations
+            if peephole:
+                g_if[t].addcmul_(c_b[t], w_if)  # i (and f) peepholes on c_{t-1}
+            if tanh_g:
+                gg[t].add_(gg[t])  # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid for every block
+            (through_g[t] if peephole else gs[t]).sigmoid_()  # o waits for c_t with peepholes
+            if tanh_g:
+                torch.addcmul(tanh_consts[0], gg[t], tanh_consts[1], out=gg[t])
+            if n == 4:
+                torch.mul(ff[t], c_prev, out=c)
+                c.addcmul_(ii[t], gg[t])
+            elif spec.coupled:
+                torch.lerp(c_prev, gg[t], ii[t], out=c)  # (1 - i) * c_prev + i * g
+            else:
+                torch.addcmul(c_prev, ii[t], gg[t], out=c)
+            if ms is not None:
+                torch.where(ms[t], c, c_prev, out=c)
+            if peephole:
+                oo[t].addcmul_(c, w_co).sigmoid_()
+            h_out = rs[t] if rs is not None else hs[t + 1]
+            if tcs is not None:
+                tanh_into(c, tcs[t], tanh_consts)
+                torch.mul(oo[t], tcs[t], out=h_out)
+            else:
+                torch.mul(oo[t], c, out=h_out)
+            if rs is not None:
+                torch.mm(rs[t], whr_t, out=hs[t + 1])
+            if ms is not None:
+                torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
+
+        out = Hs[1:]
+        if mask is not None:
+            out = out * broadcast_mask(mask, h0.dim()).to(out.dtype)
+        ctx.save_for_backward(G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask)
+        ctx.spec = spec
+        return out, Hs[T].clone(), Cs[T].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, gout: Tensor, gh: Tensor, gc: Tensor) -> tuple[Tensor | None, ...]:
+        G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask = ctx.saved_tensors
+        spec: LSTMSpec = ctx.spec
+        T, B = G.shape[:2]
+        n, gi, H = spec.n, spec.g_index, Cs.shape[2]
+        rec = _rec(spec, weight_hh)
+        peephole = w_ci is not None
+        c_prev, c_new = Cs[:-1], Cs[1:]
+        Gv = G.unflatten(2, (n, H))
+        i, g, o = Gv[:, :, 0], Gv[:, :, gi], Gv[:, :, n - 1]
+        f = Gv[:, :, 1] if n == 4 else None
+        act_c = TC if TC is not None else c_new  # act(c_t): tanh(c_t) or c_t
+        mf = broadcast_mask(mask, Cs.dim() - 1).to(G.dtype) if mask is not None else None  # (T, B, 1, ...)
+
+        # dG (the gradient of u) first holds the derivative factors M, then per step the pre-activation
+        # gradients in place: d(i, f, g)_pre = dc_t * M[t, :, :n-1], do_pre = dr_t * M[t, :, n-1], with
+        #   M_i = i' * g (coupled: i' * (g - c_{t-1})), M_f = f' * c_{t-1}, M_g = g' * i, M_o = o' * act(c_t),
+        # and dc_t += dr_t * K_t, K = o * act'(c_t); dc_{t-1} = dc_t * F_t (F = f, 1 - i or 1).
+        # Peepholes fold into the factors: K += M_o * w_co, F += M_i * w_ci + M_f * w_cf.
+        # On a frozen (masked) step M = K = 0 and F = 1.
+        # The factors are tabulated for a chunk of steps at a time (one kernel per factor per chunk,
+        # the chunk small enough to stay in cache), just before the loop reaches it.
+        dG = torch.empty_like(G)
+        dGv = dG.unflatten(2, (n, H))
+        step_bytes = max(1, G[0].numel() * G.element_size())
+        chunk = max(1, min(T, _CHUNK_BYTES // step_bytes))
+        ones_g = torch.ones_like(G[:chunk])
+        ones = ones_g.unflatten(2, (n, H))[:, :, 0]
+        K = torch.empty_like(Cs[1:chunk + 1])
+        F_ = torch.empty_like(K) if mf is not None or spec.coupled or peephole else None
+
+        def tables(a: int, b: int) -> tuple[Tensor, Tensor | None]:
+            """M into dG[a:b]; K and F (peepholes folded in: see above) for steps a..b-1."""
+            k = b - a
+            M, Mv = dG[a:b], dGv[a:b]
+            torch.sub(ones_g[:k], G[a:b], out=M).mul_(G[a:b])  # sigmoid' of every block ...
+            if spec.input_activation == "tanh":
+                torch.addcmul(ones[:k], g[a:b], g[a:b], value=-1, out=Mv[:, :, gi])  # ... tanh' = 1 - g^2 for g
+            Mv[:, :, 0].mul_(g[a:b] - c_prev[a:b] if spec.coupled else g[a:b])
+            if f is not None:
+                Mv[:, :, 1].mul_(c_prev[a:b])
+            Mv[:, :, gi].mul_(i[a:b])
+            Mv[:, :, n - 1].mul_(act_c[a:b])
+            if mf is not None:
+                Mv.mul_(mf[a:b].unsqueeze(2))  # a frozen step's gates get no gradient
+            Kc = K[:k]
+            if TC is not None:
+                torch.addcmul(ones[:k], TC[a:b], TC[a:b], value=-1, out=Kc).mul_(o[a:b])
+            else:
+                Kc.copy_(o[a:b])
+            if mf is not None:
+                Kc.mul_(mf[a:b])
+            if peephole:
+                Kc.addcmul_(Mv[:, :, n - 1], w_co)
+            Fc = f[a:b] if f is not None else None
+            if spec.coupled:
+                Fc = torch.sub(ones[:k], i[a:b], out=F_[:k])
+            if peephole:
+                Fc = torch.addcmul(Fc if Fc is not None else ones[:k], Mv[:, :, 0], w_ci, out=F_[:k])
+                if f is not None:
+                    Fc.addcmul_(Mv[:, :, 1], w_cf)
+            if mf is not None and Fc is not None:  # a frozen step passes dc through
+                Fc = torch.where(mask[a:b].view(mf[a:b].shape), Fc, ones[:k], out=F_[:k])
+            return Kc, Fc
+
+        if mask is not None:
+            notm = (1 - mf).unbind(0)
+            gout = gout * broadcast_mask(mask, Hs.dim() - 1).to(G.dtype)
+        dH = torch.empty_like(gout)  # total gradient reaching h_t
+        torch.add(gout[T - 1], gh, out=dH[T - 1])
+        dhs, gouts, dgs = dH.unbind(0), gout.unbind(0), dG.unbind(0)
+        d_ifg, d_o = dGv[:, :, :n - 1].unbind(0), dGv[:, :, n - 1].unbind(0)
+        dh0 = torch.empty_like(Hs[0])
+        dc = gc.clone()  # total gradient reaching c_t, updated in place
+        dc_b = dc.unsqueeze(1)  # broadcast over the i, (f,) g blocks
+        dr_buf = torch.empty_like(Cs[0]) if weight_hr is not None else None
+        for b in range(T, 0, -chunk):
+            a = max(0, b - chunk)
+            Kc, Fc = tables(a, b)
+            Ks = Kc.unbind(0)
+            Fs = Fc.unbind(0) if Fc is not None else None
+            for t in range(b - 1, a - 1, -1):
+                j = t - a
+                dh = dhs[t]
+                dr = dh if dr_buf is None else torch.mm(dh, weight_hr, out=dr_buf)  # reaching r_t = o * act(c_t)
+                d_o[t].mul_(dr)  # do_pre
+                dc.addcmul_(dr, Ks[j])
+                d_ifg[t].mul_(dc_b)  # d(i, f, g)_pre
+                if Fs is not None:
+                    dc.mul_(Fs[j])
+                dh_prev = dhs[t - 1] if t > 0 else dh0
+                rec.backward_into(dgs[t], gouts[t - 1] if t > 0 else None, dh_prev)
+                if mask is not None:
+                    dh_prev.addcmul_(dh, notm[t])  # a frozen step passes h's gradient through
+
+        need = ctx.needs_input_grad
+        d_whh = rec.weight_grad(dG, Hs[:-1]) if need[3] else None
+        d_ci = d_cf = d_co = d_whr = None
+        if peephole:
+            d_ci = (dGv[:, :, 0] * c_prev).sum((0, 1)) if need[4] else None
+            d_cf = (dGv[:, :, 1] * c_prev).sum((0, 1)) if n == 4 and need[5] else None
+            d_co = (dGv[:, :, n - 1] * c_new).sum((0, 1)) if need[6] else None
+        if weight_hr is not None and need[7]:
+            if mask is not None:
+                dH = dH * broadcast_mask(mask, Hs.dim() - 1).to(G.dtype)
+            d_whr = torch.mm(dH.reshape(-1, dH.shape[-1]).t(), R.reshape(-1, H))
+        return dG, dh0, dc, d_whh, d_ci, d_cf, d_co, d_whr, None, None
+
+
+def lstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
+                    forget_gate: bool = True, coupled: bool = False, input_activation: str = "tanh",
+                    cell_activation: bool = True, peephole: tuple[Tensor, Tensor | None, Tensor] | None = None,
+                    weight_hr: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Run an LSTM over all steps with the fused Function.
+
+    Args:
+        u: ``(T, B, n*H)`` time-major input projections ``W x_t + b`` in the gate order (i, f, g, o)
+            or (i, g, o) (``cell.project`` of time-major input).
+        h0: ``(B, P)`` initial hidden state (P = proj size or H). c0: ``(B, H)`` initial cell state.
+        weight_hh: ``(n*H, P)`` recurrent weights.
+        mask: ``(T, B)`` boolean, True = valid step; a masked step keeps the state and outputs zero.
+        forget_gate, coupled, input_activation, cell_activation: the cell's options.
+        peephole: ``(w_ci, w_cf, w_co)`` each ``(H,)`` (``w_cf`` None when there is no forget gate).
+        weight_hr: ``(P, H)`` output projection (torch's ``proj_size``) or None.
+
+    Returns:
+        ``(out (T, B, P), h_T (B, P), c_T (B, H))``.
+    """
+    spec = LSTMSpec(forget_gate, coupled, input_activation, cell_activation, conv=False)
+    return _apply(u, h0, c0, weight_hh, mask, spec, peephole, weight_hr)
+
+
+def convlstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
+                        peephole: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Run a ConvLSTM over all steps with the fused Function.
+
+    Args:
+        u: ``(T, B, 4H, Y, X)`` the input convolution of every frame (plus bias), gates (i, f, g, o).
+        h0, c0: ``(B, H, Y, X)``. weight_hh: ``(4H, H, k, k)``, odd k, applied with "same" padding.
+        mask: ``(T, B)`` boolean, True = valid step.
+        peephole: ``(w_ci, w_cf, w_co)`` each ``(H, Y, X)`` (Hadamard peepholes) or None.
+
+    Returns:
+        ``(out (T, B, H, Y, X), h_T, c_T)``.
+    """
+    if weight_hh.shape[-1] % 2 == 0 or weight_hh.shape[-1] != weight_hh.shape[-2]:
+        raise ValueError(f"weight_hh: expected a square kernel of odd size, got shape {tuple(weight_hh.shape)}")
+    spec = LSTMSpec(conv=True)
+    return _apply(u, h0, c0, weight_hh, mask, spec, peephole, None)
+
+
+def _apply(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, mask: Tensor | None, spec: LSTMSpec,
+           peephole: tuple[Tensor, Tensor | None, Tensor] | None, weight_hr: Tensor | None
+           ) -> tuple[Tensor, Tensor, Tensor]:
+    if spec.input_activation not in ("tanh", "sigmoid"):
+        raise ValueError(f"input_activation: expected 'tanh' or 'sigmoid', got {spec.input_activation!r}")
+    check_mask(mask, u.shape[0], u.shape[1])
+    w_ci, w_cf, w_co = peephole if peephole is not None else (None, None, None)
+    if peephole is not None and (spec.n == 4) != (w_cf is not None):
+        raise ValueError("peephole: expected w_cf exactly when the cell has a separate forget gate")
+    return LSTMFunction.apply(u.contiguous(), h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec)
