@@ -31,7 +31,7 @@ from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, Train
 PROG = "rnnzoo"
 #: keys that ``--resume`` may change; the others define the run and must stay as they were
 RESUMABLE = ("max_steps", "devices", "val_every", "early_stopping", "stop_at", "monitor", "progress", "log_every",
-             "diagnose_every", "deterministic", "threads", "eval_batch_size")
+             "diagnose_every", "deterministic", "threads", "eval_batch_size", "compile")
 _DELEGATES = {"bench": ("rnnzoo.bench", "main"), "diagnose": ("rnnzoo.diagnostics.cli", "main")}
 
 
@@ -153,6 +153,8 @@ def _add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
     g.add_argument("--precision", choices=("32-true", "64-true", "bf16-mixed"), help="(default 32-true)")
     g.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                    help="torch.use_deterministic_algorithms (default off)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                   help="torch.compile the recurrent model (about a minute to compile; pays on long runs)")
     g.add_argument("--threads", type=_number(int, nullable=True),
                    help=f"torch threads per process; none = torch's default (default {d('threads')})")
     g.add_argument("--val-every", type=_number(int), help=f"validate every N steps (default {d('val_every')})")

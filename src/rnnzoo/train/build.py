@@ -62,6 +62,9 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
         raise ConfigError(f"--option (model {cfg.model!r}, options {cfg.options}): {err}") from None
     if cfg.init is not None:
         apply_init(model, cfg.init, seed=cfg.seed)
+    if cfg.compile:
+        # torch.compile in place: parameters and checkpoints are unchanged (rnnzoo.create(compile=True))
+        model.backbone.compile(dynamic=False)
     return model
 
 

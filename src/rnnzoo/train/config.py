@@ -153,6 +153,7 @@ class TrainConfig:
     devices: int = 1
     precision: str = "32-true"
     deterministic: bool = False
+    compile: bool = False
     threads: int | None = None
     val_every: int = 100
     early_stopping: int | None = None
@@ -228,6 +229,7 @@ class TrainConfig:
         self.devices = _int("devices", self.devices, 1)
         self.precision = _choice("precision", str(self.precision), PRECISIONS)
         self.deterministic = _bool("deterministic", self.deterministic)
+        self.compile = _bool("compile", self.compile)
         self.threads = _int("threads", self.threads, 1, optional=True)
         self.val_every = _int("val_every", self.val_every, 1)
         self.early_stopping = _int("early_stopping", self.early_stopping, 1, optional=True)
