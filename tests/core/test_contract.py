@@ -245,3 +245,13 @@ def test_stepping_the_cell_by_hand_equals_the_runner(name):
     out = rnnzoo.run(cell, x, use_fused=False)
     torch.testing.assert_close(torch.stack(outs, 1), out.output)
     _close(state, out.state)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_registry_fast_path_capability_matches_the_cell(name):
+    """The registry's fused_torch / fused_rnnzoo tags say what the default configuration runs."""
+    caps = rnnzoo.model_info(name).capabilities
+    kind = rnnzoo.model_info(name).build(I, H).fused_kind
+    assert kind in ("torch", "rnnzoo")
+    assert ("fused_torch" in caps) == (kind == "torch")
+    assert ("fused_rnnzoo" in caps) == (kind == "rnnzoo")

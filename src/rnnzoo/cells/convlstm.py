@@ -155,4 +155,4 @@ register("convlstm", paper=Paper("Shi, Chen, Wang, Yeung, Wong & Woo", 2015,
                                   "nowcasting", "1506.04214"),
           seed_equations="001 sec. 4.8 with eqs (16)-(20)",
           description="LSTM with convolutional input-to-state and state-to-state transitions, on (B, T, C, H, W)",
-          capabilities=("unbatched", "lengths", "bidirectional", "gated", "spatial"))(ConvLSTMCell)
+          capabilities=("unbatched", "lengths", "bidirectional", "gated", "spatial", "fused_rnnzoo"))(ConvLSTMCell)

@@ -227,7 +227,7 @@ register("lstm", paper=Paper("Gers, Schmidhuber & Cummins", 2000, "Learning to f
 
 register("lstm1997", paper=_HS97, seed_equations="000 (internal state s = g*i + s_prev)",
           description="The original LSTM without forget gate (constant error carousel)",
-          capabilities=_CAPS,
+          capabilities=_CAPS + ("fused_rnnzoo",),
          defaults={"forget_gate": False})(LSTMCell)
 
 
@@ -235,7 +235,7 @@ register("peephole_lstm", paper=Paper("Gers, Schraudolph & Schmidhuber", 2002,
                                        "Learning precise timing with LSTM recurrent networks"),
           seed_equations="001 eqs (16)-(20)",
           description="LSTM with peephole connections from the cell to the gates",
-          capabilities=_CAPS,
+          capabilities=_CAPS + ("fused_rnnzoo",),
          defaults={"peephole": True})(LSTMCell)
 
 
@@ -243,5 +243,5 @@ register("cifg_lstm", paper=Paper("Greff, Srivastava, Koutnik, Steunebrink & Sch
                                    "LSTM: a search space odyssey", "1503.04069"),
           seed_equations="001 eqs (16)-(20) with f = 1 - i",
           description="LSTM with coupled input and forget gates (CIFG)",
-          capabilities=_CAPS,
+          capabilities=_CAPS + ("fused_rnnzoo",),
          defaults={"coupled": True})(LSTMCell)

@@ -43,7 +43,10 @@ class ModelInfo:
         paper: the architecture's paper.
         seed_equations: where the seeds write it, e.g. ``"001 eqs (16)-(20)"``.
         description: one line.
-        capabilities: e.g. ``{"unbatched", "bidirectional", "lengths", "fused_torch", "spatial"}``.
+        capabilities: e.g. ``{"unbatched", "bidirectional", "lengths", "spatial"}``; ``"fused_torch"``:
+            the default configuration runs torch's kernel; ``"fused_rnnzoo"``: it runs an
+            :mod:`rnnzoo.fused` recurrence (other options of every cell may pick either, see
+            ``cell.fused_kind``).
         defaults: the options ``create`` passes unless told otherwise.
         status: ``"implemented"`` for everything in the registry (planned models are not registered).
     """

@@ -63,11 +63,6 @@ def tree_stack(states: list[Any], dim: int) -> Any:
     return tree_map(lambda *xs: torch.stack(xs, dim), states[0], *states[1:])
 
 
-def tree_index(tree: Any, index: Any, dim: int = 0) -> Any:
-    """Index every leaf along ``dim``."""
-    return tree_map(lambda t: t.index_select(dim, index) if isinstance(index, Tensor) else t.select(dim, index), tree)
-
-
 def autocast_enabled(device_type: str) -> bool:
     """True inside ``torch.autocast`` for ``device_type``, where mixed dtypes are expected."""
     return torch.is_autocast_enabled(device_type)
