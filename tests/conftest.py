@@ -12,14 +12,14 @@ SPATIAL_SHAPE = (4, 4)
 
 
 def is_spatial(name: str) -> bool:
-    return "spatial" in rnnzoo.model_info(name).capabilities
+    return rnnzoo.model_info(name).input_kind == rnnzoo.InputKind.IMAGE_SEQUENCE
 
 
 def make_input(name: str, batch: int, steps: int, input_size: int, *, dtype=torch.float32,
                generator: torch.Generator | None = None) -> torch.Tensor:
-    """A random batch-first input for the model ``name``."""
-    shape = (batch, steps, input_size, *SPATIAL_SHAPE) if is_spatial(name) else (batch, steps, input_size)
-    return torch.randn(*shape, dtype=dtype, generator=generator)
+    """A random batch-first input for the model ``name`` (from its entry's input kind)."""
+    return rnnzoo.model_info(name).input_kind.example(batch, steps, input_size, spatial=SPATIAL_SHAPE,
+                                                       dtype=dtype, generator=generator)
 
 
 def make_model(name: str, input_size: int = 3, hidden_size: int = 4, **kw) -> rnnzoo.Model:

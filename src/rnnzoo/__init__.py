@@ -5,6 +5,9 @@ Public API (import from here, not from submodules)::
     import rnnzoo
     model = rnnzoo.create("lstm", input_size=8, hidden_size=32, num_layers=2, bidirectional=True)
     output, state = model(x, lengths=lengths)
+
+Importing the package registers the built-in cells (``rnnzoo.cells``); the registry itself imports no
+model.
 """
 
 from rnnzoo.cells import (
@@ -20,17 +23,30 @@ from rnnzoo.cells import (
     SCRNState,
 )
 from rnnzoo.convert import from_torch, to_torch
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.deep import DeepCell
 from rnnzoo.core.factory import Model, create
-from rnnzoo.core.layers import Bidirectional, BidirectionalState, Recurrent, Stacked, StackedState
-from rnnzoo.core.registry import ModelInfo, Paper, UnknownModelError, list_models, model_info, register
+from rnnzoo.core.layers import Bidirectional, BidirectionalState, Layer, Recurrent, Stacked, StackedState
+from rnnzoo.core.registry import (
+    FastPath,
+    InputKind,
+    ModelInfo,
+    ModelKind,
+    Paper,
+    UnknownModelError,
+    list_models,
+    model_info,
+    register,
+)
 from rnnzoo.core.runner import RunOutput, run
+from rnnzoo.core.spec import TensorSpec
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Bidirectional", "BidirectionalState", "Cell", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
-    "GRUCell", "GRUState", "LSTMCell", "LSTMState", "Model", "ModelInfo", "Paper", "Recurrent", "RunOutput",
-    "SCRNCell", "SCRNState", "Stacked", "StackedState", "UnknownModelError", "create", "from_torch",
-    "list_models", "model_info", "register", "run", "to_torch",
+    "Bidirectional", "BidirectionalState", "Cell", "ConvLSTMCell", "ConvLSTMState", "DeepCell", "ElmanCell",
+    "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "Model",
+    "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
+    "StackedState", "Steps", "TensorSpec", "UnknownModelError", "create", "from_torch", "list_models",
+    "model_info", "register", "run", "to_torch",
 ]

@@ -175,13 +175,7 @@ def _spatial_dims(size: Size, spatial: int) -> tuple[int, int]:
 
 def _family(name: str, info: rnnzoo.ModelInfo) -> str | None:
     """``"lstm"``, ``"gru"`` or ``"elman"`` for the variants of those (by name or cell class), else None."""
-    if "spatial" in info.capabilities:
-        return None
-    cls = getattr(info.factory, "__name__", "").lower()
-    for fam in ("lstm", "gru", "elman"):
-        if fam in name or cls.startswith(fam):
-            return fam
-    return None
+    return None if info.input_kind == rnnzoo.InputKind.IMAGE_SEQUENCE else info.family
 
 
 def baseline_case() -> Case:
@@ -193,7 +187,7 @@ def baseline_case() -> Case:
 def rnnzoo_case(name: str, spatial_size: int = 4) -> Case:
     """The registry model ``name`` with its defaults (spatial models on a ``spatial_size``^2 image)."""
     info = rnnzoo.model_info(name)
-    if "spatial" in info.capabilities:
+    if info.input_kind == rnnzoo.InputKind.IMAGE_SEQUENCE:
         def build_spatial(s: Size) -> nn.Module:
             c, h = _spatial_dims(s, spatial_size)
             return rnnzoo.create(name, input_size=c, hidden_size=h)
@@ -207,7 +201,7 @@ def rnnzoo_case(name: str, spatial_size: int = 4) -> Case:
                          f"{spatial_size}x{spatial_size} image")
     return Case(name, "rnnzoo", lambda s: rnnzoo.create(name, input_size=s.I, hidden_size=s.H),
                 lambda s: torch.randn(s.B, s.T, s.I), family=_family(name, info),
-                fused="fused_torch" in info.capabilities)
+                fused=info.fast_path == rnnzoo.FastPath.TORCH)
 
 
 # (row name, module, attribute, counterpart in rnnzoo, time-major)

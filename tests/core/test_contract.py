@@ -7,10 +7,12 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnzoo
+from rnnzoo.core.probe import record as probe_record
 from rnnzoo.core.tree import tree_leaves, tree_map
 from tests.conftest import make_input, make_model
 
-MODELS = rnnzoo.list_models()
+MODELS = [n for n in rnnzoo.list_models(kind=rnnzoo.ModelKind.CELL)
+          if rnnzoo.model_info(n).input_kind in (rnnzoo.InputKind.VECTOR_SEQUENCE, rnnzoo.InputKind.IMAGE_SEQUENCE)]
 B, T, I, H = 3, 6, 3, 4
 LENGTHS = [6, 2, 4]  # unsorted on purpose
 
@@ -226,10 +228,11 @@ def test_returned_states(name):
     for i, n in enumerate(LENGTHS):
         last = tree_map(lambda s, i=i, n=n: s[i, n - 1], states)
         _close(last, tree_map(lambda s, i=i: s[i], out.state.layers[0]))
-    # the hidden state's first tensor is the output at valid steps
-    first = tree_leaves(states)[0]
-    if first.shape == out.output.shape:
-        torch.testing.assert_close(first[0], out.output[0])
+    # the output is the cell's output(state) at valid steps (zero past each length)
+    cell = model.layers[0].cell
+    from_states = cell.output(states)
+    for i, n in enumerate(LENGTHS):
+        torch.testing.assert_close(from_states[i, :n], out.output[i, :n])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -248,10 +251,39 @@ def test_stepping_the_cell_by_hand_equals_the_runner(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_registry_fast_path_capability_matches_the_cell(name):
-    """The registry's fused_torch / fused_rnnzoo tags say what the default configuration runs."""
-    caps = rnnzoo.model_info(name).capabilities
-    kind = rnnzoo.model_info(name).build(I, H).fused_kind
-    assert kind in ("torch", "rnnzoo")
-    assert ("fused_torch" in caps) == (kind == "torch")
-    assert ("fused_rnnzoo" in caps) == (kind == "rnnzoo")
+def test_step_output_is_output_of_state(name):
+    """What step returns as y_t is cell.output(new_state): the runner emits output(state) after a step
+    hook, so the two must agree."""
+    cell = rnnzoo.model_info(name).build(I, H)
+    x = make_input(name, B, 1, I)[:, 0]
+    state = tree_map(lambda t: torch.randn_like(t), cell.initial_state(B, input_shape=tuple(x.shape[1:])))
+    y, new = cell.step(cell.project(x), state)
+    torch.testing.assert_close(cell.output(new), y)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_registry_fields_match_the_cell(name):
+    """The registry's typed fields say what the default configuration is and does."""
+    info = rnnzoo.model_info(name)
+    cell = info.build(I, H)
+    assert isinstance(info.fast_path, rnnzoo.FastPath) and isinstance(info.input_kind, rnnzoo.InputKind)
+    assert info.fast_path.value == (cell.fused_kind or "none")
+    assert info.causal == cell.causal
+    assert (info.input_kind == rnnzoo.InputKind.IMAGE_SEQUENCE) == (cell.feature_dims == 3)
+    with probe_record() as rec:
+        rnnzoo.run(cell, make_input(name, B, T, I))
+    reported = rec.names(cell)
+    assert info.gated == any(n in reported for n in ("i", "f", "o", "r", "z")), reported
+    assert (info.torch_module is not None) == (cell.torch_equivalent() is not None)
+    if info.torch_module is not None:
+        assert cell.torch_equivalent().module == info.torch_module
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_state_spec_describes_initial_state(name):
+    cell = rnnzoo.model_info(name).build(I, H)
+    x = make_input(name, B, T, I)
+    spec = cell.state_spec(B, input_shape=tuple(x.shape[2:]))
+    state = cell.initial_state(B, input_shape=tuple(x.shape[2:]))
+    specs = tree_leaves(spec, is_leaf=lambda s: isinstance(s, rnnzoo.TensorSpec))
+    assert [s.shape for s in specs] == [tuple(t.shape) for t in tree_leaves(state)]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.diagnostics import RandomProjectionLoss, diagnose, gradient_lag, state_output, to_jsonable
+from rnnzoo.diagnostics import RandomProjectionLoss, diagnose, gradient_lag, to_jsonable
 from rnnzoo.diagnostics.plots import plot_gradient_lag
 
 D = torch.float64
@@ -43,7 +43,7 @@ def brute_force(model, x, loss_fn, layer=0):
     for k in range(steps):
         s_k = type(states0[k])(*(leaf.detach().requires_grad_() for leaf in states0[k]))
         ys = [o.detach() for o in outs0[:k]]
-        ys.append(state_output(cells[layer], type(s_k)(*(leaf.unsqueeze(1) for leaf in s_k)))[:, 0])
+        ys.append(cells[layer].output(s_k))
         s = s_k
         for t in range(k + 1, steps):
             y, s = cells[layer](inputs[:, t], s)

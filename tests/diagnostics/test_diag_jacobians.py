@@ -7,7 +7,6 @@ import torch
 
 import rnnzoo
 from rnnzoo.diagnostics import jacobian_lag, power_iteration, step_jacobians
-from rnnzoo.diagnostics._unroll import unroll
 
 D = torch.float64
 
@@ -63,9 +62,9 @@ def test_step_jacobian_is_eq_12():
     model = rnnzoo.create("elman", input_size=2, hidden_size=5).to(D)
     cell = model.layers[0].cell
     x = torch.randn(3, 4, 2, dtype=D)
-    _, runs = unroll(model, x)
-    h = runs[0].states.h  # (B, T, H)
-    prev = type(runs[0].states)(torch.cat([torch.zeros(3, 1, 5, dtype=D), h[:, :-1]], 1))
+    states = model.run(x, return_states=True).states.layers[0]
+    h = states.h  # (B, T, H)
+    prev = type(states)(torch.cat([torch.zeros(3, 1, 5, dtype=D), h[:, :-1]], 1))
     jac = step_jacobians(cell, cell.project(x), prev)
     expected = (1 - h.pow(2)).unsqueeze(-1) * cell.weight_hh.detach()  # tanh' = 1 - tanh^2
     torch.testing.assert_close(jac, expected)

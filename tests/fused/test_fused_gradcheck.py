@@ -171,8 +171,12 @@ def test_scrn_fused_gradcheck(learn_alpha):
     params = list(cell.parameters())
     assert any(p is getattr(cell, "alpha_logit", None) for p in params) == learn_alpha
 
-    def f(x, h0, s0, *ps):
-        out, st = cell.fused(x, rnnzoo.SCRNState(h0, s0), LENGTHS)
+    lengths = torch.as_tensor(LENGTHS)
+    mask = torch.arange(T)[:, None] < lengths[None, :]
+
+    def f(x, h0, s0, *ps):  # the fast path as the runner hands it: time-major steps and one mask
+        steps = rnnzoo.Steps(cell, x.transpose(0, 1), mask, lengths, None, T, B)
+        out, st = cell.fused(steps, rnnzoo.SCRNState(h0, s0))
         return out, st.h, st.s
 
     assert torch.autograd.gradcheck(f, (x, *state, *params))

@@ -17,23 +17,31 @@ from rnnzoo.fused import elman_recurrence, gru_recurrence, lstm_recurrence
 B, T, I, H = 8, 50, 16, 64
 SPATIAL = (6, 6)
 
-# (registry name, options): every registered model with its defaults, plus the variants of the families
-CONFIGS = [(name, {}) for name in rnnzoo.list_models()] + [
-    ("lstm", {"cell_activation": False}),
-    ("lstm", {"input_activation": "sigmoid"}),
-    ("lstm", {"peephole": True, "proj_size": 16}),
-    ("lstm1997", {"input_activation": "sigmoid", "cell_activation": False}),
-    ("cifg_lstm", {"peephole": True}),
-    ("gru", {"reset": "before"}),
-    ("gru", {"reset": "before", "bias": False}),
-    ("scrn", {"learn_alpha": True, "context_size": 24}),
-    ("convlstm", {"peephole": True, "spatial_size": SPATIAL}),
-    *[("elman", {"activation": a}) for a in ("sigmoid", "linear", "piecewise_linear", "sine")],
+# (registry name, options, expected fast path). The expected path is written here from what torch
+# computes (its LSTM: forget gate, tanh, no peepholes; its GRU: reset after; its RNN: tanh/relu), not
+# read off the code under test; every registered model also runs with its defaults, its expected path
+# taken from its registry entry (typed data, checked against the cell in the contract suite).
+VARIANTS = [
+    ("lstm", {"cell_activation": False}, "rnnzoo"),
+    ("lstm", {"input_activation": "sigmoid"}, "rnnzoo"),
+    ("lstm", {"proj_size": 16}, "torch"),
+    ("lstm", {"peephole": True, "proj_size": 16}, "rnnzoo"),
+    ("lstm1997", {"input_activation": "sigmoid", "cell_activation": False}, "rnnzoo"),
+    ("cifg_lstm", {"peephole": True}, "rnnzoo"),
+    ("gru", {"reset": "before"}, "rnnzoo"),
+    ("gru", {"reset": "before", "bias": False}, "rnnzoo"),
+    ("scrn", {"learn_alpha": True, "context_size": 24}, "rnnzoo"),
+    ("convlstm", {"peephole": True, "spatial_size": SPATIAL}, "rnnzoo"),
+    ("elman", {"activation": "relu"}, "torch"),
+    *[("elman", {"activation": a}, "rnnzoo") for a in ("sigmoid", "linear", "piecewise_linear", "sine")],
 ]
+DEFAULTS = [(name, {}, rnnzoo.model_info(name).fast_path.value) for name in rnnzoo.list_models()
+            if rnnzoo.model_info(name).kind == rnnzoo.ModelKind.CELL]
+CONFIGS = DEFAULTS + VARIANTS
 
 
 def _id(cfg):
-    name, opts = cfg
+    name, opts, _ = cfg
     return name + "".join(f"-{k}={v}" for k, v in opts.items())
 
 
@@ -45,7 +53,7 @@ def _input(cell, generator):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
 @pytest.mark.parametrize("reverse", [False, True])
 def test_fast_path_equals_loop(cfg, reverse, monkeypatch):
-    name, opts = cfg
+    name, opts, _ = cfg
     if reverse:  # backward's derivative tables in chunks of 7 steps (T = 50: the last chunk is partial)
         monkeypatch.setattr(rnnzoo.fused.lstm, "_CHUNK_BYTES", 7 * B * 4 * (8 * 36 if name == "convlstm" else H) * 4)
         monkeypatch.setattr(rnnzoo.fused.gru, "_CHUNK_BYTES", 7 * B * H * 4)
@@ -83,14 +91,12 @@ def _close_to_scale(a, b):
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
 def test_fused_kind(cfg):
     """Every configuration has a fast path; torch's kernel exactly where torch computes the cell."""
-    name, opts = cfg
+    name, opts, expected = cfg
     cell = rnnzoo.model_info(name).build(3, 32, **opts)
-    torch_equivalent = (name == "lstm" and cell.torch_compatible) or (
-        name == "gru" and opts.get("reset", "after") == "after") or (
-        name == "elman" and opts.get("activation", "tanh") in ("tanh", "relu"))
-    assert cell.fused_kind == ("torch" if torch_equivalent else "rnnzoo")
+    assert cell.fused_kind == expected
     x = _input(cell, None)[:2, :3]
-    assert cell.fused(x, cell.initial_state(2, input_shape=tuple(x.shape[2:])), None) is not None
+    steps = rnnzoo.Steps(cell, x.transpose(0, 1), None, None, None, 3, 2)
+    assert cell.fused(steps, cell.initial_state(2, input_shape=tuple(x.shape[2:]))) is not None
 
 
 def _torch_vs_rnnzoo(cell, ours):
@@ -104,12 +110,11 @@ def _torch_vs_rnnzoo(cell, ours):
     kernel = {rnnzoo.LSTMCell: "lstm", rnnzoo.GRUCell: "gru"}.get(type(cell)) or f"rnn_{cell.activation.name}"
 
     def torch_kernel():
-        out, final = run_fused(kernel, x, tuple(state), cell.torch_weights(), cell.bias, lengths)
+        out, final = run_fused(kernel, x.transpose(0, 1), tuple(state), cell.torch_weights(), cell.bias, lengths)
         return out, final
 
     for fn in (torch_kernel, lambda: ours(cell.project(x.transpose(0, 1)), state, mask)):
         out, final = fn()
-        out = out if out.shape[0] == B else out.transpose(0, 1)
         loss = out.pow(2).sum() + sum(s.sum() for s in tree_leaves(final))
         got.append((out, tree_leaves(final), torch.autograd.grad(loss, [x, *cell.parameters()])))
     (o1, s1, g1), (o2, s2, g2) = got

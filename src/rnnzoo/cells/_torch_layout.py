@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.cell import Cell
+from rnnzoo.core.spec import TensorSpec
+from rnnzoo.core.torch_equiv import PARAMETER_NAMES, TorchEquivalent
 
 
 class TorchLayoutCell(Cell):
@@ -37,8 +40,24 @@ class TorchLayoutCell(Cell):
         for p in self.parameters():
             nn.init.uniform_(p, -k, k)
 
+    def _hidden_spec(self, batch_size: int, size: int | None = None) -> TensorSpec:
+        return TensorSpec((batch_size, self.hidden_size if size is None else size))
+
     def _input_product(self, x: Tensor, b: Tensor | None) -> Tensor:
         """``weight_ih @ x (+ b)`` over any leading axes in one matrix product: (..., I) -> (..., G*H)."""
         flat = x.reshape(-1, x.shape[-1])
         out = flat @ self.weight_ih.t() if b is None else torch.addmm(b, flat, self.weight_ih.t())
         return out.view(*x.shape[:-1], out.shape[-1])
+
+    def torch_weights(self) -> list[Tensor]:
+        """Parameters in torch's order (``w_ih, w_hh, b_ih, b_hh, w_hr``), those this cell has."""
+        return [p for n in PARAMETER_NAMES if (p := getattr(self, n, None)) is not None]
+
+    def _equivalent(self, module: str, **options: Any) -> TorchEquivalent:
+        params = {n: p for n in PARAMETER_NAMES if (p := getattr(self, n, None)) is not None}
+        return TorchEquivalent(module, self.input_size, self.hidden_size, self.bias, options, params)
+
+    @classmethod
+    def torch_options(cls, module: nn.Module) -> dict[str, Any]:
+        """This cell's options for the torch.nn module ``module`` (``rnnzoo.from_torch``)."""
+        return {}

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnzoo.cells.lstm import LSTMGates
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, real
-from rnnzoo.core.registry import Paper, register
-from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.core.registry import FastPath, InputKind, Paper, register
+from rnnzoo.core.spec import TensorSpec
 from rnnzoo.fused.lstm import convlstm_recurrence
 
 
@@ -112,11 +112,10 @@ class ConvLSTMCell(Cell):
                              f"got {(y, x)} from input shape {tuple(input_shape)}")
         return y, x
 
-    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> ConvLSTMState:
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> ConvLSTMState:
         y, x = self.state_spatial(input_shape)
-        dtype = dtype or self.weight_hh.dtype
-        z = torch.zeros(batch_size, self.hidden_size, y, x, device=device, dtype=dtype)
-        return ConvLSTMState(z, z.clone())
+        spec = TensorSpec((batch_size, self.hidden_size, y, x))
+        return ConvLSTMState(spec, spec)
 
     def project(self, x: Tensor) -> Tensor:
         """Input convolution of all frames at once: (..., C, Y_in, X_in) -> (..., 4H, Y, X)."""
@@ -124,25 +123,37 @@ class ConvLSTMCell(Cell):
         out = F.conv2d(x.reshape(-1, *x.shape[-3:]), self.weight_ih, self.bias, padding=self.padding)
         return out.view(*lead, *out.shape[1:])
 
+    def _peep(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        return (self.weight_ci, self.weight_cf, self.weight_co) if self.peephole else None
+
     def step(self, u_t: Tensor, state: ConvLSTMState) -> tuple[Tensor, ConvLSTMState]:
         pre = u_t + F.conv2d(state.h, self.weight_hh, padding=self.kernel_size // 2)
-        peep = (self.weight_ci, self.weight_cf, self.weight_co) if self.peephole else None
-        h, c = self.gates(pre, state.c, peep)
+        h, c = self.gates(pre, state.c, self._peep(), self.report)
         return h, ConvLSTMState(h, c)
 
     fused_kind = "rnnzoo"
     """The runner's fast path: always the rnnzoo Functions (no torch kernel computes this cell)."""
 
-    def fused(self, x: Tensor, state: ConvLSTMState, lengths: Tensor | None) -> tuple[Tensor, ConvLSTMState] | None:
-        """Whole sequence ``x`` (B, T, C, Y, X): the input convolution of every frame at once, then the
-        fused recurrence of :mod:`rnnzoo.fused.lstm` with the state-to-state convolution."""
-        if compiling():
-            return None
-        u = self.project(x.transpose(0, 1))  # (T, B, 4H, Y, X), time-major
-        peep = (self.weight_ci, self.weight_cf, self.weight_co) if self.peephole else None
-        out, h, c = convlstm_recurrence(u, state.h, state.c, self.weight_hh,
-                                        mask=lengths_mask(lengths, u.shape[0], x.device), peephole=peep)
-        return out.transpose(0, 1), ConvLSTMState(h, c)
+    def fused(self, steps: Steps, state: ConvLSTMState) -> tuple[Tensor, ConvLSTMState] | None:
+        """Whole sequence: the input convolution of every frame at once (``steps.u``), then the fused
+        recurrence of :mod:`rnnzoo.fused.lstm` with the state-to-state convolution."""
+        out, h, c = convlstm_recurrence(steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
+                                        peephole=self._peep())
+        return out, ConvLSTMState(h, c)
+
+    def recurrent_weights(self) -> list[str]:
+        """The state-to-state kernel (a convolution: no matrix for 001 eq (14)'s spectra)."""
+        return ["weight_hh"]
+
+    def initialize(self, scheme: str, value: float | None = None, *,
+                   generator: torch.Generator | None = None) -> bool:
+        """``forget_bias`` only: the forget-gate bias set to ``value`` (the recurrence is a convolution,
+        so the matrix schemes do not apply)."""
+        if scheme != "forget_bias" or value is None:
+            return False
+        with torch.no_grad():
+            self.bias[self.hidden_size:2 * self.hidden_size].fill_(float(value))
+        return True
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, kernel_size={self.kernel_size}, "
@@ -153,6 +164,6 @@ class ConvLSTMCell(Cell):
 register("convlstm", paper=Paper("Shi, Chen, Wang, Yeung, Wong & Woo", 2015,
                                   "Convolutional LSTM network: a machine learning approach for precipitation "
                                   "nowcasting", "1506.04214"),
-          seed_equations="001 sec. 4.8 with eqs (16)-(20)",
-          description="LSTM with convolutional input-to-state and state-to-state transitions, on (B, T, C, H, W)",
-          capabilities=("unbatched", "lengths", "bidirectional", "gated", "spatial", "fused_rnnzoo"))(ConvLSTMCell)
+         seed_equations="001 sec. 4.8 with eqs (16)-(20)",
+         description="LSTM with convolutional input-to-state and state-to-state transitions, on (B, T, C, H, W)",
+         input_kind=InputKind.IMAGE_SEQUENCE, gated=True, fast_path=FastPath.RNNZOO)(ConvLSTMCell)

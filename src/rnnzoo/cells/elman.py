@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
 from rnnzoo.cells.activations import get_activation
+from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
-from rnnzoo.core.registry import Paper, register
-from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.torch_equiv import TorchEquivalent
 from rnnzoo.fused.elman import ACTIVATION_NAMES, elman_recurrence
 
 
@@ -56,9 +58,8 @@ class ElmanCell(TorchLayoutCell):
         self._make_weights(1, input_size, hidden_size, hidden_size, bias)
         self.reset_parameters()
 
-    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> ElmanState:
-        dtype = dtype or self.weight_hh.dtype
-        return ElmanState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> ElmanState:
+        return ElmanState(self._hidden_spec(batch_size))
 
     def project(self, x: Tensor) -> Tensor:
         """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., H)."""
@@ -66,12 +67,8 @@ class ElmanCell(TorchLayoutCell):
 
     def step(self, u_t: Tensor, state: ElmanState) -> tuple[Tensor, ElmanState]:
         h = self.activation.fn(torch.addmm(u_t, state.h, self.weight_hh.t()))
+        self.report("h", h, self.activation.name)
         return h, ElmanState(h)
-
-    def torch_weights(self) -> list[Tensor]:
-        """Parameters in torch.nn.RNN's order."""
-        w = [self.weight_ih, self.weight_hh]
-        return w + [self.bias_ih, self.bias_hh] if self.bias else w
 
     @property
     def fused_kind(self) -> str | None:
@@ -82,20 +79,49 @@ class ElmanCell(TorchLayoutCell):
             return "torch"
         return "rnnzoo" if self.activation.name in ACTIVATION_NAMES else None
 
-    def fused(self, x: Tensor, state: ElmanState, lengths: Tensor | None) -> tuple[Tensor, ElmanState] | None:
-        """Whole sequence ``x`` (B, T, I): torch's kernel or the fused recurrence of :mod:`rnnzoo.fused.elman`
-        on the hoisted projection (same equations as ``step``), per ``fused_kind``."""
+    @property
+    def fused_traceable(self) -> bool:  # type: ignore[override]
+        """torch's RNN kernel runs under torch.compile; the rnnzoo Function does not (buffers)."""
+        return self.fused_kind == "torch"
+
+    def fused(self, steps: Steps, state: ElmanState) -> tuple[Tensor, ElmanState] | None:
+        """Whole sequence: torch's kernel on the raw input (prefix masks only), or the fused
+        recurrence of :mod:`rnnzoo.fused.elman` on the projection ``steps.u``, per ``fused_kind``."""
         kind = self.fused_kind
         if kind == "torch":
-            out, (h,) = run_fused(f"rnn_{self.activation.name}", x, (state.h,), self.torch_weights(), self.bias,
-                                  lengths)
+            if not steps.prefix:
+                return None
+            out, (h,) = run_fused(f"rnn_{self.activation.name}", steps.x, (state.h,), self.torch_weights(),
+                                  self.bias, steps.lengths)
             return out, ElmanState(h)
-        if kind is None or compiling():
+        if kind is None:
             return None
-        u = self.project(x.transpose(0, 1))  # (T, B, H), time-major
-        out, h = elman_recurrence(u, state.h, self.weight_hh, activation=self.activation.name,
-                                  mask=lengths_mask(lengths, u.shape[0], x.device))
-        return out.transpose(0, 1), ElmanState(h)
+        out, h = elman_recurrence(steps.u, state.h, self.weight_hh, activation=self.activation.name, mask=steps.mask)
+        return out, ElmanState(h)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """``weight_hh``, feeding the cell's activation (001 eq (14) with its gamma)."""
+        return [RecurrentBlock("weight_hh", self.weight_hh, self.activation.name, True, "weight_hh")]
+
+    def initialize(self, scheme: str, value: float | None = None, *,
+                   generator: torch.Generator | None = None) -> bool:
+        """The block schemes; ``identity`` also zeroes the biases: the IRNN of Le, Jaitly & Hinton 2015
+        (arXiv:1504.00941) with ``activation="relu"``."""
+        done = super().initialize(scheme, value, generator=generator)
+        if done and scheme == "identity" and self.bias:
+            with torch.no_grad():
+                self.bias_ih.zero_()
+                self.bias_hh.zero_()
+        return done
+
+    def torch_equivalent(self) -> TorchEquivalent | None:
+        if self.fused_kind != "torch":
+            return None
+        return self._equivalent("RNN", nonlinearity=self.activation.name)
+
+    @classmethod
+    def torch_options(cls, module: nn.Module) -> dict[str, Any]:
+        return {"activation": module.nonlinearity}
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, activation={self.activation.name!r}, bias={self.bias}"
@@ -107,5 +133,5 @@ register(
     paper=Paper("Elman", 1990, "Finding structure in time"),
     seed_equations="001 eqs (1)-(7)",
     description="Simple recurrent network h = f(W x + U h + b), activation selectable (001 fig. 2)",
-    capabilities=("unbatched", "lengths", "bidirectional", "fused_torch", "to_torch"),
+    family="elman", fast_path=FastPath.TORCH, torch_module="RNN",
 )(ElmanCell)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
+from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
-from rnnzoo.core.registry import Paper, register
-from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.torch_equiv import TorchEquivalent
 from rnnzoo.fused.gru import gru_recurrence
 
 _RESETS = ("after", "before")
@@ -63,9 +65,8 @@ class GRUCell(TorchLayoutCell):
         self._make_weights(3, input_size, hidden_size, hidden_size, bias)
         self.reset_parameters()
 
-    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> GRUState:
-        dtype = dtype or self.weight_hh.dtype
-        return GRUState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> GRUState:
+        return GRUState(self._hidden_spec(batch_size))
 
     def project(self, x: Tensor) -> Tensor:
         """Input projections of all steps at once: (..., I) -> (..., 3H).
@@ -92,12 +93,11 @@ class GRUCell(TorchLayoutCell):
             r = torch.sigmoid(xr + hr)
             z = torch.sigmoid(xz + hz)
             n = torch.tanh(xn + (r * h) @ self.weight_hh[2 * H:].t())
+        self.report("r", r, "sigmoid")
+        self.report("z", z, "sigmoid")
+        self.report("n", n, "tanh")
         h_new = n + z * (h - n)  # = (1 - z) * n + z * h
         return h_new, GRUState(h_new)
-
-    def torch_weights(self) -> list[Tensor]:
-        w = [self.weight_ih, self.weight_hh]
-        return w + [self.bias_ih, self.bias_hh] if self.bias else w
 
     @property
     def fused_kind(self) -> str:
@@ -105,19 +105,29 @@ class GRUCell(TorchLayoutCell):
         ``"rnnzoo"`` (:func:`rnnzoo.fused.gru_recurrence`)."""
         return "torch" if self.reset == "after" else "rnnzoo"
 
-    def fused(self, x: Tensor, state: GRUState, lengths: Tensor | None) -> tuple[Tensor, GRUState] | None:
-        """Whole sequence ``x`` (B, T, I): torch's kernel or the fused recurrence of :mod:`rnnzoo.fused.gru`
-        on the hoisted projection (same equations as ``step``), per ``fused_kind``."""
+    @property
+    def fused_traceable(self) -> bool:  # type: ignore[override]
+        """torch's GRU kernel runs under torch.compile; the rnnzoo Function does not (buffers)."""
+        return self.fused_kind == "torch"
+
+    def fused(self, steps: Steps, state: GRUState) -> tuple[Tensor, GRUState] | None:
+        """Whole sequence: torch's kernel on the raw input (prefix masks only), or the fused
+        recurrence of :mod:`rnnzoo.fused.gru` on the projection ``steps.u``, per ``fused_kind``."""
         if self.fused_kind == "torch":
-            out, (h,) = run_fused("gru", x, (state.h,), self.torch_weights(), self.bias, lengths)
+            if not steps.prefix:
+                return None
+            out, (h,) = run_fused("gru", steps.x, (state.h,), self.torch_weights(), self.bias, steps.lengths)
             return out, GRUState(h)
-        if compiling():
-            return None
-        u = self.project(x.transpose(0, 1))  # (T, B, 3H), time-major
         b_hh = self.bias_hh if self.reset == "after" else None  # "before" folds it into u
-        out, h = gru_recurrence(u, state.h, self.weight_hh, b_hh, reset=self.reset,
-                                mask=lengths_mask(lengths, u.shape[0], x.device))
-        return out.transpose(0, 1), GRUState(h)
+        out, h = gru_recurrence(steps.u, state.h, self.weight_hh, b_hh, reset=self.reset, mask=steps.mask)
+        return out, GRUState(h)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """``weight_hh`` by gate (r, z, n)."""
+        return gate_blocks(self.weight_hh, ("r", "z", "n"), ("sigmoid", "sigmoid", "tanh"))
+
+    def torch_equivalent(self) -> TorchEquivalent | None:
+        return self._equivalent("GRU") if self.reset == "after" else None
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}, bias={self.bias}"
@@ -127,6 +137,6 @@ class GRUCell(TorchLayoutCell):
 register("gru", paper=Paper("Cho, van Merrienboer, Gulcehre, Bahdanau, Bougares, Schwenk & Bengio", 2014,
                              "Learning phrase representations using RNN encoder-decoder for statistical "
                              "machine translation", "1406.1078"),
-          seed_equations="001 eqs (36)-(39)",
-          description="Gated recurrent unit; reset gate after (torch/cuDNN, default) or before the product (Cho)",
-          capabilities=("unbatched", "lengths", "bidirectional", "gated", "fused_torch", "to_torch"))(GRUCell)
+         seed_equations="001 eqs (36)-(39)",
+         description="Gated recurrent unit; reset gate after (torch/cuDNN, default) or before the product (Cho)",
+         gated=True, family="gru", fast_path=FastPath.TORCH, torch_module="GRU")(GRUCell)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
+from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args, real
-from rnnzoo.core.registry import Paper, register
-from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.torch_equiv import TorchEquivalent
 from rnnzoo.fused.lstm import lstm_recurrence
 
 _INPUT_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
@@ -28,7 +31,8 @@ class LSTMGates:
     """The pointwise part of an LSTM step, shared by :class:`LSTMCell` and the ConvLSTM.
 
     ``pre`` holds the gate pre-activations along axis 1 (``(B, n*H)`` or ``(B, n*H, H, W)``) in the
-    order (i, f, g, o), or (i, g, o) without a separate forget gate.
+    order (i, f, g, o), or (i, g, o) without a separate forget gate. ``report`` (the cell's
+    :meth:`~rnnzoo.core.cell.Cell.report`) receives the activated gates for the diagnostics.
     """
 
     def __init__(self, *, forget_gate: bool, coupled: bool, input_activation: str, cell_activation: bool) -> None:
@@ -45,8 +49,17 @@ class LSTMGates:
         self.cell_activation = cell_activation
         self.n = 4 if forget_gate and not coupled else 3
 
-    def __call__(self, pre: Tensor, c_prev: Tensor, peep: tuple[Tensor, Tensor, Tensor] | None
-                 ) -> tuple[Tensor, Tensor]:
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The gate blocks of the pre-activations, in order."""
+        return ("i", "f", "g", "o") if self.n == 4 else ("i", "g", "o")
+
+    def activations(self) -> tuple[str, ...]:
+        """The activation each block's pre-activation feeds (for 001 eq (14)'s gamma)."""
+        return tuple(self.input_activation if n == "g" else "sigmoid" for n in self.names)
+
+    def __call__(self, pre: Tensor, c_prev: Tensor, peep: tuple[Tensor, Tensor, Tensor] | None,
+                 report: Callable[[str, Tensor, str], None]) -> tuple[Tensor, Tensor]:
         """Returns ``(o * act(c), c)``; ``peep`` = (w_ci, w_cf, w_co) diagonal peephole weights or None."""
         if self.n == 4:
             i, f, g, o = pre.chunk(4, 1)
@@ -59,16 +72,25 @@ class LSTMGates:
                 f = f + peep[1] * c_prev
         i = torch.sigmoid(i)
         g = self.input_fn(g)
+        report("i", i, "sigmoid")
         if f is not None:
-            c = torch.sigmoid(f) * c_prev + i * g
+            f = torch.sigmoid(f)
+            report("f", f, "sigmoid")
+            c = f * c_prev + i * g
         elif self.coupled:
             c = (1.0 - i) * c_prev + i * g
         else:
             c = c_prev + i * g
+        report("g", g, self.input_activation)
         if peep is not None:
             o = o + peep[2] * c
         o = torch.sigmoid(o)
-        return (o * torch.tanh(c) if self.cell_activation else o * c), c
+        report("o", o, "sigmoid")
+        if not self.cell_activation:
+            return o * c, c
+        tc = torch.tanh(c)
+        report("tanh(c)", tc, "tanh")
+        return o * tc, c
 
 
 class LSTMCell(TorchLayoutCell):
@@ -143,15 +165,16 @@ class LSTMCell(TorchLayoutCell):
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if self.forget_bias is not None:
-            with torch.no_grad():
-                H = self.hidden_size
-                self.bias_ih[H:2 * H].fill_(self.forget_bias)
-                self.bias_hh[H:2 * H].zero_()
+            self._set_forget_bias(self.forget_bias)
 
-    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> LSTMState:
-        dtype = dtype or self.weight_hh.dtype
-        return LSTMState(torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),
-                         torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+    def _set_forget_bias(self, value: float) -> None:
+        with torch.no_grad():
+            H = self.hidden_size
+            self.bias_ih[H:2 * H].fill_(value)
+            self.bias_hh[H:2 * H].zero_()
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> LSTMState:
+        return LSTMState(self._hidden_spec(batch_size, self.output_size), self._hidden_spec(batch_size))
 
     def project(self, x: Tensor) -> Tensor:
         """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., n*H)."""
@@ -164,7 +187,7 @@ class LSTMCell(TorchLayoutCell):
 
     def step(self, u_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         pre = torch.addmm(u_t, state.h, self.weight_hh.t())
-        h, c = self.gates(pre, state.c, self._peep())
+        h, c = self.gates(pre, state.c, self._peep(), self.report)
         if self.proj_size:
             h = h @ self.weight_hr.t()
         return h, LSTMState(h, c)
@@ -175,37 +198,55 @@ class LSTMCell(TorchLayoutCell):
         g = self.gates
         return g.n == 4 and not self.peephole and g.input_activation == "tanh" and g.cell_activation
 
-    def torch_weights(self) -> list[Tensor]:
-        """Parameters in torch.nn.LSTM's order."""
-        w = [self.weight_ih, self.weight_hh]
-        if self.bias:
-            w += [self.bias_ih, self.bias_hh]
-        if self.proj_size:
-            w.append(self.weight_hr)
-        return w
-
     @property
     def fused_kind(self) -> str:
         """The runner's fast path: ``"torch"`` (torch's fused LSTM kernel) for torch's configuration,
         else ``"rnnzoo"`` (:func:`rnnzoo.fused.lstm_recurrence`)."""
         return "torch" if self.torch_compatible else "rnnzoo"
 
-    def fused(self, x: Tensor, state: LSTMState, lengths: Tensor | None) -> tuple[Tensor, LSTMState] | None:
-        """Whole sequence ``x`` (B, T, I): torch's kernel or the fused recurrence of
-        :mod:`rnnzoo.fused.lstm` on the hoisted projection (same equations as ``step``), per ``fused_kind``."""
-        if compiling():  # also torch's kernel: its CPU (oneDNN) backward fails compiled, pytorch#158007
-            return None
+    fused_traceable = False
+    """Neither path runs under torch.compile: the rnnzoo Function writes into preallocated buffers
+    (inductor copies them whole every step) and torch's LSTM kernel's CPU (oneDNN) backward fails
+    compiled (pytorch#158007); the runner traces the step loop instead."""
+
+    def fused(self, steps: Steps, state: LSTMState) -> tuple[Tensor, LSTMState] | None:
+        """Whole sequence: torch's kernel on the raw input (prefix masks only), or the fused
+        recurrence of :mod:`rnnzoo.fused.lstm` on the projection ``steps.u`` (same equations as
+        ``step``), per ``fused_kind``."""
         if self.fused_kind == "torch":
-            out, (h, c) = run_fused("lstm", x, (state.h, state.c), self.torch_weights(), self.bias, lengths)
+            if not steps.prefix:
+                return None
+            out, (h, c) = run_fused("lstm", steps.x, (state.h, state.c), self.torch_weights(), self.bias,
+                                    steps.lengths)
             return out, LSTMState(h, c)
         g = self.gates
-        u = self.project(x.transpose(0, 1))  # (T, B, n*H), time-major
-        out, h, c = lstm_recurrence(u, state.h, state.c, self.weight_hh,
-                                    mask=lengths_mask(lengths, u.shape[0], x.device), forget_gate=g.forget_gate,
-                                    coupled=g.coupled, input_activation=g.input_activation,
-                                    cell_activation=g.cell_activation, peephole=self._peep(),
-                                    weight_hr=self.weight_hr if self.proj_size else None)
-        return out.transpose(0, 1), LSTMState(h, c)
+        out, h, c = lstm_recurrence(steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
+                                    forget_gate=g.forget_gate, coupled=g.coupled,
+                                    input_activation=g.input_activation, cell_activation=g.cell_activation,
+                                    peephole=self._peep(), weight_hr=self.weight_hr if self.proj_size else None)
+        return out, LSTMState(h, c)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """``weight_hh`` by gate (i, f, g, o), each with the activation it feeds."""
+        return gate_blocks(self.weight_hh, self.gates.names, self.gates.activations())
+
+    def initialize(self, scheme: str, value: float | None = None, *,
+                   generator: torch.Generator | None = None) -> bool:
+        """The block schemes, and ``forget_bias``: ``b_f = bias_ih_f + bias_hh_f`` set to ``value``
+        (Gers et al. 2000; 1.0 per Jozefowicz et al. 2015), where there is a forget gate and a bias."""
+        if scheme == "forget_bias":
+            if self.gates.n != 4 or not self.bias or value is None:
+                return False
+            self._set_forget_bias(float(value))
+            return True
+        return super().initialize(scheme, value, generator=generator)
+
+    def torch_equivalent(self) -> TorchEquivalent | None:
+        return self._equivalent("LSTM", proj_size=self.proj_size) if self.torch_compatible else None
+
+    @classmethod
+    def torch_options(cls, module: nn.Module) -> dict[str, Any]:
+        return {"proj_size": module.proj_size} if module.proj_size else {}
 
     def extra_repr(self) -> str:
         g = self.gates
@@ -214,34 +255,30 @@ class LSTMCell(TorchLayoutCell):
                 f"cell_activation={g.cell_activation}, proj_size={self.proj_size}")
 
 
-_CAPS = ("unbatched", "lengths", "bidirectional", "gated")
 _HS97 = Paper("Hochreiter & Schmidhuber", 1997, "Long short-term memory")
-
+_FIELDS = dict(gated=True, family="lstm")
 
 register("lstm", paper=Paper("Gers, Schmidhuber & Cummins", 2000, "Learning to forget: continual prediction "
                               "with LSTM"),
-          seed_equations="000; 001 eqs (16)-(20) without peepholes",
-          description="LSTM with forget gate, exactly torch.nn.LSTM (fused kernel)",
-          capabilities=_CAPS + ("fused_torch", "to_torch"))(LSTMCell)
+         seed_equations="000; 001 eqs (16)-(20) without peepholes",
+         description="LSTM with forget gate, exactly torch.nn.LSTM (fused kernel)",
+         fast_path=FastPath.TORCH, torch_module="LSTM", **_FIELDS)(LSTMCell)
 
 
 register("lstm1997", paper=_HS97, seed_equations="000 (internal state s = g*i + s_prev)",
-          description="The original LSTM without forget gate (constant error carousel)",
-          capabilities=_CAPS + ("fused_rnnzoo",),
-         defaults={"forget_gate": False})(LSTMCell)
+         description="The original LSTM without forget gate (constant error carousel)",
+         fast_path=FastPath.RNNZOO, defaults={"forget_gate": False}, **_FIELDS)(LSTMCell)
 
 
 register("peephole_lstm", paper=Paper("Gers, Schraudolph & Schmidhuber", 2002,
                                        "Learning precise timing with LSTM recurrent networks"),
-          seed_equations="001 eqs (16)-(20)",
-          description="LSTM with peephole connections from the cell to the gates",
-          capabilities=_CAPS + ("fused_rnnzoo",),
-         defaults={"peephole": True})(LSTMCell)
+         seed_equations="001 eqs (16)-(20)",
+         description="LSTM with peephole connections from the cell to the gates",
+         fast_path=FastPath.RNNZOO, defaults={"peephole": True}, **_FIELDS)(LSTMCell)
 
 
 register("cifg_lstm", paper=Paper("Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber", 2017,
                                    "LSTM: a search space odyssey", "1503.04069"),
-          seed_equations="001 eqs (16)-(20) with f = 1 - i",
-          description="LSTM with coupled input and forget gates (CIFG)",
-          capabilities=_CAPS + ("fused_rnnzoo",),
-         defaults={"coupled": True})(LSTMCell)
+         seed_equations="001 eqs (16)-(20) with f = 1 - i",
+         description="LSTM with coupled input and forget gates (CIFG)",
+         fast_path=FastPath.RNNZOO, defaults={"coupled": True}, **_FIELDS)(LSTMCell)

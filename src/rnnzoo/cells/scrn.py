@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
-from rnnzoo.core.registry import Paper, register
-from rnnzoo.fused._common import compiling, lengths_mask
+from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.spec import TensorSpec
 from rnnzoo.fused.elman import elman_recurrence
 from rnnzoo.fused.scan import linear_scan
 
@@ -68,8 +69,6 @@ class SCRNCell(Cell):
         self.bias = nn.Parameter(torch.empty(hidden_size)) if bias else None
         if learn_alpha:
             self.alpha_logit = nn.Parameter(torch.empty(context_size))
-        else:
-            self.register_buffer("alpha_value", torch.tensor(float(alpha)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -82,14 +81,20 @@ class SCRNCell(Cell):
                 self.alpha_logit.fill_(math.log(self.alpha_init / (1.0 - self.alpha_init)))
 
     @property
-    def alpha(self) -> Tensor:
-        """alpha, a scalar or (S,) when learned."""
-        return torch.sigmoid(self.alpha_logit) if self.learn_alpha else self.alpha_value
+    def alpha(self) -> Tensor | float:
+        """alpha: the Python float given (exact in any dtype), or ``(S,)`` when learned."""
+        return torch.sigmoid(self.alpha_logit) if self.learn_alpha else self.alpha_init
 
-    def initial_state(self, batch_size: int, *, device=None, dtype=None, input_shape=None) -> SCRNState:
-        dtype = dtype or self.weight_hh.dtype
-        return SCRNState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
-                         torch.zeros(batch_size, self.context_size, device=device, dtype=dtype))
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        # checkpoints from rnnzoo 0.1.0 hold the fixed alpha as a float32 buffer; it is now a constant
+        stale = state_dict.pop(prefix + "alpha_value", None)
+        if stale is not None and not torch.isclose(stale.double(), torch.tensor(self.alpha_init, dtype=torch.float64),
+                                                    atol=1e-6):
+            raise ValueError(f"alpha: the checkpoint's alpha {float(stale)} differs from this cell's {self.alpha_init}")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> SCRNState:
+        return SCRNState(TensorSpec((batch_size, self.hidden_size)), TensorSpec((batch_size, self.context_size)))
 
     def project(self, x: Tensor) -> Tensor:
         """``[weight_ih @ x + bias, context_ih @ x]`` for all steps: (..., I) -> (..., H + S)."""
@@ -106,26 +111,39 @@ class SCRNCell(Cell):
         ax, bx = u_t.split([self.hidden_size, self.context_size], 1)
         s = torch.lerp(bx, state.s, self.alpha)  # (1 - alpha) * bx + alpha * s_prev
         h = torch.sigmoid(torch.addmm(ax, s, self.weight_ch.t()) + state.h @ self.weight_hh.t())
+        self.report("h", h, "sigmoid")
         return torch.cat([h, s], 1), SCRNState(h, s)
+
+    def output(self, state: SCRNState) -> Tensor:
+        """``y_t = [h_t, s_t]`` (what 001 eq (35)'s output layer reads)."""
+        return torch.cat([state.h, state.s], -1)
 
     fused_kind = "rnnzoo"
     """The runner's fast path: always the rnnzoo Functions (no torch kernel computes this cell)."""
 
-    def fused(self, x: Tensor, state: SCRNState, lengths: Tensor | None) -> tuple[Tensor, SCRNState] | None:
-        """Whole sequence ``x`` (B, T, I) in three parts: the context layer, eq (32), an elementwise
-        linear recurrence (:func:`rnnzoo.fused.linear_scan`); its contribution ``weight_ch @ s_t`` to
-        eq (33) for all steps in one product; the hidden layer, a sigmoid Elman recurrence
+    def fused(self, steps: Steps, state: SCRNState) -> tuple[Tensor, SCRNState] | None:
+        """Whole sequence in three parts: the context layer, eq (32), an elementwise linear recurrence
+        (:func:`rnnzoo.fused.linear_scan`); its contribution ``weight_ch @ s_t`` to eq (33) for all
+        steps in one product; the hidden layer, a sigmoid Elman recurrence
         (:func:`rnnzoo.fused.elman_recurrence`)."""
-        if compiling():
-            return None
-        u = self.project(x.transpose(0, 1))  # (T, B, H + S), time-major
-        mask = lengths_mask(lengths, u.shape[0], x.device)
+        u = steps.u  # (T, B, H + S), time-major
         ax, bx = u.split([self.hidden_size, self.context_size], 2)
-        s_out, s = linear_scan(bx, state.s, self.alpha.to(u.dtype), mask=mask)
+        alpha = self.alpha
+        if not isinstance(alpha, Tensor):
+            alpha = u.new_full((self.context_size,), alpha)
+        s_out, s = linear_scan(bx, state.s, alpha.to(u.dtype), mask=steps.mask)
         uh = torch.addmm(ax.reshape(-1, self.hidden_size), s_out.reshape(-1, self.context_size),
                          self.weight_ch.t()).view(ax.shape)
-        h_out, h = elman_recurrence(uh, state.h, self.weight_hh, activation="sigmoid", mask=mask)
-        return torch.cat([h_out, s_out], 2).transpose(0, 1), SCRNState(h, s)
+        h_out, h = elman_recurrence(uh, state.h, self.weight_hh, activation="sigmoid", mask=steps.mask)
+        return torch.cat([h_out, s_out], 2), SCRNState(h, s)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """R of 001 eq (33) (sigmoid) and the context layer's ``alpha I`` of eq (32) (linear, read-only)."""
+        alpha = self.alpha
+        alpha = alpha.detach() if isinstance(alpha, Tensor) else self.weight_hh.new_tensor(alpha)
+        return [RecurrentBlock("weight_hh", self.weight_hh, "sigmoid", True, "weight_hh"),
+                RecurrentBlock("context (alpha I)", torch.diag(alpha.expand(self.context_size)), "linear",
+                               writable=False)]
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, context_size={self.context_size}, "
@@ -135,6 +153,6 @@ class SCRNCell(Cell):
 
 register("scrn", paper=Paper("Mikolov, Joulin, Chopra, Mathieu & Ranzato", 2014,
                               "Learning longer memory in recurrent neural networks", "1412.7753"),
-          seed_equations="001 eqs (32)-(35)",
-          description="Sigmoid hidden layer plus a slowly changing linear context layer (alpha = 0.95)",
-          capabilities=("unbatched", "lengths", "bidirectional", "fused_rnnzoo"))(SCRNCell)
+         seed_equations="001 eqs (32)-(35)",
+         description="Sigmoid hidden layer plus a slowly changing linear context layer (alpha = 0.95)",
+         fast_path=FastPath.RNNZOO)(SCRNCell)

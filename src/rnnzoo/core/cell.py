@@ -3,115 +3,272 @@
 A cell is an :class:`torch.nn.Module` with
 
 * ``input_size`` / ``output_size``: the size of the first feature axis of its input and output
-  (features for vector cells, channels for spatial cells);
-* ``feature_dims``: how many trailing feature axes a step's input has (1 for vectors ``(B, I)``,
-  3 for images ``(B, C, H, W)``), so spatial cells run through the same runner;
-* ``initial_state(batch_size, *, device=None, dtype=None, input_shape=None)``: a NamedTuple of
-  tensors (e.g. ``LSTMState(h, c)``); ``input_shape`` is the trailing feature shape of the input,
-  which spatial cells need to size their state and vector cells ignore;
-* ``forward(x_t, state) -> (y_t, new_state)``: one step; the state is returned, never stored on
-  ``self``.
+  (features for vector cells, channels for spatial cells); ``feature_dims``: how many trailing
+  feature axes a step's input has (1 for ``(B, I)``, 3 for images ``(B, C, H, W)``);
+* ``state_spec(batch_size, input_shape=None)``: the state's structure with a
+  :class:`~rnnzoo.core.spec.TensorSpec` per tensor, so the runner validates a state without
+  allocating one (or implement ``initial_state`` and the spec is read off it on the meta device);
+* ``step(u_t, state) -> (y_t, new_state)``: the recurrence; the state is a NamedTuple (or any
+  pytree) that is returned, never stored on ``self``; ``y_t`` equals ``output(new_state)``.
 
-For speed, a step is split in two: ``project(x)`` is whatever depends only on the input (the input
-projections ``W x + b``) and is applied by the runner to all time steps at once, in one matrix
-product; ``step(u_t, state)`` is the recurrence proper. ``forward(x_t, state)`` is
-``step(project(x_t), state)``, so stepping a cell by hand and running it give the same numbers.
+and, optionally,
 
-A cell may also offer ``fused(x, state, lengths)``: a whole-sequence fast path (e.g. torch's fused
-LSTM kernel) that returns ``(outputs, final_state)`` or ``None`` when the configuration does not
-allow it. The runner's step loop stays the reference; tests hold the two equal.
+* ``project(x)``: the input-only part of a step (``W x + b``), applied by the runner to all time
+  steps at once in one product; ``step`` receives ``u_t = project(x_t)``. Default: the identity.
+* ``output(state)``: the step's output as a function of the state (default: the first field).
+  The runner emits it after a step hook, so a hook that edits the state edits the output too.
+* ``prepare(context, batch_size, ...)``: called once per run; what it returns (projected memories,
+  a graph's adjacency, dropout masks drawn once per sequence) is passed to ``step`` (and to
+  ``project``/``output`` if they take it) as the trailing ``prepared`` argument. A cell whose
+  ``prepare`` returns None (the default without context) is called without it.
+* ``fused(steps, state)``: a whole-sequence fast path on a :class:`Steps` (time-major inputs, their
+  lazily computed projection, one mask) returning ``(outputs (T, B, *O), final_state)`` or None;
+  the step loop stays the reference and tests hold the two equal.
+* ``report(name, value, kind)`` inside ``step``: internals for the diagnostics (:mod:`rnnzoo.core.probe`);
+  ``recurrent_blocks()``: the recurrent matrices for the spectral diagnostics (001 eq (14));
+  ``initialize(scheme, value)``: initialisation schemes; ``torch_equivalent()``: the torch.nn
+  module computing the same function, if any.
+
+``forward(x_t, state, context=None)`` is one step: ``step(project(x_t), state)``, so stepping a cell
+by hand and running it give the same numbers.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.core.tree import check_state, tree_map
+from rnnzoo.core import probe
+from rnnzoo.core.blocks import BLOCK_SCHEMES, RecurrentBlock, init_blocks
+from rnnzoo.core.spec import check_state, is_spec, spec_of, zeros_like_spec
+from rnnzoo.core.tree import tree_leaves, tree_map
+
+if TYPE_CHECKING:
+    from rnnzoo.core.torch_equiv import TorchEquivalent
+
+
+@functools.cache
+def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
+    params = list(inspect.signature(fn).parameters.values())
+    star = any(p.kind is p.VAR_POSITIONAL for p in params)
+    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    return n, star
+
+
+def takes_prepared(method: Callable[..., Any], arity: int) -> bool:
+    """Whether a bound ``method`` of ``arity`` arguments also takes a trailing ``prepared`` one."""
+    fn = getattr(method, "__func__", method)
+    n, star = _positional(fn)
+    if hasattr(method, "__self__"):
+        n -= 1
+    return star or n > arity
+
+
+def bind(method: Callable[..., Any], arity: int, prepared: Any, *, strict: bool = False) -> Callable[..., Any]:
+    """``method`` with ``prepared`` appended to its arguments if it takes it.
+
+    ``strict``: raise when ``prepared`` is not None but ``method`` has no place for it (a context
+    given to a cell that takes none)."""
+    if takes_prepared(method, arity):
+        return lambda *args: method(*args, prepared)
+    if strict and prepared is not None:
+        owner = type(getattr(method, "__self__", method)).__name__
+        raise TypeError(f"context: {owner} takes no context (its step has no `prepared` argument and its "
+                        f"prepare returned {type(prepared).__name__}); run it without context=")
+    return method
+
+
+class Steps:
+    """A run's inputs as a fast path sees them: time-major, in the order the run visits them.
+
+    Attributes:
+        cell: the cell being run. x: the input pytree, leaves ``(T, B, *F)`` (None for a run
+            without input). mask: ``(T, B)`` booleans, True = valid step, or None (all valid).
+        lengths: ``(B,)`` int64 on the CPU when every row of the mask is a prefix (what torch's
+            kernels need), else None; None with ``mask`` None means every sequence is full length.
+        prepared: what ``cell.prepare`` returned for this run.
+        u: ``cell.project(x)``, computed on first use and then shared with the step loop.
+    """
+
+    __slots__ = ("cell", "x", "mask", "lengths", "prepared", "steps", "batch", "_u")
+
+    def __init__(self, cell: Cell, x: Any, mask: Tensor | None, lengths: Tensor | None, prepared: Any,
+                 steps: int, batch: int, u: Any = None) -> None:
+        self.cell, self.x, self.mask, self.lengths, self.prepared = cell, x, mask, lengths, prepared
+        self.steps, self.batch = steps, batch
+        self._u = u
+
+    @property
+    def u(self) -> Any:
+        if self._u is None and self.x is not None:
+            self._u = bind(self.cell.project, 1, self.prepared)(self.x)
+        return self._u
+
+    @property
+    def prefix(self) -> bool:
+        """True when the valid steps of every sequence are a prefix (torch's kernels need this)."""
+        return self.mask is None or self.lengths is not None
+
+    def replace(self, *, cell: Cell | None = None, x: Any = ..., prepared: Any = ...) -> Steps:
+        """The same steps for another cell, input or prepared value (a wrapper handing them on)."""
+        same_input = x is ...
+        return Steps(cell or self.cell, self.x if same_input else x, self.mask, self.lengths,
+                     self.prepared if prepared is ... else prepared, self.steps, self.batch)
 
 
 class Cell(nn.Module):
-    """Base class of every recurrent cell. Subclasses implement ``initial_state`` and ``step``
-    (and optionally ``project`` and ``fused``)."""
+    """Base class of every recurrent cell: implement ``step`` and ``state_spec`` (or
+    ``initial_state``), optionally the rest of the protocol (see the module docstring)."""
 
     input_size: int
     output_size: int
     feature_dims: int = 1
+    causal: bool = True
+    """Whether the output at step t depends only on steps <= t (what TBPTT and the gradient
+    diagnostics need). Every single-direction cell is causal."""
+    fused_kind: str | None = None
+    """The whole-sequence fast path this configuration takes: ``"torch"`` (a torch kernel),
+    ``"rnnzoo"`` (an :mod:`rnnzoo.fused` Function), ``"composite"`` (a stack of cells, layer by
+    layer) or None (the step loop)."""
+    fused_traceable: bool = False
+    """Whether the fast path may run while ``torch.compile`` traces (the runner's compile policy:
+    otherwise the step loop is traced, which inductor fuses)."""
 
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        input_shape: tuple[int, ...] | None = None,
-    ) -> NamedTuple:
-        raise NotImplementedError
+    # ------------------------------------------------------------------ state
 
-    def project(self, x: Tensor) -> Tensor:
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> Any:
+        """The state's structure with a :class:`~rnnzoo.core.spec.TensorSpec` per tensor."""
+        if type(self).initial_state is Cell.initial_state:
+            raise NotImplementedError(f"{type(self).__name__}: implement state_spec or initial_state")
+        return spec_of(self.initial_state(batch_size, device="meta", input_shape=input_shape))
+
+    def initial_state(self, batch_size: int, *, device: torch.device | str | None = None,
+                      dtype: torch.dtype | None = None, input_shape: Any = None) -> Any:
+        """The zero state (leaves ``(B, ...)``); ``input_shape`` is a step input's trailing shape,
+        which spatial cells need to size their state."""
+        if type(self).state_spec is Cell.state_spec:
+            raise NotImplementedError(f"{type(self).__name__}: implement state_spec or initial_state")
+        return zeros_like_spec(self.state_spec(batch_size, input_shape=input_shape), device=device,
+                               dtype=dtype or self.default_dtype())
+
+    def default_dtype(self) -> torch.dtype:
+        """The parameters' floating dtype (the default dtype for a cell without parameters)."""
+        p = next((p for p in self.parameters() if p.is_floating_point()), None)
+        return p.dtype if p is not None else torch.get_default_dtype()
+
+    # ------------------------------------------------------------------ one step
+
+    def prepare(self, context: Any, batch_size: int, *, device: torch.device | str | None = None,
+                dtype: torch.dtype | None = None, input_shape: Any = None) -> Any:
+        """Once per run: what the steps read besides their input and state. Default: the context."""
+        return context
+
+    def project(self, x: Any) -> Any:
         """Input-only part of a step, applied to any number of leading axes at once.
 
         Shapes: ``(..., *F) -> (..., *P)``. The default is the identity.
         """
         return x
 
-    def step(self, u_t: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """The recurrence: ``u_t`` is ``project(x_t)`` with shape ``(B, *P)``."""
+    def step(self, u_t: Any, state: Any) -> tuple[Any, Any]:
+        """The recurrence: ``u_t`` is ``project(x_t)`` with shape ``(B, *P)``; returns ``(y_t, new_state)``."""
         raise NotImplementedError
 
-    def fused(self, x: Tensor, state: Any, lengths: Tensor | None) -> tuple[Tensor, Any] | None:
-        """Optional whole-sequence fast path on batch-first ``x`` of shape ``(B, T, *F)``.
+    def output(self, state: Any) -> Any:
+        """The step's output as a function of its new state: the first field by default."""
+        return state[0] if isinstance(state, tuple) else state
 
-        ``lengths`` (B,) int64 on CPU or ``None`` for full-length sequences; padding is at the end.
-        Must return what the runner's step loop returns (outputs zero past each length, the state
-        at each sequence's last valid step) or ``None`` if this configuration has no fast path.
+    def fused(self, steps: Steps, state: Any) -> tuple[Any, Any] | None:
+        """Optional whole-sequence fast path: ``(outputs (T, B, *O), final_state)`` or None.
+
+        Must return what the step loop returns: outputs zero at masked steps, the state frozen at
+        masked steps (so the final state is the one after each sequence's last valid step).
         """
         return None
 
-    def check_input(self, x: Tensor, name: str = "x", *, batched_rank: int | None = None) -> None:
-        """Validate a step's or a sequence's trailing feature axes and dtype."""
+    def report(self, name: str, value: Tensor, kind: str = "sigmoid") -> None:
+        """Report an internal (a gate) for the diagnostics; free unless a probe is recording."""
+        if probe._ACTIVE:
+            probe.sow(self, name, value, kind)
+
+    # ------------------------------------------------------------------ what the others ask
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """The recurrent matrices by gate, for 001 eq (14)'s diagnostics (none by default)."""
+        return []
+
+    def recurrent_weights(self) -> list[str]:
+        """Names of the parameters holding recurrent weights (what weight drop masks)."""
+        names = [b.parameter for b in self.recurrent_blocks() if b.parameter is not None]
+        return list(dict.fromkeys(names))
+
+    def initialize(self, scheme: str, value: float | None = None, *,
+                   generator: torch.Generator | None = None) -> bool:
+        """Apply an initialisation scheme in place; True if it applied to this cell.
+
+        The default applies :data:`~rnnzoo.core.blocks.BLOCK_SCHEMES` to the square
+        ``recurrent_blocks()``; cells add their own (an LSTM's ``forget_bias``)."""
+        if scheme in BLOCK_SCHEMES:
+            return init_blocks(self.recurrent_blocks(), scheme, value, generator=generator) > 0
+        return False
+
+    def torch_equivalent(self) -> TorchEquivalent | None:
+        """The torch.nn.RNN/LSTM/GRU computing exactly this cell, with its parameters; None if none."""
+        return None
+
+    # ------------------------------------------------------------------ checks and one step by hand
+
+    def check_input(self, x: Any, name: str = "x", *, batched_rank: int | None = None) -> None:
+        """Validate a step's or a sequence's trailing feature axes and dtype (tensor inputs)."""
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
-            raise TypeError(
-                f"{name}: expected a floating-point tensor (float32/float64), got dtype {x.dtype}"
-            )
+            raise TypeError(f"{name}: expected a floating-point tensor (float32/float64), got dtype {x.dtype}")
         if batched_rank is not None and x.dim() != batched_rank:
             raise ValueError(f"{name}: expected a tensor of rank {batched_rank}, got shape {tuple(x.shape)}")
         if x.dim() < self.feature_dims:
-            raise ValueError(
-                f"{name}: expected at least {self.feature_dims} feature axes, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{name}: expected at least {self.feature_dims} feature axes, got shape {tuple(x.shape)}")
         size = x.shape[x.dim() - self.feature_dims]
         if size != self.input_size:
             what = "features" if self.feature_dims == 1 else "channels"
-            raise ValueError(
-                f"{name}: expected {self.input_size} input {what} (axis {-self.feature_dims}), "
-                f"got {size} in shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{name}: expected {self.input_size} input {what} (axis {-self.feature_dims}), "
+                             f"got {size} in shape {tuple(x.shape)}")
 
-    def forward(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, x_t: Any, state: Any = None, *, context: Any = None) -> tuple[Any, Any]:
         """One step. ``x_t``: ``(B, *F)``, or ``(*F)`` unbatched (as torch.nn.LSTMCell takes ``(I,)``,
-        with a state without batch axis); ``state``: as from ``initial_state`` (None = zeros)."""
+        with a state without batch axis); ``state``: as from ``initial_state`` (None = zeros);
+        ``context``: as ``run``'s, prepared for this one step (to reuse a prepared context over
+        many steps, call ``prepare`` once and then ``step(project(x_t), state, prepared)``)."""
         if isinstance(x_t, Tensor) and x_t.dim() == self.feature_dims:
-            batched_state = None if state is None else tree_map(lambda t: t.unsqueeze(0), state)
             if state is not None:
-                one = self.initial_state(1, device=x_t.device, dtype=x_t.dtype, input_shape=tuple(x_t.shape))
-                check_state("state", state, tree_map(lambda t: t.squeeze(0), one))
-            y, new = self.forward(x_t.unsqueeze(0), batched_state)
-            return y.squeeze(0), tree_map(lambda t: t.squeeze(0), new)
-        self.check_input(x_t, "x_t", batched_rank=self.feature_dims + 1)
-        batch = x_t.shape[0]
-        expected = self.initial_state(
-            batch, device=x_t.device, dtype=x_t.dtype, input_shape=tuple(x_t.shape[1:])
-        )
-        if state is None:
-            state = expected
+                spec = self.state_spec(1, input_shape=tuple(x_t.shape))
+                one = tree_map(lambda s: type(s)(s.shape[1:], s.dtype), spec, is_leaf=is_spec)
+                check_state("state", state, one, device=x_t.device, dtype=x_t.dtype)
+                state = tree_map(lambda t: t.unsqueeze(0), state)
+            y, new = self.forward(x_t.unsqueeze(0), state, context=context)
+            return tree_map(lambda t: t.squeeze(0), y), tree_map(lambda t: t.squeeze(0), new)
+        if isinstance(x_t, Tensor):
+            self.check_input(x_t, "x_t", batched_rank=self.feature_dims + 1)
+            batch, input_shape, device, dtype = x_t.shape[0], tuple(x_t.shape[1:]), x_t.device, x_t.dtype
         else:
-            check_state("state", state, expected)
-        return self.step(self.project(x_t), state)
+            leaves = tree_leaves(x_t, what="x_t")
+            if not leaves:
+                raise ValueError("x_t: expected at least one tensor")
+            batch, device = leaves[0].shape[0], leaves[0].device
+            dtype = next((t.dtype for t in leaves if t.is_floating_point()), self.default_dtype())
+            input_shape = tree_map(lambda t: tuple(t.shape[1:]), x_t, what="x_t")
+        if state is None:
+            state = self.initial_state(batch, device=device, dtype=dtype, input_shape=input_shape)
+        else:
+            check_state("state", state, self.state_spec(batch, input_shape=input_shape), device=device, dtype=dtype)
+        prepared = self.prepare(context, batch, device=device, dtype=dtype, input_shape=input_shape)
+        u = bind(self.project, 1, prepared)(x_t)
+        return bind(self.step, 2, prepared, strict=True)(u, state)
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, output_size={self.output_size}"

@@ -1,26 +1,51 @@
 """Layers built from the runner, for any cell: :class:`Recurrent`, :class:`Bidirectional`, :class:`Stacked`.
 
-Every layer has ``forward(x, state=None, *, lengths=None, mask=None) -> (output, final_state)``
-and ``run(...) -> RunOutput`` (which can also return every step's state and take a step hook).
-Layers are thin compositions of :func:`rnnzoo.core.runner.run`: none has a time loop of its own.
+Every layer has ``forward(x, state=None, *, lengths=None, mask=None, context=None) -> (output,
+final_state)`` and ``run(...) -> RunOutput`` (which can also return every step's state and take a
+step hook). Layers are thin compositions of :func:`rnnzoo.core.runner.run`: none has a time loop of
+its own. What a layer is, is the :class:`Layer` protocol (as flax's ``RNNBase``), not a closed list
+of classes: anything with those members stacks.
+
+A stack of *cells* is itself a cell (:class:`rnnzoo.core.deep.DeepCell`) and can be stepped one token
+at a time; :class:`Bidirectional` stays a layer: its backward direction needs the future.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnzoo.core.cell import Cell
-from rnnzoo.core.runner import RunOutput, StepHook, run
+from rnnzoo.core.runner import RunOutput, StepHook, lengths_to_mask, run, valid_steps
 from rnnzoo.core.tree import tree_leaves
 
 Merge = str | Callable[[Tensor, Tensor], Tensor]
 _MERGES = ("concat", "sum", "mean")
+
+
+@runtime_checkable
+class Layer(Protocol):
+    """What :class:`Stacked` composes: a module that runs a whole sequence.
+
+    ``causal``: whether outputs at step t depend only on steps <= t (not for a backward or
+    bidirectional layer): truncated BPTT, streaming and the gradient diagnostics need it.
+    """
+
+    input_size: int
+    output_size: int
+    feature_dims: int
+    batch_first: bool
+    causal: bool
+
+    def initial_state(self, batch_size: int, **kwargs: Any) -> Any: ...
+
+    def run(self, x: Any, state: Any = None, **kwargs: Any) -> RunOutput: ...
 
 
 class BidirectionalState(NamedTuple):
@@ -31,9 +56,25 @@ class BidirectionalState(NamedTuple):
 
 
 class StackedState(NamedTuple):
-    """One state per layer, bottom first."""
+    """One state per layer (or per cell of a :class:`~rnnzoo.core.deep.DeepCell`), bottom first."""
 
     layers: tuple
+
+
+class From:
+    """A read-only attribute forwarded from a part of the module: ``input_size = From(lambda m: m.cell)``
+    reads ``self.cell.input_size``. Layers forward their sizes with it instead of re-declaring them."""
+
+    def __init__(self, part: Callable[[Any], Any]) -> None:
+        self.part = part
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(self.part(obj), self.name)
 
 
 def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, Any, bool]:
@@ -45,7 +86,16 @@ def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, An
     return x, lengths, False
 
 
-class Recurrent(nn.Module):
+class _SequenceLayer(nn.Module):
+    """``forward`` for every layer: ``run`` and keep ``(output, state)``."""
+
+    def forward(self, x: Any, state: Any = None, *, lengths: Any = None, mask: Tensor | None = None,
+                context: Any = None) -> tuple[Any, Any]:
+        out = self.run(x, state, lengths=lengths, mask=mask, context=context)
+        return out.output, out.state
+
+
+class Recurrent(_SequenceLayer):
     """Run one cell over a sequence (a layer in the torch.nn / Keras ``RNN(cell)`` sense).
 
     Args:
@@ -56,6 +106,10 @@ class Recurrent(nn.Module):
     Shapes: ``x`` ``(B, T, *F)`` -> output ``(B, T, *O)`` with ``O[0] = cell.output_size``.
     """
 
+    input_size = From(lambda m: m.cell)
+    output_size = From(lambda m: m.cell)
+    feature_dims = From(lambda m: m.cell)
+
     def __init__(self, cell: Cell, *, reverse: bool = False, batch_first: bool = True) -> None:
         super().__init__()
         if not isinstance(cell, Cell):
@@ -65,50 +119,31 @@ class Recurrent(nn.Module):
         self.batch_first = bool(batch_first)
 
     @property
-    def input_size(self) -> int:
-        return self.cell.input_size
-
-    @property
-    def output_size(self) -> int:
-        return self.cell.output_size
-
-    @property
-    def feature_dims(self) -> int:
-        return self.cell.feature_dims
+    def causal(self) -> bool:
+        return self.cell.causal and not self.reverse
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> Any:
         return self.cell.initial_state(batch_size, **kwargs)
 
-    def run(
-        self,
-        x: Tensor | PackedSequence,
-        state: Any = None,
-        *,
-        lengths: Tensor | Sequence[int] | None = None,
-        mask: Tensor | None = None,
-        return_states: bool = False,
-        step_hook: StepHook | None = None,
-        use_fused: bool = True,
-    ) -> RunOutput:
+    def run(self, x: Any, state: Any = None, *, lengths: Tensor | Sequence[int] | None = None,
+            mask: Tensor | None = None, return_states: bool = False, step_hook: StepHook | None = None,
+            use_fused: bool = True, context: Any = None, randomness: str = "per_sequence") -> RunOutput:
         return run(self.cell, x, state, lengths=lengths, mask=mask, reverse=self.reverse,
                    batch_first=self.batch_first, return_states=return_states, step_hook=step_hook,
-                   use_fused=use_fused)
-
-    def forward(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
-                mask: Tensor | None = None) -> tuple[Any, Any]:
-        out = self.run(x, state, lengths=lengths, mask=mask)
-        return out.output, out.state
+                   use_fused=use_fused, context=context, randomness=randomness)
 
     def extra_repr(self) -> str:
         return f"reverse={self.reverse}, batch_first={self.batch_first}"
 
 
-def _as_layer(obj: Any, *, reverse: bool = False, batch_first: bool = True) -> nn.Module:
+def as_layer(obj: Any, *, reverse: bool = False, batch_first: bool = True) -> Layer:
+    """A cell wrapped in :class:`Recurrent`; anything that is a :class:`Layer` as it is."""
     if isinstance(obj, Cell):
         return Recurrent(obj, reverse=reverse, batch_first=batch_first)
-    if isinstance(obj, (Recurrent, Bidirectional, Stacked)):
-        return obj
-    raise TypeError(f"expected an rnnzoo Cell or layer, got {type(obj).__name__}")
+    if isinstance(obj, nn.Module) and all(callable(getattr(obj, m, None)) for m in ("run", "initial_state")):
+        return obj  # the Layer protocol's methods (its sizes may be properties that raise until set)
+    raise TypeError(f"expected an rnnzoo Cell or a layer (the rnnzoo.core.layers.Layer protocol), "
+                    f"got {type(obj).__name__}")
 
 
 def _reset(module: nn.Module) -> None:
@@ -119,7 +154,7 @@ def _reset(module: nn.Module) -> None:
         module.reset_parameters()
 
 
-class Bidirectional(nn.Module):
+class Bidirectional(_SequenceLayer):
     """Two runs of a sequence, one forward and one backward in time, merged per step (001 eqs (23)-(25)).
 
     Args:
@@ -135,7 +170,12 @@ class Bidirectional(nn.Module):
     An initial state is accepted (e.g. from an encoder), but feeding a long sequence in chunks while
     carrying the state is only meaningful for the forward direction: the backward direction of a
     chunk cannot see the chunks after it, so chunked bidirectional runs differ from one whole run.
+    A bidirectional layer is therefore a layer, not a cell: it cannot be stepped (``causal`` is False).
     """
+
+    causal = False
+    input_size = From(lambda m: m.forward_layer)
+    feature_dims = From(lambda m: m.forward_layer)
 
     def __init__(self, forward: Cell, backward: Cell | None = None, *, merge: Merge = "concat",
                  merge_size: int | None = None, batch_first: bool = True) -> None:
@@ -165,10 +205,6 @@ class Bidirectional(nn.Module):
         self.batch_first = bool(batch_first)
 
     @property
-    def input_size(self) -> int:
-        return self.forward_layer.input_size
-
-    @property
     def output_size(self) -> int:
         if self.merge == "concat":
             return self.forward_layer.output_size + self.backward_layer.output_size
@@ -177,10 +213,6 @@ class Bidirectional(nn.Module):
                 raise ValueError("merge_size: the output size of a callable merge is unknown; pass merge_size=")
             return self.merge_size
         return self.forward_layer.output_size
-
-    @property
-    def feature_dims(self) -> int:
-        return self.forward_layer.feature_dims
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> BidirectionalState:
         return BidirectionalState(self.forward_layer.initial_state(batch_size, **kwargs),
@@ -195,20 +227,18 @@ class Bidirectional(nn.Module):
             return (f + b) * 0.5
         return self.merge(f, b)
 
-    def run(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
-            mask: Tensor | None = None, return_states: bool = False, step_hook: StepHook | None = None,
-            use_fused: bool = True) -> RunOutput:
+    def run(self, x: Any, state: Any = None, *, lengths: Any = None, mask: Tensor | None = None,
+            return_states: bool = False, step_hook: StepHook | None = None, use_fused: bool = True,
+            context: Any = None, randomness: str = "per_sequence") -> RunOutput:
         x, lengths, packed = _unpack(x, lengths, mask, self.batch_first)
         if state is None:
             sf = sb = None
         else:
             if not isinstance(state, BidirectionalState):
-                raise TypeError(
-                    f"state: expected a BidirectionalState(forward, backward), got {type(state).__name__}"
-                )
+                raise TypeError(f"state: expected a BidirectionalState(forward, backward), got {type(state).__name__}")
             sf, sb = state
         kw = dict(lengths=lengths, mask=mask, return_states=return_states, step_hook=step_hook,
-                  use_fused=use_fused)
+                  use_fused=use_fused, context=context, randomness=randomness)
         f = self.forward_layer.run(x, sf, **kw)
         b = self.backward_layer.run(x, sb, **kw)
         out = self._merge(f.output, b.output)
@@ -217,20 +247,31 @@ class Bidirectional(nn.Module):
         states = BidirectionalState(f.states, b.states) if return_states else None
         return RunOutput(out, BidirectionalState(f.state, b.state), states)
 
-    def forward(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
-                mask: Tensor | None = None) -> tuple[Any, Any]:
-        out = self.run(x, state, lengths=lengths, mask=mask)
-        return out.output, out.state
-
     def extra_repr(self) -> str:
         return f"merge={self.merge!r}"
 
 
-class Stacked(nn.Module):
+@dataclass
+class LayerRun:
+    """One layer's part of a :meth:`Stacked.iter_layers` run.
+
+    inputs: the layer's input sequence (what the layer below passed on); run: the layer's
+    :class:`RunOutput` (``run.states`` with ``return_states=True``); output: what this layer passes
+    on to the next (after the residual connection and the dropout between layers).
+    """
+
+    index: int
+    layer: Layer
+    inputs: Tensor
+    run: RunOutput
+    output: Tensor
+
+
+class Stacked(_SequenceLayer):
     """Layers applied one after another (001 eq (21)): layer l reads layer l-1's output sequence.
 
     Args:
-        layers: cells (each wrapped in :class:`Recurrent`) or layers.
+        layers: cells (each wrapped in :class:`Recurrent`) or layers (the :class:`Layer` protocol).
         dropout: dropout probability on every layer's output except the last (as torch.nn.LSTM).
         residual: add each layer's input to its output, for layers 2..L (their input and output
             sizes must match).
@@ -239,24 +280,24 @@ class Stacked(nn.Module):
     one hook for every layer or a sequence of hooks, one per layer.
     """
 
+    input_size = From(lambda m: m.layers[0])
+    feature_dims = From(lambda m: m.layers[0])
+    output_size = From(lambda m: m.layers[-1])
+
     def __init__(self, layers: Sequence[Any], *, dropout: float = 0.0, residual: bool = False) -> None:
         super().__init__()
         if len(layers) == 0:
             raise ValueError("layers: expected at least one layer, got 0")
         if not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
-        mods = [_as_layer(layer) for layer in layers]
+        mods = [as_layer(layer) for layer in layers]
         for i in range(1, len(mods)):
             if mods[i].input_size != mods[i - 1].output_size:
-                raise ValueError(
-                    f"layers[{i}]: expected input_size {mods[i - 1].output_size} (layer {i - 1}'s output), "
-                    f"got {mods[i].input_size}"
-                )
+                raise ValueError(f"layers[{i}]: expected input_size {mods[i - 1].output_size} (layer {i - 1}'s "
+                                 f"output), got {mods[i].input_size}")
             if residual and mods[i].input_size != mods[i].output_size:
-                raise ValueError(
-                    f"residual: layer {i} maps {mods[i].input_size} -> {mods[i].output_size} features; "
-                    "a residual connection needs equal sizes"
-                )
+                raise ValueError(f"residual: layer {i} maps {mods[i].input_size} -> {mods[i].output_size} features; "
+                                 "a residual connection needs equal sizes")
         first = mods[0].batch_first
         if any(m.batch_first != first for m in mods):
             raise ValueError("layers: expected every layer to have the same batch_first")
@@ -266,16 +307,8 @@ class Stacked(nn.Module):
         self.batch_first = first
 
     @property
-    def input_size(self) -> int:
-        return self.layers[0].input_size
-
-    @property
-    def output_size(self) -> int:
-        return self.layers[-1].output_size
-
-    @property
-    def feature_dims(self) -> int:
-        return self.layers[0].feature_dims
+    def causal(self) -> bool:
+        return all(layer.causal for layer in self.layers)
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> StackedState:
         """Zero states of every layer. ``input_shape`` is the first layer's trailing input shape; each
@@ -289,11 +322,21 @@ class Stacked(nn.Module):
             kwargs["input_shape"] = (layer.output_size, *first.shape[2:])
         return StackedState(tuple(states))
 
-    def run(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
-            mask: Tensor | None = None, return_states: bool = False,
-            step_hook: StepHook | Sequence[StepHook | None] | None = None,
-            use_fused: bool = True) -> RunOutput:
-        x, lengths, packed = _unpack(x, lengths, mask, self.batch_first)
+    def connect(self, index: int, y: Tensor, inputs: Tensor) -> Tensor:
+        """What layer ``index`` passes on: its output ``y``, plus its ``inputs`` with ``residual`` (from
+        the second layer on), with dropout applied except after the last layer."""
+        if self.residual and index > 0:
+            y = y + inputs
+        if self.dropout and index < len(self.layers) - 1:
+            y = nn.functional.dropout(y, self.dropout, self.training)
+        return y
+
+    def iter_layers(self, x: Tensor, state: Any = None, *, lengths: Any = None, mask: Tensor | None = None,
+                    return_states: bool = False, step_hook: StepHook | Sequence[StepHook | None] | None = None,
+                    use_fused: bool = True, context: Any = None,
+                    randomness: str = "per_sequence") -> Iterator[LayerRun]:
+        """Run the layers one after another on padded ``x``, yielding each layer's :class:`LayerRun`
+        (the diagnostics read a layer's inputs and states from it). ``run`` consumes this."""
         n = len(self.layers)
         if isinstance(step_hook, Sequence) and len(step_hook) != n:
             raise ValueError(f"step_hook: expected one hook per layer ({n}), got {len(step_hook)}")
@@ -305,32 +348,43 @@ class Stacked(nn.Module):
             if len(state.layers) != n:
                 raise ValueError(f"state: expected {n} layer states, got {len(state.layers)}")
             per_layer = state.layers
-        finals, all_states = [], []
         h = x
         for i, layer in enumerate(self.layers):
             hook = step_hook[i] if isinstance(step_hook, Sequence) else step_hook
             out = layer.run(h, per_layer[i], lengths=lengths, mask=mask, return_states=return_states,
-                            step_hook=hook, use_fused=use_fused)
-            y = out.output
-            if self.residual and i > 0:
-                y = y + h
-            if self.dropout and i < n - 1:
-                y = nn.functional.dropout(y, self.dropout, self.training)
+                            step_hook=hook, use_fused=use_fused, context=context, randomness=randomness)
+            y = self.connect(i, out.output, h)
+            yield LayerRun(i, layer, h, out, y)
             h = y
-            finals.append(out.state)
-            all_states.append(out.states)
+
+    def run(self, x: Any, state: Any = None, *, lengths: Any = None, mask: Tensor | None = None,
+            return_states: bool = False, step_hook: StepHook | Sequence[StepHook | None] | None = None,
+            use_fused: bool = True, context: Any = None, randomness: str = "per_sequence") -> RunOutput:
+        x, lengths, packed = _unpack(x, lengths, mask, self.batch_first)
+        runs = list(self.iter_layers(x, state, lengths=lengths, mask=mask, return_states=return_states,
+                                     step_hook=step_hook, use_fused=use_fused, context=context,
+                                     randomness=randomness))
+        h = runs[-1].output
+        if self.residual and len(runs) > 1 and (lengths is not None or mask is not None):
+            h = _zero_padding(h, lengths, mask, self.batch_first, self.feature_dims)
         if packed:
             h = pack_padded_sequence(h, lengths, batch_first=self.batch_first, enforce_sorted=False)
-        states = StackedState(tuple(all_states)) if return_states else None
-        return RunOutput(h, StackedState(tuple(finals)), states)
-
-    def forward(self, x: Tensor | PackedSequence, state: Any = None, *, lengths: Any = None,
-                mask: Tensor | None = None) -> tuple[Any, Any]:
-        out = self.run(x, state, lengths=lengths, mask=mask)
-        return out.output, out.state
+        states = StackedState(tuple(r.run.states for r in runs)) if return_states else None
+        return RunOutput(h, StackedState(tuple(r.run.state for r in runs)), states)
 
     def extra_repr(self) -> str:
         return f"dropout={self.dropout}, residual={self.residual}"
 
 
-__all__ = ["Bidirectional", "BidirectionalState", "Recurrent", "Stacked", "StackedState"]
+def _zero_padding(h: Tensor, lengths: Any, mask: Tensor | None, batch_first: bool, feature_dims: int) -> Tensor:
+    """Zero the masked steps of a padded output (a residual connection carries the input there)."""
+    batch, steps = (h.shape[0], h.shape[1]) if batch_first else (h.shape[1], h.shape[0])
+    mask_t, _ = valid_steps(lengths, mask, batch, steps, batch_first=batch_first, device=h.device)
+    if mask_t is None:
+        return h
+    m = mask_t.t() if batch_first else mask_t
+    return h * m.view(*m.shape, *([1] * (h.dim() - 2))).to(h.dtype)
+
+
+__all__ = ["Bidirectional", "BidirectionalState", "From", "Layer", "LayerRun", "Recurrent", "Stacked",
+           "StackedState", "as_layer", "lengths_to_mask"]

@@ -1,22 +1,77 @@
-"""The model registry: each architecture registered once, with its paper, seed equations and capabilities.
+"""The model registry: each architecture registered once, with its paper, seed equations and typed capabilities.
 
-``register`` (a decorator on a cell factory), ``list_models(pattern)``, ``model_info(name)`` and
-``create(name, input_size=..., hidden_size=..., ...)`` in the manner of timm's registry. The
-capabilities are data on the entry (what the contract suite and the CLI read), not a wildcard list.
+``register`` (a decorator on a cell class or a model factory), ``list_models(pattern)``,
+``model_info(name)`` and ``create(name, ...)`` (:mod:`rnnzoo.core.factory`) in the manner of timm's
+registry. Capabilities are typed fields of :class:`ModelInfo` (what the contract suite, the CLI,
+truncated BPTT, the diagnostics and the benchmark read), never names or free strings.
+
+This module imports no model: the cells import it to register themselves, and ``rnnzoo/__init__``
+imports the cells (as timm's ``_registry.py`` never imports a model file).
 """
 
 from __future__ import annotations
 
 import difflib
+import enum
 import fnmatch
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnzoo.core.cell import Cell
+import torch
 
-CellFactory = Callable[..., Cell]
+Factory = Callable[..., Any]
+
+
+class InputKind(str, enum.Enum):
+    """What a model reads at each step (and what a task must give it)."""
+
+    VECTOR_SEQUENCE = "vector_sequence"  # (B, T, I)
+    IMAGE_SEQUENCE = "image_sequence"  # (B, T, C, Y, X)
+    TOKEN_ACTION = "token_action"  # (tokens (B, T, I), actions (B, T)): a stack LSTM's pairs
+    TREE = "tree"
+    GRAPH = "graph"
+    STORY_QUESTION = "story_question"
+    SET_TO_SEQUENCE = "set_to_sequence"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def example(self, batch: int, steps: int, size: int, *, spatial: tuple[int, int] = (4, 4),
+                dtype: torch.dtype | None = None, generator: torch.Generator | None = None) -> Any:
+        """A random batch-first input of this kind with ``size`` features (channels): what the
+        contract suite, the benchmark and the acceptance tests feed a model they know only by its entry.
+
+        Vector sequences ``(B, T, size)``; image sequences ``(B, T, size, *spatial)``. The other kinds
+        are structured inputs whose models bring their own examples (later issues).
+        """
+        if self is InputKind.VECTOR_SEQUENCE:
+            shape: tuple[int, ...] = (batch, steps, size)
+        elif self is InputKind.IMAGE_SEQUENCE:
+            shape = (batch, steps, size, *spatial)
+        else:
+            raise NotImplementedError(f"input_kind: no generic example input for {self.value} inputs")
+        return torch.randn(*shape, dtype=dtype, generator=generator)
+
+
+class FastPath(str, enum.Enum):
+    """The whole-sequence fast path of a model's default configuration (``cell.fused_kind``)."""
+
+    TORCH = "torch"  # a torch kernel (torch.nn.LSTM/GRU/RNN's)
+    RNNZOO = "rnnzoo"  # an rnnzoo.fused Function with a hand-written backward
+    NONE = "none"  # the step loop
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ModelKind(str, enum.Enum):
+    """``cell``: the factory builds one cell; ``create`` stacks it (layers, directions, regularisers).
+    ``model``: the factory builds the whole model (pointer, memory, graph and tree networks)."""
+
+    CELL = "cell"
+    MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -39,26 +94,40 @@ class ModelInfo:
 
     Attributes:
         name: registry name.
-        factory: ``factory(input_size, hidden_size, **options) -> Cell`` (a Cell class or a function).
-        paper: the architecture's paper.
-        seed_equations: where the seeds write it, e.g. ``"001 eqs (16)-(20)"``.
-        description: one line.
-        capabilities: e.g. ``{"unbatched", "bidirectional", "lengths", "spatial"}``; ``"fused_torch"``:
-            the default configuration runs torch's kernel; ``"fused_rnnzoo"``: it runs an
-            :mod:`rnnzoo.fused` recurrence (other options of every cell may pick either, see
-            ``cell.fused_kind``).
+        factory: a Cell class or ``factory(input_size, hidden_size, **options) -> Cell`` (``kind``
+            CELL), or ``factory(**options) -> nn.Module`` (``kind`` MODEL).
+        paper: the architecture's paper. seed_equations: where the seeds write it, e.g.
+            ``"001 eqs (16)-(20)"``. description: one line.
+        kind: :class:`ModelKind`. input_kind: :class:`InputKind` of its input.
+        causal: outputs depend only on the past (a one-direction recurrence).
+        chunkable: a long sequence may be fed in chunks carrying the state (truncated BPTT, streaming).
+        bidirectional_ok: ``create(..., bidirectional=True)`` makes sense for it.
+        lengths: variable lengths and masks are supported. unbatched: ``(T, *F)`` input is accepted.
+        gated: it has gates (the gate-saturation diagnostics apply).
+        fast_path: :class:`FastPath` of the default configuration (tests hold it equal to ``cell.fused_kind``).
+        family: ``"lstm"``, ``"gru"``, ``"elman"`` or None: which speed targets of the benchmark apply.
+        torch_module: ``"LSTM"``, ``"GRU"`` or ``"RNN"`` when ``from_torch`` of that torch.nn module
+            builds this entry.
         defaults: the options ``create`` passes unless told otherwise.
-        status: ``"implemented"`` for everything in the registry (planned models are not registered).
     """
 
     name: str
-    factory: CellFactory
+    factory: Factory
     paper: Paper
     seed_equations: str
     description: str
-    capabilities: frozenset[str] = field(default_factory=frozenset)
+    kind: ModelKind = ModelKind.CELL
+    input_kind: InputKind = InputKind.VECTOR_SEQUENCE
+    causal: bool = True
+    chunkable: bool = True
+    bidirectional_ok: bool = True
+    lengths: bool = True
+    unbatched: bool = True
+    gated: bool = False
+    fast_path: FastPath = FastPath.NONE
+    family: str | None = None
+    torch_module: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
-    status: str = "implemented"
 
     def options(self) -> list[str] | None:
         """The keyword options the factory accepts (None if it takes arbitrary ``**options``)."""
@@ -68,16 +137,23 @@ class ModelInfo:
             return None
         return [p.name for p in params if p.kind is p.KEYWORD_ONLY]
 
-    def build(self, input_size: int, hidden_size: int, **options: Any) -> Cell:
-        """One cell, with this entry's defaults under ``options``; unknown options raise naming them."""
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise naming an unknown option and the closest known one."""
         allowed = self.options()
-        if allowed is not None:
-            for key in options:
-                if key not in allowed:
-                    close = difflib.get_close_matches(key, allowed, n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    raise TypeError(f"options: {self.name!r} has no option {key!r}{hint}; "
-                                    f"its options are {', '.join(allowed)}")
+        if allowed is None:
+            return
+        for key in options:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise TypeError(f"options: {self.name!r} has no option {key!r}{hint}; "
+                                f"its options are {', '.join(allowed)}")
+
+    def build(self, input_size: int, hidden_size: int, **options: Any) -> Any:
+        """One cell (kind CELL), with this entry's defaults under ``options``; unknown options raise naming them."""
+        if self.kind is not ModelKind.CELL:
+            raise TypeError(f"model: {self.name!r} is a whole model, not a cell; build it with rnnzoo.create")
+        self.check_options(options)
         return self.factory(input_size, hidden_size, **{**self.defaults, **options})
 
 
@@ -91,45 +167,53 @@ class UnknownModelError(KeyError):
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register(
-    name: str,
-    *,
-    paper: Paper,
-    seed_equations: str,
-    description: str,
-    capabilities: tuple[str, ...] | frozenset[str] = (),
-    defaults: dict[str, Any] | None = None,
-) -> Callable[[CellFactory], CellFactory]:
-    """Decorator registering a cell class (or factory function) under ``name``.
+def register(name: str, *, paper: Paper, seed_equations: str, description: str, **fields: Any
+             ) -> Callable[[Factory], Factory]:
+    """Decorator registering a cell class (or a factory) under ``name``.
 
-    ``defaults`` are the options this entry passes to it unless the user overrides them, so
-    variants of one class (``lstm1997`` is ``LSTMCell`` with ``forget_gate=False``) are data.
+    ``fields`` are :class:`ModelInfo`'s typed fields (``input_kind=InputKind.IMAGE_SEQUENCE``,
+    ``fast_path=FastPath.TORCH``, ``gated=True``, ``defaults={...}``, ...). ``defaults`` are the options
+    this entry passes to the factory unless the user overrides them, so variants of one class
+    (``lstm1997`` is ``LSTMCell`` with ``forget_gate=False``) are data.
     """
+    known = {f for f in ModelInfo.__dataclass_fields__} - {"name", "factory", "paper", "seed_equations",
+                                                            "description"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(f"register: unknown field(s) {unknown}; the fields are {sorted(known)}")
 
-    def deco(factory: CellFactory) -> CellFactory:
+    def deco(factory: Factory) -> Factory:
         if name in _REGISTRY:
             raise ValueError(f"name: {name!r} is already registered")
         _REGISTRY[name] = ModelInfo(name, factory, paper, seed_equations, description,
-                                    frozenset(capabilities), dict(defaults or {}))
+                                    **{**fields, "defaults": dict(fields.get("defaults") or {})})
         return factory
 
     return deco
 
 
-def _ensure_loaded() -> None:
-    import rnnzoo.cells  # noqa: F401  (registers the built-in cells)
+def unregister(name: str) -> ModelInfo:
+    """Remove an entry (for tests that register a model of their own); returns it."""
+    try:
+        return _REGISTRY.pop(name)
+    except KeyError:
+        raise UnknownModelError(f"model: {name!r} is not registered") from None
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Registered names, sorted; ``pattern`` is a shell wildcard (``"*lstm*"``)."""
-    _ensure_loaded()
+def list_models(pattern: str | None = None, **where: Any) -> list[str]:
+    """Registered names, sorted; ``pattern`` is a shell wildcard (``"*lstm*"``); ``where`` filters on
+    fields (``list_models(input_kind=InputKind.VECTOR_SEQUENCE, chunkable=True)``)."""
     names = sorted(_REGISTRY)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    out = [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    for key, value in where.items():
+        if key not in ModelInfo.__dataclass_fields__:
+            raise TypeError(f"where: ModelInfo has no field {key!r}")
+        out = [n for n in out if getattr(_REGISTRY[n], key) == value]
+    return out
 
 
 def model_info(name: str) -> ModelInfo:
     """The registry entry of ``name``; an unknown name raises with the closest names suggested."""
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -1,17 +1,23 @@
 """The runner: the only time loop in rnnzoo.
 
-``run(cell, x, state, lengths=..., mask=..., reverse=..., batch_first=...)`` applies any cell (see
-:mod:`rnnzoo.core.cell`) over a sequence. Direction, variable lengths, masking, batch- vs time-major
-layout, unbatched input, packed sequences, returning every step's state and the choice between a
-cell's fused fast path and the reference step loop are written here once, for every cell.
+``run(cell, x, state, lengths=..., mask=..., reverse=..., context=..., steps=...)`` applies any cell
+(see :mod:`rnnzoo.core.cell`) over a sequence. Direction, variable lengths, masking, batch- vs
+time-major layout, unbatched input, packed sequences, structured inputs, per-run contexts, runs
+without input, returning every step's state, step hooks, per-step or per-sequence randomness and
+the choice between a cell's fused fast path and the reference step loop (including the policy under
+``torch.compile``) are written here once, for every cell.
 
 Semantics (shared with torch.nn.LSTM on packed sequences and Keras' masking):
 
+* ``x`` is a tensor ``(B, T, *F)`` or a pytree (tuple, NamedTuple, list, dict) of such tensors, as
+  haiku's ``dynamic_unroll`` takes: every leaf is sliced along time, reversed and masked alike.
+  ``context`` is a pytree passed to ``cell.prepare`` once per run and never sliced, masked or
+  reversed (encoder outputs, memories, a graph).
 * ``lengths`` (B,) in any order, or ``mask`` (B, T) with True = valid step. Past each sequence's
-  end, or at any masked step, the state is carried unchanged and the output is zero.
-* ``reverse=True`` runs from the last *valid* step to the first: padding stays at the end and the
-  reversed outputs are written back at their original positions. (The step loop flips time; a
-  masked, frozen state makes leading padding a no-op, so this is exact for any mask.)
+  end, or at any masked step, the state is carried unchanged and the output is zero. Lengths become
+  a mask here and nowhere else.
+* ``reverse=True`` runs from the last *valid* step to the first and writes the outputs back at
+  their original positions.
 * The final state of each sequence is the state after its last processed valid step.
 """
 
@@ -24,10 +30,13 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnzoo.core.cell import Cell
-from rnnzoo.core.tree import autocast_enabled, check_state, tree_map, tree_stack, tree_where
+from rnnzoo.core import probe
+from rnnzoo.core.cell import Cell, Steps, bind
+from rnnzoo.core.spec import check_state, is_spec
+from rnnzoo.core.tree import autocast_enabled, tree_leaves, tree_map, tree_stack, tree_where
 
 StepHook = Callable[[int, Any], Any]
+RANDOMNESS = ("per_sequence", "per_step")
 
 
 class RunOutput(NamedTuple):
@@ -43,22 +52,16 @@ class RunOutput(NamedTuple):
     states: Any = None
 
 
+# ---------------------------------------------------------------------------------------------- masks
+
+
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
     """``(B,)`` lengths -> ``(B, T)`` boolean mask, True on valid steps."""
     return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
-def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
-    """Reverse each batch-first sequence ``x`` (B, T, ...) within its length; padding stays at the end."""
-    batch, steps = x.shape[:2]
-    t = torch.arange(steps, device=x.device).unsqueeze(0)
-    lens = lengths.to(x.device).unsqueeze(1)
-    idx = torch.where(t < lens, lens - 1 - t, t)  # (B, T)
-    idx = idx.view(batch, steps, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(1, idx)
-
-
-def _as_lengths(lengths: Any, batch: int, steps: int) -> Tensor:
+def as_lengths(lengths: Any, batch: int, steps: int) -> Tensor:
+    """Validate ``lengths`` (a 1-D integer tensor or a list of ints) -> ``(B,)`` int64 on the CPU."""
     if isinstance(lengths, Tensor):
         if lengths.is_floating_point() or lengths.dtype == torch.bool or lengths.is_complex():
             raise TypeError(f"lengths: expected an integer tensor, got dtype {lengths.dtype}")
@@ -76,25 +79,91 @@ def _as_lengths(lengths: Any, batch: int, steps: int) -> Tensor:
     if int(lens.min()) < 1:
         raise ValueError(f"lengths: expected every length >= 1, got minimum {int(lens.min())}")
     if int(lens.max()) > steps:
-        raise ValueError(
-            f"lengths: expected every length <= the sequence length {steps}, got maximum {int(lens.max())}"
-        )
+        raise ValueError(f"lengths: expected every length <= the sequence length {steps}, "
+                         f"got maximum {int(lens.max())}")
     return lens
 
 
-def _mask_prefix_lengths(mask: Tensor) -> Tensor | None:
-    """If every row of ``mask`` (B, T) is a valid prefix, return its lengths; else None."""
-    lens = mask.sum(1)
-    if bool((lens < 1).any()):
-        return None
-    if bool((lengths_to_mask(lens, mask.shape[1]) == mask).all()):
-        return lens.to("cpu", torch.int64)
-    return None
+def valid_steps(lengths: Any, mask: Tensor | None, batch: int, steps: int, *, batch_first: bool,
+                device: torch.device) -> tuple[Tensor | None, Tensor | None]:
+    """``lengths`` or ``mask`` -> ``(mask (T, B) or None, prefix lengths (B,) on the CPU or None)``.
+
+    ``(None, None)``: every step valid. A mask whose rows are all prefixes also gives its lengths
+    (torch's kernels take them); a mask with holes gives lengths None.
+    """
+    if lengths is not None and mask is not None:
+        raise ValueError("lengths/mask: pass one of them, not both")
+    if lengths is not None:
+        lens = as_lengths(lengths, batch, steps)
+        if int(lens.min()) == steps:
+            return None, None
+        return lengths_to_mask(lens.to(device), steps).t(), lens
+    if mask is None:
+        return None, None
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"mask: expected a boolean tensor (True = valid step), got {got}")
+    want = (batch, steps) if batch_first else (steps, batch)
+    if tuple(mask.shape) != want:
+        raise ValueError(f"mask: expected shape {want} ({'B, T' if batch_first else 'T, B'}), got {tuple(mask.shape)}")
+    mask_bt = (mask if batch_first else mask.t()).to(device)
+    if bool(mask_bt.all()):
+        return None, None
+    lens = mask_bt.sum(1)
+    prefix = bool((lens >= 1).all()) and bool((lengths_to_mask(lens, steps) == mask_bt).all())
+    return mask_bt.t(), (lens.to("cpu", torch.int64) if prefix else None)
+
+
+def reverse_index(lengths: Tensor, steps: int, device: torch.device) -> Tensor:
+    """``(T, B)`` time indices reversing each sequence within its length (padding stays at the end)."""
+    t = torch.arange(steps, device=device).unsqueeze(1)
+    lens = lengths.to(device).unsqueeze(0)
+    return torch.where(t < lens, lens - 1 - t, t)
+
+
+def gather_time(tree: Any, index: Tensor) -> Any:
+    """Reorder every time-major leaf ``(T, B, ...)`` of ``tree`` by ``index`` ``(T, B)`` (per sequence)."""
+
+    def one(x: Tensor) -> Tensor:
+        idx = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+        return x.gather(0, idx)
+
+    return tree_map(one, tree)
+
+
+def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each batch-first sequence ``x`` (B, T, ...) within its length; padding stays at the end."""
+    index = reverse_index(lengths, x.shape[1], x.device)
+    return gather_time(x.transpose(0, 1), index).transpose(0, 1)
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def _first_float(leaves: list[Tensor]) -> Tensor | None:
+    return next((t for t in leaves if t.is_floating_point()), None)
+
+
+def _check_against_parameters(cell: Cell, ref: Tensor) -> None:
+    param = next((p for p in cell.parameters() if p.is_floating_point()), None)
+    if param is None:
+        return
+    mixed_ok = autocast_enabled(ref.device.type)
+    if (ref.dtype != param.dtype and not mixed_ok) or ref.device != param.device:
+        raise TypeError(f"x: expected dtype {param.dtype} on {param.device} (the cell's parameters), "
+                        f"got dtype {ref.dtype} on {ref.device}")
+
+
+def _unbatched_state(cell: Cell, state: Any, input_shape: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    spec = cell.state_spec(1, input_shape=input_shape)
+    one = tree_map(lambda s: type(s)(s.shape[1:], s.dtype), spec, is_leaf=is_spec)
+    check_state("state", state, one, device=device, dtype=dtype)
+    return tree_map(lambda t: t.unsqueeze(0), state)
 
 
 def run(
     cell: Cell,
-    x: Tensor | PackedSequence,
+    x: Any = None,
     state: Any = None,
     *,
     lengths: Tensor | Sequence[int] | None = None,
@@ -104,28 +173,41 @@ def run(
     return_states: bool = False,
     step_hook: StepHook | None = None,
     use_fused: bool = True,
+    context: Any = None,
+    steps: int | None = None,
+    randomness: str = "per_sequence",
 ) -> RunOutput:
     """Run ``cell`` over the sequence ``x``.
 
     Args:
         cell: any :class:`~rnnzoo.core.cell.Cell`.
         x: ``(B, T, *F)`` if ``batch_first`` else ``(T, B, *F)``; ``(T, *F)`` for one unbatched
-            sequence; or a ``PackedSequence``. ``*F`` is ``(I,)`` for vector cells, ``(C, H, W)``
-            for spatial ones.
-        state: initial state (a NamedTuple as ``cell.initial_state`` returns; zeros if None).
+            sequence; a ``PackedSequence``; a pytree of ``(B, T, ...)`` tensors (structured inputs,
+            every leaf sliced over time); or None for a run without input (``steps=K``).
+        state: initial state (as ``cell.initial_state`` returns; zeros if None).
         lengths: ``(B,)`` valid lengths, any order, 1 <= length <= T.
         mask: ``(B, T)`` (``(T, B)`` if time-major) boolean, True = valid step. Not with lengths.
         reverse: run from the last valid step backwards.
         return_states: also return every step's state (the diagnostics need them).
         step_hook: ``hook(t, state) -> state`` called after every step with the original time
-            index ``t`` (gradient probes for diagnostics); disables the fused path.
-        use_fused: allow the cell's fused fast path when the configuration permits.
+            index ``t``; the step's output is then ``cell.output`` of the hooked state.
+        use_fused: allow the cell's fused fast path when the call permits (no hook, no
+            ``return_states``, no probe recording, per-sequence randomness; under
+            ``torch.compile`` only a fast path the cell declares ``fused_traceable``).
+        context: a pytree handed to ``cell.prepare`` once per run, never sliced, masked or reversed.
+        steps: the number of steps of a run without input (``x=None``); the batch size then comes
+            from ``state`` (or the context's first tensor).
+        randomness: ``"per_sequence"`` (``prepare`` once: dropout masks drawn once per sequence,
+            as flax's ``split_rngs={"dropout": False}``) or ``"per_step"`` (``prepare`` before every
+            step: fresh masks at each step, the step loop).
 
     Returns:
         :class:`RunOutput` ``(output, state, states)``.
     """
     if not isinstance(cell, Cell):
         raise TypeError(f"cell: expected an rnnzoo Cell, got {type(cell).__name__}")
+    if randomness not in RANDOMNESS:
+        raise ValueError(f"randomness: expected one of {RANDOMNESS}, got {randomness!r}")
 
     packed = isinstance(x, PackedSequence)
     if packed:
@@ -134,141 +216,186 @@ def run(
         x, lengths = pad_packed_sequence(x, batch_first=True)
         batch_first = True
 
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x: expected a torch.Tensor or PackedSequence, got {type(x).__name__}")
-    fd = cell.feature_dims
-    unbatched = x.dim() == fd + 1
-    if x.dim() not in (fd + 1, fd + 2):
-        layout = "(B, T, *F)" if batch_first else "(T, B, *F)"
-        raise ValueError(
-            f"x: expected rank {fd + 2} {layout} or rank {fd + 1} (T, *F) for one unbatched sequence "
-            f"with {fd} feature axes, got rank {x.dim()} with shape {tuple(x.shape)}"
-        )
-    cell.check_input(x)
-    param = next((p for p in cell.parameters() if p.is_floating_point()), None)
-    mixed_ok = autocast_enabled(x.device.type)
-    if param is not None and ((x.dtype != param.dtype and not mixed_ok) or x.device != param.device):
-        raise TypeError(
-            f"x: expected dtype {param.dtype} on {param.device} (the cell's parameters), "
-            f"got dtype {x.dtype} on {x.device}"
-        )
-    if unbatched:
-        if lengths is not None or mask is not None:
-            raise ValueError("lengths/mask: not supported for unbatched input (T, *F); add a batch axis")
-        x = x.unsqueeze(0)
-        if state is not None:
-            one = cell.initial_state(1, device=x.device, dtype=x.dtype, input_shape=tuple(x.shape[2:]))
-            check_state("state", state, tree_map(lambda t: t.squeeze(0), one))
-            state = tree_map(lambda t: t.unsqueeze(0), state)
-        batch_first = True
-
-    xt = x.transpose(0, 1) if batch_first else x  # time-major view (T, B, *F)
-    steps, batch = xt.shape[0], xt.shape[1]
-    if steps == 0:
-        raise ValueError(f"x: expected at least one time step, got shape {tuple(x.shape)}")
-
-    expected = cell.initial_state(batch, device=x.device, dtype=x.dtype, input_shape=tuple(x.shape[2:]))
-    if state is None:
-        state = expected
+    unbatched = False
+    input_shape: Any = None
+    if x is None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps: a run without input (x=None) needs steps= a positive int, got {steps!r}")
+        leaves = tree_leaves(state) or tree_leaves(context, what="context")
+        if not leaves:
+            raise ValueError("state: a run without input (x=None) takes its batch size from state (or context); "
+                             "pass an initial state")
+        batch, n_steps, device = leaves[0].shape[0], steps, leaves[0].device
+        ref = _first_float(leaves)
+        dtype = ref.dtype if ref is not None else cell.default_dtype()
+        xt = None
     else:
-        check_state("state", state, expected)
-
-    if lengths is not None and mask is not None:
-        raise ValueError("lengths/mask: pass one of them, not both")
-    lens: Tensor | None = None
-    mask_t: Tensor | None = None  # (T, B)
-    if lengths is not None:
-        lens = _as_lengths(lengths, batch, steps)
-        if int(lens.min()) < steps:
-            mask_t = lengths_to_mask(lens.to(x.device), steps).t()
+        if isinstance(x, Tensor):
+            fd = cell.feature_dims
+            if x.dim() not in (fd + 1, fd + 2):
+                layout = "(B, T, *F)" if batch_first else "(T, B, *F)"
+                raise ValueError(f"x: expected rank {fd + 2} {layout} or rank {fd + 1} (T, *F) for one unbatched "
+                                 f"sequence with {fd} feature axes, got rank {x.dim()} with shape {tuple(x.shape)}")
+            cell.check_input(x)
+            if x.dim() == fd + 1:
+                if lengths is not None or mask is not None:
+                    raise ValueError("lengths/mask: not supported for unbatched input (T, *F); add a batch axis")
+                unbatched, x, batch_first = True, x.unsqueeze(0), True
+            leaves = [x]
         else:
-            lens = None  # every sequence is full length
-    elif mask is not None:
-        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-            raise TypeError(
-                f"mask: expected a boolean tensor (True = valid step), got "
-                f"{mask.dtype if isinstance(mask, Tensor) else type(mask).__name__}"
-            )
-        want = (batch, steps) if batch_first else (steps, batch)
-        if tuple(mask.shape) != want:
-            raise ValueError(
-                f"mask: expected shape {want} ({'B, T' if batch_first else 'T, B'}), got {tuple(mask.shape)}"
-            )
-        mask_bt = mask if batch_first else mask.t()
-        mask_bt = mask_bt.to(x.device)
-        if not bool(mask_bt.all()):
-            mask_t = mask_bt.t()
-            lens = _mask_prefix_lengths(mask_bt)
+            leaves = tree_leaves(x, what="x")
+            if not leaves:
+                raise ValueError("x: expected at least one tensor in the structured input, got none")
+            if any(t.dim() < 2 for t in leaves):
+                raise ValueError("x: every tensor of a structured input needs batch and time axes, got shapes "
+                                 f"{[tuple(t.shape) for t in leaves]}")
+            cell.check_input(x)
+        lead = tuple(leaves[0].shape[:2])
+        if any(tuple(t.shape[:2]) != lead for t in leaves):
+            axes = "(B, T)" if batch_first else "(T, B)"
+            raise ValueError(f"x: every tensor of a structured input must share its {axes} axes, "
+                             f"got shapes {[tuple(t.shape) for t in leaves]}")
+        batch, n_steps = lead if batch_first else lead[::-1]
+        if steps is not None and steps != n_steps:
+            raise ValueError(f"steps: expected None or the input's {n_steps} steps, got {steps!r}")
+        ref = _first_float(leaves)
+        device = leaves[0].device
+        if ref is not None:
+            _check_against_parameters(cell, ref)
+            dtype = ref.dtype
+        else:
+            dtype = cell.default_dtype()
+        xt = tree_map(lambda t: t.transpose(0, 1), x) if batch_first else x  # time-major views
+        input_shape = tuple(x.shape[2:]) if isinstance(x, Tensor) else tree_map(lambda t: tuple(t.shape[2:]), x)
+    if n_steps == 0:
+        raise ValueError(f"x: expected at least one time step, got shape {tuple(leaves[0].shape)}")
 
-    fused_ok = use_fused and not return_states and step_hook is None and (mask_t is None or lens is not None)
-    result = None
-    if fused_ok:
-        xb = xt.transpose(0, 1)  # batch-first view
-        if reverse:
-            xb = reverse_padded(xb, lens) if lens is not None else xb.flip(1)
-        result = cell.fused(xb, state, lens)
-        if result is not None:
-            out_b, final = result
-            if reverse:
-                out_b = reverse_padded(out_b, lens) if lens is not None else out_b.flip(1)
-            out_t = out_b.transpose(0, 1)
-            states_t = None
-    if result is None:
-        out_t, final, states_t = _loop(cell, xt, state, mask_t, reverse, return_states, step_hook)
+    if unbatched and state is not None:
+        state = _unbatched_state(cell, state, input_shape, device, dtype)
+    if state is None:
+        state = cell.initial_state(batch, device=device, dtype=dtype, input_shape=input_shape)
+    elif not unbatched:
+        check_state("state", state, cell.state_spec(batch, input_shape=input_shape), device=device, dtype=dtype)
 
-    # back to the caller's layout
-    output = out_t.transpose(0, 1) if batch_first else out_t
+    mask_t, lens = valid_steps(lengths, mask, batch, n_steps, batch_first=batch_first, device=device)
+
+    def prepare() -> Any:
+        return cell.prepare(context, batch, device=device, dtype=dtype, input_shape=input_shape)
+
+    per_step = randomness == "per_step"
+    prepared = None if per_step else prepare()
+    fast = use_fused and not return_states and step_hook is None and not per_step and not probe.recording()
+
+    index: Tensor | None = None  # per-sequence reversal (padding stays at the end): what fast paths need
+    if reverse:
+        if fast and lens is not None:
+            index = reverse_index(lens, n_steps, device)
+            xt = gather_time(xt, index)
+        else:  # flip: a leading run of masked steps is a no-op, so this is exact for any mask
+            xt = tree_map(lambda t: t.flip(0), xt)
+            mask_t = mask_t.flip(0) if mask_t is not None else None
+    seq = Steps(cell, xt, mask_t, lens, prepared, n_steps, batch)
+    time_of = (lambda i: n_steps - 1 - i) if reverse else (lambda i: i)
+    out_t, final, states_t = run_steps(seq, state, return_states=return_states, step_hook=step_hook,
+                                       use_fused=fast, time_of=time_of, reprepare=prepare if per_step else None)
+    if reverse:
+        undo = (lambda tree: gather_time(tree, index)) if index is not None else (
+            lambda tree: tree_map(lambda t: t.flip(0), tree))
+        out_t = undo(out_t)
+        states_t = undo(states_t) if states_t is not None else None
+
+    output = tree_map(lambda t: t.transpose(0, 1), out_t) if batch_first else out_t
     states = None
     if states_t is not None:
         states = tree_map(lambda s: s.transpose(0, 1), states_t) if batch_first else states_t
     if unbatched:
-        output = output.squeeze(0)
+        output = tree_map(lambda t: t.squeeze(0), output)
         final = tree_map(lambda t: t.squeeze(0), final)
         if states is not None:
             states = tree_map(lambda t: t.squeeze(0), states)
     if packed:
         assert lengths is not None
-        output = pack_padded_sequence(output, _as_lengths(lengths, batch, steps), batch_first=True,
+        output = pack_padded_sequence(output, as_lengths(lengths, batch, n_steps), batch_first=True,
                                       enforce_sorted=False)
     return RunOutput(output, final, states)
 
 
-def _loop(
-    cell: Cell,
-    xt: Tensor,
-    state: Any,
-    mask_t: Tensor | None,
-    reverse: bool,
-    return_states: bool,
-    step_hook: StepHook | None,
-) -> tuple[Tensor, Any, Any]:
-    """The reference step loop on time-major ``xt`` (T, B, *F)."""
-    steps = xt.shape[0]
-    u = cell.project(xt)  # all time steps' input projections in one product
-    if reverse:
-        u = u.flip(0)
-        if mask_t is not None:
-            mask_t = mask_t.flip(0)
-    us = u.unbind(0)  # one unbind: its backward is a single stack, not a full-size gradient per step
-    ms = mask_t.unbind(0) if mask_t is not None else None
-    outputs: list[Tensor] = []
+def run_steps(seq: Steps, state: Any, *, return_states: bool = False, step_hook: StepHook | None = None,
+              use_fused: bool = True, time_of: Callable[[int], int] = lambda i: i,
+              reprepare: Callable[[], Any] | None = None) -> tuple[Any, Any, Any]:
+    """The core of :func:`run` on validated, time-major, already ordered steps.
+
+    Returns ``(outputs (T, B, *O), final state, states (T, B, ...) or None)``. Wrappers and stacks
+    that hand their steps on (a :class:`~rnnzoo.core.deep.DeepCell` runs layer by layer) call this.
+    ``use_fused`` here means the caller's conditions for a fast path hold; the compile policy is
+    applied here.
+    """
+    cell = seq.cell
+    if use_fused and (cell.fused_traceable or not torch.compiler.is_compiling()):
+        result = cell.fused(seq, state)
+        if result is not None:
+            return result[0], result[1], None
+    return _loop(seq, state, return_states, step_hook, time_of, reprepare)
+
+
+def _time_slices(tree: Any, steps: int) -> list[Any]:
+    """A time-major pytree -> one pytree per step (each leaf unbound once: its backward is one stack)."""
+    if tree is None:
+        return [None] * steps
+    if isinstance(tree, Tensor):
+        return list(tree.unbind(0))
+    columns = [leaf.unbind(0) for leaf in tree_leaves(tree)]
+    out = []
+    for i in range(steps):
+        it = iter(col[i] for col in columns)
+        out.append(tree_map(lambda _leaf, it=it: next(it), tree))
+    return out
+
+
+def _zero_masked(y: Any, m: Tensor) -> Any:
+    return tree_map(lambda t: torch.where(m.view(-1, *([1] * (t.dim() - 1))), t, torch.zeros((), dtype=t.dtype,
+                                                                                                device=t.device)), y)
+
+
+def _loop(seq: Steps, state: Any, return_states: bool, step_hook: StepHook | None,
+          time_of: Callable[[int], int], reprepare: Callable[[], Any] | None) -> tuple[Any, Any, Any]:
+    """The reference step loop."""
+    cell, steps = seq.cell, seq.steps
+    if reprepare is None:
+        us = _time_slices(seq.u, steps)  # all steps' input projections in one product
+        step = bind(cell.step, 2, seq.prepared, strict=True)
+        output = bind(cell.output, 1, seq.prepared)
+    else:  # per-step randomness: prepare (and project with what it drew) before every step
+        xs = _time_slices(seq.x, steps)
+    ms = seq.mask.unbind(0) if seq.mask is not None else None
+    recording = probe.recording()
+    outer_mask = probe._ACTIVE[0].mask if recording else None  # a stack running this loop inside a step
+    outputs: list[Any] = []
     states: list[Any] = []
     for i in range(steps):
-        y, new = cell.step(us[i], state)
+        if reprepare is not None:
+            prepared = reprepare()
+            u_i = bind(cell.project, 1, prepared)(xs[i]) if xs[i] is not None else None
+            step = bind(cell.step, 2, prepared, strict=True)
+            output = bind(cell.output, 1, prepared)
+        else:
+            u_i = us[i]
+        if recording:
+            probe.set_step_mask(ms[i] if ms is not None else outer_mask)
+        y, new = step(u_i, state)
         if ms is not None:
-            m = ms[i]
-            new = tree_where(m, new, state)
-            y = y * m.view(-1, *([1] * (y.dim() - 1))).to(y.dtype)
+            new = tree_where(ms[i], new, state)
         if step_hook is not None:
-            new = step_hook(steps - 1 - i if reverse else i, new)
+            new = step_hook(time_of(i), new)
+            y = output(new)
+        if ms is not None:
+            y = _zero_masked(y, ms[i])
         state = new
         outputs.append(y)
         if return_states:
             states.append(state)
-    out = torch.stack(outputs, 0)
+    if recording:
+        probe.set_step_mask(outer_mask)
+    out = torch.stack(outputs, 0) if isinstance(outputs[0], Tensor) else tree_stack(outputs, 0)
     stacked = tree_stack(states, 0) if return_states else None
-    if reverse:
-        out = out.flip(0)
-        if stacked is not None:
-            stacked = tree_map(lambda s: s.flip(0), stacked)
     return out, state, stacked

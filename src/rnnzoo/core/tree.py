@@ -1,9 +1,11 @@
-"""Small helpers over recurrent states.
+"""Small helpers over pytrees of tensors: states, structured inputs and contexts.
 
-A state is a NamedTuple of tensors, or a (named) tuple of such states for wrappers (bidirectional,
-stacked). These helpers map a function over every tensor of such a nested structure while keeping the
-NamedTuple types, so the runner treats an LSTM's ``(h, c)``, an NTM's memory and a stacked model's
-per-layer states alike.
+A pytree here is a tensor, ``None``, or a tuple, NamedTuple, list or dict of pytrees (the containers
+haiku's ``dynamic_unroll`` and flax's ``RNN`` accept). A recurrent state is such a tree (an LSTM's
+``LSTMState(h, c)``, a stacked model's per-layer states, an NTM's memory and weightings); so is a
+structured step input (a stack LSTM's ``(token, action)`` pair) and a per-run context (encoder outputs
+and their mask). These helpers map a function over every tensor leaf while keeping the container
+types, so the runner treats all of them alike.
 """
 
 from __future__ import annotations
@@ -14,39 +16,60 @@ from typing import Any
 import torch
 from torch import Tensor
 
+IsLeaf = Callable[[Any], bool]
 
-def _is_namedtuple(obj: Any) -> bool:
+
+def is_namedtuple(obj: Any) -> bool:
     return isinstance(obj, tuple) and hasattr(obj, "_fields")
 
 
-def tree_map(fn: Callable[..., Tensor | None], tree: Any, *rest: Any) -> Any:
-    """Apply ``fn`` to every tensor leaf of ``tree`` (and the matching leaves of ``rest``).
+def _unsupported(tree: Any, what: str) -> TypeError:
+    return TypeError(f"{what}: expected a tensor or a tuple/NamedTuple/list/dict of tensors, "
+                     f"got {type(tree).__name__}")
 
-    ``None`` leaves stay ``None``. NamedTuple and tuple/list containers keep their type.
+
+def tree_map(fn: Callable[..., Any], tree: Any, *rest: Any, is_leaf: IsLeaf | None = None,
+             what: str = "state") -> Any:
+    """Apply ``fn`` to every leaf of ``tree`` (and the matching leaves of ``rest``).
+
+    Leaves are tensors (or whatever ``is_leaf`` accepts). ``None`` stays ``None``. NamedTuple,
+    tuple, list and dict containers keep their type (dicts their keys; ``rest`` must match them).
     """
-    if isinstance(tree, Tensor):
+    if (is_leaf is not None and is_leaf(tree)) or isinstance(tree, Tensor):
         return fn(tree, *rest)
     if tree is None:
         return None
-    if _is_namedtuple(tree):
-        return type(tree)(*(tree_map(fn, *items) for items in zip(tree, *rest, strict=True)))
+    if is_namedtuple(tree):
+        return type(tree)(*(tree_map(fn, *items, is_leaf=is_leaf, what=what)
+                            for items in zip(tree, *rest, strict=True)))
     if isinstance(tree, (tuple, list)):
-        return type(tree)(tree_map(fn, *items) for items in zip(tree, *rest, strict=True))
-    raise TypeError(f"state: expected a tensor or a (named) tuple of tensors, got {type(tree).__name__}")
+        return type(tree)(tree_map(fn, *items, is_leaf=is_leaf, what=what) for items in zip(tree, *rest, strict=True))
+    if isinstance(tree, dict):
+        for other in rest:
+            if not isinstance(other, dict) or other.keys() != tree.keys():
+                raise ValueError(f"{what}: expected a dict with keys {sorted(tree)}, got "
+                                 f"{sorted(other) if isinstance(other, dict) else type(other).__name__}")
+        return {k: tree_map(fn, v, *(o[k] for o in rest), is_leaf=is_leaf, what=what) for k, v in tree.items()}
+    raise _unsupported(tree, what)
 
 
-def tree_leaves(tree: Any) -> list[Tensor]:
-    """All tensor leaves of a nested state, in order."""
-    if isinstance(tree, Tensor):
+def tree_leaves(tree: Any, *, is_leaf: IsLeaf | None = None, what: str = "state") -> list[Any]:
+    """All leaves of a pytree, in order (dicts in insertion order)."""
+    if (is_leaf is not None and is_leaf(tree)) or isinstance(tree, Tensor):
         return [tree]
     if tree is None:
         return []
     if isinstance(tree, (tuple, list)):
-        out: list[Tensor] = []
+        out: list[Any] = []
         for item in tree:
-            out.extend(tree_leaves(item))
+            out.extend(tree_leaves(item, is_leaf=is_leaf, what=what))
         return out
-    raise TypeError(f"state: expected a tensor or a (named) tuple of tensors, got {type(tree).__name__}")
+    if isinstance(tree, dict):
+        out = []
+        for item in tree.values():
+            out.extend(tree_leaves(item, is_leaf=is_leaf, what=what))
+        return out
+    raise _unsupported(tree, what)
 
 
 def tree_where(cond: Tensor, new: Any, old: Any) -> Any:
@@ -58,54 +81,16 @@ def tree_where(cond: Tensor, new: Any, old: Any) -> Any:
     return tree_map(pick, new, old)
 
 
-def tree_stack(states: list[Any], dim: int) -> Any:
-    """Stack a list of states (one per time step) into one state whose leaves gain a time axis."""
-    return tree_map(lambda *xs: torch.stack(xs, dim), states[0], *states[1:])
+def tree_stack(trees: list[Any], dim: int) -> Any:
+    """Stack a list of pytrees (one per time step) into one whose leaves gain an axis at ``dim``."""
+    return tree_map(lambda *xs: torch.stack(xs, dim), trees[0], *trees[1:])
+
+
+def tree_detach(tree: Any) -> Any:
+    """Every tensor of a pytree detached (truncated BPTT between chunks); None stays None."""
+    return tree_map(lambda t: t.detach(), tree)
 
 
 def autocast_enabled(device_type: str) -> bool:
     """True inside ``torch.autocast`` for ``device_type``, where mixed dtypes are expected."""
     return torch.is_autocast_enabled(device_type)
-
-
-def check_state(name: str, given: Any, expected: Any) -> None:
-    """Raise if ``given`` does not have the structure, dtype class and shapes of ``expected``.
-
-    Nothing is broadcast: a state of shape (H,) for a batch of 4 is an error, not a copy.
-    """
-    if isinstance(expected, Tensor):
-        if not isinstance(given, Tensor):
-            raise TypeError(f"{name}: expected a tensor of shape {tuple(expected.shape)}, got {type(given).__name__}")
-        if tuple(given.shape) != tuple(expected.shape):
-            raise ValueError(
-                f"{name}: expected shape {tuple(expected.shape)}, got {tuple(given.shape)}"
-            )
-        mixed_ok = autocast_enabled(expected.device.type) and given.is_floating_point()
-        if (given.dtype != expected.dtype and not mixed_ok) or given.device != expected.device:
-            raise TypeError(
-                f"{name}: expected dtype {expected.dtype} on {expected.device} (the input's), "
-                f"got dtype {given.dtype} on {given.device}"
-            )
-        return
-    if _is_namedtuple(expected):
-        if type(given) is not type(expected):
-            raise TypeError(
-                f"{name}: expected a {type(expected).__name__}{tuple(expected._fields)}, "
-                f"got {type(given).__name__}"
-                + (f"{tuple(given._fields)}" if _is_namedtuple(given) else "")
-            )
-        for field, g, e in zip(expected._fields, given, expected, strict=True):
-            check_state(f"{name}.{field}", g, e)
-        return
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(given, (tuple, list)) or len(given) != len(expected):
-            raise TypeError(
-                f"{name}: expected a sequence of {len(expected)} states, got {type(given).__name__}"
-                + (f" of length {len(given)}" if isinstance(given, (tuple, list)) else "")
-            )
-        for i, (g, e) in enumerate(zip(given, expected, strict=True)):
-            check_state(f"{name}[{i}]", g, e)
-        return
-    if expected is None:
-        return
-    raise TypeError(f"{name}: unsupported state structure {type(expected).__name__}")

@@ -21,19 +21,13 @@ Pieces: :func:`gradient_lag` (``||dL_t/dh_k||`` for all k <= t, by lag), :func:`
 (fractions and histograms, from :func:`gate_activations`), :func:`diagnose` (all of them),
 :class:`DiagnosticsCallback` (Lightning), :func:`apply_init` (spectral radius, orthogonal, identity,
 forget bias), plots in :mod:`rnnzoo.diagnostics.plots` and the ``rnnzoo diagnose`` command
-(:mod:`rnnzoo.diagnostics.cli`). Registries extend them to new cells: :func:`register_state_output`,
-:func:`register_recurrent_blocks`, :func:`register_gate_activations`.
+(:mod:`rnnzoo.diagnostics.cli`). Nothing here knows a cell: a cell reports its gates from its own
+step (``Cell.report``), names its recurrent matrices (``Cell.recurrent_blocks``), applies the
+initialisation schemes (``Cell.initialize``) and gives its output from its state (``Cell.output``), so
+a new cell gets every diagnostic without an entry here.
 """
 
-from rnnzoo.diagnostics._unroll import register_state_output, state_output
-from rnnzoo.diagnostics.gates import (
-    Activations,
-    GateSaturation,
-    gate_activations,
-    gate_saturation,
-    register_gate_activations,
-    saturation,
-)
+from rnnzoo.diagnostics.gates import Activations, GateSaturation, gate_activations, gate_saturation, saturation
 from rnnzoo.diagnostics.gradients import GradientLag, RandomProjectionLoss, gradient_lag, lag_profile
 from rnnzoo.diagnostics.init import apply_init, parse_init
 from rnnzoo.diagnostics.jacobians import JacobianLag, jacobian_lag, power_iteration, step_jacobians
@@ -43,7 +37,6 @@ from rnnzoo.diagnostics.weights import (
     WeightReport,
     analyse_matrix,
     recurrent_blocks,
-    register_recurrent_blocks,
     weight_report,
 )
 
@@ -60,6 +53,6 @@ __all__ = [
     "Activations", "DiagnosticsCallback", "GateSaturation", "GradientLag", "JacobianLag", "ModelDiagnostics",
     "RandomProjectionLoss", "RecurrentBlock", "WeightReport", "analyse_matrix", "apply_init", "diagnose",
     "gate_activations", "gate_saturation", "gradient_lag", "jacobian_lag", "lag_profile", "load_diagnostics",
-    "parse_init", "power_iteration", "recurrent_blocks", "register_gate_activations", "register_recurrent_blocks",
-    "register_state_output", "saturation", "state_output", "step_jacobians", "to_jsonable", "weight_report",
+    "parse_init", "power_iteration", "recurrent_blocks", "saturation", "step_jacobians", "to_jsonable",
+    "weight_report",
 ]

@@ -4,36 +4,25 @@ A saturated sigmoid gate (near 0 or 1) or tanh unit (near -1 or 1) has ``f' ~ 0`
 ``diag(f')`` of 001 eqs (12)-(13) that makes gradients vanish; for the LSTM a forget gate saturated
 *at 1* is what carries error unchanged through time (000's constant error carousel, 001 eq (18)).
 
-The activations are recomputed, without touching the cells, from what ``run(...,
-return_states=True)`` returns: a layer's inputs, its states and its initial state, with the cell's
-own ``project`` and weights. :func:`gate_activations` dispatches on the cell class (register more
-with :func:`register_gate_activations`):
-
-* LSTM (001 eqs (16)-(20)): ``pre = cell.project(x_t) + h_(t-1) @ weight_hh.T`` chunked in the
-  cell's gate order ``(i, f, g, o)`` (``(i, g, o)`` when ``cell.gates.n == 3``), peepholes added as
-  the cell does; also ``tanh(c)`` and ``h``. ConvLSTM: the same with a convolution.
-* GRU (001 eqs (36)-(39)): ``(r, z, n)`` in the cell's ``reset`` form; also ``h``.
-* Elman (001 eq (1)) and SCRN (001 eq (33)): the hidden units ``h``.
+The activations are what the cells report from inside their own ``step``
+(``Cell.report(name, value, kind)``, :mod:`rnnzoo.core.probe`): an LSTM reports ``i, f, g, o,
+tanh(c)`` (001 eqs (16)-(20)), a GRU ``r, z, n`` (001 eqs (37)-(39)), the Elman network and SCRN their
+hidden units ``h`` (001 eqs (1), (33)). Nothing here knows a cell: a new cell that reports its gates
+gets these diagnostics, and one that reports nothing is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnzoo.cells.convlstm import ConvLSTMCell
-from rnnzoo.cells.elman import ElmanCell
-from rnnzoo.cells.gru import GRUCell
-from rnnzoo.cells.lstm import LSTMCell
-from rnnzoo.cells.scrn import SCRNCell
+from rnnzoo.core import probe
 from rnnzoo.core.cell import Cell
-from rnnzoo.core.tree import tree_map
-from rnnzoo.diagnostics._unroll import unroll, valid_mask
+from rnnzoo.core.runner import run
+from rnnzoo.diagnostics.structure import as_stack, batch_first_run, model_cells
 
 _TANH_LIKE = ("tanh", "piecewise_linear", "sine")
 
@@ -47,116 +36,23 @@ class Activations:
     kind: str
 
 
-GateFn = Callable[[Cell, Tensor, Any, Any], dict[str, Activations]]
-_GATES: dict[type, GateFn] = {}
-
-
-def register_gate_activations(cls: type) -> Callable[[GateFn], GateFn]:
-    """Register ``fn(cell, x, states, prev_states) -> {name: Activations}`` for a cell class.
-
-    ``x`` ``(B, T, *F)``; ``states`` the per-step states (leaves ``(B, T, ...)``); ``prev_states``
-    the states before each step (the initial state, then ``states[:, :-1]``).
-    """
-
-    def deco(fn: GateFn) -> GateFn:
-        _GATES[cls] = fn
-        return fn
-
-    return deco
-
-
-def gate_activations(cell: Cell, x: Tensor, states: Any, initial_state: Any = None) -> dict[str, Activations]:
-    """Every gate's (and bounded hidden unit's) activation at every step, recomputed from the states.
+def gate_activations(cell: Cell, x: Any, state: Any = None, *, lengths: Any = None,
+                     context: Any = None) -> dict[str, Activations]:
+    """Every internal the cell reports (its gates), at every step of a run of ``cell`` over ``x``.
 
     Args:
-        cell: the layer's cell. x: ``(B, T, *F)`` the layer's input sequence.
-        states: per-step states as ``run(..., return_states=True)`` returns them (batch-first).
-        initial_state: the state before step 0 (leaves ``(B, ...)``); None = zeros.
+        cell: any cell. x: ``(B, T, *F)`` batch-first input. state: the initial state (zeros if None).
+        lengths: ``(B,)``; values at padded steps are whatever the cell computed there (the state
+            did not take them): read them with the mask, or use :func:`gate_saturation`.
 
     Returns:
-        ``{name: Activations}`` in the cell's gate order, e.g. ``i, f, g, o, tanh(c), h`` for an LSTM.
+        ``{name: Activations}`` in the order the cell reported them, e.g. ``i, f, g, o, tanh(c)`` for
+        an LSTM; values ``(B, T, *S)``. Empty for a cell that reports nothing.
     """
-    if initial_state is None:
-        initial_state = cell.initial_state(x.shape[0], device=x.device, dtype=x.dtype,
-                                           input_shape=tuple(x.shape[2:]))
-    prev = tree_map(lambda s0, s: torch.cat([s0.unsqueeze(1), s[:, :-1]], 1), initial_state, states)
-    for cls in type(cell).__mro__:
-        if cls in _GATES:
-            return _GATES[cls](cell, x, states, prev)
-    raise NotImplementedError(
-        f"cell: no gate_activations registered for {type(cell).__name__} (register one with "
-        "rnnzoo.diagnostics.register_gate_activations)"
-    )
-
-
-def _lstm_like(cell: Any, pre: Tensor, c_prev: Tensor, c: Tensor) -> dict[str, Activations]:
-    """Gates from pre-activations ``(B, T, n*H, ...)`` as :class:`rnnzoo.cells.lstm.LSTMGates` computes them."""
-    gates = cell.gates
-    names = ("i", "f", "g", "o") if gates.n == 4 else ("i", "g", "o")
-    parts = dict(zip(names, pre.chunk(gates.n, 2), strict=True))
-    if getattr(cell, "peephole", False):
-        parts["i"] = parts["i"] + cell.weight_ci * c_prev
-        if "f" in parts:
-            parts["f"] = parts["f"] + cell.weight_cf * c_prev
-        parts["o"] = parts["o"] + cell.weight_co * c
-    out = {}
-    for name in names:
-        if name == "g":
-            out["g"] = Activations(gates.input_fn(parts["g"]), gates.input_activation)
-        else:
-            out[name] = Activations(torch.sigmoid(parts[name]), "sigmoid")
-    if gates.cell_activation:
-        out["tanh(c)"] = Activations(torch.tanh(c), "tanh")
-    return out
-
-
-@register_gate_activations(LSTMCell)
-def _lstm_gates(cell: LSTMCell, x: Tensor, states: Any, prev: Any) -> dict[str, Activations]:
-    pre = cell.project(x) + prev.h @ cell.weight_hh.t()  # (B, T, n*H)
-    out = _lstm_like(cell, pre, prev.c, states.c)
-    if not cell.proj_size and cell.gates.cell_activation:
-        out["h"] = Activations(states.h, "tanh")  # o * tanh(c), in (-1, 1)
-    return out
-
-
-@register_gate_activations(ConvLSTMCell)
-def _convlstm_gates(cell: ConvLSTMCell, x: Tensor, states: Any, prev: Any) -> dict[str, Activations]:
-    h = prev.h.flatten(0, 1)
-    rec = F.conv2d(h, cell.weight_hh, padding=cell.kernel_size // 2)
-    pre = cell.project(x) + rec.view(*prev.h.shape[:2], *rec.shape[1:])  # (B, T, 4H, Y, X)
-    out = _lstm_like(cell, pre, prev.c, states.c)
-    out["h"] = Activations(states.h, "tanh")
-    return out
-
-
-@register_gate_activations(GRUCell)
-def _gru_gates(cell: GRUCell, x: Tensor, states: Any, prev: Any) -> dict[str, Activations]:
-    H = cell.hidden_size
-    h = prev.h
-    xr, xz, xn = cell.project(x).chunk(3, 2)
-    if cell.reset == "after":
-        hh = h @ cell.weight_hh.t()
-        if cell.bias_hh is not None:
-            hh = hh + cell.bias_hh
-        hr, hz, hn = hh.chunk(3, 2)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-    else:
-        hr, hz = (h @ cell.weight_hh[:2 * H].t()).chunk(2, 2)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + (r * h) @ cell.weight_hh[2 * H:].t())
-    return {"r": Activations(r, "sigmoid"), "z": Activations(z, "sigmoid"), "n": Activations(n, "tanh"),
-            "h": Activations(states.h, "tanh")}
-
-
-@register_gate_activations(ElmanCell)
-def _elman_units(cell: ElmanCell, x: Tensor, states: Any, prev: Any) -> dict[str, Activations]:
-    return {"h": Activations(states.h, cell.activation.name)}
-
-
-@register_gate_activations(SCRNCell)
-def _scrn_units(cell: SCRNCell, x: Tensor, states: Any, prev: Any) -> dict[str, Activations]:
-    return {"h": Activations(states.h, "sigmoid")}
+    with torch.no_grad(), probe.record() as rec:
+        run(cell, x, state, lengths=lengths, context=context)
+    return {name: Activations(rec.report(cell, name).stacked().transpose(0, 1), rec.report(cell, name).kind)
+            for name in rec.names(cell)}
 
 
 @dataclass
@@ -229,24 +125,22 @@ def gate_saturation(model: nn.Module, x: Tensor, *, lengths: Tensor | None = Non
     """Saturation of every gate and bounded hidden unit of every layer of ``model`` on ``x``.
 
     Args:
-        model: a model from :func:`rnnzoo.create` (or a Stacked/Recurrent layer or a cell) with
-            unidirectional layers.
+        model: a model from :func:`rnnzoo.create` (or a Stacked/Recurrent/Bidirectional layer or a
+            cell), in either direction.
         x: ``(B, T, *F)`` batch-first input. lengths: ``(B,)``; padded steps are left out.
         low, high: sigmoid thresholds; tanh_threshold: ``|a|`` above it counts as saturated.
         bins: histogram bins.
 
-    Cells without registered gate activations are skipped.
+    Cells that report nothing are skipped. The gate names of a bidirectional layer's directions are
+    prefixed ``forward.`` and ``backward.``.
     """
-    with torch.no_grad():
-        _, runs = unroll(model, x, lengths=lengths)
-        mask = valid_mask(x, lengths)
-        out = []
-        for r in runs:
-            try:
-                acts = gate_activations(r.cell, r.inputs, r.states, r.initial_state)
-            except NotImplementedError:
-                continue
-            for name, a in acts.items():
-                out.append(saturation(a.values[mask], a.kind, low=low, high=high, tanh_threshold=tanh_threshold,
-                                      bins=bins, layer=r.index, gate=name))
+    stack = as_stack(model)
+    with torch.no_grad(), probe.record() as rec:
+        batch_first_run(stack, x, lengths=lengths)
+    out = []
+    for layer, prefix, cell in model_cells(stack):
+        for name in rec.names(cell):
+            report = rec.report(cell, name)
+            out.append(saturation(report.valid(), report.kind, low=low, high=high, tanh_threshold=tanh_threshold,
+                                  bins=bins, layer=layer, gate=prefix + name))
     return out

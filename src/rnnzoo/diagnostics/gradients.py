@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.diagnostics._unroll import recurrent_layers, state_fields, unroll, valid_mask
+from rnnzoo.diagnostics.structure import batch_first_run, causal_stack, state_fields, valid_mask
 
 LossFn = Callable[[Tensor], Tensor]
 
@@ -199,17 +199,21 @@ def gradient_lag(
     The model runs in its current mode (dropout between layers is active in training mode;
     :func:`rnnzoo.diagnostics.diagnose` switches to eval). Parameters' ``.grad`` are not touched.
     """
-    layers = recurrent_layers(model)
-    if not -len(layers) <= layer < len(layers):
-        raise ValueError(f"layer: expected an index into the model's {len(layers)} layers, got {layer}")
-    layer %= len(layers)
+    stack = causal_stack(model)
+    n = len(stack.layers)
+    if not -n <= layer < n:
+        raise ValueError(f"layer: expected an index into the model's {n} layers, got {layer}")
+    layer %= n
     if x.dim() < 3:
         raise ValueError(f"x: expected a batch-first (B, T, *F) tensor, got shape {tuple(x.shape)}")
     loss_fn = loss_fn or RandomProjectionLoss()
     steps = x.shape[1]
-    hook = _ProbeHook(steps, fields, type(layers[layer].cell).__name__)
+    hook = _ProbeHook(steps, fields, type(getattr(stack.layers[layer], "cell", stack.layers[layer])).__name__)
+    hooks = [hook if i == layer else None for i in range(n)]
     with torch.enable_grad():
-        outputs, _ = unroll(model, x, lengths=lengths, hooks={layer: hook})
+        # the hooked layer's outputs are cell.output(state + probe): the probes reach the loss at step k
+        # through the layers above as well as through later steps (001 eq (10))
+        outputs = batch_first_run(stack, x, lengths=lengths, step_hook=hooks).output
         losses = loss_fn(outputs)
     if not isinstance(losses, Tensor) or tuple(losses.shape) != (steps,):
         raise ValueError(

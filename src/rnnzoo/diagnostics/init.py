@@ -2,15 +2,19 @@
 
 Specs (strings, as the CLI's ``--init`` takes them):
 
-* ``spectral_radius=R``: rescale every recurrent block (:func:`rnnzoo.diagnostics.recurrent_blocks`:
-  ``weight_hh``, or each gate's square block of it) to spectral radius R (001 sec. 2.5: below 1
-  gradients vanish, above 1 they can explode);
+* ``spectral_radius=R``: rescale every recurrent block (``Cell.recurrent_blocks()``: ``weight_hh``,
+  or each gate's square block of it) to spectral radius R (001 sec. 2.5: below 1 gradients
+  vanish, above 1 they can explode);
 * ``orthogonal[=GAIN]``: each block a (scaled) random orthogonal matrix (Saxe et al. 2014,
   arXiv:1312.6120);
 * ``identity[=SCALE]``: each block SCALE times the identity and, for the Elman cell, zero biases:
   the IRNN of Le, Jaitly & Hinton 2015 (arXiv:1504.00941) with ``activation="relu"``;
 * ``forget_bias=B``: the LSTM's forget-gate bias ``b_f = bias_ih_f + bias_hh_f`` set to B (Gers et
   al. 2000; 1.0 per Jozefowicz et al. 2015).
+
+Each cell applies a scheme itself (``Cell.initialize(scheme, value)``): the block schemes act on
+what the cell names as its recurrent blocks, and cells add their own (the LSTM and ConvLSTM
+``forget_bias``, the Elman cell's zero biases for ``identity``).
 """
 
 from __future__ import annotations
@@ -21,10 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnzoo.cells.convlstm import ConvLSTMCell
-from rnnzoo.cells.elman import ElmanCell
-from rnnzoo.cells.lstm import LSTMCell
-from rnnzoo.diagnostics.weights import model_blocks, model_cells
+from rnnzoo.diagnostics.structure import model_cells
 
 INITS = ("spectral_radius", "orthogonal", "identity", "forget_bias")
 
@@ -67,45 +68,10 @@ def apply_init(model: nn.Module, spec: str | InitSpec, *, generator: torch.Gener
     Raises ``ValueError`` if the model has nothing it applies to (e.g. ``forget_bias`` on an Elman network).
     """
     init = parse_init(spec) if isinstance(spec, str) else spec
-    with torch.no_grad():
-        if init.name == "forget_bias":
-            _forget_bias(model, float(init.value))  # type: ignore[arg-type]
-            return
-        blocks = [b for _, _, b in model_blocks(model) if b.writable]
-        square = [b for b in blocks if b.matrix.shape[0] == b.matrix.shape[1]]
-        if not square:
-            raise ValueError(f"init: {init} needs square recurrent blocks; {type(model).__name__} has none")
-        for b in square:
-            w = b.matrix
-            if init.name == "spectral_radius":
-                rho = float(torch.linalg.eigvals(w.detach().double()).abs().max())
-                if rho == 0.0:
-                    raise ValueError(f"init: {b.name} has spectral radius 0 and cannot be rescaled")
-                w.mul_(float(init.value) / rho)  # type: ignore[arg-type]
-            elif init.name == "orthogonal":
-                q = torch.empty_like(w)
-                nn.init.orthogonal_(q, gain=1.0 if init.value is None else init.value, generator=generator)
-                w.copy_(q)
-            elif init.name == "identity":
-                w.copy_(torch.eye(w.shape[0], dtype=w.dtype) * (1.0 if init.value is None else init.value))
-        if init.name == "identity":
-            for _, _, cell in model_cells(model):
-                if isinstance(cell, ElmanCell) and cell.bias:
-                    cell.bias_ih.zero_()
-                    cell.bias_hh.zero_()
-
-
-def _forget_bias(model: nn.Module, value: float) -> None:
     done = 0
     for _, _, cell in model_cells(model):
-        if isinstance(cell, LSTMCell) and cell.gates.n == 4 and cell.bias:
-            H = cell.hidden_size
-            cell.bias_ih[H:2 * H].fill_(value)
-            cell.bias_hh[H:2 * H].zero_()
-            done += 1
-        elif isinstance(cell, ConvLSTMCell):
-            H = cell.hidden_size
-            cell.bias[H:2 * H].fill_(value)
-            done += 1
+        done += bool(cell.initialize(init.name, init.value, generator=generator))
     if not done:
-        raise ValueError("init: forget_bias applies to LSTMs with a forget gate and biases; this model has none")
+        if init.name == "forget_bias":
+            raise ValueError("init: forget_bias applies to LSTMs with a forget gate and biases; this model has none")
+        raise ValueError(f"init: {init} needs square recurrent blocks; {type(model).__name__} has none")

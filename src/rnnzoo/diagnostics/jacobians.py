@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, bind
 from rnnzoo.core.tree import tree_map
-from rnnzoo.diagnostics._unroll import flatten_state, recurrent_layers, unflatten_state, unroll
+from rnnzoo.diagnostics.structure import causal_stack, flatten_state, unflatten_state
 
 MatVec = Callable[[Tensor], Tensor]
 
@@ -115,24 +115,27 @@ def default_lags(steps: int, count: int = 16) -> list[int]:
     return sorted({int(round(float(v))) for v in grid} | {1, steps - 1})
 
 
-def _steps_map(cell: Cell, u: Tensor, like: Any) -> Callable[[Tensor], Tensor]:
+def _steps_map(cell: Cell, u: Tensor, like: Any, prepared: Any = None) -> Callable[[Tensor], Tensor]:
     """The state map ``s_k -> s_t`` on flat states ``(N, D)`` for fixed projected inputs ``u`` ``(N, L, *P)``."""
+
+    step = bind(cell.step, 2, prepared, strict=True)
 
     def f(flat: Tensor) -> Tensor:
         state = unflatten_state(flat, like)
         for i in range(u.shape[1]):
-            _, state = cell.step(u[:, i], state)
+            _, state = step(u[:, i], state)
         return flatten_state(state)
 
     return f
 
 
-def step_jacobians(cell: Cell, u: Tensor, prev: Any) -> Tensor:
+def step_jacobians(cell: Cell, u: Tensor, prev: Any, prepared: Any = None) -> Tensor:
     """Per-step Jacobians ``J = ds_i/ds_(i-1)`` for every example and step (001 eq (12)'s factors).
 
     Args:
         cell: the cell. u: ``(B, L, *P)`` projected inputs ``cell.project(x)`` of steps i.
         prev: the states before those steps, leaves ``(B, L, ...)``.
+        prepared: what ``cell.prepare`` returned for this run (None for most cells).
 
     Returns:
         ``(B, L, D, D)``.
@@ -142,9 +145,10 @@ def step_jacobians(cell: Cell, u: Tensor, prev: Any) -> Tensor:
     flat = flatten_state(rows)  # (B*L, D)
     u_rows = u.reshape(batch * steps, *u.shape[2:])
     one = tree_map(lambda s: s[:1], rows)
+    step = bind(cell.step, 2, prepared, strict=True)
 
     def f(s: Tensor, ui: Tensor) -> Tensor:
-        _, new = cell.step(ui.unsqueeze(0), unflatten_state(s.unsqueeze(0), one))
+        _, new = step(ui.unsqueeze(0), unflatten_state(s.unsqueeze(0), one))
         return flatten_state(new).squeeze(0)
 
     with torch.no_grad():  # no graph to the parameters (the transform still differentiates f)
@@ -188,21 +192,29 @@ def jacobian_lag(
     """
     if method not in ("auto", "exact", "power"):
         raise ValueError(f"method: expected 'auto', 'exact' or 'power', got {method!r}")
-    layers = recurrent_layers(model)
-    if not -len(layers) <= layer < len(layers):
-        raise ValueError(f"layer: expected an index into the model's {len(layers)} layers, got {layer}")
-    layer %= len(layers)
+    stack = causal_stack(model)
+    n = len(stack.layers)
+    if not -n <= layer < n:
+        raise ValueError(f"layer: expected an index into the model's {n} layers, got {layer}")
+    layer %= n
     if examples is not None:
         x = x[:examples]
     steps = x.shape[1]
     pair_list = _pairs(steps, t, lags, pairs)
     with torch.no_grad():
-        _, runs = unroll(model, x)
-    lr = runs[layer]
-    cell = lr.cell
-    u = cell.project(lr.inputs).detach()  # (E, T, *P)
-    states = tree_map(lambda s: s.detach(), lr.states)
-    init = tree_map(lambda s: s.detach().unsqueeze(1), lr.initial_state)
+        xs = x if stack.batch_first else x.transpose(0, 1)
+        runs = stack.iter_layers(xs, return_states=True)
+        lr = next(r for r in runs if r.index == layer)
+    cell = lr.layer.cell
+    inputs = lr.inputs if stack.batch_first else lr.inputs.transpose(0, 1)
+    states = lr.run.states if stack.batch_first else tree_map(lambda s: s.transpose(0, 1), lr.run.states)
+    prepared = cell.prepare(None, inputs.shape[0], device=inputs.device, dtype=inputs.dtype,
+                            input_shape=tuple(inputs.shape[2:]))
+    u = bind(cell.project, 1, prepared)(inputs).detach()  # (E, T, *P)
+    states = tree_map(lambda s: s.detach(), states)
+    init = cell.initial_state(inputs.shape[0], device=inputs.device, dtype=inputs.dtype,
+                              input_shape=tuple(inputs.shape[2:]))
+    init = tree_map(lambda s: s.detach().unsqueeze(1), init)
     prev_all = tree_map(lambda a, b: torch.cat([a, b[:, :-1]], 1), init, states)  # state before step i
     dim = flatten_state(tree_map(lambda s: s[:, 0], states)).shape[1]
     if method == "auto":
@@ -212,7 +224,7 @@ def jacobian_lag(
     svals: dict[tuple[int, int], Tensor] = {}
     iterations: list[int] = []
     if method == "exact":
-        jac = step_jacobians(cell, u, prev_all).to(torch.float64)  # (E, T, D, D): ds_i/ds_(i-1)
+        jac = step_jacobians(cell, u, prev_all, prepared).to(torch.float64)  # (E, T, D, D): ds_i/ds_(i-1)
         by_t: dict[int, set[int]] = {}
         for tt, kk in pair_list:
             by_t.setdefault(tt, set()).add(kk)
@@ -228,7 +240,7 @@ def jacobian_lag(
         gen = torch.Generator().manual_seed(seed)
         for tt, kk in pair_list:
             s_k = tree_map(lambda s, kk=kk: s[:, kk], states)
-            sigma, used = _power_pair(cell, u[:, kk + 1:tt + 1], s_k, top_k, iters, tol, gen)
+            sigma, used = _power_pair(cell, u[:, kk + 1:tt + 1], s_k, top_k, iters, tol, gen, prepared)
             norms[(tt, kk)] = sigma[:, 0].to(torch.float64)
             svals[(tt, kk)] = sigma.to(torch.float64)
             iterations.append(used)
@@ -252,7 +264,7 @@ def _svdvals(m: Tensor) -> Tensor:
 
 
 def _power_pair(cell: Cell, u: Tensor, s_k: Any, top_k: int, iters: int, tol: float,
-                gen: torch.Generator) -> tuple[Tensor, int]:
+                gen: torch.Generator, prepared: Any = None) -> tuple[Tensor, int]:
     """Leading singular values of ``ds_t/ds_k`` per example by power iteration.
 
     The composed map is run once with autograd; vector-Jacobian products ``J^T w`` are backward
@@ -266,7 +278,7 @@ def _power_pair(cell: Cell, u: Tensor, s_k: Any, top_k: int, iters: int, tol: fl
     # k vectors per example ride on the batch axis: rows (k*E); the map acts row by row
     rep_u = u.repeat(top_k, *([1] * (u.dim() - 1)))
     like = tree_map(lambda s: s.repeat(top_k, *([1] * (s.dim() - 1))), s_k)
-    f = _steps_map(cell, rep_u, like)
+    f = _steps_map(cell, rep_u, like, prepared)
     with torch.enable_grad():
         s = flat.repeat(top_k, 1).detach().requires_grad_(True)
         out = f(s)

@@ -15,13 +15,12 @@ activation's gamma (sigmoid 1/4, tanh 1). The state Jacobian of a gated cell is 
 cells the per-block conditions describe the gate pre-activations, not a bound on the gradient;
 :func:`rnnzoo.diagnostics.jacobian_lag` measures the gradient's actual path.
 
-:func:`recurrent_blocks` is a registry keyed by cell class (:func:`register_recurrent_blocks`), also
-used by :mod:`rnnzoo.diagnostics.init` to rescale or reinitialise the blocks in place.
+The blocks are what each cell names (``Cell.recurrent_blocks()``, :class:`~rnnzoo.core.blocks.RecurrentBlock`);
+a cell that names none (the ConvLSTM, whose recurrence is a convolution) is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,88 +28,18 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.cells.activations import ACTIVATIONS
-from rnnzoo.cells.elman import ElmanCell
-from rnnzoo.cells.gru import GRUCell
-from rnnzoo.cells.lstm import LSTMCell
-from rnnzoo.cells.scrn import SCRNCell
+from rnnzoo.core.blocks import RecurrentBlock
 from rnnzoo.core.cell import Cell
-from rnnzoo.core.layers import Bidirectional, Recurrent, Stacked
+from rnnzoo.diagnostics.structure import model_cells
 
 VANISHING = "lambda_1 < 1/gamma: vanishing is guaranteed (sufficient condition)"
 EXPLODING = "lambda_1 > 1/gamma: exploding is possible (necessary condition met)"
 BOUNDARY = "lambda_1 = 1/gamma: on the boundary of 001 eq (14)"
 
 
-@dataclass(frozen=True)
-class RecurrentBlock:
-    """One recurrent matrix of a cell and the activation its product feeds.
-
-    matrix: ``(H_out_block, H_in)``; for ``writable`` blocks a view of the parameter (writing into it
-    under ``torch.no_grad()`` changes the weight). activation: a key of
-    :data:`rnnzoo.cells.activations.ACTIVATIONS`.
-    """
-
-    name: str
-    matrix: Tensor
-    activation: str
-    writable: bool = True
-
-
-BlockFn = Callable[[Cell], list[RecurrentBlock]]
-_BLOCKS: dict[type, BlockFn] = {}
-
-
-def register_recurrent_blocks(cls: type) -> Callable[[BlockFn], BlockFn]:
-    """Register ``fn(cell) -> list[RecurrentBlock]`` for a cell class."""
-
-    def deco(fn: BlockFn) -> BlockFn:
-        _BLOCKS[cls] = fn
-        return fn
-
-    return deco
-
-
 def recurrent_blocks(cell: Cell) -> list[RecurrentBlock]:
-    """The recurrent matrices of ``cell`` by gate; raises ``NotImplementedError`` if unregistered."""
-    for cls in type(cell).__mro__:
-        if cls in _BLOCKS:
-            return _BLOCKS[cls](cell)
-    raise NotImplementedError(
-        f"cell: no recurrent_blocks registered for {type(cell).__name__} (register one with "
-        "rnnzoo.diagnostics.register_recurrent_blocks)"
-    )
-
-
-def _chunks(weight: Tensor, names: tuple[str, ...], activations: tuple[str, ...], prefix: str
-            ) -> list[RecurrentBlock]:
-    size = weight.shape[0] // len(names)
-    return [RecurrentBlock(f"{prefix}[{n}]", weight[i * size:(i + 1) * size], a)
-            for i, (n, a) in enumerate(zip(names, activations, strict=True))]
-
-
-@register_recurrent_blocks(ElmanCell)
-def _elman_blocks(cell: ElmanCell) -> list[RecurrentBlock]:
-    return [RecurrentBlock("weight_hh", cell.weight_hh, cell.activation.name)]
-
-
-@register_recurrent_blocks(LSTMCell)
-def _lstm_blocks(cell: LSTMCell) -> list[RecurrentBlock]:
-    g = cell.gates.input_activation
-    if cell.gates.n == 4:
-        return _chunks(cell.weight_hh, ("i", "f", "g", "o"), ("sigmoid", "sigmoid", g, "sigmoid"), "weight_hh")
-    return _chunks(cell.weight_hh, ("i", "g", "o"), ("sigmoid", g, "sigmoid"), "weight_hh")
-
-
-@register_recurrent_blocks(GRUCell)
-def _gru_blocks(cell: GRUCell) -> list[RecurrentBlock]:
-    return _chunks(cell.weight_hh, ("r", "z", "n"), ("sigmoid", "sigmoid", "tanh"), "weight_hh")
-
-
-@register_recurrent_blocks(SCRNCell)
-def _scrn_blocks(cell: SCRNCell) -> list[RecurrentBlock]:
-    alpha = cell.alpha.detach().expand(cell.context_size)
-    return [RecurrentBlock("weight_hh", cell.weight_hh, "sigmoid"),  # R of 001 eq (33)
-            RecurrentBlock("context (alpha I)", torch.diag(alpha), "linear", writable=False)]  # eq (32)
+    """The recurrent matrices of ``cell`` by gate, as the cell names them (``cell.recurrent_blocks()``)."""
+    return cell.recurrent_blocks()
 
 
 @dataclass
@@ -162,25 +91,6 @@ def analyse_matrix(matrix: Tensor, gamma: float, *, layer: int = 0, block: str =
     return WeightReport(layer, block, activation, gamma, sv, lam, rho, condition, statement)
 
 
-def model_cells(model: nn.Module) -> list[tuple[int, str, Cell]]:
-    """``(layer, direction prefix, cell)`` for every cell of ``model`` (an rnnzoo model, layer or cell)."""
-    if isinstance(model, Cell):
-        return [(0, "", model)]
-    if isinstance(model, (Recurrent, Bidirectional)):
-        layers: list[Any] = [model]
-    elif isinstance(model, Stacked):
-        layers = list(model.layers)
-    else:
-        raise TypeError(f"model: expected an rnnzoo model, layer or cell, got {type(model).__name__}")
-    out = []
-    for i, layer in enumerate(layers):
-        if isinstance(layer, Bidirectional):
-            out += [(i, "forward.", layer.forward_layer.cell), (i, "backward.", layer.backward_layer.cell)]
-        else:
-            out.append((i, "", layer.cell))
-    return out
-
-
 def model_blocks(model: nn.Module) -> list[tuple[int, str, RecurrentBlock]]:
     """``(layer, direction prefix, block)`` for every recurrent block of every layer of ``model``."""
     return [(i, prefix, b) for i, prefix, cell in model_cells(model) for b in recurrent_blocks(cell)]
@@ -189,16 +99,12 @@ def model_blocks(model: nn.Module) -> list[tuple[int, str, RecurrentBlock]]:
 def weight_report(model: nn.Module) -> list[WeightReport]:
     """001 eq (14) for every recurrent block of ``model`` (any rnnzoo model, layer or cell).
 
-    Cells without a registered :func:`recurrent_blocks` (e.g. the ConvLSTM, whose recurrent map is
-    a convolution) are skipped.
+    Cells that name no recurrent blocks (e.g. the ConvLSTM, whose recurrent map is a convolution)
+    are skipped.
     """
     out = []
     for i, prefix, cell in model_cells(model):
-        try:
-            blocks = recurrent_blocks(cell)
-        except NotImplementedError:
-            continue
-        for b in blocks:
+        for b in cell.recurrent_blocks():
             out.append(analyse_matrix(b.matrix, ACTIVATIONS[b.activation].gamma, layer=i,
                                       block=prefix + b.name, activation=b.activation))
     return out

@@ -12,20 +12,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def compiling() -> bool:
-    """True while torch.compile traces. The fused Functions write into preallocated buffers, which
-    inductor turns into whole-buffer copies per step; cells then return None from ``fused`` so the
-    runner's step loop is traced instead, whose pointwise ops inductor fuses."""
-    return torch.compiler.is_compiling()
-
-
-def lengths_mask(lengths: Tensor | None, steps: int, device: torch.device) -> Tensor | None:
-    """``(B,)`` lengths -> ``(T, B)`` boolean mask, True on valid steps; None stays None."""
-    if lengths is None:
-        return None
-    return torch.arange(steps, device=device).unsqueeze(1) < lengths.to(device).unsqueeze(0)
-
-
 def check_mask(mask: Tensor | None, steps: int, batch: int) -> None:
     """Raise unless ``mask`` is None or a boolean ``(T, B)`` tensor."""
     if mask is None:

@@ -14,9 +14,10 @@ def compile_model(model: nn.Module, **torch_compile_kwargs: Any) -> nn.Module:
     ``state_dict`` (the wrapper's keys carry torch's ``_orig_mod.`` prefix). ``model.compile(dynamic=False)``
     compiles in place instead and behaves the same: the choices below live in the cells.
 
-    Under compilation the cells' rnnzoo fast paths step aside (``fused`` returns None while
-    ``torch.compiler.is_compiling()``): their Functions write into preallocated buffers, which
-    inductor turns into whole-buffer copies per step (traced, they ran 3.9x slower than eager).
+    Under compilation the runner takes only the fast paths a cell declares ``fused_traceable``
+    (the policy lives in :func:`rnnzoo.core.runner.run_steps`): the rnnzoo Functions write into
+    preallocated buffers, which inductor turns into whole-buffer copies per step (traced, they ran
+    3.9x slower than eager).
     The runner's step loop is traced instead: dynamo unrolls it over T and inductor fuses each
     step's pointwise ops, forward and backward. torch's fused GRU/RNN kernels are kept; torch's
     LSTM kernel steps aside too, its oneDNN backward fails compiled on CPU (pytorch#158007).

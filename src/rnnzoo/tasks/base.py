@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnzoo.core.registry import InputKind
+
 __all__ = ["Batch", "TaskInfo", "Task", "GeneratedTask", "evaluate"]
 
 TargetKind = Literal["last", "per_step"]
@@ -120,8 +122,11 @@ class Task(abc.ABC):
         loss: ``"mse"`` or ``"cross_entropy"``.
         seq_len: ``T``, the length of every sequence.
         metrics: names of the metrics reported for this task, e.g. ``["mse"]``.
+        input_kind: what the task gives a model (:class:`~rnnzoo.core.registry.InputKind`); a model
+            must read the same kind (``rnnzoo train`` refuses a mismatch, naming both).
     """
 
+    input_kind: InputKind = InputKind.VECTOR_SEQUENCE
     name: str
     input_size: int
     output_size: int

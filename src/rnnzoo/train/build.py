@@ -47,11 +47,11 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
     except UnknownModelError as err:
         msg = str(err)
         raise ConfigError(f"--model: {msg.removeprefix('model: ')}") from None
-    if "spatial" in info.capabilities:
-        vector = [n for n in rnnzoo.list_models() if "spatial" not in rnnzoo.model_info(n).capabilities]
+    if info.input_kind != task.input_kind:
+        fitting = rnnzoo.list_models(input_kind=task.input_kind)
         raise ConfigError(
-            f"--model: {cfg.model!r} takes images per step (B, T, C, H, W); the tasks give vectors (B, T, I). "
-            f"Allowed: {', '.join(vector)}"
+            f"--model: task {task.name!r} gives {task.input_kind} inputs, got {cfg.model!r}, which reads "
+            f"{info.input_kind}. Models that read {task.input_kind}: {', '.join(fitting) or 'none'}"
         )
     head = resolve_head(cfg, task)
     try:
