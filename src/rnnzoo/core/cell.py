@@ -83,6 +83,23 @@ def bind(method: Callable[..., Any], arity: int, prepared: Any, *, strict: bool 
     return method
 
 
+class From:
+    """A read-only attribute forwarded from a part of the module: ``input_size = From(lambda m: m.cell)``
+    reads ``self.cell.input_size``. Layers and wrappers forward their sizes with it instead of
+    re-declaring them."""
+
+    def __init__(self, part: Callable[[Any], Any]) -> None:
+        self.part = part
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(self.part(obj), self.name)
+
+
 class Steps:
     """A run's inputs as a fast path sees them: time-major, in the order the run visits them.
 

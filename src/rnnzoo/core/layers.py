@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, From
 from rnnzoo.core.runner import RunOutput, StepHook, lengths_to_mask, run, valid_steps
 from rnnzoo.core.tree import tree_leaves
 
@@ -59,22 +59,6 @@ class StackedState(NamedTuple):
     """One state per layer (or per cell of a :class:`~rnnzoo.core.deep.DeepCell`), bottom first."""
 
     layers: tuple
-
-
-class From:
-    """A read-only attribute forwarded from a part of the module: ``input_size = From(lambda m: m.cell)``
-    reads ``self.cell.input_size``. Layers forward their sizes with it instead of re-declaring them."""
-
-    def __init__(self, part: Callable[[Any], Any]) -> None:
-        self.part = part
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return getattr(self.part(obj), self.name)
 
 
 def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, Any, bool]:

@@ -1,0 +1,5 @@
+"""Wrapper cells: cells around cells (regularisers, normalisation) that work for every cell."""
+
+from rnnzoo.wrappers.base import Wrapper
+
+__all__ = ["Wrapper"]
