@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from rnnzoo.train.config import TrainConfig, flag
+from rnnzoo.train.config import TrainConfig, flag, layer
 from rnnzoo.train.defaults import DEFAULT_JOB
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 
@@ -232,30 +232,6 @@ def explicit_values(args: argparse.Namespace) -> dict[str, Any]:
         out["options"] = dict(args.option)
     if getattr(args, "task_option", None):
         out["task_options"] = dict(args.task_option)
-    return out
-
-
-def layer(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated with ``new``. The default job's cell options belong to its model and its
-    sequence length, task options and ``stop_at`` threshold to its task (and monitored metric):
-    changing the model (task, monitor) drops them unless ``new`` gives them too. Options given in
-    ``new`` are merged into those kept."""
-    out = dict(base)
-    if "model" in new and new["model"] != base.get("model"):
-        out["options"] = {}
-    if "task" in new and new["task"] != base.get("task"):
-        if "seq_len" not in new:
-            out["seq_len"] = None
-        out["task_options"] = {}
-        if "stop_at" not in new:  # a threshold on the old task's metric
-            out["stop_at"] = None
-    if "monitor" in new and new["monitor"] != base.get("monitor") and "stop_at" not in new:
-        out["stop_at"] = None
-    for key, value in new.items():
-        if key in ("options", "task_options"):
-            out[key] = {**(out.get(key) or {}), **(value or {})}
-        else:
-            out[key] = value
     return out
 
 

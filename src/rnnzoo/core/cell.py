@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -46,10 +46,8 @@ from torch import Tensor, nn
 from rnnzoo.core import probe
 from rnnzoo.core.blocks import BLOCK_SCHEMES, RecurrentBlock, init_blocks
 from rnnzoo.core.spec import check_state, is_spec, spec_of, zeros_like_spec
+from rnnzoo.core.torch_equiv import TorchEquivalent
 from rnnzoo.core.tree import tree_leaves, tree_map
-
-if TYPE_CHECKING:
-    from rnnzoo.core.torch_equiv import TorchEquivalent
 
 
 @functools.cache

@@ -13,8 +13,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.core.cell import Cell
-
 TORCH_MODULES = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
 PARAMETER_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 """torch.nn's per-layer parameter names (``weight_ih_l0``, ``weight_hh_l0_reverse``, ...)."""
@@ -38,7 +36,7 @@ class TorchEquivalent:
         return (self.module, self.hidden_size, self.bias, tuple(sorted(self.options.items())))
 
 
-def layer_cells(model: nn.Module) -> list[list[Cell]]:
+def layer_cells(model: nn.Module) -> list[list[Any]]:
     """Per layer of a ``create`` model (a Stacked of Recurrent/Bidirectional layers), its cells:
     ``[forward]`` or ``[forward, backward]``. Raises for a layer torch has no counterpart of."""
     out = []

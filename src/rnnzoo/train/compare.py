@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from rnnzoo.train.build import build_model, build_task
-from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.config import TrainConfig, layer
 from rnnzoo.train.errors import RunDirError, TrainingDiverged
 from rnnzoo.train.metrics import derived_baseline
 from rnnzoo.train.run import Interrupted, check_run_dir, monitor_of, train
 
 
 def _layer(base: dict[str, Any], explicit: dict[str, Any], **grid: Any) -> TrainConfig:
-    from rnnzoo.cli import layer
-
     return TrainConfig.from_dict(layer(layer(base, grid), explicit))
 
 
@@ -35,7 +33,7 @@ def compare(base: TrainConfig, explicit: dict[str, Any], *, models: list[str], t
     """Run the grid and write ``compare.{csv,md,png}`` into ``run_dir``; returns ``run_dir``.
 
     ``base`` is the resolved configuration (default job <- --config <- flags) and ``explicit`` the flags
-    given, which win over the grid's per-run changes of model/task (see :func:`rnnzoo.cli.layer`).
+    given, which win over the grid's per-run changes of model/task (see :func:`rnnzoo.train.config.layer`).
     """
     tasks = tasks or [base.task]
     root = Path(run_dir) if run_dir is not None else _new_dir(Path("runs"))

@@ -248,3 +248,27 @@ class TrainConfig:
                 f"--batch-size: expected a multiple of --devices {self.devices} (the global batch is split "
                 f"evenly across processes), got {self.batch_size}"
             )
+
+
+def layer(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``new``. The default job's cell options belong to its model and its
+    sequence length, task options and ``stop_at`` threshold to its task (and monitored metric):
+    changing the model (task, monitor) drops them unless ``new`` gives them too. Options given in
+    ``new`` are merged into those kept."""
+    out = dict(base)
+    if "model" in new and new["model"] != base.get("model"):
+        out["options"] = {}
+    if "task" in new and new["task"] != base.get("task"):
+        if "seq_len" not in new:
+            out["seq_len"] = None
+        out["task_options"] = {}
+        if "stop_at" not in new:  # a threshold on the old task's metric
+            out["stop_at"] = None
+    if "monitor" in new and new["monitor"] != base.get("monitor") and "stop_at" not in new:
+        out["stop_at"] = None
+    for key, value in new.items():
+        if key in ("options", "task_options"):
+            out[key] = {**(out.get(key) or {}), **(value or {})}
+        else:
+            out[key] = value
+    return out
