@@ -283,7 +283,8 @@ def run(
         return cell.prepare(context, batch, device=device, dtype=dtype, input_shape=input_shape)
 
     per_step = randomness == "per_step"
-    prepared = None if per_step else prepare()
+    prepared = prepare()  # once per run; with per-step randomness, again before every later step
+    bind(cell.step, 2, prepared, strict=True)  # a context for a cell that takes none fails here, on every path
     fast = use_fused and not return_states and step_hook is None and not per_step and not probe.recording()
 
     index: Tensor | None = None  # per-sequence reversal (padding stays at the end): what fast paths need
@@ -374,7 +375,7 @@ def _loop(seq: Steps, state: Any, return_states: bool, step_hook: StepHook | Non
     states: list[Any] = []
     for i in range(steps):
         if reprepare is not None:
-            prepared = reprepare()
+            prepared = reprepare() if i > 0 else seq.prepared
             u_i = bind(cell.project, 1, prepared)(xs[i]) if xs[i] is not None else None
             step = bind(cell.step, 2, prepared, strict=True)
             output = bind(cell.output, 1, prepared)

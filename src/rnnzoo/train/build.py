@@ -53,6 +53,9 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
             f"--model: task {task.name!r} gives {task.input_kind} inputs, got {cfg.model!r}, which reads "
             f"{info.input_kind}. Models that read {task.input_kind}: {', '.join(fitting) or 'none'}"
         )
+    if cfg.tbptt is not None and not info.chunkable:
+        raise ConfigError(f"--tbptt: {cfg.model!r} cannot be fed in chunks carrying its state (its registry entry "
+                          "has chunkable=False); use full BPTT (no --tbptt)")
     head = resolve_head(cfg, task)
     try:
         model = SequenceModel(cfg.model, input_size=task.input_size, output_size=task.output_size,

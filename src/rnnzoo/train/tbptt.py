@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+import rnnzoo
 from rnnzoo.core.runner import lengths_to_mask
 from rnnzoo.core.tree import tree_map
 from rnnzoo.train.heads import SequenceModel
@@ -59,8 +60,12 @@ def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *
     """
     if not 1 <= k1 <= k2:
         raise ValueError(f"tbptt: expected 1 <= k1 <= k2, got k1={k1}, k2={k2}")
-    if model.config.get("bidirectional"):
-        raise ValueError("tbptt: a bidirectional model needs the whole sequence; use full BPTT")
+    if not model.backbone.causal:
+        raise ValueError("tbptt: a bidirectional (or reversed) model needs the whole sequence; use full BPTT")
+    info = rnnzoo.model_info(model.config["model"])
+    if not info.chunkable:
+        raise ValueError(f"tbptt: {info.name!r} cannot be fed in chunks carrying its state (chunkable=False in "
+                         "its registry entry); use full BPTT")
     steps = x.shape[1]
     mask = lengths_to_mask(lengths.to(x.device), steps) if lengths is not None else None
 
