@@ -130,36 +130,32 @@ class DeepCell(Cell):
             x = fn(x)
         return bind(self.cells[0].project, 1, prepared[0])(x)
 
-    def step(self, u_t: Any, state: StackedState, prepared: tuple[Any, ...]) -> tuple[Any, StackedState]:
-        states = state.layers
-        new_states: list[Any] = []
-        y: Any = None
+    def _fold(self, y: Any, apply: Callable[[int, Cell, Any], tuple[Any, Any]]) -> tuple[Any, list[Any]]:
+        """The composition every path shares: callables map ``y``; cell ``k`` maps it by
+        ``apply(k, cell, y) -> (out, extra)``, plus ``y`` itself with ``residual`` from the second cell on."""
+        extras: list[Any] = []
         k = 0
         for m in self._body:
             if not isinstance(m, Cell):
                 y = m(y)
                 continue
-            u = u_t if k == 0 else bind(m.project, 1, prepared[k])(y)
-            out, s = bind(m.step, 2, prepared[k], strict=True)(u, states[k])
-            if self.residual and k > 0:
-                out = out + y
-            y = out
-            new_states.append(s)
+            out, extra = apply(k, m, y)
+            y = out + y if self.residual and k > 0 else out
+            extras.append(extra)
             k += 1
-        return y, StackedState(tuple(new_states))
+        return y, extras
+
+    def step(self, u_t: Any, state: StackedState, prepared: tuple[Any, ...]) -> tuple[Any, StackedState]:
+        def one(k: int, cell: Cell, y: Any) -> tuple[Any, Any]:
+            u = u_t if k == 0 else bind(cell.project, 1, prepared[k])(y)
+            return bind(cell.step, 2, prepared[k], strict=True)(u, state.layers[k])
+
+        y, states = self._fold(None, one)
+        return y, StackedState(tuple(states))
 
     def output(self, state: StackedState, prepared: tuple[Any, ...]) -> Any:
         """The output as a function of the state: each cell's output, composed as ``step`` composes them."""
-        y: Any = None
-        k = 0
-        for m in self._body:
-            if not isinstance(m, Cell):
-                y = m(y)
-                continue
-            out = bind(m.output, 1, prepared[k])(state.layers[k])
-            y = out + y if self.residual and k > 0 else out
-            k += 1
-        return y
+        return self._fold(None, lambda k, cell, y: (bind(cell.output, 1, prepared[k])(state.layers[k]), None))[0]
 
     # ------------------------------------------------------------------ whole sequence
 
@@ -169,17 +165,13 @@ class DeepCell(Cell):
         h = steps.x
         for fn in self._leading:
             h = fn(h)
-        finals: list[Any] = []
-        k = 0
-        for m in self._body:
-            if not isinstance(m, Cell):
-                h = m(h)
-                continue
-            sub = Steps(m, h, steps.mask, steps.lengths, steps.prepared[k], steps.steps, steps.batch)
+
+        def layer(k: int, cell: Cell, h: Any) -> tuple[Any, Any]:
+            sub = Steps(cell, h, steps.mask, steps.lengths, steps.prepared[k], steps.steps, steps.batch)
             out, final, _ = run_steps(sub, state.layers[k])
-            h = out + h if self.residual and k > 0 else out
-            finals.append(final)
-            k += 1
+            return out, final
+
+        h, finals = self._fold(h, layer)
         if steps.mask is not None and (self.residual or not isinstance(self._items[-1], Cell)):
             m = steps.mask
             h = tree_map(lambda t: t * m.view(*m.shape, *([1] * (t.dim() - 2))).to(t.dtype), h)
