@@ -142,6 +142,28 @@ def test_scrn_default_alpha_is_095():
     assert float(rnnzoo.SCRNCell(I, H).alpha) == pytest.approx(0.95)
 
 
+@pytest.mark.parametrize("use_fused", [False, True])
+def test_scrn_alpha_is_exact_in_float64(use_fused):
+    """alpha = 0.95 exactly after .double() (a float32 buffer made it 0.949999988): the context layer of a
+    constant input converges to B x, and after T steps its distance is 0.95**T of the start, to rounding."""
+    cell = rnnzoo.SCRNCell(1, 1, context_size=1).double()
+    with torch.no_grad():
+        cell.context_ih.fill_(1.0)
+    T_ = 200
+    out = rnnzoo.run(cell, torch.ones(1, T_, 1, dtype=torch.float64), use_fused=use_fused).output
+    s = out[0, :, 1]  # s_t = 1 - 0.95**t for s_0 = 0, x = 1
+    expected = 1 - torch.tensor(0.95, dtype=torch.float64) ** torch.arange(1, T_ + 1, dtype=torch.float64)
+    torch.testing.assert_close(s, expected, rtol=0, atol=1e-14)
+
+
+def test_scrn_reads_checkpoints_with_the_old_alpha_buffer():
+    cell = rnnzoo.SCRNCell(I, H)
+    old = {**cell.state_dict(), "alpha_value": torch.tensor(0.95)}  # rnnzoo 0.1.0 kept alpha as a buffer
+    cell.load_state_dict(old)
+    with pytest.raises(ValueError, match="alpha: the checkpoint's alpha 0.5"):
+        cell.load_state_dict({**cell.state_dict(), "alpha_value": torch.tensor(0.5)})
+
+
 @pytest.mark.parametrize("peephole", [False, True])
 def test_convlstm(peephole):
     Y = X = 5
