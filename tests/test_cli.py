@@ -278,6 +278,8 @@ def test_list_shows_models_and_tasks(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "lstm" in out and "Gers" in out and "adding" in out and "0.1667" in out
+    assert "input image_sequence; fast path rnnzoo; causal; chunkable" in out  # convlstm's typed fields
+    assert "converts to torch.nn.LSTM" in out
 
 
 def test_help_exits_zero(capsys):

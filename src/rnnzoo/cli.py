@@ -264,6 +264,15 @@ def resume_config(args: argparse.Namespace, checkpoint: dict[str, Any]) -> Train
 # ------------------------------------------------------------------------------------------ commands
 
 
+def capabilities(info: Any) -> str:
+    """One line of an entry's typed fields, as ``rnnzoo list`` prints them."""
+    flags = [f"input {info.input_kind}", f"fast path {info.fast_path}"]
+    flags += [label for label, on in (("causal", info.causal), ("chunkable (TBPTT, streaming)", info.chunkable),
+                                      ("bidirectional", info.bidirectional_ok), ("gated", info.gated),
+                                      (f"converts to torch.nn.{info.torch_module}", info.torch_module)) if on]
+    return "; ".join(flags)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     import rnnzoo
     from rnnzoo.tasks import list_tasks
@@ -275,6 +284,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         info = rnnzoo.model_info(name)
         paper = f"{info.paper.authors} {info.paper.year}"
         print(f"  {name:<{width}}  {paper}: {info.description}")
+        print(f"  {'':<{width}}  {capabilities(info)}")
     print("\ntasks:")
     tasks = list_tasks()
     width = max(len(t.name) for t in tasks)
