@@ -126,3 +126,16 @@ def test_missing_peers_are_skipped_with_a_note() -> None:
         assert found == [] and len(notes) == 1 and "sru" in notes[0] and "skipped" in notes[0]
     else:
         pytest.skip("sru is importable here")
+
+
+def test_a_model_without_a_generic_input_is_skipped_with_a_note(user_model: str) -> None:
+    """An entry whose input kind has no generic example (trees, graphs, ...) cannot be fed by the bench."""
+    rnnzoo.register("test_bench_tree_model", paper=rnnzoo.Paper("A. User", 2025, "A tree model"), seed_equations="-",
+                    description="a test's tree model", input_kind=rnnzoo.InputKind.TREE)(LeakyCell)
+    try:
+        selections = cases.parse_models("test_bench_*", rnnzoo.list_models(), rnnzoo.list_models())
+        found, notes = cli.registry_cases(selections, 4)
+    finally:
+        unregister("test_bench_tree_model")
+    assert [c.name for c in found] == [user_model]
+    assert len(notes) == 1 and notes[0].startswith("test_bench_tree_model: skipped (") and "tree" in notes[0]

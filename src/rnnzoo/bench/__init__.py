@@ -68,9 +68,17 @@ suffix is added (``<date>-2.md``).
 The package, one question per module: :mod:`~rnnzoo.bench.cases` (what is benched), :mod:`~rnnzoo.bench.measure`
 (interleaved timing, paired ratios, peak memory), :mod:`~rnnzoo.bench.targets` (which targets apply),
 :mod:`~rnnzoo.bench.scaling` (length scaling under truncated BPTT), :mod:`~rnnzoo.bench.report` (tables, result
-files, machine) and :mod:`~rnnzoo.bench.cli` (the command line).
+files, machine) and :mod:`~rnnzoo.bench.cli` (the command line). From Python:
+
+>>> from rnnzoo import bench
+>>> gru = bench.rnnzoo_case("gru", options={"reset": "before"}, row="gru[reset=before]")
+>>> rows = bench.bench_size([bench.baseline_case(), gru], bench.Size(2, 4, 8, 8), reps=2, warmup=0, memory=False)
+>>> [(r.model, r.time_ratio > 0, len(r.samples_ms)) for r in rows]
+[('torch.nn.LSTM', True, 2), ('gru[reset=before]', True, 2)]
 """
 
+from rnnzoo.bench.cases import BASELINE, PRESETS, Case, Size, baseline_case, rnnzoo_case
 from rnnzoo.bench.cli import main
+from rnnzoo.bench.measure import Row, bench_size
 
-__all__ = ["main"]
+__all__ = ["BASELINE", "PRESETS", "Case", "Row", "Size", "baseline_case", "bench_size", "main", "rnnzoo_case"]
