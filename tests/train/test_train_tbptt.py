@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rnnzoo.train import SequenceModel, full_loss, make_targets, tbptt
+from rnnzoo.train.tbptt import run_window, windows
 
 
 def _model(name: str, head: str, out: int, **options) -> SequenceModel:
@@ -161,3 +162,47 @@ def test_rejects_bidirectional_and_bad_k():
     uni = SequenceModel("gru", input_size=3, output_size=2, hidden_size=4, head="per_step")
     with pytest.raises(ValueError, match="k1 <= k2"):
         tbptt(uni, x, targets, 3, 2, loss="cross_entropy", update=lambda loss, i: None)
+
+
+@pytest.mark.parametrize("steps,k1,k2", [(13, 3, 5), (12, 4, 4), (7, 2, 7), (5, 5, 9), (10, 3, 3), (1, 1, 1)])
+def test_windows_follow_the_definition(steps, k1, k2):
+    """Chunks [s, e) of k1 steps tile [0, T); each window starts k2 steps before its chunk's end (or at 0);
+    the carried state is the next window's start."""
+    got = windows(steps, k1, k2)
+    starts = list(range(0, steps, k1))
+    assert [(w.index, w.start, w.stop) for w in got] == [(i, s, min(s + k1, steps)) for i, s in enumerate(starts)]
+    assert [w.begin for w in got] == [max(0, min(s + k1, steps) - k2) for s in starts]
+    assert [w.carry for w in got] == [w.begin for w in got[1:]] + [steps]
+    assert all(w.begin <= w.carry <= w.stop for w in got)
+
+
+def test_windows_refuse_k2_below_k1():
+    with pytest.raises(ValueError, match="k1 <= k2"):
+        windows(10, 4, 3)
+
+
+@pytest.mark.parametrize("time_dim", [0, 1])
+def test_run_window_returns_the_scored_steps_and_a_detached_carry(time_dim):
+    """``run_window`` runs [begin, carry) then [carry, stop) from the given state: its outputs for the scored
+    steps equal one run over [begin, stop), and the carried state is the detached state at ``carry``."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 4, batch_first=time_dim == 1).double()
+    x = torch.randn(2, 9, 3, dtype=torch.float64)
+    x = x.transpose(0, 1) if time_dim == 0 else x
+    calls = []
+
+    def run(a, b, state):
+        calls.append((a, b))
+        return lstm(x.narrow(time_dim, a, b - a), state)
+
+    window = windows(9, 3, 5)[1]
+    assert (window.begin, window.start, window.stop, window.carry) == (1, 3, 6, 4)
+    _, state = lstm(x.narrow(time_dim, 0, 1))
+    out, carry = run_window(run, window, state, time_dim=time_dim)
+    assert calls == [(1, 4), (4, 6)]
+    full, _ = lstm(x.narrow(time_dim, 1, 5), state)
+    torch.testing.assert_close(out, full.narrow(time_dim, 2, 3), rtol=0, atol=0)
+    _, want = lstm(x.narrow(time_dim, 1, 3), state)
+    assert all(not c.requires_grad for c in carry) and out.requires_grad
+    for c, w in zip(carry, want, strict=True):
+        torch.testing.assert_close(c, w, rtol=0, atol=0)

@@ -22,6 +22,7 @@ without gradient and without an update.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,15 +30,69 @@ from torch import Tensor
 
 import rnnzoo
 from rnnzoo.core.runner import lengths_to_mask
-from rnnzoo.core.tree import tree_map
+from rnnzoo.core.tree import tree_detach
 from rnnzoo.train.heads import SequenceModel
 from rnnzoo.train.objective import Targets, chunk_loss
 
 UpdateFn = Callable[[Tensor, int], None]
+RunFn = Callable[[int, int, Any], tuple[Tensor, Any]]
+"""``run(a, b, state) -> (outputs of steps [a, b), state after step b - 1)``, from ``state`` (None: zero)."""
 
 
-def _detach(state: Any) -> Any:
-    return None if state is None else tree_map(lambda t: t.detach(), state)
+@dataclass(frozen=True)
+class Window:
+    """One chunk of TBPTT(k1, k2): steps ``[start, stop)`` are scored (``stop - start = k1``, the last
+    chunk may be shorter); the forward runs over ``[begin, stop)`` from the state detached at ``begin``
+    (``begin = max(0, stop - k2)``), and the state at ``carry`` (detached) starts the next window."""
+
+    index: int
+    begin: int
+    start: int
+    stop: int
+    carry: int
+
+
+def windows(steps: int, k1: int, k2: int) -> list[Window]:
+    """The TBPTT(k1, k2) schedule over ``steps`` time steps, chunk by chunk (``1 <= k1 <= k2``).
+
+    Each window reaches back ``k2`` steps from its chunk's end (or to step 0), a shorter last chunk
+    included; with ``k1 = k2`` dividing ``steps`` the windows are the chunks.
+
+    >>> [(w.begin, w.start, w.stop, w.carry) for w in windows(7, 3, 5)]
+    [(0, 0, 3, 1), (1, 3, 6, 2), (2, 6, 7, 7)]
+    >>> [(w.begin, w.start, w.stop, w.carry) for w in windows(6, 2, 2)]
+    [(0, 0, 2, 2), (2, 2, 4, 4), (4, 4, 6, 6)]
+    """
+    if not 1 <= k1 <= k2:
+        raise ValueError(f"tbptt: expected 1 <= k1 <= k2, got k1={k1}, k2={k2}")
+    out: list[Window] = []
+    begin = 0
+    for index, start in enumerate(range(0, steps, k1)):
+        stop = min(start + k1, steps)
+        carry = max(0, min(stop + k1, steps) - k2) if stop < steps else stop
+        out.append(Window(index, begin, start, stop, carry))
+        begin = carry
+    return out
+
+
+def run_window(run: RunFn, window: Window, state: Any, *, time_dim: int = 1) -> tuple[Tensor, Any]:
+    """Run ``window`` from ``state`` (the detached state at ``window.begin``).
+
+    Returns the outputs of the scored steps ``[start, stop)`` (concatenated along ``time_dim``) and the
+    detached state at ``window.carry``, which the next window starts from. Gradients flow through
+    ``[begin, stop)`` only, under the caller's grad mode.
+    """
+    outs = []
+    if window.carry > window.begin:
+        out, state = run(window.begin, window.carry, state)
+        outs.append(out)
+    carry = tree_detach(state)
+    if window.stop > window.carry:
+        out, state = run(window.carry, window.stop, state)
+        outs.append(out)
+    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=time_dim)
+    skip = window.start - window.begin
+    return (out.narrow(time_dim, skip, window.stop - window.start) if skip else out), carry
 
 
 def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *, loss: str,
@@ -58,8 +113,7 @@ def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *
         ``(total_loss, updates)``: the sum of the chunk losses (detached; equal to the batch's mean
         loss under the chunked forward) and the number of ``update`` calls.
     """
-    if not 1 <= k1 <= k2:
-        raise ValueError(f"tbptt: expected 1 <= k1 <= k2, got k1={k1}, k2={k2}")
+    schedule = windows(x.shape[1], k1, k2)
     if not model.backbone.causal:
         raise ValueError("tbptt: a bidirectional (or reversed) model needs the whole sequence; use full BPTT")
     info = rnnzoo.model_info(model.config["model"])
@@ -77,31 +131,19 @@ def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *
 
     total = torch.zeros((), dtype=x.dtype, device=x.device)
     updates = 0
-    state = None  # detached state at the current window start w
-    w = 0
+    state = None  # detached state at the current window's begin
     grad_on = torch.is_grad_enabled()
-    for index, s in enumerate(range(0, steps, k1)):
-        e = min(s + k1, steps)
-        next_w = max(0, min(e + k1, steps) - k2) if e < steps else e
-        scored = _has_target(targets, s, e)
+    for window in schedule:
+        scored = _has_target(targets, window.start, window.stop)
         with torch.set_grad_enabled(grad_on and scored):
-            outs = []
-            st = state
-            if next_w > w:
-                out, st = run(w, next_w, st)
-                outs.append(out)
-            carry = _detach(st)
-            if e > next_w:
-                out, st = run(next_w, e, st)
-                outs.append(out)
+            feats, carry = run_window(run, window, state)
             if scored:
-                feats = torch.cat(outs, dim=1)[:, s - w:]
-                loss_c = chunk_loss(model.head, feats, s, targets, loss)
+                loss_c = chunk_loss(model.head, feats, window.start, targets, loss)
                 if loss_c is not None:
-                    update(loss_c, index)
+                    update(loss_c, window.index)
                     total = total + loss_c.detach()
                     updates += 1
-        state, w = carry, next_w
+        state = carry
     return total, updates
 
 

@@ -1,0 +1,84 @@
+"""``rnnzoo bench``: train-step time and peak memory of every registered model, as ratios to ``torch.nn.LSTM``.
+
+Usage::
+
+    rnnzoo bench                                  # all models, sizes 1-3, 7 reps, 2 threads
+    python -m rnnzoo.bench --sizes 1,2 --models "*lstm*" --reps 9
+    python -m rnnzoo.bench --quick                # smoke run: tiny sizes, 2 reps
+    python -m rnnzoo.bench --scaling              # truncated BPTT over T = 100, 1,000, 10,000
+    python -m rnnzoo.bench --compile --models lstm,gru
+
+What is measured (the method, so that the numbers can be trusted):
+
+* **A train step** is ``zero_grad(set_to_none=True)`` (not timed), then the timed part: forward on a fixed
+  random input (``info.input_kind.example(B, T, I)``), ``output.sum().backward()``. Every model is built with
+  ``rnnzoo.create(name, input_size=I, hidden_size=H, **options)`` (registry defaults, one layer, batch-first;
+  ``--models 'gru[reset=before]'`` gives options, values in YAML) after ``torch.manual_seed(0)``. Only the
+  registry entry's typed fields are read, so a model registered by a user is benched like a built-in one.
+* **Time ratio**: the machine is shared and noisy, so times are only compared inside one run, interleaved:
+  ``warmup`` untimed rounds, then ``reps`` rounds, each timing one step of every model (the order rotated by
+  one each round so that no model always runs first). A model's ratio is the median over rounds of its step
+  time divided by the ``torch.nn.LSTM(I, H, batch_first=True)`` step time *of the same round* (paired, so a
+  burst of load on the machine hits both). The absolute medians (ms) are printed for reference only.
+* **OpenMP wait policy**: by default the measurement runs in a child process with ``OMP_WAIT_POLICY=PASSIVE``
+  (unless the variable is set already; ``--omp-wait-policy keep`` measures in-process as the environment
+  is). On a shared 2-core machine, libgomp's default spin-waiting made the same fused kernel's paired ratio
+  swing from 0.5x to 3.3x and every step 3-6x slower; with passive waiting the spread was 0.8x-1.2x. The child
+  imports rnnzoo afresh, so a model registered at run time is benched in-process only (``keep``).
+* **Peak memory**: one extra step per model under ``torch.profiler.profile(profile_memory=True)``; the
+  profiler records every CPU allocator allocation (+bytes) and free (-bytes) with a timestamp. Their running
+  sum, in time order, is the tensor memory the step holds at each moment (activations kept for backward,
+  temporaries, gradients, the fused kernels' workspaces); its maximum is the peak. Parameters and the input
+  exist before the step and are not counted. This measures tensors, not the process RSS (which the allocator's
+  caching and the interpreter blur). The ratio divides by nn.LSTM's peak at the same size.
+* **Spatial models** (``InputKind.IMAGE_SEQUENCE``, e.g. convlstm) read ``(B, T, C, Y, X)``: they are benched
+  with ``C = I/16`` input channels and ``H/16`` hidden channels on a ``4 x 4`` image (``--spatial-size``),
+  so that a step's input and state hold exactly ``I`` and ``H`` numbers, as nn.LSTM(I, H)'s do (with a
+  3x3 kernel that is ~9/16 of the LSTM's multiply-adds). Their ratios are informational: the targets below
+  do not apply to them.
+* **Peers**: when importable, ``torchrecurrent`` (OriginalLSTM, PeepholeLSTM, SCRN: the counterparts of
+  lstm1997, peephole_lstm, scrn) and ``sru`` (SRU, one layer) are benched as extra rows in the same
+  interleaved loop; otherwise a note says why they were skipped. To bench them without touching the
+  project's venv (they may pull another torch): ``python3 -m venv /tmp/peervenv``, ``/tmp/peervenv/bin/pip
+  install -c constraints.txt torch==2.13.0``, ``/tmp/peervenv/bin/pip install --no-deps torchrecurrent sru
+  ninja``, then ``PYTHONPATH=src /tmp/peervenv/bin/python -m rnnzoo.bench --models
+  'lstm1997,peephole_lstm,scrn,torchrecurrent.*,sru.*'`` (sru compiles a small CPU extension on import).
+* **--compile**: ``torch.compile(model)``; the first train step (compilation of forward and backward) is
+  timed once as the compile time, and the compiled model joins the interleaved loop as an extra row.
+* **--scaling**: for each ``T`` in ``--lengths`` the whole sequence is trained by the library's truncated BPTT
+  (:func:`rnnzoo.train.tbptt.windows`, ``k1 = k2 = --chunk``: the state carried and detached between windows, a
+  backward per window); the time per time step (median over interleaved reps of the whole pass, divided by T)
+  should be roughly constant in T and the peak memory (profiled over the whole pass) bounded by the truncation
+  window.
+
+Targets (informational marks next to each row, from the issues; rnnzoo rows, not spatial, eager only):
+
+* issue 2: torch-fused configurations (``FastPath.TORCH``: lstm, gru, elman) at most 1.05x, every other cell
+  at most 1.3x, at the larger sizes (64, 100, 256, 256) and (64, 100, 512, 512);
+* issue 5: every LSTM, GRU and Elman variant (``info.family``) at most 1.15x at (64, 100, 256, 256) and at
+  most 1.8x at (32, 100, 64, 128); the peak memory of every LSTM variant at most nn.LSTM's (at every size);
+* issue 8: a row ``name[options]`` with a regulariser among its options (``variational_dropout``,
+  ``weight_drop``, ``zoneout``, ``layer_norm``) at most 1.15x the plain ``name`` row of the same run (paired;
+  the plain row is added if missing; the ratio is in the note column and the json's ``vs_plain``).
+
+Results go to the screen and to ``benchmarks/results/<YYYY-MM-DD>.md`` and ``.json`` (``--out-dir``), with
+the machine (CPU model, cores, torch version, threads); an existing file is never overwritten: a counter
+suffix is added (``<date>-2.md``).
+
+The package, one question per module: :mod:`~rnnzoo.bench.cases` (what is benched), :mod:`~rnnzoo.bench.measure`
+(interleaved timing, paired ratios, peak memory), :mod:`~rnnzoo.bench.targets` (which targets apply),
+:mod:`~rnnzoo.bench.scaling` (length scaling under truncated BPTT), :mod:`~rnnzoo.bench.report` (tables, result
+files, machine) and :mod:`~rnnzoo.bench.cli` (the command line). From Python:
+
+>>> from rnnzoo import bench
+>>> gru = bench.rnnzoo_case("gru", options={"reset": "before"}, row="gru[reset=before]")
+>>> rows = bench.bench_size([bench.baseline_case(), gru], bench.Size(2, 4, 8, 8), reps=2, warmup=0, memory=False)
+>>> [(r.model, r.time_ratio > 0, len(r.samples_ms)) for r in rows]
+[('torch.nn.LSTM', True, 2), ('gru[reset=before]', True, 2)]
+"""
+
+from rnnzoo.bench.cases import BASELINE, PRESETS, Case, Size, baseline_case, rnnzoo_case
+from rnnzoo.bench.cli import main
+from rnnzoo.bench.measure import Row, bench_size
+
+__all__ = ["BASELINE", "PRESETS", "Case", "Row", "Size", "baseline_case", "bench_size", "main", "rnnzoo_case"]

@@ -1,0 +1,235 @@
+"""How ``rnnzoo bench`` measures: interleaved timing rounds, paired ratios to the baseline of the same round,
+peak tensor memory through the profiler, and the rows of one size.
+
+* **Time ratio**: ``warmup`` untimed rounds, then ``reps`` rounds, each timing one step of every row (the
+  order rotated by one each round so that no row always runs first). A row's ratio is the median over rounds
+  of its step time divided by the baseline's step time *of the same round* (paired, so a burst of load on a
+  shared machine hits both); the quartiles of those ratios show the spread.
+* **Peak memory**: one extra step under ``torch.profiler.profile(profile_memory=True)``; the running sum, in
+  time order, of every CPU allocator event (+bytes, -bytes) is the tensor memory the step holds at each moment;
+  its maximum is the peak. Parameters and the input exist before the step and are not counted.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnzoo.bench.cases import COMPILED, Case, Size, compile_variant, quiet_fd, train_step
+from rnnzoo.bench.targets import Target, compared_with_plain, targets_for
+
+Log = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------------------------------- timing
+
+
+def interleaved_samples(steps: dict[str, Callable[[], None]], reps: int, warmup: int,
+                        prepare: dict[str, Callable[[], None]] | None = None,
+                        clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Time each step once per round, ``reps`` rounds after ``warmup`` untimed ones; seconds per round.
+
+    The order rotates by one each round. ``prepare[name]`` (e.g. ``zero_grad``) runs untimed before a step.
+    The garbage collector is paused while timing.
+    """
+    names = list(steps)
+    prepare = prepare or {}
+    noop: Callable[[], None] = lambda: None  # noqa: E731
+    for _ in range(warmup):
+        for name in names:
+            prepare.get(name, noop)()
+            steps[name]()
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(reps):
+            k = r % len(names) if names else 0
+            for name in names[k:] + names[:k]:
+                prepare.get(name, noop)()
+                t0 = clock()
+                steps[name]()
+                samples[name].append(clock() - t0)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return samples
+
+
+def _paired(samples: Sequence[float], baseline: Sequence[float]) -> list[float]:
+    if len(samples) != len(baseline) or not samples:
+        raise ValueError(f"expected as many samples as baseline samples (>0), got {len(samples)} and {len(baseline)}")
+    return [s / b for s, b in zip(samples, baseline, strict=True)]
+
+
+def paired_ratio(samples: Sequence[float], baseline: Sequence[float]) -> float:
+    """Median over rounds of ``samples[r] / baseline[r]`` (both measured in round r)."""
+    return statistics.median(_paired(samples, baseline))
+
+
+def paired_iqr(samples: Sequence[float], baseline: Sequence[float]) -> tuple[float, float] | None:
+    """The quartiles (Q1, Q3) of the per-round ratios: how far to trust the median (None for one round)."""
+    ratios = _paired(samples, baseline)
+    if len(ratios) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return q1, q3
+
+
+# --------------------------------------------------------------------------------------------------- memory
+
+
+def peak_of_deltas(deltas: Iterable[tuple[int, int]]) -> int:
+    """Peak of the running sum of ``(timestamp, +/-bytes)`` allocator events, in time order (0 if it never rises)."""
+    current = peak = 0
+    for _, nbytes in sorted(deltas, key=lambda d: d[0]):
+        current += nbytes
+        peak = max(peak, current)
+    return peak
+
+
+_HOST_DEVICES = ("CPU", "MKLDNN", "IDEEP")  # the device types torch.profiler counts as CPU memory
+
+
+def peak_memory(fn: Callable[[], None]) -> int:
+    """Peak bytes of CPU tensor memory allocated while ``fn()`` runs (see the module docstring)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with quiet_fd(2), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+    events = prof.profiler.kineto_results.events()  # raw events: building FunctionEvents is far slower
+    return peak_of_deltas((e.start_ns(), e.nbytes()) for e in events
+                          if e.name() == "[memory]" and str(e.device_type()).split(".")[-1] in _HOST_DEVICES)
+
+
+# --------------------------------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Row:
+    """One row at one size; ``vs_plain``: the paired time ratio to the plain model's row (issue 8), if any."""
+
+    model: str
+    source: str
+    size: Size
+    time_ratio: float | None = None
+    ratio_iqr: tuple[float, float] | None = None
+    time_ms: float | None = None
+    baseline_ms: float | None = None
+    mem_ratio: float | None = None
+    peak_mb: float | None = None
+    baseline_peak_mb: float | None = None
+    compile_s: float | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    note: str = ""
+    vs_plain: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["size"] = asdict(self.size)
+        d["targets"] = [{**asdict(t), "passed": t.passed} for t in self.targets]
+        return d
+
+
+def _first_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:120]}"
+
+
+def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, memory: bool = True,
+               compile_models: bool = False, log: Log = _silent) -> list[Row]:
+    """Bench every case at ``size`` (the first case is the baseline); one row per case (and compiled variant).
+
+    With ``compile_models`` every rnnzoo row gets a compiled variant (``name [compiled]``): its first step,
+    compilation included, is timed once as ``compile_s``, then it joins the interleaved rounds.
+    """
+    modules: dict[str, nn.Module] = {}
+    inputs: dict[str, Any] = {}
+    of: dict[str, Case] = {}
+    notes: dict[str, str] = {}
+    compile_s: dict[str, float] = {}
+    for case in cases:
+        torch.manual_seed(0)
+        modules[case.name], inputs[case.name], of[case.name] = case.build(size), case.make_input(size), case
+        notes[case.name] = case.note
+    for case in cases[1:] if compile_models else ():
+        if case.source != "rnnzoo":
+            continue
+        key = case.name + COMPILED
+        log(f"  compiling {case.name} ...")
+        try:
+            modules[key], compile_s[key] = compile_variant(modules[case.name], inputs[case.name])
+        except Exception as exc:  # compilation unsupported for this model: report it, keep going
+            reason = f"compile failed: {_first_line(exc)}"
+            notes[case.name] = "; ".join(filter(None, [notes[case.name], reason]))
+            log(f"  {case.name}: {reason}")
+            continue
+        inputs[key], of[key], notes[key] = inputs[case.name], case, "torch.compile, steady state"
+    names = list(modules)
+
+    def step_of(name: str) -> Callable[[], None]:
+        return lambda: train_step(modules[name], inputs[name])
+
+    def zero_of(name: str) -> Callable[[], None]:
+        return lambda: modules[name].zero_grad(set_to_none=True)
+
+    log(f"size {size}: timing {len(names)} models x {reps} reps (+{warmup} warm-up) ...")
+    samples = interleaved_samples({n: step_of(n) for n in names}, reps, warmup,
+                                  prepare={n: zero_of(n) for n in names})
+    peaks: dict[str, int] | None = None
+    if memory:
+        log(f"size {size}: peak memory of one step per model ...")
+        peaks = {}
+        for name in names:
+            modules[name].zero_grad(set_to_none=True)
+            peaks[name] = peak_memory(step_of(name))
+    return make_rows(of, size, samples, peaks, compile_s=compile_s, notes=notes)
+
+
+def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], peaks: dict[str, int] | None,
+              *, compile_s: dict[str, float] | None = None, notes: dict[str, str] | None = None) -> list[Row]:
+    """The rows of one size from what was measured: ``samples`` (seconds per round, in the same rounds; the
+    first entry is the baseline), ``peaks`` (bytes, or None), ``compile_s`` (the compiled variants' compile
+    times; a row in it is compiled); ``of[row]`` is the row's case, ``notes[row]`` its note (else the case's).
+
+    A row compared with its plain model (issue 8) gets ``vs_plain``, the paired ratio to that row's samples,
+    when the plain row was measured in the same rounds.
+    """
+    compile_s = compile_s or {}
+    names = list(samples)
+    base = samples[names[0]]
+    base_peak = peaks[names[0]] if peaks is not None else None
+    rows: list[Row] = []
+    for name in names:
+        case, compiled = of[name], name in compile_s
+        ratio = paired_ratio(samples[name], base)
+        peak = peaks[name] if peaks is not None else None
+        mem_ratio = peak / base_peak if peak is not None and base_peak else None
+        plain = case.model if compared_with_plain(case) and not compiled else None
+        vs_plain = paired_ratio(samples[name], samples[plain]) if plain is not None and plain in samples else None
+        note = (notes or {}).get(name, case.note)
+        note += f"; {vs_plain:.2f}x {plain} (paired)" if vs_plain is not None else ""
+        rows.append(Row(
+            model=name, source=case.source, size=size, time_ratio=ratio, ratio_iqr=paired_iqr(samples[name], base),
+            time_ms=1e3 * statistics.median(samples[name]), baseline_ms=1e3 * statistics.median(base),
+            mem_ratio=mem_ratio, peak_mb=peak / 2**20 if peak is not None else None,
+            baseline_peak_mb=base_peak / 2**20 if base_peak is not None else None, compile_s=compile_s.get(name),
+            samples_ms=[round(1e3 * s, 3) for s in samples[name]],
+            targets=targets_for(case, size, ratio, mem_ratio, compiled=compiled, vs_plain=vs_plain),
+            note=note.strip("; "), vs_plain=vs_plain))
+    return rows

@@ -1,0 +1,78 @@
+"""``rnnzoo.bench.measure``: interleaving, paired ratios and peak memory, on fake clocks and a real profile.
+
+No timing is asserted (the machine is shared); fake clocks test the arithmetic.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnzoo.bench import cases, measure
+
+
+def test_interleaving_rotates_the_order_and_skips_warmup() -> None:
+    now = [0.0]
+    order: list[str] = []
+
+    def step(name: str, cost: float):
+        def run() -> None:
+            order.append(name)
+            now[0] += cost
+        return run
+
+    samples = measure.interleaved_samples({"base": step("base", 10.0), "model": step("model", 15.0)}, reps=5,
+                                          warmup=2, clock=lambda: now[0])
+    assert samples == {"base": [10.0] * 5, "model": [15.0] * 5}  # warm-up rounds are not recorded
+    assert order[:4] == ["base", "model", "base", "model"]
+    assert order[4:8] == ["base", "model", "model", "base"]  # the order rotates each timed round
+    assert measure.paired_ratio(samples["model"], samples["base"]) == pytest.approx(1.5)
+    assert measure.paired_ratio([15, 30, 999, 45], [10, 20, 30, 30]) == pytest.approx(1.5)  # median, outlier-proof
+    assert measure.paired_iqr([10, 20, 30, 40, 50], [10, 10, 10, 10, 10]) == pytest.approx((2.0, 4.0))
+    assert measure.paired_iqr([1.0], [1.0]) is None
+    with pytest.raises(ValueError):
+        measure.paired_ratio([1.0], [1.0, 2.0])
+
+
+def test_ratio_from_fake_clock_pairs_rounds() -> None:
+    now = [0.0]
+    costs = {"base": iter([1, 1, 10, 20, 10, 30, 10]), "m": iter([1, 1, 12, 24, 12, 36, 12])}
+
+    def make(name: str):
+        def run() -> None:
+            now[0] += next(costs[name])
+        return run
+
+    samples = measure.interleaved_samples({"base": make("base"), "m": make("m")}, reps=5, warmup=1,
+                                          clock=lambda: now[0])
+    assert samples["base"] == [1, 10, 20, 10, 30] and samples["m"] == [1, 12, 24, 12, 36]
+    assert measure.paired_ratio(samples["m"], samples["base"]) == pytest.approx(1.2)
+
+
+def test_peak_of_allocator_deltas_and_a_real_profile() -> None:
+    assert measure.peak_of_deltas([(3, 30), (0, 100), (1, 50), (2, -100)]) == 150  # sorted by time
+    assert measure.peak_of_deltas([(0, -10)]) == 0
+    mb = 2**20
+
+    def alloc() -> None:
+        a = torch.ones(mb // 4)  # 1 MiB of float32
+        b = a * 2  # another MiB while a lives
+        del a, b
+
+    assert 2 * mb <= measure.peak_memory(alloc) < 3 * mb
+
+
+def test_rows_from_fake_samples() -> None:
+    """Ratios, spreads, memory ratios and milliseconds follow from the samples and peaks alone."""
+    base, lstm = cases.baseline_case(), cases.rnnzoo_case("lstm")
+    size = cases.PRESETS["2"]
+    samples = {base.name: [0.010, 0.020, 0.010], "lstm": [0.011, 0.021, 0.012]}
+    rows = measure.make_rows({base.name: base, "lstm": lstm}, size, samples, {base.name: 2**21, "lstm": 2**20})
+    b, m = rows
+    assert (b.time_ratio, b.mem_ratio, b.ratio_iqr) == (pytest.approx(1.0), pytest.approx(1.0), pytest.approx((1, 1)))
+    assert m.time_ratio == pytest.approx(1.1) and m.mem_ratio == pytest.approx(0.5) and m.peak_mb == pytest.approx(1)
+    assert (m.time_ms, m.baseline_ms, m.samples_ms) == (pytest.approx(12.0), pytest.approx(10.0), [11.0, 21.0, 12.0])
+    assert [(t.issue, t.passed) for t in m.targets] == [(2, False), (5, True), (5, True)]  # 1.1 > 1.05 torch-fused
+    assert m.vs_plain is None and m.note == ""
+    no_memory = measure.make_rows({base.name: base, "lstm": lstm}, size, samples, None)
+    assert no_memory[1].mem_ratio is None and no_memory[1].peak_mb is None and no_memory[1].baseline_peak_mb is None

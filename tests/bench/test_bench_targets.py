@@ -1,0 +1,88 @@
+"""``rnnzoo.bench.targets``: which targets of issues 2, 5 and 8 a row is held to; issue 8's comparison with
+the plain model, tested on fake samples."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnzoo.bench import cases, measure, targets
+
+
+def _fake(name: str, model: str | None, family: str | None = "lstm", **options: object) -> cases.Case:
+    """A case that is never built: only its fields matter here."""
+    return cases.Case(name, "rnnzoo", build=lambda s: torch.nn.Identity(), make_input=lambda s: None,
+                      family=family, model=model, options=dict(options))
+
+
+def test_targets_follow_the_issues() -> None:
+    lstm, peephole = cases.rnnzoo_case("lstm"), cases.rnnzoo_case("peephole_lstm")
+    size1, size2, size3 = (cases.PRESETS[k] for k in "123")
+
+    def limits(case: cases.Case, size: cases.Size) -> set[tuple[int, str, float]]:
+        return {(t.issue, t.metric, t.limit) for t in targets.targets_for(case, size, 1.1, 0.9)}
+
+    assert limits(lstm, size2) == {(2, "time", 1.05), (5, "time", 1.15), (5, "mem", 1.0)}
+    assert limits(peephole, size3) == {(2, "time", 1.3), (5, "mem", 1.0)}
+    assert limits(peephole, size1) == {(5, "time", 1.8), (5, "mem", 1.0)}
+    assert [t.passed for t in targets.targets_for(lstm, size2, 1.1, 0.9)] == [False, True, True]
+    assert targets.targets_for(cases.rnnzoo_case("convlstm"), size2, 1.0, 1.0) == []  # spatial: informational
+    assert targets.targets_for(lstm, size2, 1.0, 1.0, compiled=True) == []
+
+
+@pytest.mark.parametrize("option", sorted(targets.REGULARISERS))
+def test_a_regularised_row_is_held_to_its_plain_row(option: str) -> None:
+    row = _fake(f"lstm[{option}=0.1]", "lstm", **{option: 0.1})
+    got = targets.targets_for(row, cases.PRESETS["1"], 2.0, 0.5, vs_plain=1.1)
+    assert [(t.issue, t.metric, t.limit, t.value, t.passed) for t in got] == [
+        (5, "time", 1.8, 2.0, False), (5, "mem", 1.0, 0.5, True), (8, "vs plain", 1.15, 1.1, True)]
+    assert got[-1].mark() == "#8 vs plain<=1.15 ok"
+    assert targets.targets_for(row, cases.PRESETS["1"], 1.0, 1.0)[-1].mark() == "#8 vs plain<=1.15 n/a"
+    assert targets.targets_for(row, cases.PRESETS["1"], 1.0, 1.0, compiled=True, vs_plain=1.0) == []
+
+
+def test_other_options_are_not_compared_with_the_plain_row() -> None:
+    assert not targets.compared_with_plain(_fake("gru[reset=before]", "gru", "gru", reset="before"))
+    assert not targets.compared_with_plain(_fake("lstm", "lstm"))
+    assert targets.compared_with_plain(_fake("lstm[layer_norm=true, bias=false]", "lstm", layer_norm=True, bias=False))
+
+
+def test_the_plain_row_is_added_once_before_the_first_row_that_needs_it() -> None:
+    gru = _fake("gru", "gru", "gru")
+    zone = _fake("lstm[zoneout=0.1]", "lstm", zoneout=0.1)
+    drop = _fake("lstm[weight_drop=0.5]", "lstm", weight_drop=0.5)
+    made: list[str] = []
+
+    def make(name: str) -> cases.Case:
+        made.append(name)
+        return _fake(name, name)
+
+    out, notes = targets.with_plain_rows([gru, zone, drop], make)
+    assert [c.name for c in out] == ["gru", "lstm", "lstm[zoneout=0.1]", "lstm[weight_drop=0.5]"]
+    assert made == ["lstm"] and len(notes) == 1 and "lstm[zoneout=0.1]" in notes[0]
+    present, notes = targets.with_plain_rows([zone, gru, _fake("lstm", "lstm")], make)
+    assert [c.name for c in present] == ["lstm[zoneout=0.1]", "gru", "lstm"] and notes == [] and made == ["lstm"]
+
+
+def test_the_ratio_to_the_plain_row_is_paired_on_fake_samples() -> None:
+    base, plain = cases.baseline_case(), _fake("lstm", "lstm")
+    zone, drop = _fake("lstm[zoneout=0.1]", "lstm", zoneout=0.1), _fake("lstm[weight_drop=0.5]", "lstm",
+                                                                         weight_drop=0.5)
+    samples = {base.name: [1.0, 1.0, 1.0, 1.0],
+               "lstm": [1.0, 2.0, 1.0, 3.0],
+               "lstm[zoneout=0.1]": [1.1, 2.2, 1.1, 3.3],  # 1.1x plain in every round
+               "lstm[weight_drop=0.5]": [1.2, 2.4, 1.2, 9.0]}  # 1.2x plain, one outlier round
+    of = {base.name: base, "lstm": plain, "lstm[zoneout=0.1]": zone, "lstm[weight_drop=0.5]": drop}
+    rows = {r.model: r for r in measure.make_rows(of, cases.PRESETS["3"], samples, None)}
+    assert rows["lstm"].vs_plain is None and all(t.issue != 8 for t in rows["lstm"].targets)
+    assert rows["lstm[zoneout=0.1]"].vs_plain == pytest.approx(1.1)
+    assert rows["lstm[weight_drop=0.5]"].vs_plain == pytest.approx(1.2)  # the median of paired ratios
+    assert rows["lstm[weight_drop=0.5]"].time_ratio == pytest.approx(1.8)  # vs nn.LSTM: median(1.2, 2.4, 1.2, 9)
+    marks = {name: [t.mark() for t in r.targets if t.issue == 8] for name, r in rows.items()}
+    assert marks["lstm[zoneout=0.1]"] == ["#8 vs plain<=1.15 ok"]
+    assert marks["lstm[weight_drop=0.5]"] == ["#8 vs plain<=1.15 FAIL"]
+    assert rows["lstm[zoneout=0.1]"].note == "1.10x lstm (paired)"
+    assert rows["lstm[zoneout=0.1]"].to_json()["vs_plain"] == pytest.approx(1.1)
+    alone = measure.make_rows({base.name: base, "lstm[zoneout=0.1]": zone}, cases.PRESETS["3"],
+                              {base.name: [1.0], "lstm[zoneout=0.1]": [1.0]}, None)[1]
+    assert alone.vs_plain is None and alone.targets[-1].mark() == "#8 vs plain<=1.15 n/a"  # no plain row measured
