@@ -270,6 +270,8 @@ def capabilities(info: Any) -> str:
     flags += [label for label, on in (("causal", info.causal), ("chunkable (TBPTT, streaming)", info.chunkable),
                                       ("bidirectional", info.bidirectional_ok), ("gated", info.gated),
                                       (f"converts to torch.nn.{info.torch_module}", info.torch_module)) if on]
+    if info.peers:
+        flags.append(f"peers {', '.join(info.peers)}")
     return "; ".join(flags)
 
 

@@ -31,18 +31,19 @@ What is measured (the method, so that the numbers can be trusted):
   temporaries, gradients, the fused kernels' workspaces); its maximum is the peak. Parameters and the input
   exist before the step and are not counted. This measures tensors, not the process RSS (which the allocator's
   caching and the interpreter blur). The ratio divides by nn.LSTM's peak at the same size.
-* **Spatial models** (``InputKind.IMAGE_SEQUENCE``, e.g. convlstm) read ``(B, T, C, Y, X)``: they are benched
+* **Spatial models** (``InputKind.IMAGE_SEQUENCE``, e.g. the ConvLSTM) read ``(B, T, C, Y, X)``: they are benched
   with ``C = I/16`` input channels and ``H/16`` hidden channels on a ``4 x 4`` image (``--spatial-size``),
   so that a step's input and state hold exactly ``I`` and ``H`` numbers, as nn.LSTM(I, H)'s do (with a
   3x3 kernel that is ~9/16 of the LSTM's multiply-adds). Their ratios are informational: the targets below
   do not apply to them.
-* **Peers**: when importable, ``torchrecurrent`` (OriginalLSTM, PeepholeLSTM, SCRN: the counterparts of
-  lstm1997, peephole_lstm, scrn) and ``sru`` (SRU, one layer) are benched as extra rows in the same
+* **Peers**: when importable, ``torchrecurrent`` (OriginalLSTM, PeepholeLSTM, SCRN: the counterparts of the
+  registry entries whose ``peers`` field names them) and ``sru`` (SRU, one layer) are benched as extra rows in the same
   interleaved loop; otherwise a note says why they were skipped. To bench them without touching the
   project's venv (they may pull another torch): ``python3 -m venv /tmp/peervenv``, ``/tmp/peervenv/bin/pip
   install -c constraints.txt torch==2.13.0``, ``/tmp/peervenv/bin/pip install --no-deps torchrecurrent sru
-  ninja``, then ``PYTHONPATH=src /tmp/peervenv/bin/python -m rnnzoo.bench --models
-  'lstm1997,peephole_lstm,scrn,torchrecurrent.*,sru.*'`` (sru compiles a small CPU extension on import).
+  ninja``, then ``PYTHONPATH=src /tmp/peervenv/bin/python -m rnnzoo.bench --models 'torchrecurrent.*,sru.*,...'``
+  with the counterparts' names in place of ``...`` (``rnnzoo list`` shows each entry's peers; sru compiles a small
+  CPU extension on import).
 * **--compile**: ``torch.compile(model)``; the first train step (compilation of forward and backward) is
   timed once as the compile time, and the compiled model joins the interleaved loop as an extra row.
 * **--scaling**: for each ``T`` in ``--lengths`` the whole sequence is trained by the library's truncated BPTT

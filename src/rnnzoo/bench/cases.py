@@ -163,26 +163,21 @@ def rnnzoo_case(name: str, spatial_size: int = 4, options: dict[str, Any] | None
 @dataclass(frozen=True)
 class Peer:
     """A row from another library: ``module.attr`` built by ``build(cls, size)``, fed ``(B, T, I)`` (or
-    ``(T, B, I)`` if ``time_major``); ``counterpart``: the rnnzoo model computing the same cell; ``expected``:
-    a warning it gives that the bench ignores."""
+    ``(T, B, I)`` if ``time_major``); ``expected``: a warning it gives that the bench ignores. Which rnnzoo
+    model computes the same cell is the registry's knowledge (``ModelInfo.peers`` names this row)."""
 
     row: str
     module: str
     attr: str
-    counterpart: str | None
     time_major: bool
     build: Callable[[Any, Size], nn.Module]
     expected: str = ""
 
 
 PEERS: tuple[Peer, ...] = (
-    Peer("torchrecurrent.OriginalLSTM", "torchrecurrent", "OriginalLSTM", "lstm1997", False,
-         lambda cls, s: cls(s.I, s.H, batch_first=True)),
-    Peer("torchrecurrent.PeepholeLSTM", "torchrecurrent", "PeepholeLSTM", "peephole_lstm", False,
-         lambda cls, s: cls(s.I, s.H, batch_first=True)),
-    Peer("torchrecurrent.SCRN", "torchrecurrent", "SCRN", "scrn", False,
-         lambda cls, s: cls(s.I, s.H, batch_first=True)),
-    Peer("sru.SRU", "sru", "SRU", None, True, lambda cls, s: cls(s.I, s.H, num_layers=1),
+    *(Peer(f"torchrecurrent.{attr}", "torchrecurrent", attr, False, lambda cls, s: cls(s.I, s.H, batch_first=True))
+      for attr in ("OriginalLSTM", "PeepholeLSTM", "SCRN")),
+    Peer("sru.SRU", "sru", "SRU", True, lambda cls, s: cls(s.I, s.H, num_layers=1),
          expected="Running SRU on CPU"),  # training on CPU is the point
 )
 
@@ -239,10 +234,11 @@ def peer_cases(names: Iterable[str]) -> tuple[list[Case], list[str]]:
         def make(s: Size, tm: bool = peer.time_major) -> Tensor:
             return torch.randn(s.T, s.B, s.I) if tm else torch.randn(s.B, s.T, s.I)
 
-        note = f"{peer.module} {version}" + (f", counterpart of {peer.counterpart}" if peer.counterpart else "")
+        counterpart = next((n for n in rnnzoo.list_models() if peer.row in rnnzoo.model_info(n).peers), None)
+        note = f"{peer.module} {version}" + (f", counterpart of {counterpart}" if counterpart else "")
         build = functools.partial(peer.build, getattr(mod, peer.attr))
         cases.append(Case(peer.row, peer.module, build, make, time_dim=0 if peer.time_major else 1,
-                          counterpart=peer.counterpart, note=note))
+                          counterpart=counterpart, note=note))
     return cases, notes
 
 

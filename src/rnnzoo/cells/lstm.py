@@ -267,14 +267,16 @@ register("lstm", paper=Paper("Gers, Schmidhuber & Cummins", 2000, "Learning to f
 
 register("lstm1997", paper=_HS97, seed_equations="000 (internal state s = g*i + s_prev)",
          description="The original LSTM without forget gate (constant error carousel)",
-         fast_path=FastPath.RNNZOO, defaults={"forget_gate": False}, **_FIELDS)(LSTMCell)
+         fast_path=FastPath.RNNZOO, defaults={"forget_gate": False}, peers=("torchrecurrent.OriginalLSTM",),
+         **_FIELDS)(LSTMCell)
 
 
 register("peephole_lstm", paper=Paper("Gers, Schraudolph & Schmidhuber", 2002,
                                        "Learning precise timing with LSTM recurrent networks"),
          seed_equations="001 eqs (16)-(20)",
          description="LSTM with peephole connections from the cell to the gates",
-         fast_path=FastPath.RNNZOO, defaults={"peephole": True}, **_FIELDS)(LSTMCell)
+         fast_path=FastPath.RNNZOO, defaults={"peephole": True}, peers=("torchrecurrent.PeepholeLSTM",),
+         **_FIELDS)(LSTMCell)
 
 
 register("cifg_lstm", paper=Paper("Greff, Srivastava, Koutnik, Steunebrink & Schmidhuber", 2017,

@@ -155,4 +155,4 @@ register("scrn", paper=Paper("Mikolov, Joulin, Chopra, Mathieu & Ranzato", 2014,
                               "Learning longer memory in recurrent neural networks", "1412.7753"),
          seed_equations="001 eqs (32)-(35)",
          description="Sigmoid hidden layer plus a slowly changing linear context layer (alpha = 0.95)",
-         fast_path=FastPath.RNNZOO)(SCRNCell)
+         fast_path=FastPath.RNNZOO, peers=("torchrecurrent.SCRN",))(SCRNCell)

@@ -108,6 +108,8 @@ class ModelInfo:
         family: ``"lstm"``, ``"gru"``, ``"elman"`` or None: which speed targets of the benchmark apply.
         torch_module: ``"LSTM"``, ``"GRU"`` or ``"RNN"`` when ``from_torch`` of that torch.nn module
             builds this entry.
+        peers: other libraries' classes computing the same cell (``"torchrecurrent.SCRN"``): the
+            benchmark's peer rows and the cross-checks find their rnnzoo counterpart here.
         defaults: the options ``create`` passes unless told otherwise.
     """
 
@@ -127,6 +129,7 @@ class ModelInfo:
     fast_path: FastPath = FastPath.NONE
     family: str | None = None
     torch_module: str | None = None
+    peers: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
 
     def options(self) -> list[str] | None:
