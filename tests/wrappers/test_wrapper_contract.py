@@ -78,6 +78,34 @@ def test_mask_with_holes_freezes_state(name, wrap):
 
 @pytest.mark.parametrize("wrap", list(WRAPS)[:5])
 @pytest.mark.parametrize("name", MODELS)
+def test_reverse_with_lengths_equals_the_flipped_sequence(name, wrap):
+    cell = _model(name, wrap).layers[0].cell
+    fwd, bwd = rnnzoo.Recurrent(cell), rnnzoo.Recurrent(cell, reverse=True)
+    x = make_input(name, B, T, I)
+    out, state = bwd(x, lengths=LENGTHS)
+    for i, n in enumerate(LENGTHS):
+        o_i, s_i = fwd(x[i:i + 1, :n].flip(1))
+        torch.testing.assert_close(out[i:i + 1, :n], o_i.flip(1), atol=1e-5, rtol=1e-4)
+        assert torch.count_nonzero(out[i, n:]) == 0
+        _close(tree_map(lambda t, i=i: t[i:i + 1], state), s_i)
+
+
+@pytest.mark.parametrize("wrap,train", SEEDED, ids=[f"{w}-{'train' if t else 'eval'}" for w, t in SEEDED])
+@pytest.mark.parametrize("name", MODELS)
+def test_step_output_is_output_of_state(name, wrap, train):
+    """y_t from step equals output(new_state) with the same prepared value (masks included)."""
+    cell = _model(name, wrap, train=train).layers[0].cell
+    x = make_input(name, B, 1, I)[:, 0]
+    shape = tuple(x.shape[1:])
+    state = tree_map(torch.randn_like, cell.initial_state(B, input_shape=shape))
+    prepared = cell.prepare(None, B, device=x.device, dtype=x.dtype, input_shape=shape)
+    torch.manual_seed(0)
+    y, new = cell.step(cell.project(x, prepared), state, prepared)
+    torch.testing.assert_close(cell.output(new, prepared), y)
+
+
+@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
+@pytest.mark.parametrize("name", MODELS)
 def test_two_chunks_equal_one_run_and_causal(name, wrap):
     model = _model(name, wrap, num_layers=2)
     x = make_input(name, B, T, I)

@@ -61,7 +61,8 @@ class VariationalDropout(Wrapper):
     axis of a whole-sequence projection), ``(B, output_size, *spatial)`` for the output and the
     state field's shape for the state.
 
-    Training mode draws the masks; eval mode is the identity (nothing is drawn). Under
+    Training mode draws the masks; eval mode is the identity (nothing is drawn). Each run draws its own
+    masks: a sequence fed in chunks (truncated BPTT, streaming) gets new masks per chunk. Under
     ``run(..., randomness="per_step")`` the runner calls ``prepare`` before every step, so the masks
     differ between steps: with ``state=0`` that is the standard dropout of Zaremba, Sutskever & Vinyals
     2014 (arXiv:1409.2329) on the non-recurrent connections.
