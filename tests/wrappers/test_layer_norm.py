@@ -4,13 +4,10 @@ projected input."""
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 import torch
 
 import rnnzoo
-import rnnzoo.wrappers.layer_norm as ln_module
 from rnnzoo.wrappers import LayerNorm
 from tests.wrappers.naive import Leaky, lstm_candidate
 
@@ -117,7 +114,3 @@ def test_draws_nothing_while_probing():
     rng = torch.get_rng_state()
     LayerNorm(inner, input=True)
     assert torch.equal(torch.get_rng_state(), rng)
-
-
-def test_docstring_example_runs():
-    assert doctest.testmod(ln_module, raise_on_error=False).failed == 0

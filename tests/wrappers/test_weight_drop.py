@@ -4,8 +4,6 @@ leaves nothing behind; names nest through wrappers."""
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 import torch
 
@@ -15,7 +13,6 @@ import rnnzoo.cells.elman
 import rnnzoo.cells.gru
 import rnnzoo.cells.lstm
 import rnnzoo.cells.scrn
-import rnnzoo.wrappers.weight_drop as wd_module
 from rnnzoo.wrappers import LayerNorm, WeightDrop, swap_parameters
 from tests.conftest import make_input
 from tests.wrappers.naive import Leaky, lstm_candidate
@@ -169,7 +166,3 @@ def test_errors_name_the_argument():
         WeightDrop(rnnzoo.LSTMCell(I, H), 0.5, weights=["weight_xx"])
     with pytest.raises(ValueError, match=r"p: expected a probability in \[0, 1\), got 1.0"):
         WeightDrop(rnnzoo.LSTMCell(I, H), 1.0)
-
-
-def test_docstring_example_runs():
-    assert doctest.testmod(wd_module, raise_on_error=False).failed == 0
