@@ -20,6 +20,8 @@ def layer_norm(t: Tensor, gain: Tensor, bias: Tensor, axes: int, eps: float) -> 
     """``gain * (t - mu) / sqrt(var + eps) + bias`` with ``mu``, ``var`` (biased) over the last ``axes``
     axes of ``t``; ``gain`` and ``bias`` ``(C,)`` act on the first of them (channels) and broadcast over
     the others (space)."""
+    if axes == 1:  # one kernel with the affine part
+        return F.layer_norm(t, t.shape[-1:], gain, bias, eps)
     normed = F.layer_norm(t, t.shape[t.dim() - axes:], eps=eps)
     shape = (-1, *([1] * (axes - 1)))
     return normed * gain.view(shape) + bias.view(shape)

@@ -99,9 +99,9 @@ class Zoneout(Wrapper):
     def _zone(self, prev: Tensor, new: Tensor, rate: float) -> Tensor:
         if not new.is_floating_point():
             return new
-        if self.training:
-            keep = torch.rand_like(new) < rate  # d = 1: keep the previous value
-            return torch.where(keep, prev, new)
+        if self.training:  # d = 1 (keep the previous value) with probability rate
+            d = (torch.rand_like(new) < rate).to(new.dtype)
+            return torch.lerp(new, prev, d)  # d * prev + (1 - d) * new
         return torch.lerp(new, prev, rate)  # rate * prev + (1 - rate) * new
 
     def step(self, u_t: Any, state: Any, prepared: Drawn) -> tuple[Any, Any]:
