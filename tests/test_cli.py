@@ -159,6 +159,9 @@ def test_unknown_task_suggests_close_names(tmp_path, capsys):
     (["--monitor", "accuracy"], "--monitor"),
     (["--head", "per_step"], "--head"),
     (["--model", "convlstm"], "--model"),
+    (["--weight-drop", "1.5"], "--weight-drop"),
+    (["--zoneout", "-0.1"], "--zoneout"),
+    (["--variational-dropout", "x"], "--variational-dropout"),
 ])
 def test_invalid_values_give_one_line(argv, flag, tmp_path, capsys):
     assert cli.main(["train", *argv, "--run-dir", str(tmp_path / "x")]) == 2
@@ -167,6 +170,43 @@ def test_invalid_values_give_one_line(argv, flag, tmp_path, capsys):
     assert flag in err
     assert any(word in err for word in ("got", "invalid choice", "Allowed", "options are")), err
     assert not (tmp_path / "x").exists()
+
+
+REGULARISERS = ["--variational-dropout", "0.2", "--zoneout", "0.1", "--weight-drop", "0.3", "--layer-norm"]
+
+
+def test_regularisers_define_the_run_and_resume_exactly(tmp_path, capsys):
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert _train(whole, *REGULARISERS, steps=6) == 0
+    cfg = yaml.safe_load((whole / "config.yaml").read_text())
+    assert (cfg["variational_dropout"], cfg["zoneout"], cfg["weight_drop"], cfg["layer_norm"]) == (0.2, 0.1, 0.3, True)
+    weights = _weights(whole)
+    assert "model.backbone.layers.0.cell.inner.inner.inner.gain.h" in weights  # VD(Zoneout(WeightDrop(LayerNorm)))
+    assert _train(part, *REGULARISERS, steps=4) == 0
+    for change in (["--weight-drop", "0.5"], ["--no-layer-norm"], ["--zoneout", "none"]):
+        assert cli.main(["train", "--resume", str(part), *change]) == 2
+        err = _err_line(capsys)
+        assert change[0].replace("--no-", "--") in err and "cannot change" in err
+    assert cli.main(["train", "--resume", str(part), "--max-steps", "6", "--progress", "none"]) == 0
+    _assert_same_weights(weights, _weights(part))  # the masks follow the batch index: resume stays exact
+    assert cli.main(["evaluate", str(part)]) == 0  # rebuilt from the checkpoint's model config, in eval mode
+
+
+def test_regulariser_mappings_in_a_config_file(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text("zoneout: {h: 0.05, c: 0.5}\nvariational_dropout: {state: 0.25}\n")
+    run = tmp_path / "run"
+    assert _train(run, "--config", str(good), steps=2) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["zoneout"] == {"h": 0.05, "c": 0.5} and cfg["variational_dropout"] == {"state": 0.25}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("zoneout: {q: 0.1}\n")
+    assert cli.main(["train", *TINY, "--config", str(bad), "--run-dir", str(tmp_path / "x")]) == 2
+    err = _err_line(capsys)
+    assert err.endswith("--zoneout (model 'lstm'): LSTMCell's state has the fields h, c; got 'q'"), err
+    bad.write_text("variational_dropout: {hidden: 0.1}\n")
+    assert cli.main(["train", *TINY, "--config", str(bad), "--run-dir", str(tmp_path / "x")]) == 2
+    assert "--variational-dropout: expected a probability in [0, 1) or a mapping of keys among" in _err_line(capsys)
 
 
 def test_bad_config_file(tmp_path, capsys):
@@ -284,7 +324,10 @@ def test_list_shows_models_and_tasks(capsys):
 
 def test_help_exits_zero(capsys):
     assert cli.main(["train", "--help"]) == 0
-    assert "--tbptt" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--tbptt" in out
+    for name in ("--variational-dropout", "--zoneout", "--weight-drop", "--layer-norm"):
+        assert name in out
 
 
 def test_delegated_commands_missing_module(monkeypatch, capsys):

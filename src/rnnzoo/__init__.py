@@ -40,13 +40,14 @@ from rnnzoo.core.registry import (
 )
 from rnnzoo.core.runner import RunOutput, run
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.wrappers import LayerNorm, VariationalDropout, WeightDrop, Wrapper, Zoneout
 
 __version__ = "0.2.0"
 
 __all__ = [
     "Bidirectional", "BidirectionalState", "Cell", "ConvLSTMCell", "ConvLSTMState", "DeepCell", "ElmanCell",
-    "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "Model",
-    "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
-    "StackedState", "Steps", "TensorSpec", "UnknownModelError", "create", "from_torch", "list_models",
-    "model_info", "register", "run", "to_torch",
+    "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "LayerNorm",
+    "Model", "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
+    "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop", "Wrapper",
+    "Zoneout", "create", "from_torch", "list_models", "model_info", "register", "run", "to_torch",
 ]

@@ -112,6 +112,20 @@ def _add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
     g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
                    help="bidirectional layers (default off)")
     g.add_argument("--dropout", type=_number(float), help="dropout between layers (default 0)")
+    g.add_argument("--variational-dropout", type=_number(float, nullable=True), metavar="P",
+                   help="variational dropout (Gal & Ghahramani 2016): one mask per sequence on each layer's input, "
+                        "output and recurrent state, probability P (separate rates: a mapping of input/output/"
+                        "state in --config); default none")
+    g.add_argument("--zoneout", type=_number(float, nullable=True), metavar="P",
+                   help="zoneout (Krueger et al. 2017): at each step every state unit keeps its previous value "
+                        "with probability P (per field: a mapping such as {h: 0.05, c: 0.5} in --config); "
+                        "default none")
+    g.add_argument("--weight-drop", type=_number(float, nullable=True), metavar="P",
+                   help="DropConnect on the recurrent weights, one mask per forward pass (AWD-LSTM, Merity et "
+                        "al. 2018), probability P; default none")
+    g.add_argument("--layer-norm", action=argparse.BooleanOptionalAction,
+                   help="layer normalisation (Ba et al. 2016): the cell's own option where it has one, else the "
+                        "rnnzoo.LayerNorm wrapper on its state (default off)")
     g.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a cell option, value parsed as YAML, repeatable (e.g. --option activation=relu "
                         f"--option forget_bias=1.0); default job: {d('options')}")
@@ -252,9 +266,10 @@ def resume_config(args: argparse.Namespace, checkpoint: dict[str, Any]) -> Train
     if getattr(args, "config", None):
         raise ConfigError("--config: not with --resume (the run's configuration is in its checkpoint)")
     base = dict(checkpoint["rnnzoo"]["config"])
+    defaults = TrainConfig().to_dict()  # what a checkpoint written before a key existed ran with
     explicit = explicit_values(args)
     for key, value in explicit.items():
-        if key not in RESUMABLE and value != base.get(key):
+        if key not in RESUMABLE and value != base.get(key, defaults.get(key)):
             name = "--option" if key == "options" else "--task-option" if key == "task_options" else flag(key)
             raise ConfigError(f"{name}: cannot change when resuming (the run has {base.get(key)!r}, got {value!r}); "
                               f"only {', '.join(flag(k) for k in RESUMABLE)} may change")

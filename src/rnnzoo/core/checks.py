@@ -36,3 +36,11 @@ def check_cell_args(input_size: Any, hidden_size: Any, **flags: Any) -> None:
     positive_int("hidden_size", hidden_size)
     for name, value in flags.items():
         boolean(name, value)
+
+
+def probability(name: str, value: Any) -> float:
+    """``value`` as a float if it is a real number in [0, 1) (a dropout or zoneout rate; 1 would drop
+    or freeze everything)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return float(value)

@@ -182,6 +182,11 @@ class DeepCell(Cell):
     def recurrent_blocks(self) -> list[Any]:
         return [b for c in self.cells for b in c.recurrent_blocks()]
 
+    def recurrent_weights(self) -> list[str]:
+        """Every cell's recurrent weights, named relative to this stack (``layers.0.weight_hh``)."""
+        return [f"layers.{i}.{name}" for i, m in enumerate(self.layers) if isinstance(m, Cell)
+                for name in m.recurrent_weights()]
+
     def initialize(self, scheme: str, value: float | None = None, *, generator: Any = None) -> bool:
         return any([c.initialize(scheme, value, generator=generator) for c in self.cells])
 

@@ -7,16 +7,25 @@ factory builds it with the options given.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
 from torch import nn
 
-from rnnzoo.core.checks import boolean, positive_int
+from rnnzoo.core.cell import Cell
+from rnnzoo.core.checks import boolean, positive_int, probability
 from rnnzoo.core.deep import DeepCell
 from rnnzoo.core.layers import Bidirectional, Merge, Recurrent, Stacked
 from rnnzoo.core.registry import ModelInfo, ModelKind, model_info
 from rnnzoo.core.torch_equiv import to_torch
+from rnnzoo.wrappers.layer_norm import LayerNorm
+from rnnzoo.wrappers.variational_dropout import VariationalDropout
+from rnnzoo.wrappers.weight_drop import WeightDrop
+from rnnzoo.wrappers.zoneout import Zoneout
+
+DROPOUT_PARTS = ("input", "output", "state")
+"""The parts of a step ``create(..., variational_dropout={...})`` drops."""
 
 
 class Model(Stacked):
@@ -87,6 +96,10 @@ def create(
     residual: bool = False,
     merge: Merge = "concat",
     compile: bool = False,
+    variational_dropout: float | dict[str, float] | None = None,
+    zoneout: float | dict[str, float] | None = None,
+    weight_drop: float | None = None,
+    layer_norm: bool = False,
     **options: Any,
 ) -> nn.Module:
     """Build a registered architecture.
@@ -104,6 +117,19 @@ def create(
         compile: compile the model's forward with ``torch.compile`` (``nn.Module.compile``, in place:
             the parameters and ``state_dict`` are unchanged). It pays for long training runs only:
             compilation takes about a minute per configuration (``rnnzoo bench --compile`` measures it).
+        variational_dropout: a probability for the input, output and state masks of
+            :class:`~rnnzoo.wrappers.VariationalDropout` (one mask per sequence), or a dict with some of
+            the keys ``"input"``, ``"output"``, ``"state"`` (the others 0).
+        zoneout: a rate for every state field, or a rate per field (``{"h": 0.05, "c": 0.5}``):
+            :class:`~rnnzoo.wrappers.Zoneout`.
+        weight_drop: DropConnect probability on the recurrent weights (:class:`~rnnzoo.wrappers.WeightDrop`).
+        layer_norm: layer normalisation: the cell's own ``layer_norm`` option where its entry has one
+            (the paper's placement inside the cell), else the :class:`~rnnzoo.wrappers.LayerNorm` wrapper.
+
+            Every layer and direction gets its own wrappers, from the inside: cell -> LayerNorm ->
+            WeightDrop -> Zoneout -> VariationalDropout. The random ones act in training mode only
+            (``model.train()``, zoneout's expectation in eval mode). Their values are recorded in
+            ``model.config``; a model with any of them has no torch.nn equivalent (``to_torch`` raises).
         **options: the cell's own options (see its docstring, e.g. ``activation="relu"``); for a
             whole-model entry, the model's options.
     """
@@ -111,6 +137,12 @@ def create(
         raise TypeError(f"name: expected a registry name (str), got {name!r}")
     info = model_info(name)
     if info.kind is ModelKind.MODEL:
+        given = {k: v for k, v in (("variational_dropout", variational_dropout), ("zoneout", zoneout),
+                                   ("weight_drop", weight_drop), ("layer_norm", layer_norm)) if v}
+        if given:
+            key = next(iter(given))
+            raise TypeError(f"{key}: {name!r} is a whole model, and the regulariser options wrap the cells create "
+                            f"stacks; use the model's own options (got {given})")
         return _create_model(info, input_size=input_size, hidden_size=hidden_size, compile=compile, **options)
     if input_size is None or hidden_size is None:
         raise TypeError(f"create: {name!r} needs input_size= and hidden_size=")
@@ -129,26 +161,89 @@ def create(
         warnings.warn("dropout: applies between stacked layers; with num_layers=1 it does nothing "
                       f"(got dropout={dropout})", stacklevel=2)
     info.check_options(options)
+    regularisers = _regularisers(variational_dropout, zoneout, weight_drop, layer_norm)
+    native_norm = layer_norm and "layer_norm" in (info.options() or ())
+    cell_options = {**options, "layer_norm": True} if native_norm else options
+
+    def build(size: int) -> Cell:
+        return _regularise(info.build(size, hidden_size, **cell_options), wrap_norm=layer_norm and not native_norm,
+                           **regularisers)
+
     layers: list[Any] = []
     size = input_size
     for index in range(num_layers):
         if bidirectional:
-            layer: Any = Bidirectional(info.build(size, hidden_size, **options),
-                                       info.build(size, hidden_size, **options),
-                                       merge=merge, batch_first=batch_first)
+            layer: Any = Bidirectional(build(size), build(size), merge=merge, batch_first=batch_first)
         else:
-            layer = Recurrent(info.build(size, hidden_size, **options), batch_first=batch_first)
+            layer = Recurrent(build(size), batch_first=batch_first)
         layers.append(layer)
         if index + 1 < num_layers:
             size = layer.output_size
     config = dict(name=name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
                   bidirectional=bidirectional, batch_first=batch_first, dropout=dropout,
                   residual=residual, merge=merge, **options)
+    config.update({k: v for k, v in regularisers.items() if v})
+    if layer_norm:
+        config["layer_norm"] = True
     model = Model(layers, name=name, config=config, dropout=dropout, residual=residual)
     if compile:
         model.compile(dynamic=False)
         model.config["compile"] = True
     return model
+
+
+def _regularisers(variational_dropout: Any, zoneout: Any, weight_drop: Any, layer_norm: Any) -> dict[str, Any]:
+    """``create``'s regulariser arguments validated and normalised (a float ``variational_dropout``
+    becomes ``{"input": p, "output": p, "state": p}``); each error names the argument."""
+    vd = variational_dropout
+    if vd is not None:
+        if isinstance(vd, dict):
+            unknown = [k for k in vd if k not in DROPOUT_PARTS]
+            if not vd or unknown:
+                raise ValueError(f"variational_dropout: expected a dict with keys among {', '.join(DROPOUT_PARTS)}, "
+                                 f"got {vd!r}")
+            vd = {k: probability(f"variational_dropout[{k!r}]", vd.get(k, 0.0)) for k in DROPOUT_PARTS}
+        elif isinstance(vd, bool) or not isinstance(vd, (int, float)):
+            raise TypeError("variational_dropout: expected None, a probability in [0, 1) or a dict with keys among "
+                            f"{', '.join(DROPOUT_PARTS)}, got {vd!r}")
+        else:
+            vd = dict.fromkeys(DROPOUT_PARTS, probability("variational_dropout", vd))
+        if not any(vd.values()):
+            vd = None
+    zo = zoneout
+    if zo is not None:
+        if isinstance(zo, dict):
+            if not zo or not all(isinstance(k, str) for k in zo):
+                raise ValueError(f"zoneout: expected a dict of state field names to rates, got {zo!r}")
+            zo = {k: probability(f"zoneout[{k!r}]", v) for k, v in zo.items()}
+            zo = zo if any(zo.values()) else None
+        elif isinstance(zo, bool) or not isinstance(zo, (int, float)):
+            raise TypeError(f"zoneout: expected None, a rate in [0, 1) or a dict of state field names to rates, "
+                            f"got {zo!r}")
+        else:
+            zo = probability("zoneout", zo) or None
+    wd = None if weight_drop is None else (probability("weight_drop", weight_drop) or None)
+    boolean("layer_norm", layer_norm)
+    return {"variational_dropout": vd, "zoneout": zo, "weight_drop": wd}
+
+
+def _regularise(cell: Cell, *, wrap_norm: bool, variational_dropout: dict[str, float] | None,
+                zoneout: float | dict[str, float] | None, weight_drop: float | None) -> Cell:
+    """``cell`` wrapped, from the inside: LayerNorm -> WeightDrop -> Zoneout -> VariationalDropout. An error
+    of a wrapper names ``create``'s argument (``zoneout: LSTMCell's state has the fields h, c; got 'q'``)."""
+    steps = [("layer_norm", LayerNorm, {}, wrap_norm), ("weight_drop", WeightDrop, {"p": weight_drop}, weight_drop),
+             ("zoneout", Zoneout, {"rates": zoneout}, zoneout is not None),
+             ("variational_dropout", VariationalDropout, variational_dropout or {}, variational_dropout is not None)]
+    for arg, wrapper, kwargs, wanted in steps:
+        if not wanted:
+            continue
+        try:
+            cell = wrapper(cell, **kwargs)
+        except (TypeError, ValueError) as err:
+            head, sep, tail = str(err).partition(": ")
+            named = re.fullmatch(r"\w+(\[.*\])?", head) if sep else None
+            raise type(err)(f"{arg}{named.group(1) or ''}: {tail}" if named else f"{arg}: {err}") from None
+    return cell
 
 
 def _create_model(info: ModelInfo, *, input_size: int | None, hidden_size: int | None, compile: bool,

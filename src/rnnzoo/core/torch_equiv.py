@@ -50,6 +50,12 @@ def layer_cells(model: nn.Module) -> list[list[Any]]:
     return out
 
 
+def _describe(cell: Any) -> str:
+    """``VariationalDropout(WeightDrop(LSTMCell))``: a wrapper chain by class names."""
+    inner = getattr(cell, "inner", None)
+    return type(cell).__name__ + (f"({_describe(inner)})" if inner is not None else "")
+
+
 def to_torch(model: nn.Module) -> nn.RNN | nn.LSTM | nn.GRU:
     """The torch.nn module computing what ``model`` (a ``rnnzoo.create`` model) computes, with a copy
     of its weights. Raises naming what torch cannot express."""
@@ -67,6 +73,11 @@ def to_torch(model: nn.Module) -> nn.RNN | nn.LSTM | nn.GRU:
     flat = [e for layer in equivalents for e in layer]
     name = getattr(model, "name", type(model).__name__)
     config = getattr(model, "config", {})
+    wrapped = sorted({_describe(c) for layer in cells for c in layer if hasattr(c, "inner")})
+    if wrapped:
+        raise ValueError(f"model: {name!r} has wrapper cells ({', '.join(wrapped)}: regularisers or normalisation, "
+                         "options such as variational_dropout, zoneout, weight_drop, layer_norm), which torch.nn's "
+                         "RNN/LSTM/GRU cannot express; build the model without them to convert its weights")
     if any(e is None for e in flat) or len({e.signature() for e in flat}) != 1:
         raise ValueError(f"model: {name!r} with options {config} has no torch.nn equivalent "
                          "(convertible: elman with tanh/relu, lstm, gru with reset='after')")

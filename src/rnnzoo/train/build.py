@@ -10,9 +10,12 @@ import torch
 import rnnzoo
 from rnnzoo.core.registry import UnknownModelError
 from rnnzoo.tasks import Task, UnknownTaskError, get_task
-from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.config import TrainConfig, flag
 from rnnzoo.train.errors import ConfigError
 from rnnzoo.train.heads import SequenceModel
+
+REGULARISERS = ("variational_dropout", "zoneout", "weight_drop", "layer_norm")
+"""The TrainConfig keys passed to :func:`rnnzoo.create` as its regulariser arguments."""
 
 
 def build_task(cfg: TrainConfig) -> Task:
@@ -57,11 +60,16 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
         raise ConfigError(f"--tbptt: {cfg.model!r} cannot be fed in chunks carrying its state (its registry entry "
                           "has chunkable=False); use full BPTT (no --tbptt)")
     head = resolve_head(cfg, task)
+    regularisers = {k: getattr(cfg, k) for k in REGULARISERS}
     try:
         model = SequenceModel(cfg.model, input_size=task.input_size, output_size=task.output_size,
                               hidden_size=cfg.hidden_size, head=head, num_layers=cfg.num_layers,
-                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, options=cfg.options)
+                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, options=cfg.options,
+                              **regularisers)
     except (TypeError, ValueError) as err:
+        key = str(err).partition(":")[0].partition("[")[0]
+        if key in REGULARISERS:  # create names its argument: name the flag (--zoneout: ...)
+            raise ConfigError(f"{flag(key)} (model {cfg.model!r}): {str(err).partition(': ')[2]}") from None
         raise ConfigError(f"--option (model {cfg.model!r}, options {cfg.options}): {err}") from None
     if cfg.init is not None:
         apply_init(model, cfg.init, seed=cfg.seed)

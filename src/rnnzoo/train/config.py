@@ -75,6 +75,19 @@ def _options(key: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _rates(key: str, value: Any, parts: tuple[str, ...] | None) -> float | dict[str, float] | None:
+    """None, a probability in [0, 1), or a mapping of names (``parts`` if given) to probabilities."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        names = f"keys among {', '.join(parts)}" if parts else "state field names"
+        if not value or not all(isinstance(k, str) and (parts is None or k in parts) for k in value):
+            raise ConfigError(f"{flag(key)}: expected a probability in [0, 1) or a mapping of {names} to "
+                              f"probabilities, got {value!r}")
+        return {k: _float(key, v, low=0.0, high=1.0) for k, v in value.items()}
+    return _float(key, value, low=0.0, high=1.0)
+
+
 def parse_tbptt(text: Any) -> list[int] | None:
     """``"K1"`` or ``"K1,K2"`` (or a list) -> ``[k1, k2]`` with ``1 <= k1 <= k2``; None/"none"/"" -> None."""
     if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "null", "off")):
@@ -106,6 +119,9 @@ class TrainConfig:
     """Everything that defines a training run (see ``rnnzoo train --help`` for each field's flag).
 
     Model: ``model`` (registry name), ``hidden_size``, ``num_layers``, ``bidirectional``, ``dropout``,
+    the regularisers of :func:`rnnzoo.create` (``variational_dropout``: a probability or a mapping of
+    ``input``/``output``/``state`` to probabilities; ``zoneout``: a rate or a mapping of state fields to
+    rates; ``weight_drop``: DropConnect on the recurrent weights; ``layer_norm``),
     ``options`` (the cell's own options, ``--option key=value``), ``init`` (an initialisation spec for
     :func:`rnnzoo.diagnostics.apply_init`, e.g. ``spectral_radius=1.2``; None = the cell's own),
     ``head`` (``auto`` = the task's target: ``last`` or ``per_step``; ``next_token`` = the output at
@@ -131,6 +147,10 @@ class TrainConfig:
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0
+    variational_dropout: float | dict[str, float] | None = None
+    zoneout: float | dict[str, float] | None = None
+    weight_drop: float | None = None
+    layer_norm: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     init: str | None = None
     task_options: dict[str, Any] = field(default_factory=dict)
@@ -190,6 +210,9 @@ class TrainConfig:
         out["options"] = dict(self.options)
         out["task_options"] = dict(self.task_options)
         out["tbptt"] = list(self.tbptt) if self.tbptt is not None else None
+        for key in ("variational_dropout", "zoneout"):
+            value = getattr(self, key)
+            out[key] = dict(value) if isinstance(value, dict) else value
         return out
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -206,6 +229,10 @@ class TrainConfig:
         self.num_layers = _int("num_layers", self.num_layers, 1)
         self.bidirectional = _bool("bidirectional", self.bidirectional)
         self.dropout = _float("dropout", self.dropout, low=0.0, high=1.0)
+        self.variational_dropout = _rates("variational_dropout", self.variational_dropout, ("input", "output", "state"))
+        self.zoneout = _rates("zoneout", self.zoneout, None)
+        self.weight_drop = _float("weight_drop", self.weight_drop, low=0.0, high=1.0, optional=True)
+        self.layer_norm = _bool("layer_norm", self.layer_norm)
         self.options = _options("option", self.options)
         if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
             raise ConfigError(f"--init: expected a spec such as spectral_radius=1.1 or orthogonal, got {self.init!r}")

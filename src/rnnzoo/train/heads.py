@@ -44,6 +44,8 @@ class SequenceModel(nn.Module):
         hidden_size: H, units per direction and layer.
         head: ``"last"``, ``"per_step"`` or ``"next_token"`` (see the module docstring).
         num_layers, bidirectional, dropout: as :func:`rnnzoo.create`.
+        variational_dropout, zoneout, weight_drop, layer_norm: the regularisers of :func:`rnnzoo.create`
+            (wrapper cells around every layer's cells; random ones act in training mode).
         options: the cell's own options (e.g. ``{"forget_bias": 1.0}``).
 
     Shapes: ``x`` ``(B, T, I)``, ``lengths`` ``(B,)``; ``forward`` returns ``(y, state)`` with ``y``
@@ -54,19 +56,23 @@ class SequenceModel(nn.Module):
 
     def __init__(self, model: str, *, input_size: int, output_size: int, hidden_size: int,
                  head: str = "last", num_layers: int = 1, bidirectional: bool = False,
-                 dropout: float = 0.0, options: dict[str, Any] | None = None) -> None:
+                 dropout: float = 0.0, variational_dropout: float | dict[str, float] | None = None,
+                 zoneout: float | dict[str, float] | None = None, weight_drop: float | None = None,
+                 layer_norm: bool = False, options: dict[str, Any] | None = None) -> None:
         super().__init__()
         if head not in HEAD_KINDS:
             raise ValueError(f"head: expected one of {', '.join(HEAD_KINDS)}, got {head!r}")
         options = dict(options or {})
         self.backbone = rnnzoo.create(model, input_size=input_size, hidden_size=hidden_size,
                                       num_layers=num_layers, bidirectional=bidirectional, batch_first=True,
-                                      dropout=dropout, **options)
+                                      dropout=dropout, variational_dropout=variational_dropout, zoneout=zoneout,
+                                      weight_drop=weight_drop, layer_norm=layer_norm, **options)
         self.head_kind = head
         self.head = nn.Linear(self.backbone.output_size, output_size)
         self.config = dict(model=model, input_size=input_size, output_size=output_size, hidden_size=hidden_size,
                            head=head, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
-                           options=options)
+                           variational_dropout=variational_dropout, zoneout=zoneout, weight_drop=weight_drop,
+                           layer_norm=layer_norm, options=options)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SequenceModel:

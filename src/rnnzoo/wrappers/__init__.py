@@ -1,5 +1,16 @@
-"""Wrapper cells: cells around cells (regularisers, normalisation) that work for every cell."""
+"""Wrapper cells: cells around cells (regularisers, normalisation) that work for every cell.
 
-from rnnzoo.wrappers.base import Wrapper
+Regularisers, each a cell (see each class for its paper): :class:`VariationalDropout` (Gal &
+Ghahramani 2016), :class:`Zoneout` (Krueger et al. 2017), :class:`WeightDrop` (Merity et al. 2018),
+:class:`LayerNorm` (Ba et al. 2016). ``rnnzoo.create(..., variational_dropout=, zoneout=, weight_drop=,
+layer_norm=)`` stacks them, from the inside: cell -> LayerNorm -> WeightDrop -> Zoneout -> VariationalDropout.
+"""
 
-__all__ = ["Wrapper"]
+from rnnzoo.wrappers.base import Drawn, Wrapper
+from rnnzoo.wrappers.layer_norm import LayerNorm
+from rnnzoo.wrappers.variational_dropout import DropoutMasks, VariationalDropout
+from rnnzoo.wrappers.weight_drop import WeightDrop, swap_parameters
+from rnnzoo.wrappers.zoneout import Zoneout
+
+__all__ = ["Drawn", "DropoutMasks", "LayerNorm", "VariationalDropout", "WeightDrop", "Wrapper", "Zoneout",
+           "swap_parameters"]

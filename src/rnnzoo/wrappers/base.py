@@ -5,17 +5,31 @@ or an attention mechanism written once works for every registered cell and for u
 inside any layer, stack or direction, with the runner's lengths, masks, streaming and TBPTT.
 
 A wrapper's ``prepared`` value is, unless it says otherwise, its inner cell's; one that draws its own
-(dropout masks, a dropped weight) returns a pair and hands the inner cell its part.
+(dropout masks, a dropped weight) returns a :class:`Drawn` pair and hands the inner cell its part.
+
+Parameter names a wrapper reports (``recurrent_weights()``, the ``parameter`` of its
+``recurrent_blocks()``) are relative to the wrapper (``"inner.weight_hh"``), so wrappers nest:
+``WeightDrop(LayerNorm(LSTMCell(...)))`` finds ``inner.weight_hh`` on its inner cell.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, NamedTuple
 
 import torch
 
 from rnnzoo.core.blocks import RecurrentBlock
 from rnnzoo.core.cell import Cell, From, Steps, bind
+
+
+class Drawn(NamedTuple):
+    """What a wrapper's ``prepare`` returns when it draws something once per run: ``value`` (masks, a
+    dropped weight; None when nothing is drawn, e.g. in eval mode) and ``inner``, the inner cell's own
+    prepared value, handed on to it."""
+
+    value: Any
+    inner: Any
 
 
 class Wrapper(Cell):
@@ -62,10 +76,13 @@ class Wrapper(Cell):
         return self.inner.fused(steps.replace(cell=self.inner), state)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
-        return self.inner.recurrent_blocks()
+        """The inner cell's blocks, their ``parameter`` names prefixed with ``inner.``."""
+        return [b if b.parameter is None else dataclasses.replace(b, parameter=f"inner.{b.parameter}")
+                for b in self.inner.recurrent_blocks()]
 
     def recurrent_weights(self) -> list[str]:
-        return self.inner.recurrent_weights()
+        """The inner cell's recurrent weights, named relative to this wrapper (``inner.weight_hh``)."""
+        return [f"inner.{name}" for name in self.inner.recurrent_weights()]
 
     def initialize(self, scheme: str, value: float | None = None, *,
                    generator: torch.Generator | None = None) -> bool:
