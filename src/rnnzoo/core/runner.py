@@ -289,7 +289,9 @@ def run(
 
     index: Tensor | None = None  # per-sequence reversal (padding stays at the end): what fast paths need
     if reverse:
-        if fast and lens is not None:
+        # a cell without a fast path always sees the flipped order, so its per-step random draws do not
+        # depend on use_fused
+        if fast and lens is not None and cell.fused_kind is not None:
             index = reverse_index(lens, n_steps, device)
             xt = gather_time(xt, index)
         else:  # flip: a leading run of masked steps is a no-op, so this is exact for any mask
