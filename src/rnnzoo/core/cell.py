@@ -35,7 +35,6 @@ by hand and running it give the same numbers.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -49,13 +48,18 @@ from rnnzoo.core.spec import check_state, is_spec, spec_of, zeros_like_spec
 from rnnzoo.core.torch_equiv import TorchEquivalent
 from rnnzoo.core.tree import tree_leaves, tree_map
 
+_ARITY: dict[Callable[..., Any], tuple[int, bool]] = {}
 
-@functools.cache
+
+@torch.compiler.assume_constant_result
 def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
-    params = list(inspect.signature(fn).parameters.values())
-    star = any(p.kind is p.VAR_POSITIONAL for p in params)
-    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-    return n, star
+    """(positional parameters, has ``*args``) of ``fn``, inspected once per function (a constant for
+    torch.compile, which then never traces ``inspect``)."""
+    if fn not in _ARITY:
+        params = list(inspect.signature(fn).parameters.values())
+        star = any(p.kind is p.VAR_POSITIONAL for p in params)
+        _ARITY[fn] = (sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params), star)
+    return _ARITY[fn]
 
 
 def takes_prepared(method: Callable[..., Any], arity: int) -> bool:
@@ -108,14 +112,18 @@ class Steps:
             kernels need), else None; None with ``mask`` None means every sequence is full length.
         prepared: what ``cell.prepare`` returned for this run.
         u: ``cell.project(x)``, computed on first use and then shared with the step loop.
+        state_masks: ``{field: mask}`` multiplying those state fields where they enter every step
+            (variational dropout of the recurrent connections), set by a wrapper only for a cell whose
+            ``fused_state_masks`` names the fields; None for a plain run.
     """
 
-    __slots__ = ("cell", "x", "mask", "lengths", "prepared", "steps", "batch", "_u")
+    __slots__ = ("cell", "x", "mask", "lengths", "prepared", "steps", "batch", "state_masks", "_u")
 
     def __init__(self, cell: Cell, x: Any, mask: Tensor | None, lengths: Tensor | None, prepared: Any,
-                 steps: int, batch: int, u: Any = None) -> None:
+                 steps: int, batch: int, u: Any = None, state_masks: dict[str, Tensor] | None = None) -> None:
         self.cell, self.x, self.mask, self.lengths, self.prepared = cell, x, mask, lengths, prepared
         self.steps, self.batch = steps, batch
+        self.state_masks = state_masks
         self._u = u
 
     @property
@@ -129,11 +137,16 @@ class Steps:
         """True when the valid steps of every sequence are a prefix (torch's kernels need this)."""
         return self.mask is None or self.lengths is not None
 
-    def replace(self, *, cell: Cell | None = None, x: Any = ..., prepared: Any = ...) -> Steps:
-        """The same steps for another cell, input or prepared value (a wrapper handing them on)."""
-        same_input = x is ...
-        return Steps(cell or self.cell, self.x if same_input else x, self.mask, self.lengths,
-                     self.prepared if prepared is ... else prepared, self.steps, self.batch)
+    def replace(self, *, cell: Cell | None = None, x: Any = ..., prepared: Any = ...,
+                state_masks: Any = ...) -> Steps:
+        """The same steps for another cell, input, prepared value or state masks (a wrapper handing them on)."""
+        cell = cell or self.cell
+        masks = self.state_masks if state_masks is ... else state_masks
+        if masks and not set(masks) <= set(cell.fused_state_masks):
+            raise ValueError(f"state_masks: {type(cell).__name__}'s fast path applies masks to "
+                             f"{sorted(cell.fused_state_masks)}, got {sorted(masks)}")
+        return Steps(cell, self.x if x is ... else x, self.mask, self.lengths,
+                     self.prepared if prepared is ... else prepared, self.steps, self.batch, state_masks=masks)
 
 
 class Cell(nn.Module):
@@ -153,6 +166,9 @@ class Cell(nn.Module):
     fused_traceable: bool = False
     """Whether the fast path may run while ``torch.compile`` traces (the runner's compile policy:
     otherwise the step loop is traced, which inductor fuses)."""
+    fused_state_masks: frozenset[str] = frozenset()
+    """State fields whose multiplicative masks (``Steps.state_masks``) the fast path applies where the
+    field enters each step; a wrapper with recurrent dropout keeps the fast path only for these."""
 
     # ------------------------------------------------------------------ state
 

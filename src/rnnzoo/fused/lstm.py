@@ -74,12 +74,14 @@ def _rec(spec: LSTMSpec, weight: Tensor) -> Linear | Conv:
 
 
 class LSTMFunction(torch.autograd.Function):
-    """``(u, h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec) -> (out, h_T, c_T)``; see the module."""
+    """``(u, h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec, hmask) -> (out, h_T, c_T)``; see the
+    module. ``hmask`` (``h``'s shape, or None) multiplies h_{t-1} where it enters the recurrent product
+    (variational dropout on the recurrent connection, Gal & Ghahramani 2016): a constant, not differentiated."""
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, w_ci: Tensor | None,
                 w_cf: Tensor | None, w_co: Tensor | None, weight_hr: Tensor | None, mask: Tensor | None,
-                spec: LSTMSpec) -> tuple[Tensor, Tensor, Tensor]:
+                spec: LSTMSpec, hmask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         T, B = u.shape[:2]
         n, gi, H = spec.n, spec.g_index, c0.shape[1]
         rec = _rec(spec, weight_hh)
@@ -106,10 +108,14 @@ class LSTMFunction(torch.autograd.Function):
         tanh_g = spec.input_activation == "tanh"
         through_g = G[:, :, :(gi + 1) * H].unbind(0)  # i, (f,) g: activated together with peepholes
         tanh_consts = tanh_constants(c0)
+        h_in = torch.empty_like(h0) if hmask is not None else None
 
         for t in range(T):
             c_prev, c = cs[t], cs[t + 1]
-            rec.forward_into(us[t], hs[t], gs[t])  # pre-activations
+            if h_in is not None:
+                rec.forward_into(us[t], torch.mul(hs[t], hmask, out=h_in), gs[t])  # pre-activations, masked h
+            else:
+                rec.forward_into(us[t], hs[t], gs[t])  # pre-activations
             if peephole:
                 g_if[t].addcmul_(c_b[t], w_if)  # i (and f) peepholes on c_{t-1}
             if tanh_g:
@@ -142,14 +148,14 @@ class LSTMFunction(torch.autograd.Function):
         out = Hs[1:]
         if mask is not None:
             out = out * broadcast_mask(mask, h0.dim()).to(out.dtype)
-        ctx.save_for_backward(G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask)
+        ctx.save_for_backward(G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask)
         ctx.spec = spec
         return out, Hs[T].clone(), Cs[T].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, gout: Tensor, gh: Tensor, gc: Tensor) -> tuple[Tensor | None, ...]:
-        G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask = ctx.saved_tensors
+        G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask = ctx.saved_tensors
         spec: LSTMSpec = ctx.spec
         T, B = G.shape[:2]
         n, gi, H = spec.n, spec.g_index, Cs.shape[2]
@@ -224,6 +230,7 @@ class LSTMFunction(torch.autograd.Function):
         dc = gc.clone()  # total gradient reaching c_t, updated in place
         dc_b = dc.unsqueeze(1)  # broadcast over the i, (f,) g blocks
         dr_buf = torch.empty_like(Cs[0]) if weight_hr is not None else None
+        dhm = torch.empty_like(Hs[0]) if hmask is not None else None  # the gradient reaching the masked h
         for b in range(T, 0, -chunk):
             a = max(0, b - chunk)
             Kc, Fc = tables(a, b)
@@ -239,12 +246,19 @@ class LSTMFunction(torch.autograd.Function):
                 if Fs is not None:
                     dc.mul_(Fs[j])
                 dh_prev = dhs[t - 1] if t > 0 else dh0
-                rec.backward_into(dgs[t], gouts[t - 1] if t > 0 else None, dh_prev)
+                if dhm is None:
+                    rec.backward_into(dgs[t], gouts[t - 1] if t > 0 else None, dh_prev)
+                else:  # through h_{t-1} * hmask
+                    rec.backward_into(dgs[t], None, dhm)
+                    if t > 0:
+                        torch.addcmul(gouts[t - 1], dhm, hmask, out=dh_prev)
+                    else:
+                        torch.mul(dhm, hmask, out=dh_prev)
                 if mask is not None:
                     dh_prev.addcmul_(dh, notm[t])  # a frozen step passes h's gradient through
 
         need = ctx.needs_input_grad
-        d_whh = rec.weight_grad(dG, Hs[:-1]) if need[3] else None
+        d_whh = rec.weight_grad(dG, Hs[:-1] if hmask is None else Hs[:-1] * hmask) if need[3] else None
         d_ci = d_cf = d_co = d_whr = None
         if peephole:
             d_ci = (dGv[:, :, 0] * c_prev).sum((0, 1)) if need[4] else None
@@ -254,13 +268,13 @@ class LSTMFunction(torch.autograd.Function):
             if mask is not None:
                 dH = dH * broadcast_mask(mask, Hs.dim() - 1).to(G.dtype)
             d_whr = torch.mm(dH.reshape(-1, dH.shape[-1]).t(), R.reshape(-1, H))
-        return dG, dh0, dc, d_whh, d_ci, d_cf, d_co, d_whr, None, None
+        return dG, dh0, dc, d_whh, d_ci, d_cf, d_co, d_whr, None, None, None
 
 
 def lstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
                     forget_gate: bool = True, coupled: bool = False, input_activation: str = "tanh",
                     cell_activation: bool = True, peephole: tuple[Tensor, Tensor | None, Tensor] | None = None,
-                    weight_hr: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                    weight_hr: Tensor | None = None, h_mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Run an LSTM over all steps with the fused Function.
 
     Args:
@@ -272,12 +286,16 @@ def lstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mas
         forget_gate, coupled, input_activation, cell_activation: the cell's options.
         peephole: ``(w_ci, w_cf, w_co)`` each ``(H,)`` (``w_cf`` None when there is no forget gate).
         weight_hr: ``(P, H)`` output projection (torch's ``proj_size``) or None.
+        h_mask: ``(B, P)`` or None: multiplies h_{t-1} where it enters the recurrent product, the same at
+            every step (variational dropout of the recurrent connection; not differentiated).
 
     Returns:
         ``(out (T, B, P), h_T (B, P), c_T (B, H))``.
     """
     spec = LSTMSpec(forget_gate, coupled, input_activation, cell_activation, conv=False)
-    return _apply(u, h0, c0, weight_hh, mask, spec, peephole, weight_hr)
+    if h_mask is not None and tuple(h_mask.shape) != tuple(h0.shape):
+        raise ValueError(f"h_mask: expected h's shape {tuple(h0.shape)}, got {tuple(h_mask.shape)}")
+    return _apply(u, h0, c0, weight_hh, mask, spec, peephole, weight_hr, h_mask)
 
 
 def convlstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
@@ -300,12 +318,13 @@ def convlstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *,
 
 
 def _apply(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, mask: Tensor | None, spec: LSTMSpec,
-           peephole: tuple[Tensor, Tensor | None, Tensor] | None, weight_hr: Tensor | None
-           ) -> tuple[Tensor, Tensor, Tensor]:
+           peephole: tuple[Tensor, Tensor | None, Tensor] | None, weight_hr: Tensor | None,
+           h_mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     if spec.input_activation not in ("tanh", "sigmoid"):
         raise ValueError(f"input_activation: expected 'tanh' or 'sigmoid', got {spec.input_activation!r}")
     check_mask(mask, u.shape[0], u.shape[1])
     w_ci, w_cf, w_co = peephole if peephole is not None else (None, None, None)
     if peephole is not None and (spec.n == 4) != (w_cf is not None):
         raise ValueError("peephole: expected w_cf exactly when the cell has a separate forget gate")
-    return LSTMFunction.apply(u.contiguous(), h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec)
+    hm = None if h_mask is None else h_mask.detach().to(u.dtype)
+    return LSTMFunction.apply(u.contiguous(), h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec, hm)

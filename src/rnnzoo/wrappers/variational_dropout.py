@@ -69,8 +69,9 @@ class VariationalDropout(Wrapper):
 
     Fast path: without state dropout (``state=0`` or eval mode) the inner cell's fast path runs on the
     masked input and its outputs are masked (torch's fused LSTM kernel included). With state dropout
-    the mask acts inside the recurrence, which no fused kernel takes: ``fused`` returns None and the
-    runner's step loop runs (``fused_kind`` is then None).
+    the mask acts inside the recurrence: a cell whose fast path takes state masks (``fused_state_masks``,
+    the LSTM family's rnnzoo recurrence) gets them in ``Steps.state_masks``; for any other cell ``fused``
+    returns None and the runner's step loop runs (``fused_kind`` is then None).
 
     Deviations: Gal & Ghahramani's untied form draws a separate mask for each gate's copy of ``x_t`` and
     ``h_{t-1}``; this is their tied form (one mask per input and per state, shared by the gates), the form
@@ -100,8 +101,20 @@ class VariationalDropout(Wrapper):
 
     @property
     def fused_kind(self) -> str | None:  # type: ignore[override]
-        """The inner cell's fast path, or None (the step loop) while state dropout is active."""
-        return None if self.training and self.p_state > 0 else self.inner.fused_kind
+        """The inner cell's fast path; while state dropout is active, ``"rnnzoo"`` if the inner fast path
+        applies the state masks itself (``fused_state_masks``: the LSTM family), else None (the step loop)."""
+        if not (self.training and self.p_state > 0):
+            return self.inner.fused_kind
+        return "rnnzoo" if self._masks_fused(self._fields()) else None
+
+    def _fields(self) -> list[Any] | None:
+        spec = probe_spec(self.inner)
+        return None if spec is None else list(resolve_fields("state_fields", self.state_fields, spec,
+                                                              type(self.inner).__name__))
+
+    def _masks_fused(self, fields: Any) -> bool:
+        return (fields is not None and all(isinstance(f, str) for f in fields)
+                and set(fields) <= set(self.inner.fused_state_masks))
 
     # ------------------------------------------------------------------ masks, once per run
 
@@ -168,12 +181,16 @@ class VariationalDropout(Wrapper):
         """The inner fast path on ``x * m_x``, its outputs times ``m_y``; None with state dropout active."""
         drawn: Drawn = steps.prepared
         masks = drawn.value
+        state_masks = None
         if masks is not None and masks.state:
-            return None  # the state mask acts inside the recurrence: the step loop
+            if not self._masks_fused(list(masks.state)):
+                return None  # the state mask acts inside the recurrence, which this cell's fast path cannot: the loop
+            state_masks = dict(masks.state)
         x = steps.x
         if masks is not None and masks.input is not None and x is not None:
             x = apply_masks(x, masks.input)
-        result = self.inner.fused(steps.replace(cell=self.inner, x=x, prepared=drawn.inner), state)
+        result = self.inner.fused(steps.replace(cell=self.inner, x=x, prepared=drawn.inner, state_masks=state_masks),
+                                  state)
         if result is None or masks is None or masks.output is None:
             return result
         return self._drop_output(result[0], masks.output), result[1]
