@@ -1,8 +1,9 @@
 r"""Fused layer-normalised GRU recurrence: :class:`~rnnzoo.cells.gru.GRUCell` with ``layer_norm=True``.
 
-The layer-normalised GRU of Ba, Kiros & Hinton 2016 (arXiv:1607.06450; the paper gives the rule, its
-eq (4), and the authors' code ``lngru_layer`` in github.com/ryankiros/layer-norm gives the GRU): each
-summed input is normalised on its own, the gate block (r, z) and the candidate block n separately.
+The layer-normalised GRU of Ba, Kiros & Hinton 2016 (arXiv:1607.06450) as the authors' code writes it
+(``lngru_layer`` in github.com/ryankiros/layer-norm; the paper gives no GRU equations): the input and
+the recurrent products are normalised separately, as the paper's LN-LSTM (supplement eq (20)) does,
+and each per block, the gates (r, z) and the candidate n.
 With ``u_t`` the hoisted input side (``cell.project``: ``[LN(W_rz x_t), LN(W_n x_t)] + b_i``, plus
 ``b_h`` in the "before" form) and ``LN(a; w, b) = w * (a - mean(a)) / sqrt(var(a) + eps) + b``::
 
@@ -149,8 +150,8 @@ class LayerNormGRUFunction(torch.autograd.Function):
         arz, an = A_rz.unbind(0), A_n.unbind(0)
         mrz, rrz, mn, rn = mean_rz.unbind(0), rstd_rz.unbind(0), mean_n.unbind(0), rstd_n.unbind(0)
         input_only = [True, False, False]
-        da_rz: list[Tensor] = []  # the LNs' input gradients, last step first
-        da_n: list[Tensor] = []
+        dA_rz, dA_n = torch.empty_like(A_rz), torch.empty_like(A_n)  # the LNs' input gradients, copied in per step
+        da_rz, da_n = dA_rz.unbind(0), dA_n.unbind(0)
         for b in range(T, 0, -chunk):
             a = max(0, b - chunk)
             Mrs, Zs = (v.unbind(0) for v in tables(a, b))
@@ -180,16 +181,16 @@ class LayerNormGRUFunction(torch.autograd.Function):
                         torch.mm(darz, w_rz, out=dh_prev)
                     dh_prev.addcmul_(drh, rs[t])
                 dh_prev.addcmul_(dh, Zs[j])
-                da_rz.append(darz)
-                da_n.append(dan)
+                da_rz[t].copy_(darz)
+                da_n[t].copy_(dan)
 
         need = ctx.needs_input_grad
         rows = T * B
         d_w = d_ln = d_b = None
         if need[2]:
             n_input = h_prev if after else extra  # what U_n multiplies: h_{t-1} or r * h_{t-1}
-            d_w = torch.cat([torch.mm(torch.stack(da_rz[::-1]).view(rows, 2 * H).t(), h_prev.reshape(rows, H)),
-                             torch.mm(torch.stack(da_n[::-1]).view(rows, H).t(), n_input.reshape(rows, H))])
+            d_w = torch.cat([torch.mm(dA_rz.view(rows, 2 * H).t(), h_prev.reshape(rows, H)),
+                             torch.mm(dA_n.view(rows, H).t(), n_input.reshape(rows, H))])
         with_bias = after and bias_hh is not None and need[4]
         if need[3] or with_bias:
             b_rz, b_n = (bias_hh[:2 * H], bias_hh[2 * H:]) if with_bias else (None, None)

@@ -179,7 +179,8 @@ class LayerNormLSTMFunction(torch.autograd.Function):
         dh0 = torch.empty_like(Hs[0])
         dc = gc.clone()  # total gradient reaching c_t, updated in place
         dc_b = dc.unsqueeze(1)  # broadcast over the i, (f,) g blocks
-        das: list[Tensor] = []  # the recurrent LN's input gradients, last step first
+        dA = torch.empty_like(G)  # the recurrent LN's input gradients: copied in per step, while in cache
+        das = dA.unbind(0)
         input_only = [True, False, False]
         for b in range(T, 0, -chunk):
             a = max(0, b - chunk)
@@ -196,7 +197,7 @@ class LayerNormLSTMFunction(torch.autograd.Function):
                 if Fs is not None:
                     dc.mul_(Fs[j])
                 da = _layer_norm_backward(dgs[t], as_[t], (width,), ma[t], ra[t], ln_hh_weight, None, input_only)[0]
-                das.append(da)
+                das[t].copy_(da)
                 if t > 0:
                     torch.addmm(gouts[t - 1], da, weight_hh, out=dhs[t - 1])
                 else:
@@ -208,8 +209,7 @@ class LayerNormLSTMFunction(torch.autograd.Function):
         d_whh = d_ln_hh = d_ln_cw = d_ln_cb = None
         rows = T * B
         if need[3]:
-            dA = torch.stack(das[::-1]).view(rows, width)
-            d_whh = torch.mm(dA.t(), Hs[:-1].reshape(rows, H))
+            d_whh = torch.mm(dA.view(rows, width).t(), Hs[:-1].reshape(rows, H))
         if need[4]:
             d_ln_hh = _layer_norm_backward(dG.view(rows, width), A.view(rows, width), (width,), mean_a.view(rows, 1),
                                            rstd_a.view(rows, 1), ln_hh_weight, None, [False, True, False])[1]
