@@ -27,7 +27,7 @@ def sig(v):
 
 
 def LN(a, alpha, beta=None):
-    """Layer normalisation over the units of one example (Ba et al. 2016 eqs (3)-(4))."""
+    """Layer normalisation over the units of one example (Ba et al. 2016 sec. 3, biased variance)."""
     return F.layer_norm(a, a.shape[-1:], alpha, beta, EPS)
 
 

@@ -46,10 +46,11 @@ class GRUCell(TorchLayoutCell):
             the product, as Cho et al. and 001 eq (38). The default is ``"after"`` because it is what
             every torch user's ``nn.GRU`` computes, so weights convert both ways exactly and the fused
             kernel runs; the two forms train to similar results (Chung et al. 2014 used "before").
-        layer_norm: the layer-normalised GRU (Ba, Kiros & Hinton 2016, "Layer Normalization",
-            arXiv:1607.06450: its eq (4) normalises each summed input of a recurrent layer; the GRU
-            is the authors' ``lngru_layer``, github.com/ryankiros/layer-norm), each product normalised
-            on its own, the gate block (r, z) and the candidate block n separately::
+        layer_norm: the layer-normalised GRU of Ba, Kiros & Hinton 2016 ("Layer Normalization",
+            arXiv:1607.06450) as the authors' code writes it (``lngru_layer``,
+            github.com/ryankiros/layer-norm; the paper gives no GRU equations): the input and the
+            recurrent products normalised separately, as the paper's LN-LSTM (supplement eq (20))
+            does, and each per block, the gates (r, z) and the candidate n::
 
                 [x_rz, x_n] = [LN(W_rz x_t; ln_ih_weight_rz), LN(W_n x_t; ln_ih_weight_n)] + b_i
                 r, z = sigmoid(x_rz + LN(U_rz h_{t-1}; ln_hh_weight_rz) + b_hrz)
@@ -68,12 +69,15 @@ class GRUCell(TorchLayoutCell):
     and torch write ``h_t = z h_{t-1} + (1 - z) h~_t``. We follow Cho and torch: z here is 1 - z of
     the seed's eq (36) (the same family of functions, gate relabelled). The seed's eq (37) reads
     ``U_z g_{t-1}``, a typo for ``U_z h_{t-1}``. Two bias vectors, in torch's layout.
-    With ``layer_norm``: the authors' ``lngru_layer`` also adds a bias before each input LN and gives
-    every LN a bias of its own; here the biases come after the LNs, as in the paper's eq (4), and
-    ``bias_ih`` / ``bias_hh`` are the LNs' biases (the authors' reset-after form is then exact, with
-    ``b_hn`` inside the reset product as their recurrent LN's bias is). haste's ``LayerNormGRU``
-    (github.com/lmnt-com/haste) normalises the whole 3H vector at once instead of per block; per block
-    also gives the "before" form, whose n block multiplies ``r * h_{t-1}``, a product of its own.
+    With ``layer_norm``: the authors' ``lngru_layer`` also adds a bias to ``W x`` before its LN; here
+    the biases come only after the LNs, as in the paper (sec. 3.1 and the ``+ b`` of supplement eq
+    (20)), ``bias_ih`` / ``bias_hh`` taking the place of the LNs' own biases; otherwise this "after"
+    form is theirs, ``b_hn`` inside the reset product as their recurrent LN's bias is. Section 3.1
+    normalises the whole summed input ``W_hh h + W_xh x`` of a plain RNN as one vector; the gated
+    networks of the supplement and the code normalise the two products separately. haste's
+    ``LayerNormGRU`` (github.com/lmnt-com/haste) normalises each product's whole 3H vector at once
+    and has no "before" form; per block gives one, since its n block multiplies ``r * h_{t-1}``, a
+    product of its own.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, reset: str = "after", bias: bool = True,
