@@ -67,11 +67,20 @@ def _to_paper(v, n):
 @pytest.mark.parametrize("name,opts", [("lstm", {}), ("lstm1997", {}), ("cifg_lstm", {}),
                                        ("lstm", {"input_activation": "sigmoid"}),
                                        ("lstm", {"cell_activation": False}), ("lstm", {"bias": False}),
-                                       ("lstm", {"forget_bias": 1.0})])
+                                       ("lstm", {"forget_bias": 1.0}), ("peephole_lstm", {}),
+                                       ("cifg_lstm", {"peephole": True}), ("lstm", {"proj_size": 3}),
+                                       ("peephole_lstm", {"proj_size": 2, "forget_gate": False})])
 def test_layer_norm_lstm_equals_paper(name, opts):
+    """The paper's eqs (20)-(22); peepholes (Gers et al. 2002) add to the normalised pre-activations and
+    the projection (torch's proj_size) maps h_t, the combinations this cell defines."""
     torch.manual_seed(0)
     cell = _randomise(rnnzoo.model_info(name).build(I, H, layer_norm=True, **opts).double())
     n = cell.gates.n
+    coupled = name == "cifg_lstm"
+    zero = torch.zeros(H, dtype=F64)
+    w_ci, w_co = (cell.weight_ci, cell.weight_co) if cell.peephole else (zero, zero)
+    w_cf = cell.weight_cf if cell.peephole and n == 4 else zero
+    W_hr = cell.weight_hr if cell.proj_size else torch.eye(H, dtype=F64)
     W_x, W_h = _to_paper(cell.weight_ih, n), _to_paper(cell.weight_hh, n)
     b = _to_paper(cell.bias_ih + cell.bias_hh, n) if cell.bias else torch.zeros(n * H, dtype=F64)
     alpha1, alpha2 = _to_paper(cell.ln_hh_weight, n), _to_paper(cell.ln_ih_weight, n)
@@ -86,17 +95,19 @@ def test_layer_norm_lstm_equals_paper(name, opts):
             pre = LN(W_h @ h, alpha1) + LN(W_x @ x_t, alpha2) + b  # eq (20): beta_1 = beta_2 = 0, b holds them
             if n == 4:
                 f, i, o, g = pre.chunk(4)
-                c = sig(f) * c + sig(i) * act_g(g)  # eq (21)
+                i, f = sig(i + w_ci * c), sig(f + w_cf * c)
+                c = f * c + i * act_g(g)  # eq (21)
             else:
                 i, o, g = pre.chunk(3)
-                keep = 1 - sig(i) if name == "cifg_lstm" else 1.0  # CIFG: f = 1 - i; 1997: no forget gate
-                c = keep * c + sig(i) * act_g(g)
-            h = sig(o) * act_c(LN(c, alpha3, beta3))  # eq (22)
+                i = sig(i + w_ci * c)
+                keep = 1 - i if coupled else 1.0  # CIFG: f = 1 - i; 1997: no forget gate
+                c = keep * c + i * act_g(g)
+            h = W_hr @ (sig(o + w_co * c) * act_c(LN(c, alpha3, beta3)))  # eq (22), then the projection
             outs.append(h)
         return outs, (h, c)
 
     x = torch.randn(B, T, I, dtype=F64)
-    state0 = rnnzoo.LSTMState(torch.randn(B, H, dtype=F64), torch.randn(B, H, dtype=F64))
+    state0 = rnnzoo.LSTMState(torch.randn(B, cell.output_size, dtype=F64), torch.randn(B, H, dtype=F64))
     _check(cell, naive, x, state0)
 
 
@@ -175,12 +186,11 @@ def test_reports_gates():
     assert rec.names(gru) == ["r", "z", "n"]
 
 
-@pytest.mark.parametrize("opts", [{"peephole": True}, {"proj_size": 2}])
-def test_unsupported_lstm_combinations_raise(opts):
-    with pytest.raises(ValueError, match=r"layer_norm: expected peephole=False and proj_size=0 .* got"):
-        rnnzoo.LSTMCell(I, H, layer_norm=True, **opts)
-    with pytest.raises(ValueError, match="layer_norm"):
-        rnnzoo.create("peephole_lstm", input_size=I, hidden_size=H, layer_norm=True)
+def test_create_uses_the_cells_own_option():
+    """rnnzoo.create passes layer_norm to the LSTM and GRU cells (no wrapper), every variant included."""
+    for name in ("lstm", "lstm1997", "peephole_lstm", "cifg_lstm", "gru"):
+        cell = rnnzoo.create(name, input_size=I, hidden_size=H, layer_norm=True).layers[0].cell
+        assert type(cell) in (rnnzoo.LSTMCell, rnnzoo.GRUCell) and cell.layer_norm and cell.fused_kind == "rnnzoo"
 
 
 def test_layer_norm_must_be_a_bool():

@@ -10,7 +10,8 @@ import torch
 import rnnzoo
 from rnnzoo.core.tree import tree_leaves, tree_map
 
-CONFIGS = [("lstm", {}), ("lstm1997", {}), ("cifg_lstm", {}), ("gru", {}), ("gru", {"reset": "before"})]
+CONFIGS = [("lstm", {}), ("lstm1997", {}), ("peephole_lstm", {}), ("cifg_lstm", {}), ("gru", {}),
+           ("gru", {"reset": "before"}), ("lstm", {"proj_size": 2})]
 B, T, I, H = 3, 6, 3, 4
 LENGTHS = [6, 2, 4]  # unsorted on purpose
 
@@ -125,7 +126,8 @@ def test_fast_path_equals_reference_loop(cfg, bidirectional):
 @pytest.mark.parametrize("use_fused", [False, True])
 def test_gradcheck_float64(cfg, use_fused):
     """Bidirectional, lengths: finite differences through the input and every parameter."""
-    model = _model(cfg, input_size=2, hidden_size=2, bidirectional=True).double()
+    hidden = 3 if "proj_size" in cfg[1] else 2  # proj_size < hidden_size
+    model = _model(cfg, input_size=2, hidden_size=hidden, bidirectional=True).double()
     x = _x(2, 3, 2, dtype=torch.float64).requires_grad_()
     params = list(model.parameters())
 

@@ -17,9 +17,10 @@ from rnnzoo.fused import layer_norm_gru_recurrence, layer_norm_lstm_recurrence
 
 B, T, I, H = 8, 50, 16, 64
 
-CONFIGS = [("lstm", {}), ("lstm1997", {}), ("cifg_lstm", {}), ("lstm", {"input_activation": "sigmoid"}),
-           ("lstm", {"cell_activation": False}), ("gru", {}), ("gru", {"reset": "before"}),
-           ("gru", {"bias": False})]
+CONFIGS = [("lstm", {}), ("lstm1997", {}), ("cifg_lstm", {}), ("peephole_lstm", {}),
+           ("lstm", {"input_activation": "sigmoid"}), ("lstm", {"cell_activation": False}),
+           ("lstm", {"proj_size": 16}), ("lstm1997", {"peephole": True, "proj_size": 16}),
+           ("gru", {}), ("gru", {"reset": "before"}), ("gru", {"bias": False})]
 
 
 def _id(cfg):
@@ -96,40 +97,53 @@ def _loop(cell, u, state, mask):
     return torch.stack(outs), state
 
 
-# every gate structure with each input node and cell activation, half of them with lengths
-LSTM_OPTIONS = [dict(forget_gate=fg, coupled=cp, input_activation=ia, cell_activation=ca, masked=(fg, cp, ia, ca) in
-                     {(True, False, "tanh", True), (True, True, "sigmoid", True), (False, False, "tanh", False),
-                      (True, False, "sigmoid", False), (True, True, "tanh", False), (False, False, "sigmoid", True)})
-                for (fg, cp), ia, ca in itertools.product([(True, False), (True, True), (False, False)],
-                                                          ["tanh", "sigmoid"], [True, False])]
+# every gate structure with each input node and cell activation; peepholes, projection and lengths spread
+# over them (half of each)
+_MASKED = {(True, False, "tanh", True), (True, True, "sigmoid", True), (False, False, "tanh", False),
+           (True, False, "sigmoid", False), (True, True, "tanh", False), (False, False, "sigmoid", True)}
+LSTM_OPTIONS = [dict(forget_gate=fg, coupled=cp, input_activation=ia, cell_activation=ca, peephole=k % 2 == 1,
+                     proj_size=2 if k % 4 in (1, 2) else 0, masked=(fg, cp, ia, ca) in _MASKED)
+                for k, ((fg, cp), ia, ca) in enumerate(itertools.product([(True, False), (True, True), (False, False)],
+                                                                         ["tanh", "sigmoid"], [True, False]))]
 
 
 @pytest.mark.parametrize("opts", LSTM_OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
 def test_lstm_gradcheck(opts, monkeypatch):
+    index = LSTM_OPTIONS.index(opts)
     opts = dict(opts)
     masked = opts.pop("masked")
     cell = rnnzoo.LSTMCell(2, h_, layer_norm=True, **opts).double()
-    n = cell.gates.n
-    chunk = [None, 1, 3][LSTM_OPTIONS.index({**opts, "masked": masked}) % 3]  # tables at once, 1 or 3 steps
+    n, P = cell.gates.n, cell.output_size
+    chunk = [None, 1, 3][index % 3]  # backward's tables all at once, one step or three at a time
     if chunk is not None:
         monkeypatch.setattr(rnnzoo.fused.layer_norm_lstm, "_CHUNK_BYTES", chunk * b_ * n * h_ * 8)
-    u, h0, c0 = _rand(t_, b_, n * h_), _rand(b_, h_), _rand(b_, h_)
-    w_hh = _rand(n * h_, h_, scale=0.7)
-    ln = (_rand(n * h_, scale=0.3, shift=1.0), _rand(h_, scale=0.3, shift=1.0), _rand(h_, scale=0.3))
+    u, h0, c0 = _rand(t_, b_, n * h_), _rand(b_, P), _rand(b_, h_)
+    weights = {"weight_hh": _rand(n * h_, P, scale=0.7), "ln_hh_weight": _rand(n * h_, scale=0.3, shift=1.0),
+               "ln_c_weight": _rand(h_, scale=0.3, shift=1.0), "ln_c_bias": _rand(h_, scale=0.3)}
+    if cell.peephole:
+        weights.update(weight_ci=_rand(h_), weight_co=_rand(h_))
+        if n == 4:
+            weights["weight_cf"] = _rand(h_)
+    if cell.proj_size:
+        weights["weight_hr"] = _rand(P, h_, scale=0.7)
+    names = list(weights)
     g = cell.gates
 
-    def f(u, h0, c0, w, a1, a3, b3):
-        return layer_norm_lstm_recurrence(u, h0, c0, w, a1, a3, b3, mask=_mask(masked), forget_gate=g.forget_gate,
+    def f(u, h0, c0, *values):
+        w = dict(zip(names, values, strict=True))
+        peep = (w["weight_ci"], w.get("weight_cf"), w["weight_co"]) if "weight_ci" in w else None
+        return layer_norm_lstm_recurrence(u, h0, c0, w["weight_hh"], w["ln_hh_weight"], w["ln_c_weight"],
+                                          w["ln_c_bias"], mask=_mask(masked), forget_gate=g.forget_gate,
                                           coupled=g.coupled, input_activation=g.input_activation,
-                                          cell_activation=g.cell_activation)
+                                          cell_activation=g.cell_activation, peephole=peep,
+                                          weight_hr=w.get("weight_hr"))
 
     # the full Jacobian with lengths; a random directional derivative (fast mode) without, to save time
-    assert torch.autograd.gradcheck(f, (u, h0, c0, w_hh, *ln), fast_mode=not masked)
+    assert torch.autograd.gradcheck(f, (u, h0, c0, *weights.values()), fast_mode=not masked)
     with torch.no_grad():
-        for p, v in zip((cell.weight_hh, cell.ln_hh_weight, cell.ln_c_weight, cell.ln_c_bias), (w_hh, *ln),
-                        strict=True):
-            p.copy_(v)
-    out, h, c = f(u, h0, c0, w_hh, *ln)
+        for name, v in weights.items():
+            getattr(cell, name).copy_(v)
+    out, h, c = f(u, h0, c0, *weights.values())
     ref, state = _loop(cell, u, rnnzoo.LSTMState(h0, c0), _mask(masked))
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close((h, c), tuple(state))
@@ -190,6 +204,8 @@ def test_bad_arguments_raise():
         layer_norm_lstm_recurrence(u, h0, h0, w, g, g[:h_], g[:h_], forget_gate=False)
     with pytest.raises(ValueError, match="input_activation"):
         layer_norm_lstm_recurrence(u, h0, h0, w, g, g[:h_], g[:h_], input_activation="relu")
+    with pytest.raises(ValueError, match="peephole"):
+        layer_norm_lstm_recurrence(u, h0, h0, w, g, g[:h_], g[:h_], peephole=(g[:h_], None, g[:h_]))
     u3, w3, g3 = torch.randn(t_, b_, 3 * h_), torch.randn(3 * h_, h_), torch.ones(3 * h_)
     with pytest.raises(ValueError, match="reset"):
         layer_norm_gru_recurrence(u3, h0, w3, g3, reset="sideways")

@@ -142,9 +142,11 @@ class LSTMCell(TorchLayoutCell):
             ``LN(a; w, b) = w * (a - mean(a)) / sqrt(var(a) + 1e-5) + b`` over the whole stacked
             ``n*H`` pre-activation vector of one example and step (``H`` for c_t); the state keeps
             c_t itself. Gains ``ln_ih_weight``, ``ln_hh_weight`` (n*H,), ``ln_c_weight`` (H,) start
-            at 1, ``ln_c_bias`` (H,) at 0. Combines with ``forget_gate=False`` (``c_t = c_{t-1} +
-            i * g``), ``coupled``, ``input_activation``, ``cell_activation=False`` (``h_t = o *
-            LN(c_t)``), ``forget_bias`` and ``bias=False``; not with ``peephole`` or ``proj_size``.
+            at 1, ``ln_c_bias`` (H,) at 0. Combines with every other option: ``forget_gate=False``
+            (``c_t = c_{t-1} + i * g``), ``coupled``, ``input_activation``, ``cell_activation=False``
+            (``h_t = o * LN(c_t)``), peepholes (added to the normalised pre-activations, from c
+            itself), ``proj_size`` (``h_t = weight_hr @ (o * tanh(LN(c_t)))``), ``forget_bias``,
+            ``bias=False``.
 
     Shapes: x_t (B, I); state ``LSTMState(h (B, H_out), c (B, H))``; output h_t (B, H_out).
     Initialisation: all weights U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM.
@@ -160,7 +162,8 @@ class LSTMCell(TorchLayoutCell):
     ``LayerNormLSTM`` (github.com/lmnt-com/haste, issue #1) and tensorflow's fix of its LN-LSTM (PR
     #15861) do. The authors' code (github.com/ryankiros/layer-norm, ``lnlstm_layer``) also adds b
     before the input LN; eq (20), followed here, adds it after. The paper orders the gates (f, i, o, g),
-    torch (i, f, g, o): an LN over the whole vector does not depend on the order.
+    torch (i, f, g, o): an LN over the whole vector does not depend on the order. The paper's LN-LSTM
+    has neither peepholes nor a projection; where they go with it is this cell's choice (above).
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, forget_gate: bool = True, coupled: bool = False,
@@ -177,9 +180,6 @@ class LSTMCell(TorchLayoutCell):
             raise ValueError("forget_bias: this configuration has no forget-gate bias (forget_gate=False or coupled)")
         if forget_bias is not None and not bias:
             raise ValueError("forget_bias: needs bias=True")
-        if layer_norm and (peephole or proj_size):
-            raise ValueError("layer_norm: expected peephole=False and proj_size=0 with layer_norm=True (the "
-                             f"layer-normalised LSTM has neither), got peephole={peephole}, proj_size={proj_size}")
         self.gates = LSTMGates(forget_gate=forget_gate, coupled=coupled, input_activation=input_activation,
                                cell_activation=cell_activation)
         self.input_size = input_size
@@ -245,10 +245,10 @@ class LSTMCell(TorchLayoutCell):
         if self.layer_norm:  # eqs (20)-(22)
             wh = state.h @ self.weight_hh.t()
             pre = u_t + F.layer_norm(wh, wh.shape[-1:], self.ln_hh_weight, None, LN_EPS)
-            h, c = self.gates(pre, state.c, None, self.report, self._cell_norm)
-            return h, LSTMState(h, c)
-        pre = torch.addmm(u_t, state.h, self.weight_hh.t())
-        h, c = self.gates(pre, state.c, self._peep(), self.report)
+            h, c = self.gates(pre, state.c, self._peep(), self.report, self._cell_norm)
+        else:
+            pre = torch.addmm(u_t, state.h, self.weight_hh.t())
+            h, c = self.gates(pre, state.c, self._peep(), self.report)
         if self.proj_size:
             h = h @ self.weight_hr.t()
         return h, LSTMState(h, c)
@@ -288,7 +288,8 @@ class LSTMCell(TorchLayoutCell):
                                                    self.ln_c_weight, self.ln_c_bias, mask=steps.mask,
                                                    forget_gate=g.forget_gate, coupled=g.coupled,
                                                    input_activation=g.input_activation,
-                                                   cell_activation=g.cell_activation)
+                                                   cell_activation=g.cell_activation, peephole=self._peep(),
+                                                   weight_hr=self.weight_hr if self.proj_size else None)
             return out, LSTMState(h, c)
         out, h, c = lstm_recurrence(steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
                                     forget_gate=g.forget_gate, coupled=g.coupled,
