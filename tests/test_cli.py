@@ -181,7 +181,8 @@ def test_regularisers_define_the_run_and_resume_exactly(tmp_path, capsys):
     cfg = yaml.safe_load((whole / "config.yaml").read_text())
     assert (cfg["variational_dropout"], cfg["zoneout"], cfg["weight_drop"], cfg["layer_norm"]) == (0.2, 0.1, 0.3, True)
     weights = _weights(whole)
-    assert "model.backbone.layers.0.cell.inner.inner.inner.gain.h" in weights  # VD(Zoneout(WeightDrop(LayerNorm)))
+    # VD(Zoneout(WeightDrop(LSTMCell))): the LSTM's own layer_norm option, no LayerNorm wrapper
+    assert "model.backbone.layers.0.cell.inner.inner.inner.ln_hh_weight" in weights
     assert _train(part, *REGULARISERS, steps=4) == 0
     for change in (["--weight-drop", "0.5"], ["--no-layer-norm"], ["--zoneout", "none"]):
         assert cli.main(["train", "--resume", str(part), *change]) == 2

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.cells._torch_layout import TorchLayoutCell
@@ -14,7 +15,9 @@ from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.torch_equiv import TorchEquivalent
+from rnnzoo.fused._common import LN_EPS
 from rnnzoo.fused.gru import gru_recurrence
+from rnnzoo.fused.layer_norm_gru import layer_norm_gru_recurrence
 
 _RESETS = ("after", "before")
 
@@ -43,6 +46,21 @@ class GRUCell(TorchLayoutCell):
             the product, as Cho et al. and 001 eq (38). The default is ``"after"`` because it is what
             every torch user's ``nn.GRU`` computes, so weights convert both ways exactly and the fused
             kernel runs; the two forms train to similar results (Chung et al. 2014 used "before").
+        layer_norm: the layer-normalised GRU of Ba, Kiros & Hinton 2016 ("Layer Normalization",
+            arXiv:1607.06450) as the authors' code writes it (``lngru_layer``,
+            github.com/ryankiros/layer-norm; the paper gives no GRU equations): the input and the
+            recurrent products normalised separately, as the paper's LN-LSTM (supplement eq (20))
+            does, and each per block, the gates (r, z) and the candidate n::
+
+                [x_rz, x_n] = [LN(W_rz x_t; ln_ih_weight_rz), LN(W_n x_t; ln_ih_weight_n)] + b_i
+                r, z = sigmoid(x_rz + LN(U_rz h_{t-1}; ln_hh_weight_rz) + b_hrz)
+                reset="after":   n = tanh(x_n + r * (LN(U_n h_{t-1}; ln_hh_weight_n) + b_hn))
+                reset="before":  n = tanh(x_n + LN(U_n (r * h_{t-1}); ln_hh_weight_n) + b_hn)
+                h_t = (1 - z) * n + z * h_{t-1}
+
+            ``LN(a; w) = w * (a - mean(a)) / sqrt(var(a) + 1e-5)`` over the block's units of one
+            example and step; the gains ``ln_ih_weight``, ``ln_hh_weight`` (3H,), blocks (r, z | n),
+            start at 1; the biases ``bias_ih``, ``bias_hh`` act as the LNs' biases.
 
     Shapes: x_t (B, I); state ``GRUState(h)`` with h (B, H); output h_t (B, H).
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.GRU.
@@ -51,11 +69,21 @@ class GRUCell(TorchLayoutCell):
     and torch write ``h_t = z h_{t-1} + (1 - z) h~_t``. We follow Cho and torch: z here is 1 - z of
     the seed's eq (36) (the same family of functions, gate relabelled). The seed's eq (37) reads
     ``U_z g_{t-1}``, a typo for ``U_z h_{t-1}``. Two bias vectors, in torch's layout.
+    With ``layer_norm``: the authors' ``lngru_layer`` also adds a bias to ``W x`` before its LN; here
+    the biases come only after the LNs, as in the paper (sec. 3.1 and the ``+ b`` of supplement eq
+    (20)), ``bias_ih`` / ``bias_hh`` taking the place of the LNs' own biases; otherwise this "after"
+    form is theirs, ``b_hn`` inside the reset product as their recurrent LN's bias is. Section 3.1
+    normalises the whole summed input ``W_hh h + W_xh x`` of a plain RNN as one vector; the gated
+    networks of the supplement and the code normalise the two products separately. haste's
+    ``LayerNormGRU`` (github.com/lmnt-com/haste) normalises each product's whole 3H vector at once
+    and has no "before" form; per block gives one, since its n block multiplies ``r * h_{t-1}``, a
+    product of its own.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, reset: str = "after", bias: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, *, reset: str = "after", bias: bool = True,
+                 layer_norm: bool = False) -> None:
         super().__init__()
-        check_cell_args(input_size, hidden_size, bias=bias)
+        check_cell_args(input_size, hidden_size, bias=bias, layer_norm=layer_norm)
         if reset not in _RESETS:
             raise ValueError(f"reset: expected one of {_RESETS}, got {reset!r}")
         self.input_size = input_size
@@ -63,7 +91,22 @@ class GRUCell(TorchLayoutCell):
         self.output_size = hidden_size
         self.reset = reset
         self._make_weights(3, input_size, hidden_size, hidden_size, bias)
+        self.layer_norm = layer_norm
+        if layer_norm:  # registered last: W, U, b draw the same numbers as without layer_norm
+            self.ln_ih_weight = nn.Parameter(torch.empty(3 * hidden_size))
+            self.ln_hh_weight = nn.Parameter(torch.empty(3 * hidden_size))
         self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.layer_norm:
+            with torch.no_grad():
+                self.ln_ih_weight.fill_(1.0)
+                self.ln_hh_weight.fill_(1.0)
+
+    def _norm(self, a: Tensor, gain: Tensor, bias: Tensor | None = None) -> Tensor:
+        """LN over the last axis (one gate block): ``(..., K) -> (..., K)``."""
+        return F.layer_norm(a, a.shape[-1:], gain, bias, LN_EPS)
 
     def state_spec(self, batch_size: int, *, input_shape: Any = None) -> GRUState:
         return GRUState(self._hidden_spec(batch_size))
@@ -72,17 +115,41 @@ class GRUCell(TorchLayoutCell):
         """Input projections of all steps at once: (..., I) -> (..., 3H).
 
         ``weight_ih @ x + bias_ih``, plus ``bias_hh`` in the "before" form, where no bias is
-        multiplied by r and all of them fold into one vector.
+        multiplied by r and all of them fold into one vector. With ``layer_norm`` the product's
+        blocks (r, z) and n are normalised first (the biases after).
         """
-        if not self.bias:
-            return self._input_product(x, None)
-        return self._input_product(x, self.bias_ih + self.bias_hh if self.reset == "before" else self.bias_ih)
+        b = (self.bias_ih + self.bias_hh if self.reset == "before" else self.bias_ih) if self.bias else None
+        if not self.layer_norm:
+            return self._input_product(x, b)
+        H = self.hidden_size
+        wx = self._input_product(x, None)
+        g = self.ln_ih_weight
+        u = torch.cat([self._norm(wx[..., :2 * H], g[:2 * H]), self._norm(wx[..., 2 * H:], g[2 * H:])], -1)
+        return u if b is None else u + b
+
+    def _step_layer_norm(self, u_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """r, z, n of the layer-normalised GRU (see the class docstring): each (B, H)."""
+        H = self.hidden_size
+        xr, xz, xn = u_t.chunk(3, 1)
+        g, w = self.ln_hh_weight, self.weight_hh
+        after = self.reset == "after"
+        b_rz, b_n = (self.bias_hh[:2 * H], self.bias_hh[2 * H:]) if self.bias and after else (None, None)
+        hr, hz = self._norm(h @ w[:2 * H].t(), g[:2 * H], b_rz).chunk(2, 1)
+        r = torch.sigmoid(xr + hr)
+        z = torch.sigmoid(xz + hz)
+        if after:
+            n = torch.tanh(xn + r * self._norm(h @ w[2 * H:].t(), g[2 * H:], b_n))
+        else:  # b_hh is in u_t
+            n = torch.tanh(xn + self._norm((r * h) @ w[2 * H:].t(), g[2 * H:]))
+        return r, z, n
 
     def step(self, u_t: Tensor, state: GRUState) -> tuple[Tensor, GRUState]:
         H = self.hidden_size
         h = state.h
         xr, xz, xn = u_t.chunk(3, 1)
-        if self.reset == "after":
+        if self.layer_norm:
+            r, z, n = self._step_layer_norm(u_t, h)
+        elif self.reset == "after":
             hh = h @ self.weight_hh.t() if self.bias_hh is None else torch.addmm(self.bias_hh, h, self.weight_hh.t())
             hr, hz, hn = hh.chunk(3, 1)
             r = torch.sigmoid(xr + hr)
@@ -102,8 +169,9 @@ class GRUCell(TorchLayoutCell):
     @property
     def fused_kind(self) -> str:
         """The runner's fast path: ``"torch"`` (torch's fused GRU kernel) for reset="after", else
-        ``"rnnzoo"`` (:func:`rnnzoo.fused.gru_recurrence`)."""
-        return "torch" if self.reset == "after" else "rnnzoo"
+        ``"rnnzoo"`` (:func:`rnnzoo.fused.gru_recurrence`; :func:`rnnzoo.fused.layer_norm_gru_recurrence`
+        with ``layer_norm``)."""
+        return "torch" if self.reset == "after" and not self.layer_norm else "rnnzoo"
 
     @property
     def fused_traceable(self) -> bool:  # type: ignore[override]
@@ -119,6 +187,10 @@ class GRUCell(TorchLayoutCell):
             out, (h,) = run_fused("gru", steps.x, (state.h,), self.torch_weights(), self.bias, steps.lengths)
             return out, GRUState(h)
         b_hh = self.bias_hh if self.reset == "after" else None  # "before" folds it into u
+        if self.layer_norm:
+            out, h = layer_norm_gru_recurrence(steps.u, state.h, self.weight_hh, self.ln_hh_weight, b_hh,
+                                               reset=self.reset, mask=steps.mask)
+            return out, GRUState(h)
         out, h = gru_recurrence(steps.u, state.h, self.weight_hh, b_hh, reset=self.reset, mask=steps.mask)
         return out, GRUState(h)
 
@@ -127,10 +199,11 @@ class GRUCell(TorchLayoutCell):
         return gate_blocks(self.weight_hh, ("r", "z", "n"), ("sigmoid", "sigmoid", "tanh"))
 
     def torch_equivalent(self) -> TorchEquivalent | None:
-        return self._equivalent("GRU") if self.reset == "after" else None
+        return self._equivalent("GRU") if self.fused_kind == "torch" else None
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}, bias={self.bias}"
+        return (f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}, bias={self.bias}"
+                + (", layer_norm=True" if self.layer_norm else ""))
 
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnzoo.cells._torch_fused import run_fused
@@ -15,6 +16,8 @@ from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.torch_equiv import TorchEquivalent
+from rnnzoo.fused._common import LN_EPS
+from rnnzoo.fused.layer_norm_lstm import layer_norm_lstm_recurrence
 from rnnzoo.fused.lstm import lstm_recurrence
 
 _INPUT_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
@@ -59,8 +62,11 @@ class LSTMGates:
         return tuple(self.input_activation if n == "g" else "sigmoid" for n in self.names)
 
     def __call__(self, pre: Tensor, c_prev: Tensor, peep: tuple[Tensor, Tensor, Tensor] | None,
-                 report: Callable[[str, Tensor, str], None]) -> tuple[Tensor, Tensor]:
-        """Returns ``(o * act(c), c)``; ``peep`` = (w_ci, w_cf, w_co) diagonal peephole weights or None."""
+                 report: Callable[[str, Tensor, str], None],
+                 cell_norm: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Returns ``(o * act(c), c)``; ``peep`` = (w_ci, w_cf, w_co) diagonal peephole weights or None;
+        ``cell_norm``: applied to c_t before the output's activation only, ``o * act(cell_norm(c))``
+        (the layer-normalised LSTM's LN(c_t), Ba et al. 2016 eq (22)); the state keeps c_t itself."""
         if self.n == 4:
             i, f, g, o = pre.chunk(4, 1)
         else:
@@ -86,6 +92,13 @@ class LSTMGates:
             o = o + peep[2] * c
         o = torch.sigmoid(o)
         report("o", o, "sigmoid")
+        if cell_norm is not None:
+            cn = cell_norm(c)
+            if not self.cell_activation:
+                return o * cn, c
+            tc = torch.tanh(cn)
+            report("tanh(LN(c))", tc, "tanh")
+            return o * tc, c
         if not self.cell_activation:
             return o * c, c
         tc = torch.tanh(c)
@@ -119,6 +132,21 @@ class LSTMCell(TorchLayoutCell):
         proj_size: > 0 projects h to that size as torch's ``proj_size``.
         forget_bias: if given, initialise the forget-gate bias (b_f = bias_ih_f + bias_hh_f) to it
             (1.0 per Jozefowicz et al. 2015); None keeps torch's uniform initialisation.
+        layer_norm: the layer-normalised LSTM (Ba, Kiros & Hinton 2016, "Layer Normalization",
+            arXiv:1607.06450, supplementary eqs (20)-(22))::
+
+                [i, f, g, o]_pre = LN(W x_t; ln_ih_weight) + LN(U h_{t-1}; ln_hh_weight) + b   # eq (20)
+                c_t = f * c_{t-1} + i * g                                                     # eq (21)
+                h_t = o * tanh(LN(c_t; ln_c_weight, ln_c_bias))                               # eq (22)
+
+            ``LN(a; w, b) = w * (a - mean(a)) / sqrt(var(a) + 1e-5) + b`` over the whole stacked
+            ``n*H`` pre-activation vector of one example and step (``H`` for c_t); the state keeps
+            c_t itself. Gains ``ln_ih_weight``, ``ln_hh_weight`` (n*H,), ``ln_c_weight`` (H,) start
+            at 1, ``ln_c_bias`` (H,) at 0. Combines with every other option: ``forget_gate=False``
+            (``c_t = c_{t-1} + i * g``), ``coupled``, ``input_activation``, ``cell_activation=False``
+            (``h_t = o * LN(c_t)``), peepholes (added to the normalised pre-activations, from c
+            itself), ``proj_size`` (``h_t = weight_hr @ (o * tanh(LN(c_t)))``), ``forget_bias``,
+            ``bias=False``.
 
     Shapes: x_t (B, I); state ``LSTMState(h (B, H_out), c (B, H))``; output h_t (B, H_out).
     Initialisation: all weights U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM.
@@ -129,14 +157,22 @@ class LSTMCell(TorchLayoutCell):
     this cell use one weight per unit (diagonal). Two bias vectors (torch's layout) where the paper has
     one. The 1997 paper's scaled squashing functions (g in [-2, 2], h in [-1, 1]) and its truncated
     gradient are replaced by the plain sigmoid/tanh and full BPTT.
+    With ``layer_norm``: eq (20)'s two LNs also carry biases beta_1, beta_2 beside b; they only add to
+    b, so this cell keeps b (``bias_ih + bias_hh``) and has no LN bias there, as haste's
+    ``LayerNormLSTM`` (github.com/lmnt-com/haste, issue #1) and tensorflow's fix of its LN-LSTM (PR
+    #15861) do. The authors' code (github.com/ryankiros/layer-norm, ``lnlstm_layer``) also adds b
+    before the input LN; eq (20), followed here, adds it after. The paper orders the gates (f, i, o, g),
+    torch (i, f, g, o): an LN over the whole vector does not depend on the order. The paper's LN-LSTM
+    has neither peepholes nor a projection; where they go with it is this cell's choice (above).
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, forget_gate: bool = True, coupled: bool = False,
                  peephole: bool = False, input_activation: str = "tanh", cell_activation: bool = True,
-                 proj_size: int = 0, forget_bias: float | None = None, bias: bool = True) -> None:
+                 proj_size: int = 0, forget_bias: float | None = None, bias: bool = True,
+                 layer_norm: bool = False) -> None:
         super().__init__()
         check_cell_args(input_size, hidden_size, forget_gate=forget_gate, coupled=coupled, peephole=peephole,
-                        cell_activation=cell_activation, bias=bias)
+                        cell_activation=cell_activation, bias=bias, layer_norm=layer_norm)
         forget_bias = real("forget_bias", forget_bias, optional=True)
         if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0 or proj_size >= hidden_size:
             raise ValueError(f"proj_size: expected an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
@@ -160,10 +196,21 @@ class LSTMCell(TorchLayoutCell):
         self.peephole = peephole
         if proj_size:
             self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))
+        self.layer_norm = layer_norm
+        if layer_norm:  # registered last: W, U, b draw the same numbers as without layer_norm
+            self.ln_ih_weight = nn.Parameter(torch.empty(n * hidden_size))
+            self.ln_hh_weight = nn.Parameter(torch.empty(n * hidden_size))
+            self.ln_c_weight = nn.Parameter(torch.empty(hidden_size))
+            self.ln_c_bias = nn.Parameter(torch.empty(hidden_size))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
+        if self.layer_norm:
+            with torch.no_grad():
+                for gain in (self.ln_ih_weight, self.ln_hh_weight, self.ln_c_weight):
+                    gain.fill_(1.0)
+                self.ln_c_bias.zero_()
         if self.forget_bias is not None:
             self._set_forget_bias(self.forget_bias)
 
@@ -177,17 +224,31 @@ class LSTMCell(TorchLayoutCell):
         return LSTMState(self._hidden_spec(batch_size, self.output_size), self._hidden_spec(batch_size))
 
     def project(self, x: Tensor) -> Tensor:
-        """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., n*H)."""
-        return self._input_product(x, self.bias_ih + self.bias_hh if self.bias else None)
+        """``weight_ih @ x + bias_ih + bias_hh`` for all steps at once: (..., I) -> (..., n*H); with
+        ``layer_norm``, ``LN(weight_ih @ x; ln_ih_weight) + bias_ih + bias_hh`` (eq (20)'s input side)."""
+        b = self.bias_ih + self.bias_hh if self.bias else None
+        if not self.layer_norm:
+            return self._input_product(x, b)
+        wx = self._input_product(x, None)
+        return F.layer_norm(wx, wx.shape[-1:], self.ln_ih_weight, b, LN_EPS)
 
     def _peep(self) -> tuple[Tensor, Tensor, Tensor] | None:
         if not self.peephole:
             return None
         return (self.weight_ci, self.weight_cf, self.weight_co)
 
+    def _cell_norm(self, c: Tensor) -> Tensor:
+        """LN(c_t; ln_c_weight, ln_c_bias), eq (22)'s inner term: (B, H) -> (B, H)."""
+        return F.layer_norm(c, c.shape[-1:], self.ln_c_weight, self.ln_c_bias, LN_EPS)
+
     def step(self, u_t: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
-        pre = torch.addmm(u_t, state.h, self.weight_hh.t())
-        h, c = self.gates(pre, state.c, self._peep(), self.report)
+        if self.layer_norm:  # eqs (20)-(22)
+            wh = state.h @ self.weight_hh.t()
+            pre = u_t + F.layer_norm(wh, wh.shape[-1:], self.ln_hh_weight, None, LN_EPS)
+            h, c = self.gates(pre, state.c, self._peep(), self.report, self._cell_norm)
+        else:
+            pre = torch.addmm(u_t, state.h, self.weight_hh.t())
+            h, c = self.gates(pre, state.c, self._peep(), self.report)
         if self.proj_size:
             h = h @ self.weight_hr.t()
         return h, LSTMState(h, c)
@@ -196,12 +257,14 @@ class LSTMCell(TorchLayoutCell):
     def torch_compatible(self) -> bool:
         """True when torch.nn.LSTM computes exactly this cell."""
         g = self.gates
-        return g.n == 4 and not self.peephole and g.input_activation == "tanh" and g.cell_activation
+        return (g.n == 4 and not self.peephole and g.input_activation == "tanh" and g.cell_activation
+                and not self.layer_norm)
 
     @property
     def fused_kind(self) -> str:
         """The runner's fast path: ``"torch"`` (torch's fused LSTM kernel) for torch's configuration,
-        else ``"rnnzoo"`` (:func:`rnnzoo.fused.lstm_recurrence`)."""
+        else ``"rnnzoo"`` (:func:`rnnzoo.fused.lstm_recurrence`, or
+        :func:`rnnzoo.fused.layer_norm_lstm_recurrence` with ``layer_norm``)."""
         return "torch" if self.torch_compatible else "rnnzoo"
 
     fused_traceable = False
@@ -211,8 +274,8 @@ class LSTMCell(TorchLayoutCell):
 
     def fused(self, steps: Steps, state: LSTMState) -> tuple[Tensor, LSTMState] | None:
         """Whole sequence: torch's kernel on the raw input (prefix masks only), or the fused
-        recurrence of :mod:`rnnzoo.fused.lstm` on the projection ``steps.u`` (same equations as
-        ``step``), per ``fused_kind``."""
+        recurrence of :mod:`rnnzoo.fused.lstm` (:mod:`rnnzoo.fused.layer_norm_lstm` with
+        ``layer_norm``) on the projection ``steps.u`` (same equations as ``step``), per ``fused_kind``."""
         if self.fused_kind == "torch":
             if not steps.prefix:
                 return None
@@ -220,6 +283,14 @@ class LSTMCell(TorchLayoutCell):
                                     steps.lengths)
             return out, LSTMState(h, c)
         g = self.gates
+        if self.layer_norm:
+            out, h, c = layer_norm_lstm_recurrence(steps.u, state.h, state.c, self.weight_hh, self.ln_hh_weight,
+                                                   self.ln_c_weight, self.ln_c_bias, mask=steps.mask,
+                                                   forget_gate=g.forget_gate, coupled=g.coupled,
+                                                   input_activation=g.input_activation,
+                                                   cell_activation=g.cell_activation, peephole=self._peep(),
+                                                   weight_hr=self.weight_hr if self.proj_size else None)
+            return out, LSTMState(h, c)
         out, h, c = lstm_recurrence(steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
                                     forget_gate=g.forget_gate, coupled=g.coupled,
                                     input_activation=g.input_activation, cell_activation=g.cell_activation,
@@ -252,7 +323,8 @@ class LSTMCell(TorchLayoutCell):
         g = self.gates
         return (f"{self.input_size}, {self.hidden_size}, forget_gate={g.forget_gate}, coupled={g.coupled}, "
                 f"peephole={self.peephole}, input_activation={g.input_activation!r}, "
-                f"cell_activation={g.cell_activation}, proj_size={self.proj_size}")
+                f"cell_activation={g.cell_activation}, proj_size={self.proj_size}"
+                + (", layer_norm=True" if self.layer_norm else ""))
 
 
 _HS97 = Paper("Hochreiter & Schmidhuber", 1997, "Long short-term memory")

@@ -9,6 +9,8 @@ it calls one of the Functions here on ``u = cell.project(x)``:
   coupled, peepholes, sigmoid input node, no cell activation, projection);
 * :func:`convlstm_recurrence`: the ConvLSTM (the same pointwise part, convolutions in time);
 * :func:`gru_recurrence`: both GRU forms (reset "after" and "before");
+* :func:`layer_norm_lstm_recurrence`, :func:`layer_norm_gru_recurrence`: the layer-normalised LSTM and
+  GRU (``layer_norm=True``, Ba, Kiros & Hinton 2016), with the LNs' backward written per step;
 * :func:`elman_recurrence`: the Elman network with every activation (and SCRN's hidden layer);
 * :func:`linear_scan`: elementwise linear recurrences (SCRN's context layer).
 
@@ -26,11 +28,14 @@ to it in outputs and gradients.
 from rnnzoo.fused.compile import compile_model
 from rnnzoo.fused.elman import ACTIVATION_NAMES, ElmanFunction, elman_recurrence
 from rnnzoo.fused.gru import GRUFunction, gru_recurrence
+from rnnzoo.fused.layer_norm_gru import LayerNormGRUFunction, layer_norm_gru_recurrence
+from rnnzoo.fused.layer_norm_lstm import LayerNormLSTMFunction, layer_norm_lstm_recurrence
 from rnnzoo.fused.lstm import LSTMFunction, LSTMSpec, convlstm_recurrence, lstm_recurrence
 from rnnzoo.fused.scan import LinearScanFunction, linear_scan
 
 __all__ = [
-    "ACTIVATION_NAMES", "ElmanFunction", "GRUFunction", "LSTMFunction", "LSTMSpec", "LinearScanFunction",
-    "compile_model", "convlstm_recurrence", "elman_recurrence", "gru_recurrence", "linear_scan",
+    "ACTIVATION_NAMES", "ElmanFunction", "GRUFunction", "LSTMFunction", "LSTMSpec", "LayerNormGRUFunction",
+    "LayerNormLSTMFunction", "LinearScanFunction", "compile_model", "convlstm_recurrence", "elman_recurrence",
+    "gru_recurrence", "layer_norm_gru_recurrence", "layer_norm_lstm_recurrence", "linear_scan",
     "lstm_recurrence",
 ]

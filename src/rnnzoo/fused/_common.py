@@ -11,6 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+LN_EPS = 1e-5
+"""The epsilon of every layer normalisation in rnnzoo's cells (``var + eps`` under the square root): torch's
+``nn.LayerNorm`` default, and what Ba et al.'s code (github.com/ryankiros/layer-norm) and haste use."""
+
 
 def check_mask(mask: Tensor | None, steps: int, batch: int) -> None:
     """Raise unless ``mask`` is None or a boolean ``(T, B)`` tensor."""
