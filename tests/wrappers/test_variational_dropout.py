@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import rnnzoo
+import rnnzoo.cells.gru
 import rnnzoo.cells.lstm
 from rnnzoo.wrappers import Drawn, VariationalDropout
 from tests.wrappers.naive import Echo, Leaky, Pair, gru_candidate, lstm_candidate
@@ -89,9 +90,29 @@ def test_without_state_dropout_the_inner_kernel_runs_on_the_masked_input(monkeyp
     torch.testing.assert_close(out.output, rnnzoo.run(cell, x, use_fused=False).output)
 
 
-def test_with_state_dropout_the_step_loop_runs(monkeypatch):
-    monkeypatch.setattr(rnnzoo.cells.lstm, "run_fused", lambda *a: pytest.fail("fused kernel with state dropout"))
+def test_with_state_dropout_the_lstm_recurrence_takes_the_mask(monkeypatch):
+    """torch's kernel cannot mask h inside its recurrence; the rnnzoo LSTM recurrence can: it runs with the
+    drawn state mask (Steps.state_masks) and equals the step loop under the same seed."""
+    monkeypatch.setattr(rnnzoo.cells.lstm, "run_fused", lambda *a: pytest.fail("torch's kernel with state dropout"))
+    seen = []
+    real = rnnzoo.cells.lstm.lstm_recurrence
+    monkeypatch.setattr(rnnzoo.cells.lstm, "lstm_recurrence", lambda *a, **k: seen.append(k["h_mask"]) or real(*a, **k))
     cell = VariationalDropout(rnnzoo.LSTMCell(I, H), state=0.5)
+    assert cell.fused_kind == "rnnzoo"
+    x = torch.randn(B, T, I)
+    torch.manual_seed(3)
+    masks = _masks(cell, B, (I,), seed=3)
+    torch.manual_seed(3)
+    out = rnnzoo.run(cell, x, lengths=[T, 2, 4])
+    torch.testing.assert_close(seen[0], masks.state["h"])
+    torch.manual_seed(3)
+    torch.testing.assert_close(out.output, rnnzoo.run(cell, x, lengths=[T, 2, 4], use_fused=False).output)
+    assert cell.eval().fused_kind == "torch"
+
+
+def test_with_state_dropout_a_cell_without_state_masks_takes_the_step_loop(monkeypatch):
+    monkeypatch.setattr(rnnzoo.cells.gru, "run_fused", lambda *a: pytest.fail("fused kernel with state dropout"))
+    cell = VariationalDropout(rnnzoo.GRUCell(I, H), state=0.5)
     assert cell.fused_kind is None
     rnnzoo.run(cell, torch.randn(B, T, I))
     assert cell.eval().fused_kind == "torch"

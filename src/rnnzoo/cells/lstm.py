@@ -276,7 +276,8 @@ class LSTMCell(TorchLayoutCell):
         """Whole sequence: torch's kernel on the raw input (prefix masks only), or the fused
         recurrence of :mod:`rnnzoo.fused.lstm` (:mod:`rnnzoo.fused.layer_norm_lstm` with
         ``layer_norm``) on the projection ``steps.u`` (same equations as ``step``), per ``fused_kind``."""
-        if self.fused_kind == "torch":
+        h_mask = (steps.state_masks or {}).get("h")
+        if self.fused_kind == "torch" and h_mask is None:
             if not steps.prefix:
                 return None
             out, (h, c) = run_fused("lstm", steps.x, (state.h, state.c), self.torch_weights(), self.bias,
@@ -294,8 +295,16 @@ class LSTMCell(TorchLayoutCell):
         out, h, c = lstm_recurrence(steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
                                     forget_gate=g.forget_gate, coupled=g.coupled,
                                     input_activation=g.input_activation, cell_activation=g.cell_activation,
-                                    peephole=self._peep(), weight_hr=self.weight_hr if self.proj_size else None)
+                                    peephole=self._peep(), weight_hr=self.weight_hr if self.proj_size else None,
+                                    h_mask=h_mask)
         return out, LSTMState(h, c)
+
+    @property
+    def fused_state_masks(self) -> frozenset[str]:  # type: ignore[override]
+        """The rnnzoo LSTM recurrence applies a mask on h where it enters the recurrent product (variational
+        dropout of the recurrent connection): torch's kernel cannot, so a masked run takes the rnnzoo
+        Function. Not with ``layer_norm`` (its Function takes no mask; the step loop runs)."""
+        return frozenset() if self.layer_norm else frozenset({"h"})
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by gate (i, f, g, o), each with the activation it feeds."""
