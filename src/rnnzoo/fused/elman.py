@@ -58,10 +58,14 @@ class ElmanFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, h0: Tensor, weight_hh: Tensor, mask: Tensor | None,
                 activation: str) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape
+        # each step's product is added in place to a copy of its projection (one copy in all): addmm into
+        # its own input copies nothing, where addmm(u_t, ..., out=h) copied u_t at every step
         Hs = u.new_empty((T + 1, B, H))
         Hs[0] = h0
-        P = u.new_empty((T, B, H)) if activation == "sine" else None
-        us, hs = u.unbind(0), Hs.unbind(0)
+        P = u.clone(memory_format=torch.contiguous_format) if activation == "sine" else None
+        if P is None:
+            Hs[1:] = u
+        hs = Hs.unbind(0)
         ps = P.unbind(0) if P is not None else None
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         wt = weight_hh.t()
@@ -70,10 +74,10 @@ class ElmanFunction(torch.autograd.Function):
         for t in range(T):
             h = hs[t + 1]
             if ps is not None:  # sine: keep the pre-activation for the derivative
-                torch.addmm(us[t], hs[t], wt, out=ps[t])
+                torch.addmm(ps[t], hs[t], wt, out=ps[t])
                 torch.clamp(ps[t], -_HALF_PI, _HALF_PI, out=h).sin_()
             else:
-                torch.addmm(us[t], hs[t], wt, out=h)
+                torch.addmm(h, hs[t], wt, out=h)
                 if act_ is not None:
                     act_(h)
                 elif tanh_consts is not None:

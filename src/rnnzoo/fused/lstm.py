@@ -86,7 +86,9 @@ class LSTMFunction(torch.autograd.Function):
         n, gi, H = spec.n, spec.g_index, c0.shape[1]
         rec = _rec(spec, weight_hh)
         peephole = w_ci is not None
-        G = torch.empty_like(u)  # activated gates (T, B, n*H, *S)
+        # the gates start as the projections (one copy); each step adds R(h) in place: addmm into its own
+        # input copies nothing, where addmm(u_t, ..., out=g_t) copied u_t into g_t at every step
+        G = u.clone(memory_format=torch.contiguous_format)  # then the activated gates (T, B, n*H, *S)
         Cs = u.new_empty((T + 1, *c0.shape))
         Cs[0] = c0
         Hs = u.new_empty((T + 1, *h0.shape))
@@ -96,7 +98,7 @@ class LSTMFunction(torch.autograd.Function):
         whr_t = weight_hr.t() if weight_hr is not None else None
 
         Gv = G.unflatten(2, (n, H))  # (T, B, n, H, *S)
-        us, gs, cs, hs = u.unbind(0), G.unbind(0), Cs.unbind(0), Hs.unbind(0)
+        gs, cs, hs = G.unbind(0), Cs.unbind(0), Hs.unbind(0)
         ii, gg, oo = Gv[:, :, 0].unbind(0), Gv[:, :, gi].unbind(0), Gv[:, :, n - 1].unbind(0)
         ff = Gv[:, :, 1].unbind(0) if n == 4 else None
         tcs = TC.unbind(0) if TC is not None else None
@@ -113,9 +115,9 @@ class LSTMFunction(torch.autograd.Function):
         for t in range(T):
             c_prev, c = cs[t], cs[t + 1]
             if h_in is not None:
-                rec.forward_into(us[t], torch.mul(hs[t], hmask, out=h_in), gs[t])  # pre-activations, masked h
+                rec.forward_into(gs[t], torch.mul(hs[t], hmask, out=h_in), gs[t])  # pre-activations, masked h
             else:
-                rec.forward_into(us[t], hs[t], gs[t])  # pre-activations
+                rec.forward_into(gs[t], hs[t], gs[t])  # pre-activations
             if peephole:
                 g_if[t].addcmul_(c_b[t], w_if)  # i (and f) peepholes on c_{t-1}
             if tanh_g:
@@ -222,9 +224,10 @@ class LSTMFunction(torch.autograd.Function):
         if mask is not None:
             notm = (1 - mf).unbind(0)
             gout = gout * broadcast_mask(mask, Hs.dim() - 1).to(G.dtype)
-        dH = torch.empty_like(gout)  # total gradient reaching h_t
-        torch.add(gout[T - 1], gh, out=dH[T - 1])
-        dhs, gouts, dgs = dH.unbind(0), gout.unbind(0), dG.unbind(0)
+        # total gradient reaching h_t: starts as the outputs' (one copy), the recurrent path is added in place
+        dH = gout.clone(memory_format=torch.contiguous_format)
+        dH[T - 1].add_(gh)
+        dhs, dgs = dH.unbind(0), dG.unbind(0)
         d_ifg, d_o = dGv[:, :, :n - 1].unbind(0), dGv[:, :, n - 1].unbind(0)
         dh0 = torch.empty_like(Hs[0])
         dc = gc.clone()  # total gradient reaching c_t, updated in place
@@ -247,11 +250,11 @@ class LSTMFunction(torch.autograd.Function):
                     dc.mul_(Fs[j])
                 dh_prev = dhs[t - 1] if t > 0 else dh0
                 if dhm is None:
-                    rec.backward_into(dgs[t], gouts[t - 1] if t > 0 else None, dh_prev)
+                    rec.backward_into(dgs[t], dh_prev if t > 0 else None, dh_prev)
                 else:  # through h_{t-1} * hmask
                     rec.backward_into(dgs[t], None, dhm)
                     if t > 0:
-                        torch.addcmul(gouts[t - 1], dhm, hmask, out=dh_prev)
+                        dh_prev.addcmul_(dhm, hmask)
                     else:
                         torch.mul(dhm, hmask, out=dh_prev)
                 if mask is not None:
