@@ -27,6 +27,9 @@ def from_torch(module: nn.RNN | nn.LSTM | nn.GRU) -> Model:
     if not names:
         raise TypeError(f"module: no registered model converts from torch.nn.{kind}")
     info = model_info(names[0])
+    if not hasattr(info.factory, "torch_options"):
+        raise TypeError(f"module: {info.name!r} names torch.nn.{kind} as its counterpart but its factory has no "
+                        "torch_options(module) to read the module's options")
     options = info.factory.torch_options(module)
     model = create(info.name, input_size=module.input_size, hidden_size=module.hidden_size,
                    num_layers=module.num_layers, bidirectional=module.bidirectional,

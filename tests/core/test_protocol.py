@@ -332,3 +332,45 @@ def test_unbatched_structured_state_and_one_step_forward():
     cell = PairCell(2, 4)
     y, state = cell(Pair(torch.randn(3, 2), torch.randint(0, 3, (3,))))
     assert y.shape == (3, 4) and tree_leaves(state)[0].shape == (3, 4)
+
+
+def test_a_stack_hands_the_context_only_to_the_cells_that_take_one():
+    """An attention-like cell over an LSTM in one DeepCell: the LSTM prepares without the context; fast path,
+    step loop and stepping by hand with one prepared value agree."""
+    torch.manual_seed(0)
+    deep = rnnzoo.DeepCell([rnnzoo.LSTMCell(2, 4), MemoryCell(4, 4, 3)]).to(D)
+    assert deep.takes_context and not deep.cells[0].takes_context
+    x, memory = torch.randn(3, 5, 2, dtype=D), torch.randn(3, 6, 3, dtype=D)
+    fast = rnnzoo.run(deep, x, context=memory, lengths=[5, 2, 4])
+    loop = rnnzoo.run(deep, x, context=memory, lengths=[5, 2, 4], use_fused=False)
+    torch.testing.assert_close(fast.output, loop.output)
+    prepared = deep.prepare(memory, 3)
+    state = None
+    for t in range(5):
+        y, state = deep(x[:, t], state, prepared=prepared)
+    torch.testing.assert_close(y[0], fast.output[0, 4])
+    with pytest.raises(TypeError, match="context: DeepCell takes no context"):
+        rnnzoo.run(rnnzoo.DeepCell([rnnzoo.LSTMCell(2, 4), rnnzoo.GRUCell(4, 4)]), x.float(), context=memory)
+    with pytest.raises(ValueError, match="context/prepared: pass the context"):
+        deep(x[:, 0], context=memory, prepared=prepared)
+
+
+def test_stepping_with_one_prepared_value_keeps_one_dropout_mask_per_sequence():
+    """A decoder steps model.cell token by token: with prepared= drawn once, the variational masks are the
+    run's (same seed, same numbers); without it every call would draw new ones."""
+    model = rnnzoo.create("lstm", input_size=2, hidden_size=4, num_layers=2, variational_dropout=0.4).to(D)
+    x = torch.randn(3, 5, 2, dtype=D)
+    torch.manual_seed(7)
+    whole = rnnzoo.run(model.cell, x, use_fused=False).output
+    torch.manual_seed(7)
+    prepared = model.cell.prepare(None, 3, dtype=D, input_shape=(2,))
+    state, outs = None, []
+    for t in range(5):
+        y, state = model.cell(x[:, t], state, prepared=prepared)
+        outs.append(y)
+    torch.testing.assert_close(torch.stack(outs, 1), whole)
+
+
+def test_variational_dropout_over_a_cell_without_a_fast_path_reports_none():
+    cell = rnnzoo.create("lstm", input_size=2, hidden_size=3, zoneout=0.1, variational_dropout=0.2).layers[0].cell
+    assert cell.fused_kind is None

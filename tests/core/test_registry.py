@@ -53,6 +53,9 @@ def test_whole_model_entries_are_built_by_create(graph_entry):
         rnnzoo.create(graph_entry, round=2)
     with pytest.raises(TypeError, match="is a whole model, not a cell"):
         rnnzoo.model_info(graph_entry).build(2, 3)
+    with pytest.raises(TypeError, match=r"num_layers: 'test_graphnet' is a whole model; .* \{'num_layers': 2, "
+                                        r"'bidirectional': True\}"):
+        rnnzoo.create(graph_entry, num_layers=2, bidirectional=True)
 
 
 def test_train_refuses_a_task_of_another_input_kind_naming_both(graph_entry):

@@ -76,3 +76,21 @@ def test_elman_hidden_saturation():
     (h,) = gate_saturation(model, x)
     assert h.gate == "h" and h.kind == "tanh"
     assert h.high_fraction == pytest.approx(0.75) and h.low_fraction == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("options", [{"zoneout": 0.1, "weight_drop": 0.2}, {"variational_dropout": 0.2},
+                                     {"layer_norm": True}])
+def test_wrapped_cells_report_through_their_wrappers(options):
+    """The gates a wrapped cell reports are the layer's gates (wrappers add no name)."""
+    model = rnnzoo.create("lstm", input_size=2, hidden_size=3, num_layers=2, **options).eval()
+    sats = gate_saturation(model, torch.randn(2, 5, 2), lengths=torch.tensor([5, 3]))
+    names = [(s.layer, s.gate) for s in sats]
+    assert (0, "f") in names and (1, "f") in names and (0, "i") in names
+    assert all(s.count == 8 * 3 for s in sats)
+
+
+def test_a_deep_cell_reports_each_cell_under_its_place():
+    deep = rnnzoo.DeepCell([rnnzoo.LSTMCell(2, 3), rnnzoo.GRUCell(3, 3)])
+    acts = gate_activations(deep, torch.randn(2, 4, 2))
+    assert {"layers.0.f", "layers.0.i", "layers.1.z", "layers.1.r"} <= set(acts)
+    assert acts["layers.1.z"].values.shape == (2, 4, 3)

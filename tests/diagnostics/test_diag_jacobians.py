@@ -77,3 +77,15 @@ def test_pairs_are_checked():
         jacobian_lag(model, x, pairs=[(5, 1)])
     with pytest.raises(ValueError, match="method"):
         jacobian_lag(model, x, method="svd")
+
+
+@pytest.mark.parametrize("options", [{"zoneout": 0.2}, {"variational_dropout": 0.3}, {"weight_drop": 0.5}])
+def test_jacobians_of_a_regularised_model_are_its_eval_mode_jacobians(options):
+    torch.manual_seed(0)
+    model = rnnzoo.create("lstm", input_size=2, hidden_size=3, **options).to(D)
+    x = torch.randn(2, 6, 2, dtype=D)
+    assert model.training
+    train = jacobian_lag(model, x, method="exact", lags=[1, 3])
+    assert model.training  # restored
+    evaluated = jacobian_lag(model.eval(), x, method="exact", lags=[1, 3])
+    torch.testing.assert_close(train.norm_per_example, evaluated.norm_per_example)

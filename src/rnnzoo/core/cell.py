@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from rnnzoo.core import probe
 from rnnzoo.core.blocks import BLOCK_SCHEMES, RecurrentBlock, init_blocks
-from rnnzoo.core.spec import check_state, is_spec, spec_of, zeros_like_spec
+from rnnzoo.core.spec import check_state, spec_of, unbatched_state, zeros_like_spec
 from rnnzoo.core.torch_equiv import TorchEquivalent
 from rnnzoo.core.tree import tree_leaves, tree_map
 
@@ -140,7 +140,7 @@ class Steps:
     def replace(self, *, cell: Cell | None = None, x: Any = ..., prepared: Any = ...,
                 state_masks: Any = ...) -> Steps:
         """The same steps for another cell, input, prepared value or state masks (a wrapper handing them on)."""
-        cell = cell or self.cell
+        cell = self.cell if cell is None else cell
         masks = self.state_masks if state_masks is ... else state_masks
         if masks and not set(masks) <= set(cell.fused_state_masks):
             raise ValueError(f"state_masks: {type(cell).__name__}'s fast path applies masks to "
@@ -193,6 +193,12 @@ class Cell(nn.Module):
         return p.dtype if p is not None else torch.get_default_dtype()
 
     # ------------------------------------------------------------------ one step
+
+    @property
+    def takes_context(self) -> bool:
+        """Whether this cell reads a per-run context (its ``step`` takes the prepared value). A stack
+        hands the context only to the cells that do; the runner refuses a context for a cell that does not."""
+        return takes_prepared(self.step, 2)
 
     def prepare(self, context: Any, batch_size: int, *, device: torch.device | str | None = None,
                 dtype: torch.dtype | None = None, input_shape: Any = None) -> Any:
@@ -255,7 +261,8 @@ class Cell(nn.Module):
     # ------------------------------------------------------------------ checks and one step by hand
 
     def check_input(self, x: Any, name: str = "x", *, batched_rank: int | None = None) -> None:
-        """Validate a step's or a sequence's trailing feature axes and dtype (tensor inputs)."""
+        """Validate a step's or a sequence's trailing feature axes and dtype. The default takes tensors
+        only: a cell whose steps read a structured input (a tuple, NamedTuple or dict) overrides it."""
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
@@ -270,23 +277,23 @@ class Cell(nn.Module):
             raise ValueError(f"{name}: expected {self.input_size} input {what} (axis {-self.feature_dims}), "
                              f"got {size} in shape {tuple(x.shape)}")
 
-    def forward(self, x_t: Any, state: Any = None, *, context: Any = None) -> tuple[Any, Any]:
+    def forward(self, x_t: Any, state: Any = None, *, context: Any = None, prepared: Any = None) -> tuple[Any, Any]:
         """One step. ``x_t``: ``(B, *F)``, or ``(*F)`` unbatched (as torch.nn.LSTMCell takes ``(I,)``,
         with a state without batch axis); ``state``: as from ``initial_state`` (None = zeros);
-        ``context``: as ``run``'s, prepared for this one step (to reuse a prepared context over
-        many steps, call ``prepare`` once and then ``step(project(x_t), state, prepared)``)."""
+        ``context``: as ``run``'s, prepared for this one step. To step a sequence token by token as a
+        run does (a decoder: the context projected once, dropout masks drawn once per sequence), call
+        ``prepared = cell.prepare(context, batch_size)`` once and pass ``prepared=`` at every step."""
         if isinstance(x_t, Tensor) and x_t.dim() == self.feature_dims:
             if state is not None:
-                spec = self.state_spec(1, input_shape=tuple(x_t.shape))
-                one = tree_map(lambda s: type(s)(s.shape[1:], s.dtype), spec, is_leaf=is_spec)
-                check_state("state", state, one, device=x_t.device, dtype=x_t.dtype)
-                state = tree_map(lambda t: t.unsqueeze(0), state)
-            y, new = self.forward(x_t.unsqueeze(0), state, context=context)
+                state = unbatched_state(self.state_spec(1, input_shape=tuple(x_t.shape)), state,
+                                        device=x_t.device, dtype=x_t.dtype)
+            y, new = self.forward(x_t.unsqueeze(0), state, context=context, prepared=prepared)
             return tree_map(lambda t: t.squeeze(0), y), tree_map(lambda t: t.squeeze(0), new)
         if isinstance(x_t, Tensor):
             self.check_input(x_t, "x_t", batched_rank=self.feature_dims + 1)
             batch, input_shape, device, dtype = x_t.shape[0], tuple(x_t.shape[1:]), x_t.device, x_t.dtype
         else:
+            self.check_input(x_t, "x_t")
             leaves = tree_leaves(x_t, what="x_t")
             if not leaves:
                 raise ValueError("x_t: expected at least one tensor")
@@ -297,7 +304,13 @@ class Cell(nn.Module):
             state = self.initial_state(batch, device=device, dtype=dtype, input_shape=input_shape)
         else:
             check_state("state", state, self.state_spec(batch, input_shape=input_shape), device=device, dtype=dtype)
-        prepared = self.prepare(context, batch, device=device, dtype=dtype, input_shape=input_shape)
+        if prepared is None:
+            if context is not None and not self.takes_context:
+                raise TypeError(f"context: {type(self).__name__} takes no context (its step has no `prepared` "
+                                "argument); step it without context=")
+            prepared = self.prepare(context, batch, device=device, dtype=dtype, input_shape=input_shape)
+        elif context is not None:
+            raise ValueError("context/prepared: pass the context, or what prepare made of it, not both")
         u = bind(self.project, 1, prepared)(x_t)
         return bind(self.step, 2, prepared, strict=True)(u, state)
 

@@ -116,11 +116,16 @@ class DeepCell(Cell):
         return StackedState(tuple(self._walk(input_shape, lambda c, s: c.initial_state(
             batch_size, device=device, dtype=dtype, input_shape=s))))
 
+    @property
+    def takes_context(self) -> bool:  # type: ignore[override]
+        return any(c.takes_context for c in self.cells)
+
     def prepare(self, context: Any, batch_size: int, *, device: Any = None, dtype: Any = None,
                 input_shape: Any = None) -> tuple[Any, ...]:
-        """Every cell's prepared value (each gets the same ``context``)."""
-        return tuple(self._walk(input_shape, lambda c, s: c.prepare(context, batch_size, device=device,
-                                                                     dtype=dtype, input_shape=s)))
+        """Every cell's prepared value; the ``context`` goes to the cells that take one (an attention
+        cell over an LSTM: the LSTM prepares without it), the others prepare with None."""
+        return tuple(self._walk(input_shape, lambda c, s: c.prepare(context if c.takes_context else None, batch_size,
+                                                                     device=device, dtype=dtype, input_shape=s)))
 
     # ------------------------------------------------------------------ one step
 

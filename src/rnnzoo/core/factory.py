@@ -137,6 +137,14 @@ def create(
         raise TypeError(f"name: expected a registry name (str), got {name!r}")
     info = model_info(name)
     if info.kind is ModelKind.MODEL:
+        stacking = {k: v for k, v, default in (("num_layers", num_layers, 1), ("bidirectional", bidirectional, False),
+                                               ("batch_first", batch_first, True), ("dropout", dropout, 0.0),
+                                               ("residual", residual, False), ("merge", merge, "concat"))
+                    if v != default}
+        if stacking:
+            key = next(iter(stacking))
+            raise TypeError(f"{key}: {name!r} is a whole model; create's stacking arguments apply to the cells it "
+                            f"stacks, not to it (got {stacking}); use the model's own options")
         given = {k: v for k, v in (("variational_dropout", variational_dropout), ("zoneout", zoneout),
                                    ("weight_drop", weight_drop), ("layer_norm", layer_norm)) if v}
         if given:

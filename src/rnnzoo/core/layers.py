@@ -35,6 +35,8 @@ class Layer(Protocol):
 
     ``causal``: whether outputs at step t depend only on steps <= t (not for a backward or
     bidirectional layer): truncated BPTT, streaming and the gradient diagnostics need it.
+    :func:`as_layer` accepts a module with this protocol's methods (``run``, ``initial_state``); it does
+    not read the sizes at that point, since a layer may compute them lazily (a callable merge).
     """
 
     input_size: int

@@ -86,6 +86,18 @@ class Recorder:
         """``(N, *S)``: the values of ``name`` at valid (example, step) pairs."""
         return self.report(cell, name).valid()
 
+    def within(self, module: nn.Module) -> dict[str, Report]:
+        """Every report made by ``module`` or a cell inside it (a wrapper's inner cell, a stack's
+        cells), named by where it sits: ``"f"`` for a wrapped LSTM's forget gate (wrappers add no
+        prefix), ``"layers.1.f"`` for the second cell of a :class:`~rnnzoo.core.deep.DeepCell`."""
+        out: dict[str, Report] = {}
+        for path, sub in module.named_modules():
+            parts = [p for p in path.split(".") if p and p != "inner"]
+            prefix = ".".join(parts) + "." if parts else ""
+            for name, rep in self._reports.get(id(sub), {}).items():
+                out[prefix + name] = rep
+        return out
+
 
 @contextlib.contextmanager
 def record() -> Iterator[Recorder]:
@@ -113,3 +125,8 @@ def set_step_mask(mask: Tensor | None) -> None:
     """The runner's call before each step: which batch elements the step's reports are valid for."""
     for rec in _ACTIVE:
         rec.mask = mask
+
+
+def step_mask() -> Tensor | None:
+    """The validity mask the runner set for the step being run (None outside a recording)."""
+    return _ACTIVE[0].mask if _ACTIVE else None

@@ -60,6 +60,7 @@ class FastPath(str, enum.Enum):
 
     TORCH = "torch"  # a torch kernel (torch.nn.LSTM/GRU/RNN's)
     RNNZOO = "rnnzoo"  # an rnnzoo.fused Function with a hand-written backward
+    COMPOSITE = "composite"  # a stack of cells run layer by layer, each through its own fast path
     NONE = "none"  # the step loop
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnzoo.core import probe
 from rnnzoo.core.cell import Cell, Steps, bind
-from rnnzoo.core.spec import check_state, is_spec
+from rnnzoo.core.spec import check_state, unbatched_state
 from rnnzoo.core.tree import autocast_enabled, tree_leaves, tree_map, tree_stack, tree_where
 
 StepHook = Callable[[int, Any], Any]
@@ -154,13 +154,6 @@ def _check_against_parameters(cell: Cell, ref: Tensor) -> None:
                         f"got dtype {ref.dtype} on {ref.device}")
 
 
-def _unbatched_state(cell: Cell, state: Any, input_shape: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    spec = cell.state_spec(1, input_shape=input_shape)
-    one = tree_map(lambda s: type(s)(s.shape[1:], s.dtype), spec, is_leaf=is_spec)
-    check_state("state", state, one, device=device, dtype=dtype)
-    return tree_map(lambda t: t.unsqueeze(0), state)
-
-
 def run(
     cell: Cell,
     x: Any = None,
@@ -271,7 +264,7 @@ def run(
         raise ValueError(f"x: expected at least one time step, got shape {tuple(leaves[0].shape)}")
 
     if unbatched and state is not None:
-        state = _unbatched_state(cell, state, input_shape, device, dtype)
+        state = unbatched_state(cell.state_spec(1, input_shape=input_shape), state, device=device, dtype=dtype)
     if state is None:
         state = cell.initial_state(batch, device=device, dtype=dtype, input_shape=input_shape)
     elif not unbatched:
@@ -282,9 +275,12 @@ def run(
     def prepare() -> Any:
         return cell.prepare(context, batch, device=device, dtype=dtype, input_shape=input_shape)
 
+    if context is not None and not cell.takes_context:
+        raise TypeError(f"context: {type(cell).__name__} takes no context (no cell in it has a step with a "
+                        "`prepared` argument); run it without context=")
     per_step = randomness == "per_step"
     prepared = prepare()  # once per run; with per-step randomness, again before every later step
-    bind(cell.step, 2, prepared, strict=True)  # a context for a cell that takes none fails here, on every path
+    bind(cell.step, 2, prepared, strict=True)  # a cell whose own prepare returns what its step cannot take
     fast = use_fused and not return_states and step_hook is None and not per_step and not probe.recording()
 
     index: Tensor | None = None  # per-sequence reversal (padding stays at the end): what fast paths need
@@ -372,33 +368,35 @@ def _loop(seq: Steps, state: Any, return_states: bool, step_hook: StepHook | Non
         xs = _time_slices(seq.x, steps)
     ms = seq.mask.unbind(0) if seq.mask is not None else None
     recording = probe.recording()
-    outer_mask = probe._ACTIVE[0].mask if recording else None  # a stack running this loop inside a step
+    outer_mask = probe.step_mask()  # a stack running this loop inside a step
     outputs: list[Any] = []
     states: list[Any] = []
-    for i in range(steps):
-        if reprepare is not None:
-            prepared = reprepare() if i > 0 else seq.prepared
-            u_i = bind(cell.project, 1, prepared)(xs[i]) if xs[i] is not None else None
-            step = bind(cell.step, 2, prepared, strict=True)
-            output = bind(cell.output, 1, prepared)
-        else:
-            u_i = us[i]
+    try:
+        for i in range(steps):
+            if reprepare is not None:
+                prepared = reprepare() if i > 0 else seq.prepared
+                u_i = bind(cell.project, 1, prepared)(xs[i]) if xs[i] is not None else None
+                step = bind(cell.step, 2, prepared, strict=True)
+                output = bind(cell.output, 1, prepared)
+            else:
+                u_i = us[i]
+            if recording:
+                probe.set_step_mask(ms[i] if ms is not None else outer_mask)
+            y, new = step(u_i, state)
+            if ms is not None:
+                new = tree_where(ms[i], new, state)
+            if step_hook is not None:
+                new = step_hook(time_of(i), new)
+                y = output(new)
+            if ms is not None:
+                y = _zero_masked(y, ms[i])
+            state = new
+            outputs.append(y)
+            if return_states:
+                states.append(state)
+    finally:
         if recording:
-            probe.set_step_mask(ms[i] if ms is not None else outer_mask)
-        y, new = step(u_i, state)
-        if ms is not None:
-            new = tree_where(ms[i], new, state)
-        if step_hook is not None:
-            new = step_hook(time_of(i), new)
-            y = output(new)
-        if ms is not None:
-            y = _zero_masked(y, ms[i])
-        state = new
-        outputs.append(y)
-        if return_states:
-            states.append(state)
-    if recording:
-        probe.set_step_mask(outer_mask)
+            probe.set_step_mask(outer_mask)
     out = torch.stack(outputs, 0) if isinstance(outputs[0], Tensor) else tree_stack(outputs, 0)
     stacked = tree_stack(states, 0) if return_states else None
     return out, state, stacked

@@ -108,3 +108,10 @@ def check_state(name: str, given: Any, spec: Any, *, device: torch.device | None
             raise TypeError(f"{name}: expected None, got {type(given).__name__}")
         return
     raise TypeError(f"{name}: unsupported state structure {type(spec).__name__}")
+
+
+def unbatched_state(spec: Any, state: Any, *, device: torch.device | None, dtype: torch.dtype | None) -> Any:
+    """Check a state without batch axis against the spec of a batch of one (``spec``), then add the axis."""
+    one = map_spec(lambda s: TensorSpec(s.shape[1:], s.dtype), spec)
+    check_state("state", state, one, device=device, dtype=dtype)
+    return tree_map(lambda t: t.unsqueeze(0), state)

@@ -79,8 +79,8 @@ def to_torch(model: nn.Module) -> nn.RNN | nn.LSTM | nn.GRU:
                          "options such as variational_dropout, zoneout, weight_drop, layer_norm), which torch.nn's "
                          "RNN/LSTM/GRU cannot express; build the model without them to convert its weights")
     if any(e is None for e in flat) or len({e.signature() for e in flat}) != 1:
-        raise ValueError(f"model: {name!r} with options {config} has no torch.nn equivalent "
-                         "(convertible: elman with tanh/relu, lstm, gru with reset='after')")
+        raise ValueError(f"model: {name!r} with options {config} has no torch.nn equivalent (every cell must "
+                         "have one, with the same options: `rnnzoo list` marks the entries that convert)")
     first = flat[0]
     module = TORCH_MODULES[first.module](
         input_size=first.input_size, hidden_size=first.hidden_size, num_layers=len(cells), bias=first.bias,

@@ -47,12 +47,13 @@ def gate_activations(cell: Cell, x: Any, state: Any = None, *, lengths: Any = No
 
     Returns:
         ``{name: Activations}`` in the order the cell reported them, e.g. ``i, f, g, o, tanh(c)`` for
-        an LSTM; values ``(B, T, *S)``. Empty for a cell that reports nothing.
+        an LSTM; values ``(B, T, *S)``. What cells inside ``cell`` report counts too (a wrapped cell's
+        gates under their own names, a :class:`~rnnzoo.core.deep.DeepCell`'s as ``layers.k.name``).
+        Empty for a cell that reports nothing.
     """
     with torch.no_grad(), probe.record() as rec:
         run(cell, x, state, lengths=lengths, context=context)
-    return {name: Activations(rec.report(cell, name).stacked().transpose(0, 1), rec.report(cell, name).kind)
-            for name in rec.names(cell)}
+    return {name: Activations(rep.stacked().transpose(0, 1), rep.kind) for name, rep in rec.within(cell).items()}
 
 
 @dataclass
@@ -139,8 +140,7 @@ def gate_saturation(model: nn.Module, x: Tensor, *, lengths: Tensor | None = Non
         batch_first_run(stack, x, lengths=lengths)
     out = []
     for layer, prefix, cell in model_cells(stack):
-        for name in rec.names(cell):
-            report = rec.report(cell, name)
+        for name, report in rec.within(cell).items():  # wrapped and stacked cells' reports too
             out.append(saturation(report.valid(), report.kind, low=low, high=high, tanh_threshold=tanh_threshold,
                                   bins=bins, layer=layer, gate=prefix + name))
     return out

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from rnnzoo.core.cell import Cell, bind
 from rnnzoo.core.tree import tree_map
-from rnnzoo.diagnostics.structure import causal_stack, flatten_state, unflatten_state
+from rnnzoo.diagnostics.structure import causal_stack, eval_mode, flatten_state, unflatten_state
 
 MatVec = Callable[[Tensor], Tensor]
 
@@ -189,10 +189,22 @@ def jacobian_lag(
 
     Returns:
         :class:`JacobianLag`.
+
+    The Jacobians are those of the model in eval mode (switched for the call and restored): a
+    regulariser's random draws (dropout masks, zoneout, a dropped weight) make the training-mode
+    step a random map, whose Jacobian is not what eq (11) describes.
     """
     if method not in ("auto", "exact", "power"):
         raise ValueError(f"method: expected 'auto', 'exact' or 'power', got {method!r}")
     stack = causal_stack(model)
+    with eval_mode(stack):
+        return _jacobian_lag(stack, x, layer=layer, t=t, lags=lags, pairs=pairs, method=method, top_k=top_k,
+                             examples=examples, exact_max_dim=exact_max_dim, iters=iters, tol=tol, seed=seed)
+
+
+def _jacobian_lag(stack: Any, x: Tensor, *, layer: int, t: int | Sequence[int] | None, lags: Sequence[int] | None,
+                  pairs: Sequence[tuple[int, int]] | None, method: str, top_k: int, examples: int | None,
+                  exact_max_dim: int, iters: int, tol: float, seed: int) -> JacobianLag:
     n = len(stack.layers)
     if not -n <= layer < n:
         raise ValueError(f"layer: expected an index into the model's {n} layers, got {layer}")

@@ -7,7 +7,9 @@ gates); this module only walks a model's structure, which every rnnzoo model, la
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -39,6 +41,17 @@ def causal_stack(model: nn.Module) -> Stacked:
             raise ValueError(f"model: layer {i} runs backwards in time; the gradient and Jacobian diagnostics "
                              "need unidirectional (causal) layers")
     return stack
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode for the block (dropout, zoneout and weight drop off), its mode restored after."""
+    was = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was)
 
 
 def model_cells(model: nn.Module) -> list[tuple[int, str, Cell]]:

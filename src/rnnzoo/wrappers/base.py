@@ -46,6 +46,7 @@ class Wrapper(Cell):
     fused_kind = From(lambda m: m.inner)
     fused_traceable = From(lambda m: m.inner)
     fused_state_masks = From(lambda m: m.inner)
+    takes_context = From(lambda m: m.inner)
 
     def __init__(self, inner: Cell) -> None:
         super().__init__()

@@ -77,6 +77,7 @@ class LayerNorm(Wrapper):
     """
 
     fused_kind = None
+    fused_state_masks: frozenset[str] = frozenset()  # no fast path: nothing to hand masks to
 
     def __init__(self, cell: Cell, fields: str | Sequence[str] | None = None, *, input: bool = False,
                  eps: float = 1e-5, input_shape: Any = None) -> None:

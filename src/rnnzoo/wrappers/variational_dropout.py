@@ -113,8 +113,8 @@ class VariationalDropout(Wrapper):
                                                               type(self.inner).__name__))
 
     def _masks_fused(self, fields: Any) -> bool:
-        return (fields is not None and all(isinstance(f, str) for f in fields)
-                and set(fields) <= set(self.inner.fused_state_masks))
+        return (fields is not None and self.inner.fused_kind is not None
+                and all(isinstance(f, str) for f in fields) and set(fields) <= set(self.inner.fused_state_masks))
 
     # ------------------------------------------------------------------ masks, once per run
 

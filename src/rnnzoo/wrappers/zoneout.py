@@ -55,6 +55,7 @@ class Zoneout(Wrapper):
     """
 
     fused_kind = None
+    fused_state_masks: frozenset[str] = frozenset()  # no fast path: nothing to hand masks to
 
     def __init__(self, cell: Cell, rates: float | dict[str, float]) -> None:
         super().__init__(cell)
