@@ -54,6 +54,7 @@ def test_rows_with_options_are_named_as_given(tmp_path: Path) -> None:
 def test_a_regularised_row_brings_its_plain_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 8's wiring end to end, with an existing option standing in for a regulariser."""
     monkeypatch.setattr(targets, "REGULARISERS", frozenset({"reset"}))
+    monkeypatch.setattr(targets, "BOUNDED", frozenset({"reset"}))
     assert cli.main(["--sizes", "2x4x8x8", "--reps", "3", "--warmup", "0", "--models", "gru[reset=before]",
                      "--no-memory", "--threads", "1", "--omp-wait-policy", "keep", "--out-dir", str(tmp_path)]) == 0
     md, data = _results(tmp_path)

@@ -30,7 +30,15 @@ def test_targets_follow_the_issues() -> None:
     assert targets.targets_for(lstm, size2, 1.0, 1.0, compiled=True) == []
 
 
-@pytest.mark.parametrize("option", sorted(targets.REGULARISERS))
+@pytest.mark.parametrize("option", sorted(targets.REGULARISERS - targets.BOUNDED))
+def test_zoneout_and_layer_norm_rows_show_their_ratio_without_a_target(option: str) -> None:
+    row = _fake(f"lstm[{option}=0.1]", "lstm", **{option: 0.1})
+    assert targets.compared_with_plain(row)
+    got = targets.targets_for(row, cases.PRESETS["1"], 2.0, 0.5, vs_plain=1.7)
+    assert [t.issue for t in got] == [5, 5]
+
+
+@pytest.mark.parametrize("option", sorted(targets.BOUNDED))
 def test_a_regularised_row_is_held_to_its_plain_row(option: str) -> None:
     row = _fake(f"lstm[{option}=0.1]", "lstm", **{option: 0.1})
     got = targets.targets_for(row, cases.PRESETS["1"], 2.0, 0.5, vs_plain=1.1)
@@ -79,10 +87,10 @@ def test_the_ratio_to_the_plain_row_is_paired_on_fake_samples() -> None:
     assert rows["lstm[weight_drop=0.5]"].vs_plain == pytest.approx(1.2)  # the median of paired ratios
     assert rows["lstm[weight_drop=0.5]"].time_ratio == pytest.approx(1.8)  # vs nn.LSTM: median(1.2, 2.4, 1.2, 9)
     marks = {name: [t.mark() for t in r.targets if t.issue == 8] for name, r in rows.items()}
-    assert marks["lstm[zoneout=0.1]"] == ["#8 vs plain<=1.15 ok"]
+    assert marks["lstm[zoneout=0.1]"] == []  # measured against its plain row, no bound (not dropout)
     assert marks["lstm[weight_drop=0.5]"] == ["#8 vs plain<=1.15 FAIL"]
     assert rows["lstm[zoneout=0.1]"].note == "1.10x lstm (paired)"
     assert rows["lstm[zoneout=0.1]"].to_json()["vs_plain"] == pytest.approx(1.1)
-    alone = measure.make_rows({base.name: base, "lstm[zoneout=0.1]": zone}, cases.PRESETS["3"],
-                              {base.name: [1.0], "lstm[zoneout=0.1]": [1.0]}, None)[1]
+    alone = measure.make_rows({base.name: base, "lstm[weight_drop=0.5]": drop}, cases.PRESETS["3"],
+                              {base.name: [1.0], "lstm[weight_drop=0.5]": [1.0]}, None)[1]
     assert alone.vs_plain is None and alone.targets[-1].mark() == "#8 vs plain<=1.15 n/a"  # no plain row measured

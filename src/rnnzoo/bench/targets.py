@@ -4,8 +4,11 @@
   1.05x nn.LSTM, every other cell at most 1.3x, at the larger sizes (64, 100, 256, 256) and (64, 100, 512, 512);
 * issue 5: every LSTM, GRU and Elman variant (``info.family``) at most 1.15x at (64, 100, 256, 256) and at
   most 1.8x at (32, 100, 64, 128); the peak memory of every LSTM variant at most nn.LSTM's (at every size);
-* issue 8: a row ``name[options]`` whose options include a regulariser (:data:`REGULARISERS`) at most 1.15x
-  the plain ``name`` row of the same run (paired, interleaved); the plain row is added if missing.
+* issue 8: a row ``name[options]`` whose options include a regulariser (:data:`REGULARISERS`) is timed
+  against the plain ``name`` row of the same run (paired, interleaved; the plain row is added if missing);
+  with weight drop or variational dropout (:data:`BOUNDED`) it is held to at most 1.15x that row (issue 8
+  bounds those two: "a weight-dropped or variational-dropout LSTM"; zoneout and layer normalisation are
+  different computations, their ratio is shown without a target).
 
 Targets apply to rnnzoo rows only, eager (not compiled), not spatial.
 """
@@ -18,7 +21,9 @@ from dataclasses import dataclass
 from rnnzoo.bench.cases import PRESETS, Case, Size
 
 REGULARISERS = frozenset({"variational_dropout", "weight_drop", "zoneout", "layer_norm"})
-"""Options whose cost issue 8 bounds relative to the same model without them."""
+"""Options whose cost is measured relative to the same model without them."""
+BOUNDED = frozenset({"variational_dropout", "weight_drop"})
+"""Of those, the ones issue 8 bounds at 1.15x the plain model."""
 
 
 @dataclass
@@ -72,6 +77,6 @@ def targets_for(case: Case, size: Size, time_ratio: float | None, mem_ratio: flo
             out.append(Target(5, "time", 1.8, time_ratio))
         if case.family == "lstm":
             out.append(Target(5, "mem", 1.0, mem_ratio))
-    if compared_with_plain(case):
+    if compared_with_plain(case) and BOUNDED & case.options.keys():
         out.append(Target(8, "vs plain", 1.15, vs_plain))
     return out
