@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rnnzoo import wrappers
 from rnnzoo.bench.cases import PRESETS, Case, Size
 
-REGULARISERS = frozenset({"variational_dropout", "weight_drop", "zoneout", "layer_norm"})
+REGULARISERS = frozenset(wrappers.REGULARISERS)
 """Options whose cost is measured relative to the same model without them."""
 BOUNDED = frozenset({"variational_dropout", "weight_drop"})
 """Of those, the ones issue 8 bounds at 1.15x the plain model."""

@@ -13,8 +13,8 @@ from rnnzoo.tasks import Task, UnknownTaskError, get_task
 from rnnzoo.train.config import TrainConfig, flag
 from rnnzoo.train.errors import ConfigError
 from rnnzoo.train.heads import SequenceModel
+from rnnzoo.wrappers import REGULARISERS
 
-REGULARISERS = ("variational_dropout", "zoneout", "weight_drop", "layer_norm")
 """The TrainConfig keys passed to :func:`rnnzoo.create` as its regulariser arguments."""
 
 

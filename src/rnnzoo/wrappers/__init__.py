@@ -12,5 +12,9 @@ from rnnzoo.wrappers.variational_dropout import DropoutMasks, VariationalDropout
 from rnnzoo.wrappers.weight_drop import WeightDrop, swap_parameters
 from rnnzoo.wrappers.zoneout import Zoneout
 
-__all__ = ["Drawn", "DropoutMasks", "LayerNorm", "VariationalDropout", "WeightDrop", "Wrapper", "Zoneout",
-           "swap_parameters"]
+REGULARISERS = ("variational_dropout", "zoneout", "weight_drop", "layer_norm")
+"""The options of ``rnnzoo.create`` (and flags of ``rnnzoo train``) that wrap every cell; the trainer and the
+benchmark read this list."""
+
+__all__ = ["REGULARISERS", "Drawn", "DropoutMasks", "LayerNorm", "VariationalDropout", "WeightDrop", "Wrapper",
+           "Zoneout", "swap_parameters"]
