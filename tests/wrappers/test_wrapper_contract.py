@@ -1,9 +1,8 @@
-"""The contract of tests/core/test_contract.py, for every registered cell wrapped in every regulariser.
-
-The wrappers come through ``rnnzoo.create`` (each layer and direction wrapped). Structural checks run in
-eval mode (where variational dropout and weight drop are the identity, zoneout its expectation and layer
-norm what it always is); the checks that hold under a fixed seed (fast path == step loop, gradients)
-also run in training mode with the seed reset before each run.
+"""The wrapper part of the contract: ``tests/core/test_contract.py`` runs its whole suite for every
+registered cell with each regulariser (eval mode); here, what only wrappers need: the checks that hold
+under a fixed seed in training mode (fast path == step loop, gradients, step output == output(state)),
+all the regularisers stacked at once, and ``model.cell`` stepping wrapped cells.
+The wrappers come through ``rnnzoo.create`` (each layer and direction wrapped).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ WRAPS = {
     "all": dict(layer_norm=True, weight_drop=0.5, zoneout=0.3, variational_dropout=0.3),
 }
 # (wrapper options, training mode): the random wrappers in training mode with a fixed seed
-SEEDED = [(k, False) for k in WRAPS] + [
+SEEDED = [("all", False)] + [
     ("vd_io", True), ("vd", True), ("zoneout", True), ("weight_drop", True), ("all", True)]
 WRAPS["vd_io"] = dict(variational_dropout={"input": 0.3, "output": 0.3})
 # gradients: variational dropout and weight drop are the identity in eval mode ("all" covers their plumbing)
@@ -46,49 +45,6 @@ def _model(name, wrap, *, train=False, **kw):
 def _close(a, b, atol=1e-5):
     for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True):
         torch.testing.assert_close(x, y, atol=atol, rtol=1e-4)
-
-
-@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
-@pytest.mark.parametrize("name", MODELS)
-def test_padded_bidirectional_stack_equals_each_sequence_alone(name, wrap):
-    """Bidirectional (the backward direction runs reversed within each length), two stacked layers."""
-    model = _model(name, wrap, num_layers=2, bidirectional=True)
-    x = make_input(name, B, T, I)
-    out, state = model(x, lengths=torch.tensor(LENGTHS))
-    for i, n in enumerate(LENGTHS):
-        o_i, s_i = model(x[i:i + 1, :n])
-        torch.testing.assert_close(out[i:i + 1, :n], o_i, atol=1e-5, rtol=1e-4)
-        assert torch.count_nonzero(out[i, n:]) == 0
-        _close(tree_map(lambda t, i=i: t[i:i + 1], state), s_i)
-
-
-@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
-@pytest.mark.parametrize("name", MODELS)
-def test_mask_with_holes_freezes_state(name, wrap):
-    model = _model(name, wrap)
-    x = make_input(name, 1, T, I)
-    mask = torch.ones(1, T, dtype=torch.bool)
-    mask[0, 2] = False
-    out, state = model(x, mask=mask)
-    keep = [t for t in range(T) if t != 2]
-    o_ref, s_ref = model(x[:, keep])
-    torch.testing.assert_close(out[:, keep], o_ref, atol=1e-5, rtol=1e-4)
-    assert torch.count_nonzero(out[:, 2]) == 0
-    _close(state, s_ref)
-
-
-@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
-@pytest.mark.parametrize("name", MODELS)
-def test_reverse_with_lengths_equals_the_flipped_sequence(name, wrap):
-    cell = _model(name, wrap).layers[0].cell
-    fwd, bwd = rnnzoo.Recurrent(cell), rnnzoo.Recurrent(cell, reverse=True)
-    x = make_input(name, B, T, I)
-    out, state = bwd(x, lengths=LENGTHS)
-    for i, n in enumerate(LENGTHS):
-        o_i, s_i = fwd(x[i:i + 1, :n].flip(1))
-        torch.testing.assert_close(out[i:i + 1, :n], o_i.flip(1), atol=1e-5, rtol=1e-4)
-        assert torch.count_nonzero(out[i, n:]) == 0
-        _close(tree_map(lambda t, i=i: t[i:i + 1], state), s_i)
 
 
 @pytest.mark.parametrize("wrap,train", SEEDED, ids=[f"{w}-{'train' if t else 'eval'}" for w, t in SEEDED])
@@ -109,23 +65,6 @@ def test_step_output_is_output_of_state(name, wrap, train):
 
 @pytest.mark.parametrize("wrap", list(WRAPS)[:5])
 @pytest.mark.parametrize("name", MODELS)
-def test_two_chunks_equal_one_run_and_causal(name, wrap):
-    model = _model(name, wrap, num_layers=2)
-    x = make_input(name, B, T, I)
-    out, state = model(x)
-    o1, s1 = model(x[:, :2])
-    o2, s2 = model(x[:, 2:], s1)
-    torch.testing.assert_close(torch.cat([o1, o2], 1), out, atol=1e-5, rtol=1e-4)
-    _close(s2, state)
-    x2 = x.clone()
-    x2[:, 3:] = torch.randn_like(x2[:, 3:])
-    out2, _ = model(x2)
-    torch.testing.assert_close(out[:, :3], out2[:, :3])
-    assert not torch.allclose(out[:, 3:], out2[:, 3:])
-
-
-@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
-@pytest.mark.parametrize("name", MODELS)
 def test_model_cell_steps_as_the_model_runs(name, wrap):
     """``model.cell`` (a DeepCell of the wrapped cells) stepped by hand equals the model's run."""
     model = _model(name, wrap, num_layers=2)
@@ -137,18 +76,6 @@ def test_model_cell_steps_as_the_model_runs(name, wrap):
         ys.append(y)
     torch.testing.assert_close(torch.stack(ys, 1), out, atol=1e-5, rtol=1e-4)
     _close(s, state)
-
-
-@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
-@pytest.mark.parametrize("name", MODELS)
-def test_state_dict_round_trip(name, wrap):
-    model = _model(name, wrap, num_layers=2, bidirectional=True)
-    cfg = {k: v for k, v in model.config.items() if k != "name"}
-    torch.manual_seed(99)
-    other = rnnzoo.create(name, **cfg).eval()
-    other.load_state_dict(model.state_dict())
-    x = make_input(name, B, T, I)
-    torch.testing.assert_close(model(x)[0], other(x)[0])
 
 
 @pytest.mark.parametrize("wrap,train", SEEDED, ids=[f"{w}-{'train' if t else 'eval'}" for w, t in SEEDED])
