@@ -22,6 +22,7 @@ the gradient through frozen steps for free.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -34,6 +35,41 @@ _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of one gate block at a time."""
 
 _RESETS = ("after", "before")
+
+
+def derivative_tables(r: Tensor, z: Tensor, n: Tensor, h_prev: Tensor, r_input: Tensor, d_n: Tensor, d_z: Tensor,
+                      mask: Tensor | None, chunk_bytes: int) -> tuple[int, Callable[[int, int], tuple[Tensor, Tensor]]]:
+    """The GRU's pointwise derivative factors, tabulated a chunk of steps at a time (one kernel per factor
+    per chunk, the chunk sized to stay in cache) into the gradient buffers, which the backward loop then
+    scales in place; shared by the plain and the layer-normalised GRU Functions::
+
+        dn_pre = dh * Mn, Mn = (1 - z)(1 - n^2)          (into d_n)
+        dz_pre = dh * Mz, Mz = (h_{t-1} - n) z (1 - z)   (into d_z)
+        dr_pre = d(r-product) * Mr, Mr = r (1 - r) * r_input   (r_input: U_n h + b_hn "after", h_{t-1} "before")
+        dh_{t-1} += dh * Z, Z = z (1 on a frozen step: the gradient passes through)
+
+    All ``(T, B, H)``; ``mask`` ``(T, B)`` or None. Returns ``(chunk, tables)`` with ``tables(a, b) -> (Mr, Z)``
+    for steps ``a..b-1`` (at most ``chunk`` of them), having written ``d_n`` and ``d_z`` there.
+    """
+    T, B, H = n.shape
+    chunk = max(1, min(T, chunk_bytes // max(1, B * H * n.element_size())))
+    ones = torch.ones_like(n[:chunk])
+    Mr, Zeff, tmp = torch.empty_like(ones), torch.empty_like(ones), torch.empty_like(ones)
+    mf = mask.unsqueeze(2).to(n.dtype) if mask is not None else None
+
+    def tables(a: int, b: int) -> tuple[Tensor, Tensor]:
+        k = b - a
+        one_minus_z = torch.sub(ones[:k], z[a:b], out=tmp[:k])
+        torch.addcmul(ones[:k], n[a:b], n[a:b], value=-1, out=d_n[a:b]).mul_(one_minus_z)
+        torch.sub(h_prev[a:b], n[a:b], out=d_z[a:b]).mul_(z[a:b]).mul_(one_minus_z)
+        torch.sub(ones[:k], r[a:b], out=Mr[:k]).mul_(r[a:b]).mul_(r_input[a:b])
+        if mf is None:
+            return Mr[:k], z[a:b]
+        d_n[a:b].mul_(mf[a:b])
+        d_z[a:b].mul_(mf[a:b])
+        return Mr[:k], torch.where(mask[a:b].unsqueeze(2), z[a:b], ones[:k], out=Zeff[:k])  # frozen: pass dh
+
+    return chunk, tables
 
 
 class GRUFunction(torch.autograd.Function):
@@ -106,25 +142,7 @@ class GRUFunction(torch.autograd.Function):
         du_n = dU[:, :, 2 * H:]
         d_r, d_z = dHH[:, :, :H], dHH[:, :, H:2 * H]
 
-        # Derivative factors, tabulated for a chunk of steps at a time (one kernel per factor per chunk,
-        # small enough to stay in cache) into the gradient buffers, which the loop then scales in place:
-        #   dn_pre = dh * Mn, Mn = (1 - z)(1 - n^2);  dz_pre = dh * Mz, Mz = (h_{t-1} - n) z (1 - z);
-        #   dr_pre = d(r-product) * Mr, Mr = r (1 - r) * (U_n h + b_hn  |  h_{t-1});  dh_{t-1} += dh * z.
-        chunk = max(1, min(T, _CHUNK_BYTES // max(1, B * H * N.element_size())))
-        ones = torch.ones_like(N[:chunk])
-        Mr, Zeff, tmp = torch.empty_like(ones), torch.empty_like(ones), torch.empty_like(ones)
-
-        def tables(a: int, b: int) -> tuple[Tensor, Tensor]:
-            k = b - a
-            one_minus_z = torch.sub(ones[:k], z[a:b], out=tmp[:k])
-            torch.addcmul(ones[:k], n[a:b], n[a:b], value=-1, out=du_n[a:b]).mul_(one_minus_z)
-            torch.sub(h_prev[a:b], n[a:b], out=d_z[a:b]).mul_(z[a:b]).mul_(one_minus_z)
-            torch.sub(ones[:k], r[a:b], out=Mr[:k]).mul_(r[a:b]).mul_(extra[a:b] if after else h_prev[a:b])
-            if mf is None:
-                return Mr[:k], z[a:b]
-            du_n[a:b].mul_(mf[a:b])
-            d_z[a:b].mul_(mf[a:b])
-            return Mr[:k], torch.where(mask[a:b].unsqueeze(2), z[a:b], ones[:k], out=Zeff[:k])  # frozen: pass dh
+        chunk, tables = derivative_tables(r, z, n, h_prev, extra if after else h_prev, du_n, d_z, mask, _CHUNK_BYTES)
 
         dH = torch.empty_like(gout)  # total gradient reaching h_t
         torch.add(gout[T - 1], gh, out=dH[T - 1])

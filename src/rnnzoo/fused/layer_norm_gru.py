@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import LN_EPS, check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.gru import derivative_tables
 
 _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of one gate block at a time."""
@@ -125,21 +126,7 @@ class LayerNormGRUFunction(torch.autograd.Function):
         D_n = torch.empty_like(N)
         DY_n = torch.empty_like(N) if after else D_n
         d_r, d_z = D_rz[:, :, :H], D_rz[:, :, H:]
-        chunk = max(1, min(T, _CHUNK_BYTES // max(1, B * H * N.element_size())))
-        ones = torch.ones_like(N[:chunk])
-        Mr, Zeff, tmp = torch.empty_like(ones), torch.empty_like(ones), torch.empty_like(ones)
-
-        def tables(a: int, b: int) -> tuple[Tensor, Tensor]:
-            k = b - a
-            one_minus_z = torch.sub(ones[:k], z[a:b], out=tmp[:k])
-            torch.addcmul(ones[:k], n[a:b], n[a:b], value=-1, out=D_n[a:b]).mul_(one_minus_z)
-            torch.sub(h_prev[a:b], n[a:b], out=d_z[a:b]).mul_(z[a:b]).mul_(one_minus_z)
-            torch.sub(ones[:k], r[a:b], out=Mr[:k]).mul_(r[a:b]).mul_(extra[a:b] if after else h_prev[a:b])
-            if mf is None:
-                return Mr[:k], z[a:b]
-            D_n[a:b].mul_(mf[a:b])
-            d_z[a:b].mul_(mf[a:b])
-            return Mr[:k], torch.where(mask[a:b].unsqueeze(2), z[a:b], ones[:k], out=Zeff[:k])  # frozen: pass dh
+        chunk, tables = derivative_tables(r, z, n, h_prev, extra if after else h_prev, D_n, d_z, mask, _CHUNK_BYTES)
 
         dH = torch.empty_like(gout)  # total gradient reaching h_t
         torch.add(gout[T - 1], gh, out=dH[T - 1])

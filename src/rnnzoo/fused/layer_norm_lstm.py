@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import LN_EPS, broadcast_mask, check_mask, tanh_constants, tanh_into
-from rnnzoo.fused.lstm import LSTMSpec
+from rnnzoo.fused.lstm import GateStep, LSTMSpec
 
 _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of gates at a time (as rnnzoo.fused.lstm)."""
@@ -58,9 +58,8 @@ class LayerNormLSTMFunction(torch.autograd.Function):
                 w_co: Tensor | None, weight_hr: Tensor | None, mask: Tensor | None,
                 spec: LSTMSpec) -> tuple[Tensor, Tensor, Tensor]:
         T, B = u.shape[:2]
-        n, gi, H = spec.n, spec.g_index, c0.shape[1]
-        width = n * H
-        peephole = w_ci is not None
+        H = c0.shape[1]
+        width = spec.n * H
         G = torch.empty_like(u)  # activated gates (T, B, n*H)
         A = torch.empty_like(u)  # recurrent products U h_{t-1}, the recurrent LN's input
         Cs = u.new_empty((T + 1, B, H))
@@ -71,45 +70,21 @@ class LayerNormLSTMFunction(torch.autograd.Function):
         R = u.new_empty((T, B, H)) if weight_hr is not None else None  # r_t = o * TC_t before the projection
         wt = weight_hh.t()
         whr_t = weight_hr.t() if weight_hr is not None else None
-        Gv = G.unflatten(2, (n, H))
-        us, gs, as_, cs, hs, tcs = u.unbind(0), G.unbind(0), A.unbind(0), Cs.unbind(0), Hs.unbind(0), TC.unbind(0)
-        ii, gg, oo = Gv[:, :, 0].unbind(0), Gv[:, :, gi].unbind(0), Gv[:, :, n - 1].unbind(0)
-        ff = Gv[:, :, 1].unbind(0) if n == 4 else None
+        us, gs, as_, hs, tcs = u.unbind(0), G.unbind(0), A.unbind(0), Hs.unbind(0), TC.unbind(0)
         rs = R.unbind(0) if R is not None else None
         ms = broadcast_mask(mask, 2).unbind(0) if mask is not None else None
-        if peephole:
-            w_if = torch.stack([w_ci, w_cf]) if n == 4 else w_ci.unsqueeze(0)  # (1 or 2, H)
-            g_if, c_b = Gv[:, :, :gi].unbind(0), Cs.unsqueeze(2).unbind(0)  # c_{t-1} broadcast over i, (f)
-        through_g = G[:, :, :(gi + 1) * H].unbind(0)  # i, (f,) g: activated before c_t with peepholes
-        tanh_g = spec.input_activation == "tanh"
         tanh_consts = tanh_constants(c0)
+        gates = GateStep(G, Cs, spec, H, mask, w_ci, w_cf, w_co, tanh_consts)  # eq (21), as the plain LSTM's
+        oo = gates.oo
         stats_a: list[tuple[Tensor, Tensor]] = []
         stats_c: list[tuple[Tensor, Tensor]] = []
 
         for t in range(T):
-            c_prev, c = cs[t], cs[t + 1]
             torch.mm(hs[t], wt, out=as_[t])
             y, mean, rstd = _layer_norm(as_[t], (width,), ln_hh_weight, None, LN_EPS)  # eq (20)
             stats_a.append((mean, rstd))
             torch.add(us[t], y, out=gs[t])  # pre-activations
-            if peephole:
-                g_if[t].addcmul_(c_b[t], w_if)  # i (and f) peepholes on c_{t-1}
-            if tanh_g:
-                gg[t].add_(gg[t])  # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid for every block
-            (through_g[t] if peephole else gs[t]).sigmoid_()  # o waits for c_t with peepholes
-            if tanh_g:
-                torch.addcmul(tanh_consts[0], gg[t], tanh_consts[1], out=gg[t])
-            if n == 4:  # eq (21)
-                torch.mul(ff[t], c_prev, out=c)
-                c.addcmul_(ii[t], gg[t])
-            elif spec.coupled:
-                torch.lerp(c_prev, gg[t], ii[t], out=c)  # (1 - i) * c_prev + i * g
-            else:
-                torch.addcmul(c_prev, ii[t], gg[t], out=c)
-            if ms is not None:
-                torch.where(ms[t], c, c_prev, out=c)
-            if peephole:
-                oo[t].addcmul_(c, w_co).sigmoid_()
+            c = gates.step(t)
             y, mean, rstd = _layer_norm(c, (H,), ln_c_weight, ln_c_bias, LN_EPS)  # eq (22)
             stats_c.append((mean, rstd))
             if spec.cell_activation:

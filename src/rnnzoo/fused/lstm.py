@@ -73,6 +73,58 @@ def _rec(spec: LSTMSpec, weight: Tensor) -> Linear | Conv:
     return Conv(weight) if spec.conv else Linear(weight)
 
 
+class GateStep:
+    """The pointwise part of one forward step, shared by the LSTM Functions (plain and layer-normalised).
+
+    ``G`` ``(T, B, n*H, *S)`` holds each step's gate pre-activations, activated in place; ``Cs``
+    ``(T + 1, B, H, *S)`` the cell states, ``Cs[0]`` given. ``step(t)`` activates the gates of step t
+    (peepholes on c_{t-1} for i and f, on c_t for o; tanh computed as ``2 sigmoid(2x) - 1``), writes
+    ``c_t = f * c_{t-1} + i * g`` (coupled: ``f = 1 - i``; no forget gate: ``f = 1``) into ``Cs[t + 1]``
+    and freezes it where ``ms[t]`` is False. ``oo[t]`` is then the activated output gate.
+    """
+
+    def __init__(self, G: Tensor, Cs: Tensor, spec: LSTMSpec, hidden: int, mask: Tensor | None,
+                 w_ci: Tensor | None, w_cf: Tensor | None, w_co: Tensor | None, tanh_consts: tuple[Tensor, Tensor]
+                 ) -> None:
+        n, gi = spec.n, spec.g_index
+        Gv = G.unflatten(2, (n, hidden))  # (T, B, n, H, *S)
+        self.spec, self.n, self.w_co, self.tanh_consts = spec, n, w_co, tanh_consts
+        self.gs, self.cs = G.unbind(0), Cs.unbind(0)
+        self.ii, self.gg, self.oo = Gv[:, :, 0].unbind(0), Gv[:, :, gi].unbind(0), Gv[:, :, n - 1].unbind(0)
+        self.ff = Gv[:, :, 1].unbind(0) if n == 4 else None
+        self.ms = broadcast_mask(mask, Cs.dim() - 1).unbind(0) if mask is not None else None
+        self.peephole = w_ci is not None
+        if self.peephole:
+            self.w_if = torch.stack([w_ci, w_cf]) if n == 4 else w_ci.unsqueeze(0)  # (1 or 2, H, *S)
+            self.g_if, self.c_b = Gv[:, :, :gi].unbind(0), Cs.unsqueeze(2).unbind(0)  # c_{t-1} over i, (f)
+        self.tanh_g = spec.input_activation == "tanh"
+        self.through_g = G[:, :, :(gi + 1) * hidden].unbind(0)  # i, (f,) g: activated together with peepholes
+
+    def step(self, t: int) -> Tensor:
+        """Activate step ``t``'s gates and write c_t; returns c_t (a view of ``Cs[t + 1]``)."""
+        c_prev, c = self.cs[t], self.cs[t + 1]
+        ii, gg, oo = self.ii[t], self.gg[t], self.oo[t]
+        if self.peephole:
+            self.g_if[t].addcmul_(self.c_b[t], self.w_if)  # i (and f) peepholes on c_{t-1}
+        if self.tanh_g:
+            gg.add_(gg)  # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid for every block
+        (self.through_g[t] if self.peephole else self.gs[t]).sigmoid_()  # o waits for c_t with peepholes
+        if self.tanh_g:
+            torch.addcmul(self.tanh_consts[0], gg, self.tanh_consts[1], out=gg)
+        if self.n == 4:
+            torch.mul(self.ff[t], c_prev, out=c)
+            c.addcmul_(ii, gg)
+        elif self.spec.coupled:
+            torch.lerp(c_prev, gg, ii, out=c)  # (1 - i) * c_prev + i * g
+        else:
+            torch.addcmul(c_prev, ii, gg, out=c)
+        if self.ms is not None:
+            torch.where(self.ms[t], c, c_prev, out=c)
+        if self.peephole:
+            oo.addcmul_(c, self.w_co).sigmoid_()
+        return c
+
+
 class LSTMFunction(torch.autograd.Function):
     """``(u, h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec, hmask) -> (out, h_T, c_T)``; see the
     module. ``hmask`` (``h``'s shape, or None) multiplies h_{t-1} where it enters the recurrent product
@@ -82,10 +134,8 @@ class LSTMFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, w_ci: Tensor | None,
                 w_cf: Tensor | None, w_co: Tensor | None, weight_hr: Tensor | None, mask: Tensor | None,
                 spec: LSTMSpec, hmask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        T, B = u.shape[:2]
-        n, gi, H = spec.n, spec.g_index, c0.shape[1]
+        T, H = u.shape[0], c0.shape[1]
         rec = _rec(spec, weight_hh)
-        peephole = w_ci is not None
         # the gates start as the projections (one copy); each step adds R(h) in place: addmm into its own
         # input copies nothing, where addmm(u_t, ..., out=g_t) copied u_t into g_t at every step
         G = u.clone(memory_format=torch.contiguous_format)  # then the activated gates (T, B, n*H, *S)
@@ -97,45 +147,21 @@ class LSTMFunction(torch.autograd.Function):
         R = u.new_empty((T, *c0.shape)) if weight_hr is not None else None
         whr_t = weight_hr.t() if weight_hr is not None else None
 
-        Gv = G.unflatten(2, (n, H))  # (T, B, n, H, *S)
-        gs, cs, hs = G.unbind(0), Cs.unbind(0), Hs.unbind(0)
-        ii, gg, oo = Gv[:, :, 0].unbind(0), Gv[:, :, gi].unbind(0), Gv[:, :, n - 1].unbind(0)
-        ff = Gv[:, :, 1].unbind(0) if n == 4 else None
+        gs, hs = G.unbind(0), Hs.unbind(0)
         tcs = TC.unbind(0) if TC is not None else None
         rs = R.unbind(0) if R is not None else None
         ms = broadcast_mask(mask, c0.dim()).unbind(0) if mask is not None else None
-        if peephole:
-            w_if = (torch.stack([w_ci, w_cf]) if n == 4 else w_ci.unsqueeze(0))  # (1 or 2, H, *S)
-            g_if, c_b = Gv[:, :, :gi].unbind(0), Cs.unsqueeze(2).unbind(0)  # c_{t-1} broadcast over i, (f)
-        tanh_g = spec.input_activation == "tanh"
-        through_g = G[:, :, :(gi + 1) * H].unbind(0)  # i, (f,) g: activated together with peepholes
         tanh_consts = tanh_constants(c0)
+        gates = GateStep(G, Cs, spec, H, mask, w_ci, w_cf, w_co, tanh_consts)
+        oo = gates.oo
         h_in = torch.empty_like(h0) if hmask is not None else None
 
         for t in range(T):
-            c_prev, c = cs[t], cs[t + 1]
             if h_in is not None:
                 rec.forward_into(gs[t], torch.mul(hs[t], hmask, out=h_in), gs[t])  # pre-activations, masked h
             else:
                 rec.forward_into(gs[t], hs[t], gs[t])  # pre-activations
-            if peephole:
-                g_if[t].addcmul_(c_b[t], w_if)  # i (and f) peepholes on c_{t-1}
-            if tanh_g:
-                gg[t].add_(gg[t])  # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid for every block
-            (through_g[t] if peephole else gs[t]).sigmoid_()  # o waits for c_t with peepholes
-            if tanh_g:
-                torch.addcmul(tanh_consts[0], gg[t], tanh_consts[1], out=gg[t])
-            if n == 4:
-                torch.mul(ff[t], c_prev, out=c)
-                c.addcmul_(ii[t], gg[t])
-            elif spec.coupled:
-                torch.lerp(c_prev, gg[t], ii[t], out=c)  # (1 - i) * c_prev + i * g
-            else:
-                torch.addcmul(c_prev, ii[t], gg[t], out=c)
-            if ms is not None:
-                torch.where(ms[t], c, c_prev, out=c)
-            if peephole:
-                oo[t].addcmul_(c, w_co).sigmoid_()
+            c = gates.step(t)
             h_out = rs[t] if rs is not None else hs[t + 1]
             if tcs is not None:
                 tanh_into(c, tcs[t], tanh_consts)
