@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import LN_EPS, broadcast_mask, check_mask, tanh_constants, tanh_into
-from rnnzoo.fused.lstm import GateStep, LSTMSpec
+from rnnzoo.fused.lstm import GateStep, LSTMSpec, gate_factors
 
 _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of gates at a time (as rnnzoo.fused.lstm)."""
@@ -116,12 +116,12 @@ class LayerNormLSTMFunction(torch.autograd.Function):
          w_ci, w_cf, w_co, weight_hr, mask) = ctx.saved_tensors
         spec: LSTMSpec = ctx.spec
         T, B = G.shape[:2]
-        n, gi, H = spec.n, spec.g_index, Cs.shape[2]
+        n, H = spec.n, Cs.shape[2]
         width = n * H
         peephole = w_ci is not None
         c_prev, c_new = Cs[:-1], Cs[1:]
         Gv = G.unflatten(2, (n, H))
-        i, g, o = Gv[:, :, 0], Gv[:, :, gi], Gv[:, :, n - 1]
+        i, o = Gv[:, :, 0], Gv[:, :, n - 1]
         f = Gv[:, :, 1] if n == 4 else None
         mf = broadcast_mask(mask, 2).to(G.dtype) if mask is not None else None  # (T, B, 1)
 
@@ -144,15 +144,8 @@ class LayerNormLSTMFunction(torch.autograd.Function):
 
         def tables(a: int, b: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
             k = b - a
-            M, Mv = dG[a:b], dGv[a:b]
-            torch.sub(ones_g[:k], G[a:b], out=M).mul_(G[a:b])  # sigmoid' of every block ...
-            if spec.input_activation == "tanh":
-                torch.addcmul(ones[:k], g[a:b], g[a:b], value=-1, out=Mv[:, :, gi])  # ... tanh' = 1 - g^2 for g
-            Mv[:, :, 0].mul_(g[a:b] - c_prev[a:b] if spec.coupled else g[a:b])
-            if f is not None:
-                Mv[:, :, 1].mul_(c_prev[a:b])
-            Mv[:, :, gi].mul_(i[a:b])
-            Mv[:, :, n - 1].mul_(TC[a:b])
+            Mv = dGv[a:b]
+            gate_factors(spec, G, dG, c_prev, TC, ones_g, a, b)
             Kc = K[:k]
             if spec.cell_activation:
                 torch.addcmul(ones[:k], TC[a:b], TC[a:b], value=-1, out=Kc).mul_(o[a:b])

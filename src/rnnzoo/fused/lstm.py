@@ -125,6 +125,31 @@ class GateStep:
         return c
 
 
+def gate_factors(spec: LSTMSpec, G: Tensor, dG: Tensor, c_prev: Tensor, act_c: Tensor, ones_g: Tensor, a: int,
+                 b: int) -> None:
+    """The gates' derivative factors of steps ``a..b-1`` into ``dG[a:b]`` (shared by the LSTM Functions)::
+
+        M_i = i' * g (coupled: i' * (g - c_{t-1})),  M_f = f' * c_{t-1},  M_g = g' * i,  M_o = o' * act(c_t)
+
+    with ``'`` the derivative of each block's activation written from its output (sigmoid: ``s (1 - s)``,
+    tanh: ``1 - g^2``). ``G`` ``(T, B, n*H, *S)`` the activated gates, ``c_prev`` and ``act_c`` ``(T, B, H, *S)``
+    (``act_c``: what multiplies o, ``tanh(c_t)`` or ``c_t`` or the layer-normalised form), ``ones_g`` ones in a
+    chunk of ``G``'s shape.
+    """
+    n, gi, k = spec.n, spec.g_index, b - a
+    H = c_prev.shape[2]
+    Gv, Mv = G[a:b].unflatten(2, (n, H)), dG[a:b].unflatten(2, (n, H))
+    i, g = Gv[:, :, 0], Gv[:, :, gi]
+    torch.sub(ones_g[:k], G[a:b], out=dG[a:b]).mul_(G[a:b])  # sigmoid' of every block ...
+    if spec.input_activation == "tanh":  # ... tanh' = 1 - g^2 for g
+        torch.addcmul(ones_g[:k].unflatten(2, (n, H))[:, :, 0], g, g, value=-1, out=Mv[:, :, gi])
+    Mv[:, :, 0].mul_(g - c_prev[a:b] if spec.coupled else g)
+    if n == 4:
+        Mv[:, :, 1].mul_(c_prev[a:b])
+    Mv[:, :, gi].mul_(i)
+    Mv[:, :, n - 1].mul_(act_c[a:b])
+
+
 class LSTMFunction(torch.autograd.Function):
     """``(u, h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec, hmask) -> (out, h_T, c_T)``; see the
     module. ``hmask`` (``h``'s shape, or None) multiplies h_{t-1} where it enters the recurrent product
@@ -186,12 +211,12 @@ class LSTMFunction(torch.autograd.Function):
         G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask = ctx.saved_tensors
         spec: LSTMSpec = ctx.spec
         T, B = G.shape[:2]
-        n, gi, H = spec.n, spec.g_index, Cs.shape[2]
+        n, H = spec.n, Cs.shape[2]
         rec = _rec(spec, weight_hh)
         peephole = w_ci is not None
         c_prev, c_new = Cs[:-1], Cs[1:]
         Gv = G.unflatten(2, (n, H))
-        i, g, o = Gv[:, :, 0], Gv[:, :, gi], Gv[:, :, n - 1]
+        i, o = Gv[:, :, 0], Gv[:, :, n - 1]
         f = Gv[:, :, 1] if n == 4 else None
         act_c = TC if TC is not None else c_new  # act(c_t): tanh(c_t) or c_t
         mf = broadcast_mask(mask, Cs.dim() - 1).to(G.dtype) if mask is not None else None  # (T, B, 1, ...)
@@ -216,15 +241,8 @@ class LSTMFunction(torch.autograd.Function):
         def tables(a: int, b: int) -> tuple[Tensor, Tensor | None]:
             """M into dG[a:b]; K and F (peepholes folded in: see above) for steps a..b-1."""
             k = b - a
-            M, Mv = dG[a:b], dGv[a:b]
-            torch.sub(ones_g[:k], G[a:b], out=M).mul_(G[a:b])  # sigmoid' of every block ...
-            if spec.input_activation == "tanh":
-                torch.addcmul(ones[:k], g[a:b], g[a:b], value=-1, out=Mv[:, :, gi])  # ... tanh' = 1 - g^2 for g
-            Mv[:, :, 0].mul_(g[a:b] - c_prev[a:b] if spec.coupled else g[a:b])
-            if f is not None:
-                Mv[:, :, 1].mul_(c_prev[a:b])
-            Mv[:, :, gi].mul_(i[a:b])
-            Mv[:, :, n - 1].mul_(act_c[a:b])
+            Mv = dGv[a:b]
+            gate_factors(spec, G, dG, c_prev, act_c, ones_g, a, b)
             if mf is not None:
                 Mv.mul_(mf[a:b].unsqueeze(2))  # a frozen step's gates get no gradient
             Kc = K[:k]
