@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from rnnzoo.core.cell import Cell, Steps, bind
+from rnnzoo.core.cell import Cell, Steps, bind, cached_spec
 from rnnzoo.core.layers import StackedState
 from rnnzoo.core.runner import run_steps
 from rnnzoo.core.spec import is_spec
@@ -103,7 +103,7 @@ class DeepCell(Cell):
         for cell in self.cells:
             result = per_cell(cell, input_shape)
             out.append(result)
-            spec = cell.state_spec(1, input_shape=input_shape)
+            spec = cached_spec(cell, 1, input_shape)
             first = tree_leaves(spec, is_leaf=is_spec)[0]
             input_shape = (cell.output_size, *first.shape[2:])
         return out
