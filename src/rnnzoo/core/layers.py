@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnzoo.core.cell import Cell, From
+from rnnzoo.core.deep import DeepCell, StackedState
 from rnnzoo.core.runner import RunOutput, StepHook, lengths_to_mask, run, valid_steps
 from rnnzoo.core.tree import tree_leaves
 
@@ -55,12 +56,6 @@ class BidirectionalState(NamedTuple):
 
     forward: Any
     backward: Any
-
-
-class StackedState(NamedTuple):
-    """One state per layer (or per cell of a :class:`~rnnzoo.core.deep.DeepCell`), bottom first."""
-
-    layers: tuple
 
 
 def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, Any, bool]:
@@ -331,8 +326,6 @@ class Stacked(_SequenceLayer):
         (a bidirectional layer's backward direction needs the future): others raise.
         """
         if self._step_cell is None:
-            from rnnzoo.core.deep import DeepCell  # deep imports this module
-
             items: list[Any] = []
             for i, layer in enumerate(self.layers):
                 if not isinstance(layer, Recurrent) or layer.reverse:
