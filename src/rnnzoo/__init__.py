@@ -49,5 +49,7 @@ __all__ = [
     "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "LayerNorm",
     "Model", "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
     "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop", "Wrapper",
-    "Zoneout", "create", "from_torch", "list_models", "model_info", "register", "run", "to_torch",
+    "Zoneout", "create", "from_torch", "list_models", "model_info", "nn", "register", "run", "to_torch",
 ]
+
+from rnnzoo import nn  # noqa: E402  (rnnzoo.nn.LSTM / GRU / RNN: the torch.nn drop-in; after the cells it reads)
