@@ -63,6 +63,7 @@ class TorchRecurrent(nn.Module):
             setattr(self, key, value)
         info = self._resolve_cell(cell)
         self.cell_name = info.name
+        self.cell_options = dict(options)
         cell_options, sources = self._cell_options(info, dict(options))
         regularisers = dict(zoneout=zoneout, variational_dropout=variational_dropout, weight_drop=weight_drop,
                             layer_norm=layer_norm)
@@ -338,6 +339,8 @@ class TorchRecurrent(nn.Module):
             if value != default:
                 s += f", {key}={value}"
         s += f", cell={self.cell_name!r}"
+        for key, value in self.cell_options.items():
+            s += f", {key}={value!r}"
         for key, value in self.regularisers.items():
             s += f", {key}={value!r}"
         return s
