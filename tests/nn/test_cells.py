@@ -46,6 +46,7 @@ def _reference(ours, cls, name, kwargs):
     naming (the parameter's path in the cell without the wrappers' ``inner``, joined by ``_``, plus ``_l{k}``
     and ``_reverse``); every parameter of either side is used exactly once."""
     ref = rnnzoo.create(name, I, H, num_layers=2, bidirectional=True, batch_first=False, **kwargs).double()
+    assert not any(True for _ in ref.buffers())  # nothing but parameters to carry over
     used = []
     with torch.no_grad():
         for k, layer in enumerate(ref.layers):
@@ -77,15 +78,28 @@ def _flat(result):
 @pytest.mark.parametrize("cls,name,reg", CASES)
 def test_cell_and_regulariser_compute_the_create_model(cls, name, reg):
     kwargs = {} if reg is None else {reg: VALUES[reg][0]}
-    random = reg is not None and VALUES[reg][1]
+    _check_against_create(cls, name, kwargs, {}, random=reg is not None and VALUES[reg][1])
+
+
+PROJECTING = [name for name in family_cells(rnn_nn.LSTM) if "proj_size" in (rnnzoo.model_info(name).options() or ())]
+
+
+@pytest.mark.parametrize("name", PROJECTING)
+def test_proj_size_with_every_lstm_family_cell_that_projects(name):
+    assert "lstm" in PROJECTING and "peephole_lstm" in PROJECTING
+    _check_against_create(rnn_nn.LSTM, name, {"layer_norm": True}, {"proj_size": 2}, random=False)
+
+
+def _check_against_create(cls, name, kwargs, torch_args, *, random):
     torch.manual_seed(0)
-    ours = cls(I, H, 2, bidirectional=True, cell=name, dtype=F64, **kwargs)
+    ours = cls(I, H, 2, bidirectional=True, cell=name, dtype=F64, **torch_args, **kwargs)
     assert ours.cell_name == name
-    ref = _reference(ours, cls, name, kwargs)
+    ref = _reference(ours, cls, name, {**torch_args, **kwargs})
     x = torch.randn(T, B, I, dtype=F64)
-    hx = tuple(torch.randn(4, B, *ref.layers[0].forward_layer.cell.state_spec(B)._asdict()[f].shape[1:],
-                           dtype=F64, requires_grad=True) for f in ours.state_fields)
+    sizes = ref.layers[0].forward_layer.cell.state_spec(B)._asdict()
+    hx = tuple(torch.randn(4, B, *sizes[f].shape[1:], dtype=F64, requires_grad=True) for f in ours.state_fields)
     given = hx if cls is rnn_nn.LSTM else hx[0]
+    H_out = torch_args.get("proj_size") or H
 
     for mode in ("eval", "train"):
         getattr(ours, mode)()
@@ -95,13 +109,13 @@ def test_cell_and_regulariser_compute_the_create_model(cls, name, reg):
         torch.manual_seed(5)
         ref_out, ref_final = ref(x, _ref_state(ref, ours, hx))
         torch.testing.assert_close(out, ref_out, rtol=0, atol=0)
-        assert out.shape == (T, B, 2 * H)
+        assert out.shape == (T, B, 2 * H_out) and finals[0].shape == (4, B, H_out)
         stacked = [s for layer in ref_final.layers for s in layer]
         for f, t in zip(ours.state_fields, finals, strict=True):
             torch.testing.assert_close(t, torch.stack([getattr(s, f) for s in stacked]), rtol=0, atol=0)
         if mode == "eval":
             eval_out = out
-    assert (not torch.allclose(out, eval_out)) == random  # the regulariser acts in training mode only
+    assert (not torch.allclose(out, eval_out)) == random  # a random regulariser acts in training mode only
 
     grads = torch.autograd.grad(out.sum() + sum(f.sum() for f in finals), [*ours.parameters(), *hx],
                                 allow_unused=True)
