@@ -10,6 +10,7 @@ Importing the package registers the built-in cells (``rnnzoo.cells``); the regis
 model.
 """
 
+from rnnzoo import nn  # rnnzoo.nn.LSTM / GRU / RNN: the torch.nn drop-in
 from rnnzoo.cells import (
     ConvLSTMCell,
     ConvLSTMState,
@@ -51,5 +52,3 @@ __all__ = [
     "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop", "Wrapper",
     "Zoneout", "create", "from_torch", "list_models", "model_info", "nn", "register", "run", "to_torch",
 ]
-
-from rnnzoo import nn  # noqa: E402  (rnnzoo.nn.LSTM / GRU / RNN: the torch.nn drop-in; after the cells it reads)

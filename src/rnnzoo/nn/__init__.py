@@ -44,9 +44,12 @@ submodule too (every parameter would appear twice in ``state_dict``).
 Differences from torch, on purpose: dropout must be in [0, 1) (a probability of 1 drops everything);
 ``RNN``'s ``nonlinearity`` takes the Elman cell's other activations too (``"sigmoid"``, ...); with
 ``dtype=``/``device=`` the parameters are drawn in the default dtype on the CPU and then converted (torch
-draws them in place), so only default-dtype models share torch's initial values for a seed. The fused
-kernels run one layer and direction per call (torch runs the whole stack in one); the speed is torch's
-kernel's for the default cells (``docs/performance.md``), rnnzoo's fused recurrences for the others.
+draws them in place), so only default-dtype models share torch's initial values for a seed. Speed: the
+default cells run torch's fused kernel, one call per layer and direction (torch makes one call for the
+whole stack; the work is the same); the other cells and regularisers run rnnzoo's paths for them (fused
+recurrences, or the step loop where a regulariser draws per step, as zoneout). Not supported:
+``torch.jit.script`` and ``nn.DataParallel`` (its replicas would share the one model the parameters are
+bound into; ``DistributedDataParallel`` is fine).
 """
 
 from rnnzoo.nn.base import TorchRecurrent
