@@ -302,7 +302,7 @@ class TorchRecurrent(nn.Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected input_size={self.input_size} features in the last axis, "
                              f"got shape {tuple(x.shape)}")
-        param = next(iter(self._parameters.values()))
+        param = getattr(self, self._all_weights[0][0])  # what the cells compute with (see _bind)
         if (x.dtype != param.dtype and not autocast_enabled(x.device.type)) or x.device != param.device:
             raise TypeError(f"input: expected dtype {param.dtype} on {param.device} (the parameters'), "
                             f"got dtype {x.dtype} on {x.device}")
