@@ -56,9 +56,9 @@ class Model(Stacked):
 
 def create(
     name: str,
-    *,
     input_size: int | None = None,
     hidden_size: int | None = None,
+    *,
     num_layers: int = 1,
     bidirectional: bool = False,
     batch_first: bool = True,
@@ -76,8 +76,9 @@ def create(
 
     Args:
         name: a name from :func:`list_models`.
-        input_size: features per step (channels for spatial cells).
-        hidden_size: units (channels) per direction and layer.
+        input_size: features per step (channels for spatial cells); positional or keyword, as
+            ``torch.nn.LSTM``'s (``create("lstm", 8, 16)``).
+        hidden_size: units (channels) per direction and layer; positional or keyword.
         num_layers: stacked layers (001 eq (21)).
         bidirectional: a forward and a backward run per layer (001 eqs (23)-(25)).
         batch_first: ``(B, T, *F)`` input if True, ``(T, B, *F)`` if False.
@@ -123,7 +124,8 @@ def create(
                             f"stacks; use the model's own options (got {given})")
         return _create_model(info, input_size=input_size, hidden_size=hidden_size, compile=compile, **options)
     if input_size is None or hidden_size is None:
-        raise TypeError(f"create: {name!r} needs input_size= and hidden_size=")
+        raise TypeError(f"create: {name!r} needs input_size and hidden_size (positional, as create({name!r}, 8, 16), "
+                        f"or as keywords), got input_size={input_size!r}, hidden_size={hidden_size!r}")
     positive_int("input_size", input_size)
     positive_int("hidden_size", hidden_size)
     positive_int("num_layers", num_layers)
