@@ -90,7 +90,8 @@ def version_text(prog: str) -> str:
         import rnnzoo
 
         own = f"{rnnzoo.__version__} (not installed)"
-    return f"{prog} {own} (torch {version('torch')}, lightning {version('lightning')}, Python {platform.python_version()})"
+    python = platform.python_version()
+    return f"{prog} {own} (torch {version('torch')}, lightning {version('lightning')}, Python {python})"
 
 
 # ------------------------------------------------------------------------------------- value types

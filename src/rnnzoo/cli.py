@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = parser.add_command(
-        sub, "train", help="train a model on a task (no arguments: the default job)", argument_default=argparse.SUPPRESS,
+        sub, "train", help="train a model on a task (no arguments: the default job)",
+        argument_default=argparse.SUPPRESS,
         description="Train a registered model on a task. With no arguments: an LSTM on the adding problem, T = 100, "
                     "until the valid MSE is below 0.001 (at most 3,000 updates): solved at step 1,250 (test MSE "
                     "~5e-4 against the baseline 0.167) in about 30 s of CPU time.")
