@@ -25,6 +25,7 @@ from typing import Any
 from rnnzoo._cli_flags import add_training_flags, explicit_values
 from rnnzoo._cli_parser import Parser, ints, names, positive_int, version_text
 from rnnzoo.train.config import TrainConfig, flag, layer
+from rnnzoo.train.config_file import ConfigFile, load_config_file
 from rnnzoo.train.defaults import DEFAULT_JOB
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 
@@ -98,16 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------- configuration
 
 
-def resolve_config(args: argparse.Namespace, explicit: dict[str, Any] | None = None) -> TrainConfig:
-    """DEFAULT_JOB <- ``--config`` file <- flags."""
-    from rnnzoo.train.run import load_config_file
+def config_file(args: argparse.Namespace) -> ConfigFile | None:
+    """The ``--config`` file, read (None without ``--config``)."""
+    return load_config_file(args.config) if getattr(args, "config", None) else None
 
+
+def resolve_config(args: argparse.Namespace, explicit: dict[str, Any] | None = None,
+                   file: ConfigFile | None = None) -> TrainConfig:
+    """DEFAULT_JOB <- ``--config`` file <- flags. An error in a value the file set names the file, the key
+    and its line; one in a flag names the flag."""
     explicit = explicit_values(args) if explicit is None else explicit
+    file = config_file(args) if file is None else file
     values = dict(DEFAULT_JOB)
-    if getattr(args, "config", None):
-        values = layer(values, load_config_file(args.config))
-        TrainConfig.from_dict(values, source=args.config)
-    return TrainConfig.from_dict(layer(values, explicit))
+    if file is not None:
+        try:  # the file on its own: a bad value in it is an error even where a flag overrides it
+            values = layer(values, file.values)
+            TrainConfig.from_dict(values)
+        except ConfigError as err:
+            raise file.blame(err) from None
+    try:
+        return TrainConfig.from_dict(layer(values, explicit))
+    except ConfigError as err:
+        raise (file.blame(err, explicit) if file is not None else err) from None
 
 
 def resume_config(args: argparse.Namespace, checkpoint: dict[str, Any]) -> TrainConfig:
@@ -119,9 +132,8 @@ def resume_config(args: argparse.Namespace, checkpoint: dict[str, Any]) -> Train
     explicit = explicit_values(args)
     for key, value in explicit.items():
         if key not in RESUMABLE and value != base.get(key, defaults.get(key)):
-            name = "--option" if key == "options" else "--task-option" if key == "task_options" else flag(key)
-            raise ConfigError(f"{name}: cannot change when resuming (the run has {base.get(key)!r}, got {value!r}); "
-                              f"only {', '.join(flag(k) for k in RESUMABLE)} may change")
+            raise ConfigError(f"{flag(key)}: cannot change when resuming (the run has {base.get(key)!r}, got "
+                              f"{value!r}); only {', '.join(flag(k) for k in RESUMABLE)} may change")
     return TrainConfig.from_dict({**base, **explicit})
 
 
@@ -170,9 +182,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("--overwrite: not with --resume (resuming continues the run in its directory)")
         ckpt = load_checkpoint(resolve_checkpoint(resume))
         cfg = resume_config(args, ckpt)
+        file = None
     else:
-        cfg = resolve_config(args)
-    results = train(cfg, getattr(args, "run_dir", None), resume=resume, overwrite=overwrite)
+        file = config_file(args)
+        cfg = resolve_config(args, file=file)
+    try:
+        results = train(cfg, getattr(args, "run_dir", None), resume=resume, overwrite=overwrite)
+    except ConfigError as err:  # a model, task or option the registries refuse: blame the file if it set it
+        raise (file.blame(err, explicit_values(args)) if file is not None else err) from None
     print(summary(results))
     return 0
 
@@ -192,10 +209,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rnnzoo.train.compare import compare
 
     explicit = explicit_values(args)
-    base = resolve_config(args, explicit)
-    out = compare(base, explicit, models=args.models, tasks=getattr(args, "tasks", None),
-                  seq_lens=getattr(args, "seq_lens", None), seeds=getattr(args, "seeds", None) or [base.seed],
-                  run_dir=getattr(args, "run_dir", None), overwrite=getattr(args, "overwrite", False))
+    file = config_file(args)
+    base = resolve_config(args, explicit, file)
+    try:
+        out = compare(base, explicit, models=args.models, tasks=getattr(args, "tasks", None),
+                      seq_lens=getattr(args, "seq_lens", None), seeds=getattr(args, "seeds", None) or [base.seed],
+                      run_dir=getattr(args, "run_dir", None), overwrite=getattr(args, "overwrite", False))
+    except ConfigError as err:
+        raise (file.blame(err, explicit) if file is not None else err) from None
     print(f"compare: {out / 'compare.md'}, {out / 'compare.csv'}, {out / 'compare.png'}")
     print((out / "compare.md").read_text())
     return 0

@@ -107,22 +107,6 @@ def write_config(cfg: TrainConfig, path: Path) -> None:
     _write_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML config file as a mapping (ConfigError for a missing or malformed file)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--config: no such file: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--config: {p} is not valid YAML: {str(err).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config: {p} must hold a mapping of keys to values, got {type(data).__name__}")
-    return data
-
-
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a run directory (its ``checkpoints/last.ckpt``)."""
     p = Path(path)
