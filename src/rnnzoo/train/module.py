@@ -224,7 +224,9 @@ class LitSequenceModel(L.LightningModule):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         sync = self.trainer.world_size > 1
-        self.log_dict({f"valid/{k}": v for k, v in values.items()}, sync_dist=sync, prog_bar=False)
+        shown = self.cfg.monitor or self.task.metrics[0]  # the monitored metric, also in the progress bar
+        for k, v in values.items():
+            self.log(f"valid/{k}", v, sync_dist=sync, prog_bar=k == shown)
 
     # ------------------------------------------------------------------ checkpoints
 
