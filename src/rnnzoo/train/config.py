@@ -140,12 +140,13 @@ class TrainConfig:
     Task: ``task``, ``seq_len`` (None = the task's default), ``task_options``.
     Optimisation: ``optimizer``, ``lr``, ``momentum`` (SGD momentum / RMSprop momentum), ``weight_decay``,
     ``schedule`` (constant, cosine to 0 at ``max_steps``, or step: times ``gamma`` every ``step_size``
-    steps) after ``warmup_steps`` of linear warm-up, ``max_steps`` optimizer updates (checked after
-    each batch: with ``tbptt`` a batch gives ceil(T / k1) updates and is completed), ``clip_norm``
+    steps) after ``warmup_steps`` of linear warm-up, ``max_steps`` optimizer updates (with ``tbptt``
+    each window of a batch is one update, and one step of the trainer: a run may stop, validate or be
+    checkpointed between two windows of a batch), ``clip_norm``
     (global gradient norm, Pascanu et al. 2013), ``clip_value`` (per element), ``tbptt`` ([k1, k2],
     None = full BPTT).
     Run: ``seed``, ``devices`` (>1: DDP over gloo on CPU), ``precision``, ``deterministic``,
-    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (steps),
+    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (updates),
     ``early_stopping`` (patience in validations), ``monitor`` (valid metric; None = the task's first),
     ``stop_at`` (stop once the monitored valid metric is this good), ``diagnose_every``, ``log_every``,
     ``progress``.
