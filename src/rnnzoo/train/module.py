@@ -270,10 +270,16 @@ class LitSequenceModel(L.LightningModule):
 
     def _carry_to_save(self) -> list[Tensor]:
         """The carried state's leaves for the whole global batch (gathered from every process, in rank order)."""
-        leaves = tree_leaves(self._carry) if self._carry is not None else []
-        if self.trainer.world_size > 1 and leaves:
-            leaves = [self.all_gather(leaf).reshape(-1, *leaf.shape[1:]) for leaf in leaves]
-        return [leaf.detach().cpu() for leaf in leaves]
+        leaves = [leaf.detach().contiguous() for leaf in tree_leaves(self._carry)] if self._carry is not None else []
+        world = self.trainer.world_size
+        if world > 1 and leaves:
+            gathered = []
+            for leaf in leaves:
+                parts = [torch.empty_like(leaf) for _ in range(world)]
+                torch.distributed.all_gather(parts, leaf)
+                gathered.append(torch.cat(parts, 0))
+            leaves = gathered
+        return [leaf.cpu() for leaf in leaves]
 
     # ------------------------------------------------------------------ validation
 
