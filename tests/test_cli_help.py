@@ -47,6 +47,8 @@ def _error(capsys) -> str:
     (["compare", "--models", "lstm", "--max-step5", "9"], ["--max-step5: did you mean --max-steps?"]),
     (["train", "--optimizer", "adamm"], ["--optimizer: invalid choice: 'adamm' (did you mean 'adam'?)"]),
     (["evaluate", "run", "--splt", "valid"], ["--splt: did you mean --split?"]),
+    (["diagnose", "--model", "lstm", "--tsk", "adding"], ["required: --task", "--tsk: did you mean --task?"]),
+    (["compare", "--modles", "lstm"], ["required: --models", "--modles: did you mean --models?"]),
 ])
 def test_typos_get_a_suggestion(argv, words, capsys):
     assert cli.main(argv) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import platform
+import sys
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from typing import Any, NoReturn
@@ -42,7 +43,27 @@ class Parser(argparse.ArgumentParser):
         self.commands: dict[str, argparse.ArgumentParser] = {}
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):  # perhaps because one was misspelled
+            message += self.hints(getattr(self, "_argv", []))
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def hints(self, words: Sequence[str]) -> str:
+        """`` (--modle: did you mean --model?)`` for the words in ``words`` that look like flags this parser
+        does not know (an abbreviation of a known flag is known), or ``""``."""
+        flags = [s for s in self._option_string_actions if s.startswith("--")]
+        out = []
+        for word in words:
+            given = word.split("=", 1)[0]
+            if not given.startswith("--") or given == "--" or any(f.startswith(given) for f in flags):
+                continue
+            match = closest(given, flags)
+            if match:
+                out.append(f"{given}: did you mean {match}?")
+        return f" ({'; '.join(out)})" if out else ""
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def add_command(self, sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         """``sub.add_parser(name, **kwargs)``, remembered for :meth:`parse_args`."""
@@ -63,15 +84,8 @@ class Parser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             owner = self.commands.get(getattr(parsed, "command", None) or "", self)
-            flags = [s for s in owner._option_string_actions if s.startswith("--")]
-            hints = []
-            for word in extras:
-                given = word.split("=", 1)[0]
-                match = closest(given, flags) if word.startswith("-") else None
-                if match:
-                    hints.append(f"{given}: did you mean {match}?")
-            tail = f" ({'; '.join(hints)})" if hints else ""
-            owner.error(f"unrecognized arguments: {' '.join(extras)}{tail}")
+            hints = owner.hints(extras) if isinstance(owner, Parser) else ""
+            owner.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
         return parsed
 
 
