@@ -114,8 +114,8 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
                         "cross_entropy, perplexity or bpc (default: the task's own, mse for adding and "
                         "multiplication, cross_entropy for copy, accuracy for the others)")
     g.add_argument("--stop-at", type=number(float, nullable=True), metavar="VALUE",
-                   help="stop once the monitored valid metric is better than VALUE (below it for MSE and "
-                        f"cross-entropy, above for accuracy); the default job stops at {d('stop_at')} on the "
+                   help="stop once the monitored valid metric is better than VALUE (below it; above it for "
+                        f"accuracy); the default job stops at {d('stop_at')} on the "
                         f"{d('task')} task's MSE, other tasks and --monitor default to none")
     g.add_argument("--diagnose-every", type=number(int, nullable=True), metavar="N",
                    help=f"run rnnzoo.diagnostics every N {STEP} (default none)")
