@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from rnnzoo import cli
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -24,6 +26,7 @@ def test_the_divergence_example_prints_what_the_readme_quotes(tmp_path, capsys):
     assert f'("{printed.group(0)};' in FLAT, f"README should quote: {printed.group(0)}"
 
 
+@pytest.mark.slow  # 11 s on a quiet machine, over 20 s on a busy one (Jacobians over T = 100, five plots)
 def test_the_exploding_gradient_ratios_are_what_diagnose_prints(tmp_path, capsys):
     command = re.search(r"\(`rnnzoo diagnose (--model elman:tanh_sr3 [^`]*) --out runs/expl`\)", FLAT)
     assert command, "the README's exploding-gradient command"
