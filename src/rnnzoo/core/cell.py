@@ -51,7 +51,15 @@ from rnnzoo.core.tree import tree_leaves, tree_map
 _ARITY: dict[Callable[..., Any], tuple[int, bool]] = {}
 
 
-@torch.compiler.assume_constant_result
+def _assume_constant_result(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.compiler.assume_constant_result`` without importing ``torch._dynamo`` (a second of every
+    ``import rnnzoo``, ``rnnzoo --help`` included): the decorator only marks the function, and dynamo reads
+    the mark when it traces. ``tests/core/test_compile.py`` checks that the mark is the one torch sets."""
+    fn._dynamo_marked_constant = True  # type: ignore[attr-defined]
+    return fn
+
+
+@_assume_constant_result
 def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
     """(positional parameters, has ``*args``) of ``fn``, inspected once per function (a constant for
     torch.compile, which then never traces ``inspect``)."""
