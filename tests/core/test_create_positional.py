@@ -19,7 +19,7 @@ def test_sizes_positional_equal_keywords():
 
 
 def test_stacking_arguments_stay_keyword_only():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="positional argument"):
         rnnzoo.create("lstm", 8, 16, 2)  # create is batch-first; torch order past the sizes is rnnzoo.nn.LSTM
 
 

@@ -152,3 +152,8 @@ def test_bad_hx_gru_and_rnn(cls):
         model(torch.randn(5, 3, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"hx \(h_0\): expected shape \(2, 4\) .* unbatched input, got \(2, 1, 4\)"):
         model(torch.randn(5, 3), torch.zeros(2, 1, 4))
+
+
+def test_bad_hidden_size_is_named_before_proj_size():
+    with pytest.raises(ValueError, match="hidden_size"):
+        rnn_nn.LSTM(4, 0)

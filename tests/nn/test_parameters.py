@@ -133,3 +133,32 @@ def test_reset_parameters_uses_each_cells_initialisation():
     model.reset_parameters()
     assert torch.equal(model.ln_c_weight_l1, torch.ones(4)) and torch.equal(model.ln_c_bias_l1, torch.zeros(4))
     assert model.weight_hh_l0.abs().max() <= 0.5 and model.weight_hh_l0.std() > 0  # U(-1/sqrt(H), 1/sqrt(H))
+
+
+def test_torch_func_leaves_nothing_in_the_cells():
+    """After torch.func.grad over functional_call the module still deep-copies and saves (the cells
+    hold the module's parameters again, not the transform's tensors)."""
+    import io
+
+    m = rnn_nn.LSTM(4, 6, 1)
+    x = torch.randn(5, 3, 4)
+    params = {k: v.detach() for k, v in m.named_parameters()}
+    grads = torch.func.grad(lambda p: torch.func.functional_call(m, p, (x,))[0].sum())(params)
+    assert set(grads) == set(params)
+    twin = copy.deepcopy(m)
+    torch.save(m, io.BytesIO())
+    torch.testing.assert_close(twin(x)[0], m(x)[0])
+    doubled = {k: v * 2 for k, v in m.named_parameters()}
+    torch.func.functional_call(m, doubled, (x,))
+    copy.deepcopy(m)
+
+
+def test_meta_device_forward_gives_shapes():
+    m = rnn_nn.LSTM(4, 6, 2).to("meta")
+    out, (h, c) = m(torch.randn(5, 3, 4, device="meta"))
+    assert (out.shape, h.shape, c.shape) == ((5, 3, 6), (2, 3, 6), (2, 3, 6))
+
+
+def test_data_parallel_replication_is_refused():
+    with pytest.raises(NotImplementedError, match="DistributedDataParallel"):
+        rnn_nn.GRU(4, 6)._replicate_for_data_parallel()

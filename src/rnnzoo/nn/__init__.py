@@ -49,7 +49,10 @@ default cells run torch's fused kernel, one call per layer and direction (torch 
 whole stack; the work is the same); the other cells and regularisers run rnnzoo's paths for them (fused
 recurrences, or the step loop where a regulariser draws per step, as zoneout). Not supported:
 ``torch.jit.script`` and ``nn.DataParallel`` (its replicas would share the one model the parameters are
-bound into; ``DistributedDataParallel`` is fine).
+bound into, so replicating raises; ``DistributedDataParallel`` is fine). The classes are not subclasses of
+``torch.nn.LSTM``/``RNNBase`` (those hold torch's flat weights and kernels): code that tests
+``isinstance(m, nn.LSTM)`` before initialising (``Module.apply`` helpers) must also test for
+``rnnzoo.nn.TorchRecurrent``.
 """
 
 from rnnzoo.nn.base import TorchRecurrent

@@ -180,8 +180,14 @@ class TorchRecurrent(nn.Module):
         """Point the cells at this module's current parameters (the source of truth): after
         ``load_state_dict(assign=True)``, a reassigned ``model.weight_hh_l0``, a conversion that made new
         Parameter objects, or ``torch.func.functional_call``, the cells compute with what torch code set."""
-        for module, leaf, public in self._bindings:
-            value = getattr(self, public)
+        self._rebind([getattr(self, public) for _, _, public in self._bindings])
+
+    def _bound(self) -> list[Any]:
+        """What the cells hold now, in ``_bindings`` order (to put back after a call)."""
+        return [module._parameters[leaf] for module, leaf, _ in self._bindings]
+
+    def _rebind(self, values: list[Any]) -> None:
+        for (module, leaf, _), value in zip(self._bindings, values, strict=True):
             if module._parameters[leaf] is not value:
                 module._parameters[leaf] = value
 
@@ -197,6 +203,10 @@ class TorchRecurrent(nn.Module):
     def all_weights(self) -> list[list[Tensor]]:
         """Per layer and direction, its parameters (torch's ``all_weights``)."""
         return [[getattr(self, n) for n in names] for names in self._all_weights]
+
+    def _replicate_for_data_parallel(self) -> nn.Module:
+        raise NotImplementedError("rnnzoo.nn: nn.DataParallel is not supported (its replicas would share the one "
+                                  "model the parameters are bound into); use DistributedDataParallel")
 
     def flatten_parameters(self) -> None:
         """A no-op: torch.nn's RNNs compact their weights into one cuDNN buffer here; rnnzoo's runner reads
@@ -284,6 +294,7 @@ class TorchRecurrent(nn.Module):
     def _run(self, input: Tensor | PackedSequence, hx: tuple[Tensor, ...] | None, names: tuple[str, ...]
              ) -> tuple[Tensor | PackedSequence, tuple[Tensor, ...]]:
         """One forward pass in torch's conventions; ``names`` are ``hx``'s parts for error messages."""
+        before = self._bound()
         self._bind()
         batch_dim = 0 if self.batch_first else 1
         lengths = None
@@ -307,7 +318,10 @@ class TorchRecurrent(nn.Module):
             raise TypeError(f"input: expected dtype {param.dtype} on {param.device} (the parameters'), "
                             f"got dtype {x.dtype} on {x.device}")
         state = None if hx is None else self._initial_state(hx, names, x.shape[batch_dim], batched, x)
-        out, final = self._model(x, state, lengths=lengths)
+        try:
+            out, final = self._model(x, state, lengths=lengths)
+        finally:  # a functional_call's or torch.func's tensors must not outlive the call in the cells
+            self._rebind(before)
         finals = self._final_state(final)
         if isinstance(input, PackedSequence):
             out = self._repack(out, lengths, input)

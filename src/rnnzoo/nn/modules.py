@@ -73,7 +73,9 @@ class LSTM(TorchRecurrent):
                  cell: str | None = None, zoneout: float | dict[str, float] | None = None,
                  variational_dropout: float | dict[str, float] | None = None, weight_drop: float | None = None,
                  layer_norm: bool = False, **options: Any) -> None:
-        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
+        if (isinstance(hidden_size, int) and not isinstance(hidden_size, bool) and hidden_size > 0
+                and (isinstance(proj_size, bool) or not isinstance(proj_size, int)
+                     or not 0 <= proj_size < hidden_size)):  # a bad hidden_size: the base names it
             raise ValueError(f"proj_size: expected an int in [0, hidden_size={hidden_size}), got {proj_size!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
                          dtype, cell=cell, zoneout=zoneout, variational_dropout=variational_dropout,
