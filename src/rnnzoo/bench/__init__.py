@@ -81,7 +81,8 @@ cores, torch version, threads); a directory that holds another run's results is 
 The package, one question per module: :mod:`~rnnzoo.bench.cases` (what is benched), :mod:`~rnnzoo.bench.measure`
 (interleaved timing, paired ratios, peak memory), :mod:`~rnnzoo.bench.targets` (which targets apply),
 :mod:`~rnnzoo.bench.scaling` (length scaling under truncated BPTT), :mod:`~rnnzoo.bench.streaming` (per-step
-latency of streaming inference), :mod:`~rnnzoo.bench.report` (tables, result files, machine, environment) and :mod:`~rnnzoo.bench.cli` (the command line). From Python:
+latency of streaming inference), :mod:`~rnnzoo.bench.report` (tables, result files, machine, environment) and
+:mod:`~rnnzoo.bench.cli` (the command line). From Python:
 
 >>> from rnnzoo import bench
 >>> gru = bench.rnnzoo_case("gru", options={"reset": "before"}, row="gru[reset=before]")
