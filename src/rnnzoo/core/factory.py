@@ -15,7 +15,6 @@ from torch import nn
 
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.checks import boolean, positive_int, probability
-from rnnzoo.core.deep import DeepCell
 from rnnzoo.core.layers import Bidirectional, Merge, Recurrent, Stacked
 from rnnzoo.core.registry import ModelInfo, ModelKind, model_info
 from rnnzoo.core.torch_equiv import to_torch
@@ -34,9 +33,10 @@ class Model(Stacked):
 
     ``forward(x, state=None, *, lengths=None, mask=None, context=None) -> (output, final_state)`` with
     ``x`` ``(B, T, *F)`` (``(T, B, *F)`` if ``batch_first=False``), output ``(B, T, *O)`` and
-    ``final_state`` a :class:`~rnnzoo.core.layers.StackedState`. ``model.cell`` is the same model as
-    one step-able cell (:class:`~rnnzoo.core.deep.DeepCell`, sharing the parameters and the state
-    structure) for unidirectional models.
+    ``final_state`` a :class:`~rnnzoo.core.layers.StackedState`. ``model.step(x_t, state)`` streams
+    one token at a time and ``model.cell`` is the same model as one step-able cell
+    (:class:`~rnnzoo.core.deep.DeepCell`, sharing the parameters and the state structure), for
+    unidirectional models.
     """
 
     def __init__(self, layers: list[Any], *, name: str, config: dict[str, Any], dropout: float = 0.0,
@@ -44,40 +44,10 @@ class Model(Stacked):
         super().__init__(layers, dropout=dropout, residual=residual)
         self.name = name
         self.config = dict(config)
-        object.__setattr__(self, "_step_cell", None)  # built on first use; not a submodule (no duplicate keys)
 
     @property
     def info(self) -> ModelInfo:
         return model_info(self.name)
-
-    @property
-    def cell(self) -> DeepCell:
-        """The model as one cell that steps every layer per token: ``y_t, state = model.cell(x_t, state)``.
-
-        Shares the parameters and the state structure of ``model(x)``; dropout between layers follows
-        the model's train/eval mode. Bidirectional models have no such cell (the backward direction
-        needs the future) and raise.
-        """
-        if self._step_cell is None:
-            items: list[Any] = []
-            for i, layer in enumerate(self.layers):
-                if not isinstance(layer, Recurrent) or layer.reverse:
-                    what = "bidirectional" if isinstance(layer, Bidirectional) else "reversed"
-                    raise ValueError(f"model: layer {i} is {what}: it needs the future and cannot be stepped "
-                                     "one token at a time")
-                if i > 0 and self.dropout:
-                    items.append(nn.Dropout(self.dropout))
-                items.append(layer.cell)
-            cell = DeepCell(items, residual=self.residual)
-            cell.train(self.training)
-            object.__setattr__(self, "_step_cell", cell)
-        return self._step_cell
-
-    def train(self, mode: bool = True) -> Model:
-        super().train(mode)
-        if self._step_cell is not None:
-            self._step_cell.train(mode)
-        return self
 
     def to_torch(self) -> Any:
         """The equivalent ``torch.nn.RNN``/``LSTM``/``GRU`` with the same weights (see :mod:`rnnzoo.convert`)."""
