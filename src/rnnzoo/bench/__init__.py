@@ -58,9 +58,8 @@ What is measured (the method, so that the numbers can be trusted):
   window.
 
 * **--streaming** (issue 9 section 5): the per-step latency of streaming inference of every causal model, one
-  step at a time with the state carried by the caller (``model.step`` where the model has it, else
-  ``model.cell``), ``torch.no_grad()``, eval mode, beside ``torch.nn.LSTMCell(I, H)``, at batch 1 and 32
-  (``--batches``); see :mod:`~rnnzoo.bench.streaming`.
+  step at a time with the state carried by the caller (``model.step``), ``torch.no_grad()``, eval mode, beside
+  ``torch.nn.LSTMCell(I, H)``, at batch 1 and 32 (``--batches``); see :mod:`~rnnzoo.bench.streaming`.
 
 Targets (informational marks next to each row, each said in words with the issue that set it; rnnzoo rows, not
 spatial, eager only):

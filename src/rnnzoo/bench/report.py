@@ -76,7 +76,7 @@ def _fmt(value: float | None, spec: str, unit: str = "") -> str:
 
 ROW_COLUMNS = ("model", "size (B,T,I,H)", "time ratio", "ratio IQR", "mem ratio", "nn.LSTM ms", "model ms", "peak MB",
                "targets", "note")
-STREAM_COLUMNS = ("model", "batch", "I", "H", "us / step", "vs LSTMCell", "ratio IQR", "LSTMCell us / step", "api")
+STREAM_COLUMNS = ("model", "batch", "I", "H", "us / step", "vs LSTMCell", "ratio IQR", "LSTMCell us / step")
 
 
 def row_cells(row: Row) -> list[str]:
@@ -102,7 +102,7 @@ def stream_cells(row: StreamRow) -> list[str]:
     """The table cells of a streaming row, in ``STREAM_COLUMNS`` order."""
     iqr = "-" if row.ratio_iqr is None else f"{row.ratio_iqr[0]:.2f}-{row.ratio_iqr[1]:.2f}"
     return [row.model, str(row.batch), str(row.I), str(row.H), f"{row.us_per_step:.1f}", f"{row.ratio:.2f}x", iqr,
-            f"{row.baseline_us:.1f}", row.api]
+            f"{row.baseline_us:.1f}"]
 
 
 def environment_line(env: dict[str, Any]) -> str:

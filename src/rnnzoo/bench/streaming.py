@@ -2,8 +2,7 @@
 
 A causal model is fed one step at a time, the state carried by the caller, under ``torch.no_grad()`` in
 eval mode, beside ``torch.nn.LSTMCell(I, H)`` stepped the same way: ``y_t, state = model.step(x_t, state)``
-where the model has ``step`` (the streaming API), else ``model.cell(x_t, state)`` (the model as one cell, the
-documented way to step a model before ``step`` existed); ``h, c = lstm_cell(x_t, (h, c))`` for the baseline.
+(the streaming API), ``h, c = lstm_cell(x_t, (h, c))`` for the baseline.
 One timed sample runs ``T`` steps from the zero state (``x_t`` ``(B, I)``, all drawn before timing); the
 samples of every row are interleaved in the same rounds (the order rotated each round), the latency is the
 median sample / T, and the ratio the median over rounds of the paired ratio to LSTMCell's sample of the same
@@ -31,7 +30,7 @@ DEFAULT_BATCHES = (1, 32)
 
 @dataclass
 class StreamRow:
-    """One model at one batch size: latency per step (us), its ratio to LSTMCell's (paired) and the API used."""
+    """One model at one batch size: latency per step (us) and its ratio to LSTMCell's (paired)."""
 
     model: str
     batch: int
@@ -42,20 +41,17 @@ class StreamRow:
     baseline_us: float
     ratio: float
     ratio_iqr: tuple[float, float] | None
-    api: str
     samples_ms: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def stepper(model: nn.Module) -> tuple[Callable[[Tensor, Any], tuple[Tensor, Any]], str]:
-    """How a user steps ``model`` one token at a time: ``model.step`` if it has it, else ``model.cell``."""
-    step = getattr(model, "step", None)
-    if callable(step):
-        return step, "model.step"
-    cell = model.cell
-    return (lambda x_t, state: cell(x_t, state)), "model.cell"
+def stepper(model: nn.Module) -> Callable[[Tensor, Any], tuple[Tensor, Any]]:
+    """How a user steps ``model`` one token at a time: ``model.step``; raises ValueError where the model cannot
+    be stepped (a reversed or bidirectional layer needs the future)."""
+    model.step_cell  # noqa: B018 - the property raises for a model that cannot be stepped
+    return model.step
 
 
 def _stream_loop(step: Callable[[Tensor, Any], tuple[Tensor, Any]], xs: Sequence[Tensor]) -> Callable[[], None]:
@@ -104,19 +100,17 @@ def bench_streaming(cases: Sequence[Case], size: Size, batches: Sequence[int], *
         baseline = nn.LSTMCell(s.I, s.H).eval()
         runs: dict[str, Callable[[], None]] = {STREAM_BASELINE: _lstm_cell_loop(baseline, torch.randn(s.T, batch,
                                                                                                    s.I).unbind(0))}
-        apis: dict[str, str] = {STREAM_BASELINE: "cell(x_t, (h, c))"}
         for case in cases:
             torch.manual_seed(0)
             model = case.build(s).eval()
             try:
-                step, api = stepper(model)
+                step = stepper(model)
             except ValueError as exc:  # e.g. a bidirectional layer: it needs the future
                 if batch == batches[0]:
                     notes.append(f"{case.name}: not streamed ({str(exc).splitlines()[0]})")
                 continue
             xs = case.make_input(s).movedim(case.time_dim, 0).unbind(0)  # x_t: (B, I) or (B, C, Y, X)
             runs[case.name] = _stream_loop(step, xs)
-            apis[case.name] = api
         log(f"streaming, batch {batch}, I={s.I}, H={s.H}: timing {len(runs)} models x {reps} reps of {s.T} steps ...")
         samples = interleaved_samples(runs, reps, warmup)
         base = samples[STREAM_BASELINE]
@@ -124,6 +118,6 @@ def bench_streaming(cases: Sequence[Case], size: Size, batches: Sequence[int], *
             rows.append(StreamRow(model=name, batch=batch, I=s.I, H=s.H, steps=s.T,
                                   us_per_step=1e6 * statistics.median(got) / s.T,
                                   baseline_us=1e6 * statistics.median(base) / s.T, ratio=paired_ratio(got, base),
-                                  ratio_iqr=paired_iqr(got, base), api=apis[name],
+                                  ratio_iqr=paired_iqr(got, base),
                                   samples_ms=[round(1e3 * v, 3) for v in got]))
     return rows, notes
