@@ -145,3 +145,25 @@ def test_gru_takes_the_faster_path_for_torchs_form(monkeypatch):
     torch.jit.trace(Output(), (x,), check_trace=False)
     assert calls == ["torch"], "tracing takes torch's (traceable) kernel"
 
+
+def test_a_projected_lstm_takes_the_rnnzoo_function_on_the_cpu(monkeypatch):
+    """oneDNN has no projected LSTM: torch's CPU fallback is a loop of ATen ops, slower than the rnnzoo Function
+    (``rnnzoo.cells.lstm.torch_kernel_is_faster``); the plain LSTM keeps oneDNN. Both paths agree:
+    tests/fused/test_fused_vs_loop.py::test_lstm_function_equals_torch_kernel."""
+    from rnnzoo.cells import lstm
+
+    assert lstm.torch_kernel_is_faster(torch.device("cpu"), projected=False)
+    assert not lstm.torch_kernel_is_faster(torch.device("cpu"), projected=True)
+    assert lstm.torch_kernel_is_faster(torch.device("cuda"), projected=True)
+    calls = []
+    real_kernel, real_function = tf.run_fused, lstm.lstm_recurrence
+    monkeypatch.setattr("rnnzoo.cells.lstm.run_fused", lambda *a, **k: calls.append("torch") or real_kernel(*a, **k))
+    monkeypatch.setattr("rnnzoo.cells.lstm.lstm_recurrence",
+                        lambda *a, **k: calls.append("rnnzoo") or real_function(*a, **k))
+    x = torch.randn(2, 5, 3)
+    for proj, path in ((2, "rnnzoo"), (0, "torch")):
+        model = rnnzoo.create("lstm", input_size=3, hidden_size=4, proj_size=proj)
+        model(x, lengths=[5, 2])
+        assert calls == [path] and model.layers[0].cell.fused_kind == "torch"
+        calls.clear()
+
