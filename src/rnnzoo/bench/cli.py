@@ -196,7 +196,7 @@ def _run(argv: list[str] | None) -> int:
         sys.stderr.flush()
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
         return subprocess.run([sys.executable, "-m", "rnnzoo.bench", *child_argv], env=env, check=False).returncode
-    peers, peer_notes = peer_cases([s.name for s in selections if s.name in peer_names])
+    peers, peer_notes = peer_cases([] if args.streaming else [s.name for s in selections if s.name in peer_names])
     cases += peers
     notes += peer_notes
     if args.streaming:
