@@ -55,8 +55,8 @@ def user_model() -> Iterator[str]:
 
 
 def test_a_model_registered_by_a_user_is_benched_by_name(user_model: str, tmp_path: Path) -> None:
-    assert cli.main(["--quick", "--models", user_model, "--no-memory", "--threads", "1", "--omp-wait-policy", "keep",
-                     "--out-dir", str(tmp_path)]) == 0
+    assert cli.main(["--quick", "--models", user_model, "--no-memory", "--threads", "1",
+                     "--out", str(tmp_path)]) == 0
     data = json.loads(next(tmp_path.glob("*.json")).read_text())
     rows = [r for r in data["rows"] if r["model"] == user_model]
     assert [cases.Size(**r["size"]) for r in rows] == list(cases.QUICK_SIZES)

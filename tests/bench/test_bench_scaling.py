@@ -39,8 +39,8 @@ def test_a_pass_leaves_the_last_window_s_gradient(batch_first: bool) -> None:
 
 
 def test_quick_scaling_reports_each_length(tmp_path: Path) -> None:
-    assert cli.main(["--quick", "--scaling", "--models", "lstm", "--threads", "1", "--omp-wait-policy",
-                     "keep", "--out-dir", str(tmp_path)]) == 0
+    assert cli.main(["--quick", "--scaling", "--models", "lstm", "--threads", "1",
+                     "--out", str(tmp_path)]) == 0
     md, data = _results(tmp_path)
     got = {(r["model"], r["T"]) for r in data["scaling"]}
     assert got == {(m, t) for m in (cases.BASELINE, "lstm") for t in cli.QUICK_LENGTHS}

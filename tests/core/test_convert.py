@@ -105,9 +105,65 @@ def test_fused_kernel_is_used_where_torch_computes_the_same(monkeypatch, name, o
 
     module = {"lstm": "rnnzoo.cells.lstm", "gru": "rnnzoo.cells.gru", "elman": "rnnzoo.cells.elman"}[name]
     monkeypatch.setattr(f"{module}.run_fused", spy)
+    # the GRU takes torch's kernel where it is faster (off the CPU); here as if it were
+    monkeypatch.setattr("rnnzoo.cells.gru.torch_kernel_is_faster", lambda device: True)
     model = rnnzoo.create(name, input_size=3, hidden_size=4, bidirectional=True, **options)
     model(torch.randn(2, 5, 3), lengths=[5, 2])
     assert calls == [kernel, kernel]
     calls.clear()
     model.run(torch.randn(2, 5, 3), return_states=True)
     assert calls == [], "returning per-step states needs the step loop"
+
+
+def test_gru_takes_the_faster_path_for_torchs_form(monkeypatch):
+    """Issue 9: torch's GRU kernel on the CPU is a loop of ATen ops recording autograd nodes; the rnnzoo
+    Function is faster there (the rule: ``rnnzoo.cells.gru.torch_kernel_is_faster``), torch's kernel elsewhere
+    (cuDNN). Both paths agree: tests/fused/test_fused_vs_loop.py::test_gru_function_equals_torch_kernel."""
+    from rnnzoo.cells import gru
+
+    assert not gru.torch_kernel_is_faster(torch.device("cpu"))
+    assert gru.torch_kernel_is_faster(torch.device("cuda"))
+    calls = []
+    real_kernel, real_function = tf.run_fused, gru.gru_recurrence
+    monkeypatch.setattr("rnnzoo.cells.gru.run_fused", lambda *a, **k: calls.append("torch") or real_kernel(*a, **k))
+    monkeypatch.setattr("rnnzoo.cells.gru.gru_recurrence",
+                        lambda *a, **k: calls.append("rnnzoo") or real_function(*a, **k))
+    model = rnnzoo.create("gru", input_size=3, hidden_size=4)
+    x = torch.randn(2, 5, 3)
+    model(x, lengths=[5, 2])
+    assert calls == ["rnnzoo"]
+    assert model.layers[0].cell.fused_kind == "torch"  # what torch computes: conversion and export keep the kernel
+    calls.clear()
+    class Output(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, t):
+            return self.model(t)[0]
+
+    torch.jit.trace(Output(), (x,), check_trace=False)
+    assert calls == ["torch"], "tracing takes torch's (traceable) kernel"
+
+
+def test_a_projected_lstm_takes_the_rnnzoo_function_on_the_cpu(monkeypatch):
+    """oneDNN has no projected LSTM: torch's CPU fallback is a loop of ATen ops, slower than the rnnzoo Function
+    (``rnnzoo.cells.lstm.torch_kernel_is_faster``); the plain LSTM keeps oneDNN. Both paths agree:
+    tests/fused/test_fused_vs_loop.py::test_lstm_function_equals_torch_kernel."""
+    from rnnzoo.cells import lstm
+
+    assert lstm.torch_kernel_is_faster(torch.device("cpu"), projected=False)
+    assert not lstm.torch_kernel_is_faster(torch.device("cpu"), projected=True)
+    assert lstm.torch_kernel_is_faster(torch.device("cuda"), projected=True)
+    calls = []
+    real_kernel, real_function = tf.run_fused, lstm.lstm_recurrence
+    monkeypatch.setattr("rnnzoo.cells.lstm.run_fused", lambda *a, **k: calls.append("torch") or real_kernel(*a, **k))
+    monkeypatch.setattr("rnnzoo.cells.lstm.lstm_recurrence",
+                        lambda *a, **k: calls.append("rnnzoo") or real_function(*a, **k))
+    x = torch.randn(2, 5, 3)
+    for proj, path in ((2, "rnnzoo"), (0, "torch")):
+        model = rnnzoo.create("lstm", input_size=3, hidden_size=4, proj_size=proj)
+        model(x, lengths=[5, 2])
+        assert calls == [path] and model.layers[0].cell.fused_kind == "torch"
+        calls.clear()
+

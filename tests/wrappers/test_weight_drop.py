@@ -26,7 +26,7 @@ FAST = {
     "lstm1997": (rnnzoo.cells.lstm, "lstm_recurrence", lambda args, kw: args[3]),
     "peephole_lstm": (rnnzoo.cells.lstm, "lstm_recurrence", lambda args, kw: args[3]),
     "cifg_lstm": (rnnzoo.cells.lstm, "lstm_recurrence", lambda args, kw: args[3]),
-    "gru": (rnnzoo.cells.gru, "run_fused", lambda args, kw: args[3][1]),
+    "gru": (rnnzoo.cells.gru, "gru_recurrence", lambda args, kw: args[2]),  # on the CPU (torch_kernel_is_faster)
     "elman": (rnnzoo.cells.elman, "run_fused", lambda args, kw: args[3][1]),
     "scrn": (rnnzoo.cells.scrn, "elman_recurrence", lambda args, kw: args[2]),
     "convlstm": (rnnzoo.cells.convlstm, "convlstm_recurrence", lambda args, kw: args[3]),

@@ -2,10 +2,12 @@
 
 Usage::
 
-    rnnzoo bench                                  # all models, sizes 1-3, 7 reps, 2 threads
-    python -m rnnzoo.bench --sizes 1,2 --models "*lstm*" --reps 9
+    rnnzoo bench                                  # all models, sizes 1-3, 7 reps, as a user runs (default env)
+    python -m rnnzoo.bench --sizes 1,2 --models "*lstm*" --reps 9 --out runs/bench-lstms
     python -m rnnzoo.bench --quick                # smoke run: tiny sizes, 2 reps
+    python -m rnnzoo.bench --omp-wait passive     # labelled alternative: OMP_WAIT_POLICY=PASSIVE child process
     python -m rnnzoo.bench --scaling              # truncated BPTT over T = 100, 1,000, 10,000
+    python -m rnnzoo.bench --streaming            # per-step latency, one token at a time, vs torch.nn.LSTMCell
     python -m rnnzoo.bench --compile --models lstm,gru
 
 What is measured (the method, so that the numbers can be trusted):
@@ -20,11 +22,14 @@ What is measured (the method, so that the numbers can be trusted):
   one each round so that no model always runs first). A model's ratio is the median over rounds of its step
   time divided by the ``torch.nn.LSTM(I, H, batch_first=True)`` step time *of the same round* (paired, so a
   burst of load on the machine hits both). The absolute medians (ms) are printed for reference only.
-* **OpenMP wait policy**: by default the measurement runs in a child process with ``OMP_WAIT_POLICY=PASSIVE``
-  (unless the variable is set already; ``--omp-wait-policy keep`` measures in-process as the environment
-  is). On a shared 2-core machine, libgomp's default spin-waiting made the same fused kernel's paired ratio
-  swing from 0.5x to 3.3x and every step 3-6x slower; with passive waiting the spread was 0.8x-1.2x. The child
-  imports rnnzoo afresh, so a model registered at run time is benched in-process only (``keep``).
+* **Environment**: what a user gets. By default the measurement runs in this process with torch's default
+  number of threads (``--threads N`` sets it) and OpenMP's wait policy as the environment has it (unset for most
+  users: libgomp's threads spin a while after each parallel region). ``--omp-wait passive`` measures in a child
+  process with ``OMP_WAIT_POLICY=PASSIVE`` instead: steadier on a shared machine (the same fused kernel's paired
+  ratio swung 0.5x-3.3x with spinning threads, 0.8x-1.2x passive), but it made torch.nn.LSTM itself about 3x
+  slower at (32, 100, 64, 128) and flattered every ratio (issue 9), so it is a labelled option, and the report's
+  header says which environment was used. The child imports rnnzoo afresh, so a model registered at run time is
+  benched in the default environment only.
 * **Peak memory**: one extra step per model under ``torch.profiler.profile(profile_memory=True)``; the
   profiler records every CPU allocator allocation (+bytes) and free (-bytes) with a timestamp. Their running
   sum, in time order, is the tensor memory the step holds at each moment (activations kept for backward,
@@ -52,24 +57,31 @@ What is measured (the method, so that the numbers can be trusted):
   should be roughly constant in T and the peak memory (profiled over the whole pass) bounded by the truncation
   window.
 
-Targets (informational marks next to each row, from the issues; rnnzoo rows, not spatial, eager only):
+* **--streaming** (issue 9 section 5): the per-step latency of streaming inference of every causal model, one
+  step at a time with the state carried by the caller (``model.step``), ``torch.no_grad()``, eval mode, beside
+  ``torch.nn.LSTMCell(I, H)``, at batch 1 and 32 (``--batches``); see :mod:`~rnnzoo.bench.streaming`.
+
+Targets (informational marks next to each row, each said in words with the issue that set it; rnnzoo rows, not
+spatial, eager only):
 
 * issue 2: torch-fused configurations (``FastPath.TORCH``: lstm, gru, elman) at most 1.05x, every other cell
   at most 1.3x, at the larger sizes (64, 100, 256, 256) and (64, 100, 512, 512);
 * issue 5: every LSTM, GRU and Elman variant (``info.family``) at most 1.15x at (64, 100, 256, 256) and at
-  most 1.8x at (32, 100, 64, 128); the peak memory of every LSTM variant at most nn.LSTM's (at every size);
+  most 1.8x at (32, 100, 64, 128); the peak memory of every LSTM variant at most nn.LSTM's (at every size); at
+  least 1.4x faster than torchrecurrent on every cell both libraries have (the entry's ``peers``), at every size;
 * issue 8: a row ``name[options]`` with a regulariser among its options (``variational_dropout``,
   ``weight_drop``, ``zoneout``, ``layer_norm``) at most 1.15x the plain ``name`` row of the same run (paired;
   the plain row is added if missing; the ratio is in the note column and the json's ``vs_plain``).
 
-Results go to the screen and to ``benchmarks/results/<YYYY-MM-DD>.md`` and ``.json`` (``--out-dir``), with
-the machine (CPU model, cores, torch version, threads); an existing file is never overwritten: a counter
-suffix is added (``<date>-2.md``).
+Results go to the screen and to ``bench.md`` and ``bench.json`` in the run directory (``--out RUN_DIR``, default
+``runs/bench-<YYYYmmdd-HHMMSS>``), never into the checkout, with the environment and the machine (CPU model,
+cores, torch version, threads); a directory that holds another run's results is refused.
 
 The package, one question per module: :mod:`~rnnzoo.bench.cases` (what is benched), :mod:`~rnnzoo.bench.measure`
 (interleaved timing, paired ratios, peak memory), :mod:`~rnnzoo.bench.targets` (which targets apply),
-:mod:`~rnnzoo.bench.scaling` (length scaling under truncated BPTT), :mod:`~rnnzoo.bench.report` (tables, result
-files, machine) and :mod:`~rnnzoo.bench.cli` (the command line). From Python:
+:mod:`~rnnzoo.bench.scaling` (length scaling under truncated BPTT), :mod:`~rnnzoo.bench.streaming` (per-step
+latency of streaming inference), :mod:`~rnnzoo.bench.report` (tables, result files, machine, environment) and
+:mod:`~rnnzoo.bench.cli` (the command line). From Python:
 
 >>> from rnnzoo import bench
 >>> gru = bench.rnnzoo_case("gru", options={"reset": "before"}, row="gru[reset=before]")

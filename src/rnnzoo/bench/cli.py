@@ -1,12 +1,19 @@
-"""The ``rnnzoo bench`` command line: the flags, their defaults, the OpenMP-passive child process, and the
-run from arguments to tables and result files.
+"""The ``rnnzoo bench`` command line: the flags, their defaults, the measuring environment, and the run from
+arguments to tables and result files.
 
-**OpenMP wait policy**: by default the measurement runs in a child process (``python -m rnnzoo.bench``) with
-``OMP_WAIT_POLICY=PASSIVE`` (unless the variable is set already; ``--omp-wait-policy keep`` measures
-in-process as the environment is). On a shared 2-core machine, libgomp's default spin-waiting made the same
-fused kernel's paired ratio swing from 0.5x to 3.3x and every step 3-6x slower; with passive waiting the
-spread was 0.8x-1.2x. The child imports rnnzoo afresh: a model registered at run time (not on import) is
-benched in-process only (``--omp-wait-policy keep``, or ``OMP_WAIT_POLICY`` set before Python starts).
+**Environment** (issue 9): by default the benchmark measures in this process as the environment is, i.e. what a
+user gets: torch's default number of threads (``--threads N`` to set it) and OpenMP's default wait policy
+(whatever ``OMP_WAIT_POLICY`` says, unset for most users). ``--omp-wait passive`` is the labelled alternative:
+the measurement runs in a child process (``python -m rnnzoo.bench``) with ``OMP_WAIT_POLICY=PASSIVE`` (libgomp
+reads it once, when torch loads it). On a shared 2-core machine passive waiting steadies the timings (the same
+fused kernel's paired ratio swung 0.5x-3.3x with spinning threads, 0.8x-1.2x passive), but it slows
+torch.nn.LSTM itself about 3x at (32, 100, 64, 128) (58 ms against 18 ms, issue 9) and flatters every ratio.
+The report's header says which environment was used. The child imports rnnzoo afresh: a model registered at
+run time (not on import) is benched in the default environment only.
+
+**Results** go to ``--out RUN_DIR`` (default ``runs/bench-<YYYYmmdd-HHMMSS>``, a counter suffix if that exists):
+``bench.md`` and ``bench.json``; a directory that holds another run's results is refused before anything is
+measured. The historic files under ``benchmarks/results/`` are not written any more.
 """
 
 from __future__ import annotations
@@ -38,16 +45,21 @@ from rnnzoo.bench.cases import (
 )
 from rnnzoo.bench.measure import Row, bench_size
 from rnnzoo.bench.report import (
-    DEFAULT_OUT_DIR,
     ROW_COLUMNS,
     SCALING_COLUMNS,
+    STREAM_COLUMNS,
+    default_run_dir,
+    environment_line,
+    existing_results,
     git_state,
     machine_info,
     row_cells,
     scaling_cells,
+    stream_cells,
     text_table,
     write_results,
 )
+from rnnzoo.bench.streaming import DEFAULT_BATCHES, bench_streaming, streaming_cases
 from rnnzoo.bench.targets import with_plain_rows
 
 DEFAULT_SCALING_MODELS = ("lstm", "peephole_lstm")
@@ -81,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "comma-separated (default: all; --scaling: 1)")
     p.add_argument("--reps", type=int, default=None, help="timed rounds, median taken (default 7; --quick 2)")
     p.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 2; --quick 1)")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads for the measurement (default: torch's default, as a user runs)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 2 reps")
     p.add_argument("--compile", action="store_true",
                    help="also time torch.compile(model): compile time and steady-state ratio (slow)")
@@ -89,18 +102,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sequence-length scaling under truncated BPTT instead of the size table")
     p.add_argument("--lengths", default=None, help="--scaling: sequence lengths (default 100,1000,10000)")
     p.add_argument("--chunk", type=int, default=None, help="--scaling: truncation window (default 100; --quick 8)")
+    p.add_argument("--streaming", action="store_true",
+                   help="per-step latency of streaming inference (one step at a time, state carried) of the causal "
+                        "models beside torch.nn.LSTMCell, instead of the size table (I, H from --sizes, default 1)")
+    p.add_argument("--batches", default=None,
+                   help="--streaming: batch sizes, comma-separated (default " + ",".join(map(str, DEFAULT_BATCHES))
+                        + ")")
     p.add_argument("--spatial-size", type=int, default=4,
                    help="image side for spatial models (C=I/side^2, H/side^2 channels; default 4)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--no-peers", action="store_true", help="skip torchrecurrent / sru even if importable")
-    p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
-                   help=f"where the .md and .json go (default {DEFAULT_OUT_DIR})")
+    p.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
+                   help="run directory for bench.md and bench.json (default runs/bench-<timestamp>); one that holds "
+                        "another run's results is refused")
     p.add_argument("--no-save", action="store_true", help="print only, write no files")
-    p.add_argument("--omp-wait-policy", choices=("passive", "keep"), default="passive",
-                   help="passive (default): measure in a child process with OMP_WAIT_POLICY=PASSIVE unless the "
-                        "variable is set already (on a shared machine, spinning OpenMP threads make 2-thread "
-                        "timings swing 0.5x-3x); keep: measure in this process as the environment is")
+    p.add_argument("--omp-wait", choices=("default", "passive"), default="default",
+                   help="default: measure in this process as a user runs (OpenMP's wait policy as the environment "
+                        "has it); passive: in a child process with OMP_WAIT_POLICY=PASSIVE (steadier on a busy "
+                        "machine, but it slows torch.nn.LSTM itself and flatters the ratios; labelled in the report)")
     return p
+
+
+def parse_batches(text: str) -> list[int]:
+    """``"1,32"`` -> ``[1, 32]``."""
+    items = [s.strip() for s in text.split(",")]
+    if not all(s.isdigit() and int(s) > 0 for s in items):
+        raise BenchArgumentError(f"--batches: expected positive ints, comma-separated (e.g. 1,32); got {text!r}")
+    return [int(s) for s in items]
 
 
 def _positive(flag: str, value: int, minimum: int = 1) -> int:
@@ -134,50 +162,73 @@ def _run(argv: list[str] | None) -> int:
     quick = args.quick
     reps = _positive("--reps", args.reps if args.reps is not None else (2 if quick else 7))
     warmup = _positive("--warmup", args.warmup if args.warmup is not None else (1 if quick else 2), 0)
-    threads = _positive("--threads", args.threads)
+    threads = _positive("--threads", args.threads) if args.threads is not None else torch.get_num_threads()
     spatial = _positive("--spatial-size", args.spatial_size)
+    if args.scaling and args.streaming:
+        raise BenchArgumentError("--streaming: cannot be combined with --scaling (one section per run)")
     if args.sizes is not None:
         sizes = parse_sizes(args.sizes)
     elif quick:
         sizes = list(QUICK_SIZES)
     else:
-        sizes = [PRESETS["1"]] if args.scaling else list(PRESETS.values())
+        sizes = [PRESETS["1"]] if args.scaling or args.streaming else list(PRESETS.values())
     lengths = parse_lengths(args.lengths) if args.lengths else list(QUICK_LENGTHS if quick else DEFAULT_LENGTHS)
+    batches = parse_batches(args.batches) if args.batches else list(DEFAULT_BATCHES)
     chunk = _positive("--chunk", args.chunk if args.chunk is not None else (8 if quick else 100))
+    run_dir: Path | None = None
+    if not args.no_save:
+        run_dir = args.out if args.out is not None else default_run_dir(_dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        taken = ", ".join(p.name for p in existing_results(run_dir))
+        if taken:
+            raise BenchArgumentError(f"--out: {run_dir} already holds a bench run ({taken}); give another directory")
 
     registry = rnnzoo.list_models()
     peer_names = [] if args.no_peers else [p.row for p in PEERS]
     default = ",".join(DEFAULT_SCALING_MODELS) if args.scaling else "*"
     selections = parse_models(args.models or default, registry + peer_names, registry)
     cases, notes = registry_cases([s for s in selections if s.name in registry], spatial)
-    if args.omp_wait_policy == "passive" and "OMP_WAIT_POLICY" not in os.environ:
+    if args.omp_wait == "passive" and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
         # libgomp reads the policy once, when torch loads it: measure in a child that has it set.
         child_argv = list(argv if argv is not None else sys.argv[1:])
+        if run_dir is not None and args.out is None:
+            child_argv += ["--out", str(run_dir)]  # the child writes where this process said it would
         sys.stdout.flush()
         sys.stderr.flush()
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
         return subprocess.run([sys.executable, "-m", "rnnzoo.bench", *child_argv], env=env, check=False).returncode
-    peers, peer_notes = peer_cases([s.name for s in selections if s.name in peer_names])
+    peers, peer_notes = peer_cases([] if args.streaming else [s.name for s in selections if s.name in peer_names])
     cases += peers
     notes += peer_notes
+    if args.streaming:
+        cases, stream_notes = streaming_cases(cases)
+        notes += stream_notes
     if any(c.spatial for c in cases):
         notes.append(f"spatial models (input (B, T, C, Y, X)) run at C=I/{spatial ** 2} input channels, "
                      f"H/{spatial ** 2} hidden channels on a {spatial}x{spatial} image: the same I and H numbers "
                      "per step as nn.LSTM(I, H); informational, no targets apply")
+    environment = {"omp_wait": args.omp_wait, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+                   "threads": threads, "threads_default": args.threads is None}
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    log(f"environment: {environment_line(environment)}")
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         rows: list[Row] = []
         scaling: list[Any] = []
+        streaming: list[Any] = []
         if args.scaling:
             from rnnzoo.bench.scaling import bench_scaling  # imports rnnzoo.train (Lightning): only when asked
 
             scaling = bench_scaling([baseline_case(), *cases], sizes[0], lengths, chunk, reps=reps, warmup=warmup,
                                     memory=not args.no_memory, log=log)
+        elif args.streaming:
+            for size in sizes:
+                got, stream_notes = bench_streaming(cases, size, batches, reps=reps, warmup=warmup, log=log)
+                streaming += got
+                notes += [n for n in stream_notes if n not in notes]
         else:
             for size in sizes:
                 rows += bench_size([baseline_case(), *cases], size, reps=reps, warmup=warmup,
@@ -190,20 +241,25 @@ def _run(argv: list[str] | None) -> int:
         "timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
         "command": "rnnzoo bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "source": git_state(),
+        "environment": environment,
         "machine": machine_info(threads),
         "config": {"reps": reps, "warmup": warmup, "sizes": [asdict(s) for s in sizes], "quick": quick,
                    "compile": args.compile, "spatial_size": spatial,
-                   **({"scaling_size": str(sizes[0]), "lengths": lengths, "chunk": chunk} if args.scaling else {})},
+                   **({"scaling_size": str(sizes[0]), "lengths": lengths, "chunk": chunk} if args.scaling else {}),
+                   **({"batches": batches} if args.streaming else {})},
         "notes": notes,
     }
+    print(f"environment: {environment_line(environment)}")
     if rows:
         print(text_table(ROW_COLUMNS, [row_cells(r) for r in rows]))
     if scaling:
         print(text_table(SCALING_COLUMNS, [scaling_cells(r) for r in scaling]))
+    if streaming:
+        print(text_table(STREAM_COLUMNS, [stream_cells(r) for r in streaming]))
     for note in notes:
         print(f"note: {note}")
-    if not args.no_save:
-        md, js = write_results(args.out_dir, report, rows, scaling)
+    if run_dir is not None:
+        md, js = write_results(run_dir, report, rows, scaling, streaming)
         print(f"wrote {md} and {js}")
     return 0
 

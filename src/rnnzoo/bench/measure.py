@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from rnnzoo.bench.cases import COMPILED, Case, Size, compile_variant, quiet_fd, train_step
-from rnnzoo.bench.targets import Target, compared_with_plain, targets_for
+from rnnzoo.bench.targets import Target, compared_with_plain, peer_rows, targets_for
 
 Log = Callable[[str], None]
 
@@ -122,7 +122,8 @@ def peak_memory(fn: Callable[[], None]) -> int:
 
 @dataclass
 class Row:
-    """One row at one size; ``vs_plain``: the paired time ratio to the plain model's row (issue 8), if any."""
+    """One row at one size; ``vs_plain``: the paired time ratio to the plain model's row (issue 8), if any;
+    ``vs_peers``: the paired speed-up over each peer row computing the same cell (peer step / this step)."""
 
     model: str
     source: str
@@ -139,6 +140,7 @@ class Row:
     targets: list[Target] = field(default_factory=list)
     note: str = ""
     vs_plain: float | None = None
+    vs_peers: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -208,7 +210,8 @@ def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], 
     times; a row in it is compiled); ``of[row]`` is the row's case, ``notes[row]`` its note (else the case's).
 
     A row compared with its plain model (issue 8) gets ``vs_plain``, the paired ratio to that row's samples,
-    when the plain row was measured in the same rounds.
+    when the plain row was measured in the same rounds; a plain rnnzoo row whose registry entry names peers
+    (issue 5) gets ``vs_peers``, the paired speed-up over each peer row measured in the same rounds.
     """
     compile_s = compile_s or {}
     names = list(samples)
@@ -222,14 +225,17 @@ def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], 
         mem_ratio = peak / base_peak if peak is not None and base_peak else None
         plain = case.model if compared_with_plain(case) and not compiled else None
         vs_plain = paired_ratio(samples[name], samples[plain]) if plain is not None and plain in samples else None
+        vs_peers = {} if compiled else {p: paired_ratio(samples[p], samples[name])
+                                         for p in peer_rows(case) if p in samples}
         note = (notes or {}).get(name, case.note)
         note += f"; {vs_plain:.2f}x {plain} (paired)" if vs_plain is not None else ""
+        note += "".join(f"; {v:.2f}x faster than {p} (paired)" for p, v in vs_peers.items())
         rows.append(Row(
             model=name, source=case.source, size=size, time_ratio=ratio, ratio_iqr=paired_iqr(samples[name], base),
             time_ms=1e3 * statistics.median(samples[name]), baseline_ms=1e3 * statistics.median(base),
             mem_ratio=mem_ratio, peak_mb=peak / 2**20 if peak is not None else None,
             baseline_peak_mb=base_peak / 2**20 if base_peak is not None else None, compile_s=compile_s.get(name),
             samples_ms=[round(1e3 * s, 3) for s in samples[name]],
-            targets=targets_for(case, size, ratio, mem_ratio, compiled=compiled, vs_plain=vs_plain),
-            note=note.strip("; "), vs_plain=vs_plain))
+            targets=targets_for(case, size, ratio, mem_ratio, compiled=compiled, vs_plain=vs_plain, vs_peers=vs_peers),
+            note=note.strip("; "), vs_plain=vs_plain, vs_peers=vs_peers))
     return rows

@@ -1,6 +1,6 @@
-"""What ``rnnzoo bench`` reports and where: the machine, the tables (terminal and markdown), and the
-``<date>.md`` / ``<date>.json`` result files, never overwriting an existing one (a counter suffix is added:
-``<date>-2.md``).
+"""What ``rnnzoo bench`` reports and where: the machine and the measuring environment, the tables (terminal
+and markdown), and the result files ``bench.md`` / ``bench.json`` in the run directory it is given (default
+``runs/bench-<timestamp>``, never the checkout); another run's results are never overwritten.
 """
 
 from __future__ import annotations
@@ -23,12 +23,29 @@ from rnnzoo.bench.measure import Row
 
 if TYPE_CHECKING:  # scaling imports rnnzoo.train (Lightning); a report only reads its rows
     from rnnzoo.bench.scaling import ScalingRow
+    from rnnzoo.bench.streaming import StreamRow
 
-DEFAULT_OUT_DIR = Path("benchmarks/results")
+RUNS = Path("runs")
+"""Where the default run directories go (``runs/bench-<timestamp>``), relative to the working directory."""
+RESULT_FILES = ("bench.md", "bench.json")
+
+
+def default_run_dir(stamp: str, root: Path = RUNS) -> Path:
+    """``root/bench-<stamp>``, or ``bench-<stamp>-2``, ``-3``, ... if that directory exists already."""
+    candidate, n = root / f"bench-{stamp}", 1
+    while candidate.exists():
+        n += 1
+        candidate = root / f"bench-{stamp}-{n}"
+    return candidate
+
+
+def existing_results(run_dir: Path) -> list[Path]:
+    """The result files of an earlier run already in ``run_dir`` (a run directory holds one run)."""
+    return [run_dir / name for name in RESULT_FILES if (run_dir / name).exists()]
 
 
 def machine_info(threads: int) -> dict[str, Any]:
-    """CPU model (from /proc/cpuinfo), cores, torch and Python versions, threads."""
+    """CPU model (from /proc/cpuinfo), cores, torch and Python versions, threads, the OpenMP wait policy."""
     cpu = platform.processor() or "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -59,6 +76,7 @@ def _fmt(value: float | None, spec: str, unit: str = "") -> str:
 
 ROW_COLUMNS = ("model", "size (B,T,I,H)", "time ratio", "ratio IQR", "mem ratio", "nn.LSTM ms", "model ms", "peak MB",
                "targets", "note")
+STREAM_COLUMNS = ("model", "batch", "I", "H", "us / step", "vs LSTMCell", "ratio IQR", "LSTMCell us / step")
 
 
 def row_cells(row: Row) -> list[str]:
@@ -80,6 +98,25 @@ def scaling_cells(row: ScalingRow) -> list[str]:
             f"{row.vs_baseline:.2f}x", f"{row.total_ms:.1f}", _fmt(row.peak_mb, ".2f")]
 
 
+def stream_cells(row: StreamRow) -> list[str]:
+    """The table cells of a streaming row, in ``STREAM_COLUMNS`` order."""
+    iqr = "-" if row.ratio_iqr is None else f"{row.ratio_iqr[0]:.2f}-{row.ratio_iqr[1]:.2f}"
+    return [row.model, str(row.batch), str(row.I), str(row.H), f"{row.us_per_step:.1f}", f"{row.ratio:.2f}x", iqr,
+            f"{row.baseline_us:.1f}"]
+
+
+def environment_line(env: dict[str, Any]) -> str:
+    """The report header's line saying in which environment the numbers were measured."""
+    threads = f"{env['threads']} threads ({'torch default' if env['threads_default'] else '--threads'})"
+    if env["omp_wait"] == "passive":
+        return (f"passive (`--omp-wait passive`): OMP_WAIT_POLICY=PASSIVE, {threads}. Idle OpenMP threads sleep "
+                "at once instead of spinning: steadier on a busy machine, but not what a user gets (it made "
+                "torch.nn.LSTM itself about 3x slower at (32,100,64,128) and flattered every ratio)")
+    policy = env["omp_wait_policy"]
+    policy_words = "unset (OpenMP's default)" if policy == "default" else f"{policy} (set in the environment)"
+    return f"default, as a user runs it: OMP_WAIT_POLICY {policy_words}, {threads}"
+
+
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain, aligned table for the terminal."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
@@ -96,19 +133,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def unique_stem(out_dir: Path, stem: str, suffixes: Sequence[str] = (".md", ".json")) -> Path:
-    """``out_dir/stem`` if no file ``stem + suffix`` exists there, else ``stem-2``, ``stem-3``, ..."""
-    candidate, n = out_dir / stem, 1
-    while any((candidate.parent / (candidate.name + s)).exists() for s in suffixes):
-        n += 1
-        candidate = out_dir / f"{stem}-{n}"
-    return candidate
-
-
-def render_markdown(report: dict[str, Any], rows: Sequence[Row], scaling: Sequence[ScalingRow]) -> str:
-    """The results file: machine, command, method, tables, notes."""
+def render_markdown(report: dict[str, Any], rows: Sequence[Row], scaling: Sequence[ScalingRow],
+                    streaming: Sequence[StreamRow] = ()) -> str:
+    """The results file: environment, machine, command, method, tables, notes."""
     m = report["machine"]
     out = [f"# rnnzoo bench, {report['date']}", "",
+           f"- environment: {environment_line(report['environment'])}",
            f"- command: `{report['command']}`" + (f" (source {report['source']})" if report.get("source") else ""),
            f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} threads, "
            f"OMP_WAIT_POLICY={m['omp_wait_policy']}, Python {m['python']}",
@@ -127,21 +157,30 @@ def render_markdown(report: dict[str, Any], rows: Sequence[Row], scaling: Sequen
                 "to the same model at the first T (about 1 if the cost is linear in T); peak MB = peak CPU tensor "
                 "bytes over the whole pass (state carried and detached between chunks).", "",
                 md_table(SCALING_COLUMNS, [scaling_cells(r) for r in scaling]), ""]
+    if streaming:
+        out += ["## Streaming inference: latency per step vs torch.nn.LSTMCell(I, H)", "",
+                "One step at a time, the state carried by the caller, `torch.no_grad()`, eval mode; a sample is "
+                f"{streaming[0].steps} steps from the zero state; us / step = median sample / steps; 'vs LSTMCell' "
+                "= median over rounds of the paired ratio to LSTMCell's sample of the same round.", "",
+                md_table(STREAM_COLUMNS, [stream_cells(r) for r in streaming]), ""]
     if report["notes"]:
         out += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def write_results(out_dir: Path, report: dict[str, Any], rows: Sequence[Row],
-                  scaling: Sequence[ScalingRow]) -> tuple[Path, Path]:
-    """Write ``<date>.md`` and ``<date>.json`` (with a counter suffix if either exists); return the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = unique_stem(out_dir, report["date"])
-    md, js = stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".json")
-    payload = {**report, "rows": [r.to_json() for r in rows], "scaling": [asdict(s) for s in scaling]}
+def write_results(run_dir: Path, report: dict[str, Any], rows: Sequence[Row], scaling: Sequence[ScalingRow],
+                  streaming: Sequence[StreamRow] = ()) -> tuple[Path, Path]:
+    """Write ``run_dir/bench.md`` and ``bench.json`` (creating the directory); return the paths. Raises
+    FileExistsError, writing nothing, if the directory holds another run's results."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    md, js = (run_dir / name for name in RESULT_FILES)
+    if existing_results(run_dir):
+        raise FileExistsError(f"{run_dir} already holds a bench run ({', '.join(map(str, existing_results(run_dir)))})")
+    payload = {**report, "rows": [r.to_json() for r in rows], "scaling": [asdict(s) for s in scaling],
+               "streaming": [r.to_json() for r in streaming]}
     with open(js, "x") as f:  # "x": never overwrite, even if a file appeared meanwhile
         json.dump(payload, f, indent=1)
         f.write("\n")
     with open(md, "x") as f:
-        f.write(render_markdown(report, rows, scaling))
+        f.write(render_markdown(report, rows, scaling, streaming))
     return md, js

@@ -22,6 +22,20 @@ from rnnzoo.fused.layer_norm_gru import layer_norm_gru_recurrence
 _RESETS = ("after", "before")
 
 
+def torch_kernel_is_faster(device: torch.device) -> bool:
+    """Whether torch's GRU kernel beats the rnnzoo GRU Function (:func:`rnnzoo.fused.gru_recurrence`) for the
+    form both compute (``reset="after"``), on ``device``: the rule the fast path follows (issue 9).
+
+    On the CPU torch's GRU "kernel" is a C++ loop of ATen ops that records an autograd node per op (about 15
+    ops a step forward and 18 backward, against 8 and 8 for the Function, ``benchmarks/ops_per_step.py``);
+    measured train step, interleaved, default environment, kernel / Function: 2.2x at (B, T, I, H) =
+    (32, 100, 64, 128), 2.7x at (1, 100, 64, 128), 1.4x at (8, 100, 128, 128), 0.96x at (64, 100, 256, 256)
+    and 1.1x at (64, 100, 512, 512) (the last two within the noise): the Function at every size measured.
+    Elsewhere (CUDA: cuDNN's fused kernel) torch's kernel.
+    """
+    return device.type != "cpu"
+
+
 class GRUState(NamedTuple):
     """h: (B, H)."""
 
@@ -168,9 +182,10 @@ class GRUCell(TorchLayoutCell):
 
     @property
     def fused_kind(self) -> str:
-        """The runner's fast path: ``"torch"`` (torch's fused GRU kernel) for reset="after", else
-        ``"rnnzoo"`` (:func:`rnnzoo.fused.gru_recurrence`; :func:`rnnzoo.fused.layer_norm_gru_recurrence`
-        with ``layer_norm``)."""
+        """The runner's fast path: ``"torch"`` (torch computes this cell: its fused GRU kernel, which runs off
+        the CPU and under compilation, export or tracing; in eager mode on the CPU the faster rnnzoo Function,
+        see :func:`torch_kernel_is_faster`) for reset="after", else ``"rnnzoo"``
+        (:func:`rnnzoo.fused.gru_recurrence`; :func:`rnnzoo.fused.layer_norm_gru_recurrence` with ``layer_norm``)."""
         return "torch" if self.reset == "after" and not self.layer_norm else "rnnzoo"
 
     @property
@@ -180,8 +195,12 @@ class GRUCell(TorchLayoutCell):
 
     def fused(self, steps: Steps, state: GRUState) -> tuple[Tensor, GRUState] | None:
         """Whole sequence: torch's kernel on the raw input (prefix masks only), or the fused
-        recurrence of :mod:`rnnzoo.fused.gru` on the projection ``steps.u``, per ``fused_kind``."""
-        if self.fused_kind == "torch":
+        recurrence of :mod:`rnnzoo.fused.gru` on the projection ``steps.u``, per ``fused_kind``.
+
+        Where torch's kernel computes the cell (``fused_kind == "torch"``), the rnnzoo Function runs
+        instead where it is faster (:func:`torch_kernel_is_faster`: on the CPU), except while compiling,
+        exporting or tracing (torch's kernel is traceable, the Function is not)."""
+        if self.fused_kind == "torch" and not self._function_instead(state.h):
             if not steps.prefix:
                 return None
             out, (h,) = run_fused("gru", steps.x, (state.h,), self.torch_weights(), self.bias, steps.lengths)
@@ -193,6 +212,13 @@ class GRUCell(TorchLayoutCell):
             return out, GRUState(h)
         out, h = gru_recurrence(steps.u, state.h, self.weight_hh, b_hh, reset=self.reset, mask=steps.mask)
         return out, GRUState(h)
+
+    @staticmethod
+    def _function_instead(h: Tensor) -> bool:
+        """Run the rnnzoo Function where torch's kernel computes the cell: where it is faster, in eager mode."""
+        if torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting():
+            return False
+        return not torch_kernel_is_faster(h.device)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by gate (r, z, n)."""

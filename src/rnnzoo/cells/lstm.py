@@ -23,6 +23,20 @@ from rnnzoo.fused.lstm import lstm_recurrence
 _INPUT_ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
+def torch_kernel_is_faster(device: torch.device, *, projected: bool) -> bool:
+    """Whether torch's LSTM kernel beats the rnnzoo LSTM Function (:func:`rnnzoo.fused.lstm_recurrence`) for the
+    configurations both compute (torch's LSTM, with or without ``proj_size``) on ``device``: the rule the fast
+    path follows (issue 9).
+
+    On the CPU, torch's LSTM without projection is oneDNN's fused kernel (one op for the whole sequence), the
+    baseline of every benchmark. With a projection oneDNN has no kernel and torch falls back to a loop of ATen
+    ops recording autograd nodes (13 ops a step forward and 22 backward at (32, 100, 64, 128), against 11 and 7
+    for the Function, ``benchmarks/ops_per_step.py``): the Function runs there. Elsewhere (CUDA: cuDNN) torch's
+    kernel.
+    """
+    return device.type != "cpu" or not projected
+
+
 class LSTMState(NamedTuple):
     """h: (B, H_out) the hidden state (H_out = proj_size or H); c: (B, H) the cell (internal) state."""
 
@@ -262,8 +276,9 @@ class LSTMCell(TorchLayoutCell):
 
     @property
     def fused_kind(self) -> str:
-        """The runner's fast path: ``"torch"`` (torch's fused LSTM kernel) for torch's configuration,
-        else ``"rnnzoo"`` (:func:`rnnzoo.fused.lstm_recurrence`, or
+        """The runner's fast path: ``"torch"`` (torch's fused LSTM kernel) for torch's configuration (with a
+        projection, on the CPU in eager mode, the faster rnnzoo Function: :func:`torch_kernel_is_faster`), else
+        ``"rnnzoo"`` (:func:`rnnzoo.fused.lstm_recurrence`, or
         :func:`rnnzoo.fused.layer_norm_lstm_recurrence` with ``layer_norm``)."""
         return "torch" if self.torch_compatible else "rnnzoo"
 
@@ -277,7 +292,7 @@ class LSTMCell(TorchLayoutCell):
         recurrence of :mod:`rnnzoo.fused.lstm` (:mod:`rnnzoo.fused.layer_norm_lstm` with
         ``layer_norm``) on the projection ``steps.u`` (same equations as ``step``), per ``fused_kind``."""
         h_mask = (steps.state_masks or {}).get("h")
-        if self.fused_kind == "torch" and h_mask is None:
+        if self.fused_kind == "torch" and h_mask is None and not self._function_instead(state.c):
             if not steps.prefix:
                 return None
             out, (h, c) = run_fused("lstm", steps.x, (state.h, state.c), self.torch_weights(), self.bias,
@@ -298,6 +313,12 @@ class LSTMCell(TorchLayoutCell):
                                     peephole=self._peep(), weight_hr=self.weight_hr if self.proj_size else None,
                                     h_mask=h_mask)
         return out, LSTMState(h, c)
+
+    def _function_instead(self, c: Tensor) -> bool:
+        """Run the rnnzoo Function where torch's kernel computes the cell: where it is faster, not while tracing."""
+        if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+            return False
+        return not torch_kernel_is_faster(c.device, projected=bool(self.proj_size))
 
     @property
     def fused_state_masks(self) -> frozenset[str]:  # type: ignore[override]

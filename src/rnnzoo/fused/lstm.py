@@ -65,8 +65,11 @@ class LSTMSpec:
         return self.n - 2
 
 
-_CHUNK_BYTES = 1 << 19
-"""Backward tabulates derivative factors for this many bytes of gates at a time (see LSTMFunction)."""
+_CHUNK_BYTES = 1 << 21
+"""Backward tabulates derivative factors for this many bytes of gates at a time (see LSTMFunction): the L2
+cache of one core on this project's CPUs. Against 512 KiB (issue 9, default environment, interleaved in one
+process, 21 rounds): peephole_lstm 0.96-0.97x the time at (32, 100, 64, 128), 0.98x at (64, 100, 256, 256);
+cifg_lstm 0.95-0.99x; 8 MiB no better than 2 MiB."""
 
 
 def _rec(spec: LSTMSpec, weight: Tensor) -> Linear | Conv:
@@ -81,48 +84,78 @@ class GateStep:
     (peepholes on c_{t-1} for i and f, on c_t for o; tanh computed as ``2 sigmoid(2x) - 1``), writes
     ``c_t = f * c_{t-1} + i * g`` (coupled: ``f = 1 - i``; no forget gate: ``f = 1``) into ``Cs[t + 1]``
     and freezes it where ``ms[t]`` is False. ``oo[t]`` is then the activated output gate.
+
+    The plain Function's forms, one kernel fewer per step each (:func:`doubled_forms` says which apply):
+    ``double_g``: the caller has doubled the g block's pre-activations (``G`` and the g rows of the recurrent
+    weight, once per sequence), so that ``tanh(g_pre) = 2 sigmoid(2 g_pre) - 1`` needs no doubling per step
+    (tanh input node only). ``double_c``: ``Cs`` hold ``2 c`` (the caller doubles ``c0`` and halves ``Cs``
+    after the loop), so that ``tanh(c_t) = 2 sigmoid(Cs[t + 1]) - 1`` needs no doubling per step either:
+    ``2 c_t = f * 2 c_{t-1} + 2 i g``, peephole weights halved; coupled (tanh input node only): the g block
+    holds ``2 g`` until :meth:`finish` halves it, and ``2 c_t = lerp(2 c_{t-1}, 2 g, i)``. Scaling by 2 is
+    exact in floating point, so the results are those of the plain form bit for bit.
     """
 
     def __init__(self, G: Tensor, Cs: Tensor, spec: LSTMSpec, hidden: int, mask: Tensor | None,
-                 w_ci: Tensor | None, w_cf: Tensor | None, w_co: Tensor | None, tanh_consts: tuple[Tensor, Tensor]
-                 ) -> None:
+                 w_ci: Tensor | None, w_cf: Tensor | None, w_co: Tensor | None, tanh_consts: tuple[Tensor, Tensor],
+                 double_g: bool = False, double_c: bool = False) -> None:
         n, gi = spec.n, spec.g_index
         Gv = G.unflatten(2, (n, hidden))  # (T, B, n, H, *S)
-        self.spec, self.n, self.w_co, self.tanh_consts = spec, n, w_co, tanh_consts
+        tanh_g = spec.input_activation == "tanh"
+        if (double_g or (double_c and spec.coupled)) and not tanh_g:
+            raise ValueError("GateStep: double_g, and double_c of a coupled cell, need a tanh input node")
+        self.spec, self.n, self.double_g, self.double_c, self.tanh_consts = spec, n, double_g, double_c, tanh_consts
+        self.G_g = Gv[:, :, gi]
         self.gs, self.cs = G.unbind(0), Cs.unbind(0)
         self.ii, self.gg, self.oo = Gv[:, :, 0].unbind(0), Gv[:, :, gi].unbind(0), Gv[:, :, n - 1].unbind(0)
         self.ff = Gv[:, :, 1].unbind(0) if n == 4 else None
         self.ms = broadcast_mask(mask, Cs.dim() - 1).unbind(0) if mask is not None else None
         self.peephole = w_ci is not None
+        self.w_co = w_co * 0.5 if w_co is not None and double_c else w_co  # w * c = (w / 2) * (2 c)
         if self.peephole:
-            self.w_if = torch.stack([w_ci, w_cf]) if n == 4 else w_ci.unsqueeze(0)  # (1 or 2, H, *S)
+            assert w_ci is not None
+            w_if = torch.stack([w_ci, w_cf]) if n == 4 else w_ci.unsqueeze(0)  # (1 or 2, H, *S)
+            self.w_if = w_if * 0.5 if double_c else w_if
             self.g_if, self.c_b = Gv[:, :, :gi].unbind(0), Cs.unsqueeze(2).unbind(0)  # c_{t-1} over i, (f)
-        self.tanh_g = spec.input_activation == "tanh"
+        self.tanh_g = tanh_g
+        self.two = 2 if double_c else 1  # c_t = ... + i * g scaled with c
         self.through_g = G[:, :, :(gi + 1) * hidden].unbind(0)  # i, (f,) g: activated together with peepholes
+        # coupled in the doubled form: the g block holds 2 g = 4 sigmoid(2 g_pre) - 2 until finish()
+        self.g_consts = (tanh_consts[0] * 2, tanh_consts[1] * 2) if double_c and spec.coupled else tanh_consts
 
     def step(self, t: int) -> Tensor:
-        """Activate step ``t``'s gates and write c_t; returns c_t (a view of ``Cs[t + 1]``)."""
+        """Activate step ``t``'s gates and write c_t; returns c_t (a view of ``Cs[t + 1]``; ``2 c_t`` with double_c)."""
         c_prev, c = self.cs[t], self.cs[t + 1]
         ii, gg, oo = self.ii[t], self.gg[t], self.oo[t]
         if self.peephole:
             self.g_if[t].addcmul_(self.c_b[t], self.w_if)  # i (and f) peepholes on c_{t-1}
-        if self.tanh_g:
+        if self.tanh_g and not self.double_g:
             gg.add_(gg)  # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid for every block
         (self.through_g[t] if self.peephole else self.gs[t]).sigmoid_()  # o waits for c_t with peepholes
         if self.tanh_g:
-            torch.addcmul(self.tanh_consts[0], gg, self.tanh_consts[1], out=gg)
+            torch.addcmul(self.g_consts[0], gg, self.g_consts[1], out=gg)
         if self.n == 4:
             torch.mul(self.ff[t], c_prev, out=c)
-            c.addcmul_(ii, gg)
+            c.addcmul_(ii, gg, value=self.two)
         elif self.spec.coupled:
-            torch.lerp(c_prev, gg, ii, out=c)  # (1 - i) * c_prev + i * g
+            torch.lerp(c_prev, gg, ii, out=c)  # (1 - i) * c_prev + i * g (doubled: 2 c from 2 g)
         else:
-            torch.addcmul(c_prev, ii, gg, out=c)
+            torch.addcmul(c_prev, ii, gg, value=self.two, out=c)
         if self.ms is not None:
             torch.where(self.ms[t], c, c_prev, out=c)
         if self.peephole:
             oo.addcmul_(c, self.w_co).sigmoid_()
         return c
+
+    def finish(self) -> None:
+        """After the loop: the g block holds g (coupled with double_c: it held 2 g)."""
+        if self.double_c and self.spec.coupled:
+            self.G_g.mul_(0.5)
+
+
+def doubled_forms(spec: LSTMSpec) -> tuple[bool, bool]:
+    """``(double_g, double_c)`` of :class:`GateStep` for the plain Function: each saves a kernel per step."""
+    tanh_g = spec.input_activation == "tanh"
+    return tanh_g, spec.cell_activation and (tanh_g or not spec.coupled)
 
 
 def gate_factors(spec: LSTMSpec, G: Tensor, dG: Tensor, c_prev: Tensor, act_c: Tensor, ones_g: Tensor, a: int,
@@ -160,12 +193,20 @@ class LSTMFunction(torch.autograd.Function):
                 w_cf: Tensor | None, w_co: Tensor | None, weight_hr: Tensor | None, mask: Tensor | None,
                 spec: LSTMSpec, hmask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         T, H = u.shape[0], c0.shape[1]
-        rec = _rec(spec, weight_hh)
+        n, gi = spec.n, spec.g_index
         # the gates start as the projections (one copy); each step adds R(h) in place: addmm into its own
         # input copies nothing, where addmm(u_t, ..., out=g_t) copied u_t into g_t at every step
         G = u.clone(memory_format=torch.contiguous_format)  # then the activated gates (T, B, n*H, *S)
+        # the doubled forms (see GateStep): 2 g_pre from the projection and the weight, 2 c in Cs; exact
+        double_g, double_c = doubled_forms(spec)
+        w_rec = weight_hh
+        if double_g:
+            G.unflatten(2, (n, H))[:, :, gi].mul_(2)
+            w_rec = weight_hh.clone()
+            w_rec.unflatten(0, (n, H))[gi].mul_(2)
+        rec = _rec(spec, w_rec)
         Cs = u.new_empty((T + 1, *c0.shape))
-        Cs[0] = c0
+        torch.mul(c0, 2.0, out=Cs[0]) if double_c else Cs[0].copy_(c0)
         Hs = u.new_empty((T + 1, *h0.shape))
         Hs[0] = h0
         TC = u.new_empty((T, *c0.shape)) if spec.cell_activation else None
@@ -177,7 +218,7 @@ class LSTMFunction(torch.autograd.Function):
         rs = R.unbind(0) if R is not None else None
         ms = broadcast_mask(mask, c0.dim()).unbind(0) if mask is not None else None
         tanh_consts = tanh_constants(c0)
-        gates = GateStep(G, Cs, spec, H, mask, w_ci, w_cf, w_co, tanh_consts)
+        gates = GateStep(G, Cs, spec, H, mask, w_ci, w_cf, w_co, tanh_consts, double_g=double_g, double_c=double_c)
         oo = gates.oo
         h_in = torch.empty_like(h0) if hmask is not None else None
 
@@ -188,7 +229,10 @@ class LSTMFunction(torch.autograd.Function):
                 rec.forward_into(gs[t], hs[t], gs[t])  # pre-activations
             c = gates.step(t)
             h_out = rs[t] if rs is not None else hs[t + 1]
-            if tcs is not None:
+            if tcs is not None and double_c:  # tanh(c_t) = 2 sigmoid(2 c_t) - 1, Cs holding 2 c_t
+                torch.addcmul(tanh_consts[0], torch.sigmoid(c, out=tcs[t]), tanh_consts[1], out=tcs[t])
+                torch.mul(oo[t], tcs[t], out=h_out)
+            elif tcs is not None:
                 tanh_into(c, tcs[t], tanh_consts)
                 torch.mul(oo[t], tcs[t], out=h_out)
             else:
@@ -198,6 +242,9 @@ class LSTMFunction(torch.autograd.Function):
             if ms is not None:
                 torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
 
+        gates.finish()
+        if double_c:
+            Cs.mul_(0.5)
         out = Hs[1:]
         if mask is not None:
             out = out * broadcast_mask(mask, h0.dim()).to(out.dtype)
