@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, NoReturn, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnzoo.core.cell import Cell, From
 from rnnzoo.core.runner import RunOutput, StepHook, lengths_to_mask, run, valid_steps
+from rnnzoo.core.torchscript import refuse_script, refuse_trace
 from rnnzoo.core.tree import tree_leaves
 
 Merge = str | Callable[[Tensor, Tensor], Tensor]
@@ -72,13 +73,29 @@ def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, An
     return x, lengths, False
 
 
+def _refuse_tracing(module: nn.Module, args: Any) -> None:
+    """A forward pre-hook: under ``torch.jit.trace`` raise the clear error before ``forward`` binds its
+    arguments (the legacy ONNX exporter passes keyword-only arguments positionally: a TypeError)."""
+    if torch.jit.is_tracing():
+        refuse_trace()
+
+
 class _SequenceLayer(nn.Module):
     """``forward`` for every layer: ``run`` and keep ``(output, state)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_forward_pre_hook(_refuse_tracing)
 
     def forward(self, x: Any, state: Any = None, *, lengths: Any = None, mask: Tensor | None = None,
                 context: Any = None) -> tuple[Any, Any]:
         out = self.run(x, state, lengths=lengths, mask=mask, context=context)
         return out.output, out.state
+
+    def __prepare_scriptable__(self) -> NoReturn:
+        """``torch.jit.script`` calls this first: refuse with the supported export routes
+        (:mod:`rnnzoo.core.torchscript`) instead of TorchScript's annotation error."""
+        refuse_script(self)
 
 
 class Recurrent(_SequenceLayer):

@@ -1,0 +1,64 @@
+"""The runner's export path: the step loop as one ``scan`` (torch's higher-order op), so that an exported
+graph keeps the sequence length symbolic.
+
+Under ``torch.export`` (and so ``torch.onnx.export(..., dynamo=True)``, which captures with it) the
+Python step loop of :func:`rnnzoo.core.runner.run_steps` would be unrolled over the example's T: the
+graph would only take inputs of that length. :func:`scan_steps` computes exactly what the loop computes
+(same ``cell.project`` of all steps at once, same ``cell.step``, same masking: the state frozen and the
+output zero at masked steps) with ``torch._higher_order_ops.scan``, which ``torch.export`` keeps as one
+``scan`` node over a symbolic T and torch's ONNX exporter lowers to ONNX ``Scan``. The runner takes it
+only while exporting (``torch.compiler.is_exporting()``); the loop stays the reference and
+tests/export holds the two equal (eagerly, ``scan`` runs its body through ``torch.compile``).
+
+Limits (the runner then takes the unrolled loop, specialised to the example's T): a run without input
+(``x=None``), ``return_states``, step hooks and per-step randomness.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.utils._pytree as pytree
+from torch import Tensor
+from torch._higher_order_ops.scan import scan
+
+from rnnzoo.core.cell import Steps, bind
+
+
+def _frozen(m: Tensor, new: Tensor, old: Tensor) -> Tensor:
+    return torch.where(m.view(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+def scan_steps(seq: Steps, state: Any) -> tuple[Any, Any]:
+    """``(outputs (T, B, *O), final state)`` of ``seq`` (time-major, already ordered) from ``state``,
+    computed with one ``scan`` over T: what the runner's step loop returns."""
+    cell = seq.cell
+    step = bind(cell.step, 2, seq.prepared, strict=True)
+    leaves, spec = pytree.tree_flatten(state)
+    u_leaves, u_spec = pytree.tree_flatten(seq.u)
+    has_mask = seq.mask is not None
+    # the body may not write to Python state outside it: the output's structure is read off
+    # ``cell.output`` of the initial state (the step's output as a function of its state, by the protocol)
+    y_spec = pytree.tree_structure(bind(cell.output, 1, seq.prepared)(state))
+
+    def body(carry: list[Tensor], xs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        u_t = pytree.tree_unflatten(xs[:len(u_leaves)], u_spec)
+        old = pytree.tree_unflatten(list(carry), spec)
+        y, new = step(u_t, old)
+        new_leaves = pytree.tree_leaves(new)
+        y_leaves, got = pytree.tree_flatten(y)
+        if got != y_spec:
+            raise TypeError(f"{type(cell).__name__}: its step's output ({got}) is not structured as its "
+                            f"output(state) ({y_spec}); the export path needs them alike")
+        if has_mask:
+            m = xs[-1]
+            new_leaves = [_frozen(m, a, b) for a, b in zip(new_leaves, carry, strict=True)]
+            y_leaves = [_frozen(m, t, torch.zeros((), dtype=t.dtype, device=t.device)) for t in y_leaves]
+        # scan's body may not return an alias of its inputs or two aliases of one tensor (a cell's output
+        # is often its new h): copies, which the exported graph folds away
+        return [t.clone() for t in new_leaves], [t.clone() for t in y_leaves]
+
+    xs = [*u_leaves, seq.mask] if has_mask else list(u_leaves)
+    final, out = scan(body, leaves, xs)
+    return pytree.tree_unflatten(out, y_spec), pytree.tree_unflatten(final, spec)
