@@ -65,9 +65,11 @@ def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
 
 def takes_prepared(method: Callable[..., Any], arity: int) -> bool:
     """Whether a bound ``method`` of ``arity`` arguments also takes a trailing ``prepared`` one."""
-    fn = getattr(method, "__func__", method)
-    n, star = _positional(fn)
-    if hasattr(method, "__self__"):
+    # inspect.ismethod rather than getattr(method, "__func__"): dynamo tracing a scan's body (the export
+    # path, rnnzoo.core.scan) cannot read __func__ off a module's bound method and would pass the method on
+    bound = inspect.ismethod(method)
+    n, star = _positional(method.__func__ if bound else method)
+    if bound:
         n -= 1
     return star or n > arity
 

@@ -73,6 +73,15 @@ class Model(Stacked):
             object.__setattr__(self, "_step_cell", cell)
         return self._step_cell
 
+    def _steppable(self) -> bool:
+        return all(isinstance(layer, Recurrent) and not layer.reverse for layer in self.layers)
+
+    def __dir__(self) -> list[str]:
+        """Without ``cell`` when the model has none: tools that probe every name with ``hasattr``
+        (``torch.jit.trace``) would get the property's ValueError instead of a missing attribute."""
+        names = list(super().__dir__())
+        return names if self._steppable() else [n for n in names if n != "cell"]
+
     def train(self, mode: bool = True) -> Model:
         super().train(mode)
         if self._step_cell is not None:
