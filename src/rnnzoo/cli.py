@@ -32,7 +32,8 @@ PROG = "rnnzoo"
 #: keys that ``--resume`` may change; the others define the run and must stay as they were
 RESUMABLE = ("max_steps", "devices", "val_every", "early_stopping", "stop_at", "monitor", "progress", "log_every",
              "diagnose_every", "deterministic", "threads", "eval_batch_size", "compile")
-_DELEGATES = {"bench": ("rnnzoo.bench.cli", "main"), "diagnose": ("rnnzoo.diagnostics.cli", "main")}
+_DELEGATES = {"bench": ("rnnzoo.bench.cli", "main"), "diagnose": ("rnnzoo.diagnostics.cli", "main"),
+              "export": ("rnnzoo.export.cli", "main")}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,51 @@
+"""The export path's ``scan`` (rnnzoo.core.scan) computes what the runner's reference step loop computes,
+run eagerly on the same steps: every registered cell, inside a two-layer stack (a nested state), with a
+mask that has holes (masked steps freeze the state and output zero)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnzoo
+from rnnzoo.core.cell import Steps
+from rnnzoo.core.runner import _loop
+from rnnzoo.core.scan import scan_steps
+from rnnzoo.core.tree import tree_leaves
+from tests.conftest import make_input
+
+MODELS = [n for n in rnnzoo.list_models(kind=rnnzoo.ModelKind.CELL)
+          if rnnzoo.model_info(n).input_kind in (rnnzoo.InputKind.VECTOR_SEQUENCE, rnnzoo.InputKind.IMAGE_SEQUENCE)]
+B, T, I, H = 3, 5, 3, 4
+
+
+def _steps(cell, x, mask):
+    xt = x.transpose(0, 1)
+    prepared = cell.prepare(None, B, dtype=x.dtype, input_shape=tuple(x.shape[2:]))
+    return Steps(cell, xt, mask, None, prepared, T, B)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_scan_equals_the_step_loop(name):
+    torch.manual_seed(0)
+    cell = rnnzoo.create(name, input_size=I, hidden_size=H, num_layers=2).eval().cell  # a DeepCell
+    x = make_input(name, B, T, I)
+    mask = torch.tensor([[1, 1, 0, 1, 1], [1, 0, 0, 0, 0], [0, 1, 1, 1, 0]], dtype=torch.bool).t()  # (T, B)
+    state = tree_map_like_random(cell.initial_state(B, input_shape=tuple(x.shape[2:])))
+    with torch.no_grad():
+        want_out, want_state, _ = _loop(_steps(cell, x, mask), state, False, None, lambda i: i, None)
+        got_out, got_state = scan_steps(_steps(cell, x, mask), state)
+        free_out, free_state = scan_steps(_steps(cell, x, None), state)
+        ref_out, ref_state, _ = _loop(_steps(cell, x, None), state, False, None, lambda i: i, None)
+    assert type(got_state) is type(want_state)
+    for got, want in ((got_out, want_out), (free_out, ref_out)):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    for got, want in ((got_state, want_state), (free_state, ref_state)):
+        for a, b in zip(tree_leaves(got), tree_leaves(want), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    assert torch.count_nonzero(got_out[2, 1]) == 0  # a masked step outputs zero
+
+
+def tree_map_like_random(state):
+    """A random initial state of ``state``'s structure (a zero state would hide a frozen-state bug)."""
+    return rnnzoo.core.tree.tree_map(lambda t: torch.randn_like(t), state)
