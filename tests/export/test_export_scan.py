@@ -25,6 +25,11 @@ def _steps(cell, x, mask):
     return Steps(cell, xt, mask, None, prepared, T, B)
 
 
+def tree_map_like_random(state):
+    """A random initial state of ``state``'s structure (a zero state would hide a frozen-state bug)."""
+    return rnnzoo.core.tree.tree_map(lambda t: torch.randn_like(t), state)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_scan_equals_the_step_loop(name):
     torch.manual_seed(0)
@@ -46,6 +51,15 @@ def test_scan_equals_the_step_loop(name):
     assert torch.count_nonzero(got_out[2, 1]) == 0  # a masked step outputs zero
 
 
-def tree_map_like_random(state):
-    """A random initial state of ``state``'s structure (a zero state would hide a frozen-state bug)."""
-    return rnnzoo.core.tree.tree_map(lambda t: torch.randn_like(t), state)
+def test_an_export_at_a_fixed_length_does_not_fix_the_next_ones():
+    """scan's body is compiled under one torch.compile cache for the whole process; an entry made for a
+    static T must not specialise a later export's symbolic T (rnnzoo.core.scan resets it)."""
+    model = rnnzoo.create("gru", input_size=I, hidden_size=H).eval()
+    x = torch.randn(B, T, I)
+    batch, steps = torch.export.Dim("batch", min=1), torch.export.Dim("steps", min=1)
+    torch.export.export(model, (x,), dynamic_shapes={"x": {0: batch}})
+    program = torch.export.export(model, (x,), dynamic_shapes={"x": {0: batch, 1: steps}})
+    x2 = torch.randn(2, T + 3, I)
+    out, _ = program.module()(x2)
+    torch.testing.assert_close(out, model(x2)[0])
+

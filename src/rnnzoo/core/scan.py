@@ -16,6 +16,7 @@ Limits (the runner then takes the unrolled loop, specialised to the example's T)
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import torch
@@ -24,6 +25,21 @@ from torch import Tensor
 from torch._higher_order_ops.scan import scan
 
 from rnnzoo.core.cell import Steps, bind
+
+
+def _forget_compiled_scans() -> None:
+    """Drop torch.compile's cached entries for ``scan``'s inner function.
+
+    ``scan`` compiles its body with torch.compile, under one code object (its inner
+    ``run_flattened_scan``) for every scan of the process. An entry compiled for static shapes (an
+    export at a fixed T, an eager scan) would have its guards evaluated against a later export's
+    symbolic T and specialise it (a ConstraintViolationError for ``Dim("steps")``); entries for other
+    cells' bodies would also pile up to dynamo's recompile limit. Each run's body is a new closure, so
+    nothing reusable is lost.
+    """
+    for const in scan.__code__.co_consts:
+        if isinstance(const, types.CodeType) and const.co_name == "run_flattened_scan":
+            torch._dynamo.reset_code(const)
 
 
 def _frozen(m: Tensor, new: Tensor, old: Tensor) -> Tensor:
@@ -60,5 +76,6 @@ def scan_steps(seq: Steps, state: Any) -> tuple[Any, Any]:
         return [t.clone() for t in new_leaves], [t.clone() for t in y_leaves]
 
     xs = [*u_leaves, seq.mask] if has_mask else list(u_leaves)
+    _forget_compiled_scans()
     final, out = scan(body, leaves, xs)
     return pytree.tree_unflatten(out, y_spec), pytree.tree_unflatten(final, spec)
