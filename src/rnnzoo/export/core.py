@@ -193,7 +193,7 @@ def export(
     start = time.perf_counter()
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     x, lens = _check_inputs(example, lengths)
-    x = x.to(dtype)
+    x = x.to(dtype).contiguous()  # a view's strides (a slice of a longer batch) would pin T in the graph
     target = _target(path, format, overwrite)
     was_training = model.training
     model.eval()
