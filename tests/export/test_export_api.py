@@ -92,3 +92,4 @@ def test_a_file_that_differs_from_eager_is_reported(tmp_path):
 
     with pytest.raises(ExportMismatch, match="differs from eager PyTorch by 1"):
         export(Drifts(), torch.randn(B, T, I), tmp_path / "m.pt2", format="torch-export")
+

@@ -123,9 +123,10 @@ def _exported_mask(lengths: Any, mask: Tensor | None, batch: int, steps: int, *,
     """``valid_steps`` under ``torch.export``: lengths and masks are graph inputs there, so what eager
     runs decide from their values (all full length? prefixes? each length in [1, T]?) cannot be decided
     while tracing. The mask is always built (an all-valid mask computes what no mask does), the fast
-    paths that need CPU lengths step aside, and the lengths' range is checked where it can be: as a
-    runtime assertion of the exported program (torch.export), not in the ONNX graph (a length
-    above T there acts as T)."""
+    paths that need CPU lengths step aside, and the lengths' range is not checked: in an exported
+    graph a length above T acts as T and one below 1 gives zero outputs and the initial state.
+    (A ``torch._check`` on the lengths' values would be a runtime assertion of the torch.export program,
+    but its unbacked symbols make torch's ONNX exporter fail on graphs with a scan.)"""
     if lengths is not None:
         if not isinstance(lengths, Tensor):
             lengths = as_lengths(lengths, batch, steps)  # constants: checked now

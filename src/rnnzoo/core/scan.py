@@ -35,7 +35,8 @@ def _forget_compiled_scans() -> None:
     export at a fixed T, an eager scan) would have its guards evaluated against a later export's
     symbolic T and specialise it (a ConstraintViolationError for ``Dim("steps")``); entries for other
     cells' bodies would also pile up to dynamo's recompile limit. Each run's body is a new closure, so
-    nothing reusable is lost.
+    nothing reusable is lost. (Should torch rename that function, nothing is reset and
+    tests/export/test_export_scan.py's fixed-then-dynamic export fails.)
     """
     for const in scan.__code__.co_consts:
         if isinstance(const, types.CodeType) and const.co_name == "run_flattened_scan":
@@ -72,7 +73,7 @@ def scan_steps(seq: Steps, state: Any) -> tuple[Any, Any]:
             new_leaves = [_frozen(m, a, b) for a, b in zip(new_leaves, carry, strict=True)]
             y_leaves = [_frozen(m, t, torch.zeros((), dtype=t.dtype, device=t.device)) for t in y_leaves]
         # scan's body may not return an alias of its inputs or two aliases of one tensor (a cell's output
-        # is often its new h): copies, which the exported graph folds away
+        # is often its new h): copies (one per state tensor and step, small beside the step's products)
         return [t.clone() for t in new_leaves], [t.clone() for t in y_leaves]
 
     xs = [*u_leaves, seq.mask] if has_mask else list(u_leaves)

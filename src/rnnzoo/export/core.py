@@ -14,8 +14,9 @@ symbolic T (ONNX ``Scan``; :mod:`rnnzoo.core.scan`). With ``dynamic_steps=False`
 specialised to the example's T and refuses (onnxruntime: "Got invalid dimensions"; torch: a guard
 error) any other length.
 
-In the graph the lengths are not range-checked as eager runs check them: a length above T acts as T,
-a length below 1 gives zero outputs and the initial state.
+In the graph the lengths are not range-checked as eager runs check them (see
+:func:`rnnzoo.core.runner._exported_mask`): a length above T acts as T, a length below 1 gives zero
+outputs and the initial state; :func:`export` checks the example's lengths.
 """
 
 from __future__ import annotations
