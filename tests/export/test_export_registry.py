@@ -4,9 +4,10 @@ dynamic sequence length, and TorchScript (``torch.jit.trace``/``script``, the le
 raises the error naming the supported routes instead of making a wrong graph.
 
 Names come from the registry (a new entry is covered without editing this file). Two configurations
-per model keep the exports few (each scan costs a compilation of its body): ``plain`` (one layer, no
-lengths, training mode with gradients on) and ``full`` (two layers, bidirectional where the entry allows
-it, with lengths where it supports them, and every regulariser of ``rnnzoo.create``, in eval mode).
+per model keep the exports few (each layer and direction is a scan, and each scan costs a compilation
+of its body): ``plain`` (two stacked layers, no lengths, training mode with gradients on; torch.export)
+and ``full`` (bidirectional where the entry allows it, lengths where it supports them, every regulariser
+of ``rnnzoo.create``; eval mode; torch.export and ONNX).
 Each graph is captured at (B, T) = (3, 4) and run at (5, 6) as well.
 """
 
@@ -37,8 +38,8 @@ def _config(name: str, config: str) -> tuple[dict, bool]:
     """(create options, with lengths) of a configuration, from the entry's capabilities."""
     info = rnnzoo.model_info(name)
     if config == "plain":
-        return {}, False
-    return {"num_layers": 2, "bidirectional": info.bidirectional_ok, **REGULARISERS}, info.lengths
+        return {"num_layers": 2}, False
+    return {"bidirectional": info.bidirectional_ok, **REGULARISERS}, info.lengths
 
 
 def _case(name: str, config: str):
@@ -74,22 +75,33 @@ def _max_diff(got, want) -> float:
     return max(float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want, strict=True))
 
 
-@pytest.mark.parametrize("config", ["plain", "full"])
-@pytest.mark.parametrize("name", MODELS)
-def test_torch_export_and_onnx_match_eager_at_other_batch_and_length(name, config):
-    """``plain`` is captured in training mode with gradients on (where eager takes the fused autograd
-    Functions, which loop in Python over T: the export takes the scan instead), ``full`` in eval mode
-    under no_grad."""
-    model, (x, kw), (x2, kw2) = _case(name, config)
-    model.train(config == "plain")
-    with torch.set_grad_enabled(config == "plain"):
-        program = torch.export.export(model, (x,), kw, dynamic_shapes=_dynamic(kw))
+def _check_program(program, model, cases) -> None:
     exported = program.module()
     assert any("scan" in str(n.target) for n in program.graph.nodes), "expected the time loop as one scan"
-    for xi, kwi in ((x, kw), (x2, kw2)):
+    for xi, kwi in cases:
         with torch.no_grad():
             out, state = exported(xi, **kwi)
         assert _max_diff([out, *tree_leaves(state)], _eager(model, xi, kwi)) < 1e-5
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_torch_export_in_training_mode_with_gradients_on(name):
+    """``plain`` (two layers), captured where eager takes the fused autograd Functions (training mode,
+    gradients on): they loop in Python over T, so the export takes the scan instead and computes the same."""
+    model, case, case2 = _case(name, "plain")
+    model.train()
+    program = torch.export.export(model, (case[0],), case[1], dynamic_shapes=_dynamic(case[1]))
+    _check_program(program, model, (case, case2))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_torch_export_and_onnx_match_eager_at_other_batch_and_length(name):
+    """``full`` (bidirectional, lengths, regularisers; eval mode): the torch.export program and, converted
+    from it, the ONNX graph in onnxruntime, whose loop is one Scan per direction."""
+    model, (x, kw), (x2, kw2) = _case(name, "full")
+    with torch.no_grad():
+        program = torch.export.export(model, (x,), kw, dynamic_shapes=_dynamic(kw))
+    _check_program(program, model, ((x, kw), (x2, kw2)))
 
     onnx_program = torch.onnx.export(program, (x,), kwargs=kw, dynamo=True, verbose=False)
     ops = {node.op_type for node in onnx_program.model_proto.graph.node}
