@@ -204,10 +204,11 @@ def test_regulariser_mappings_in_a_config_file(tmp_path, capsys):
     bad.write_text("zoneout: {q: 0.1}\n")
     assert cli.main(["train", *TINY, "--config", str(bad), "--run-dir", str(tmp_path / "x")]) == 2
     err = _err_line(capsys)
-    assert err.endswith("--zoneout (model 'lstm'): LSTMCell's state has the fields h, c; got 'q'"), err
+    assert err.endswith(f"{bad}, line 1: zoneout (model 'lstm'): LSTMCell's state has the fields h, c; got 'q'"), err
     bad.write_text("variational_dropout: {hidden: 0.1}\n")
     assert cli.main(["train", *TINY, "--config", str(bad), "--run-dir", str(tmp_path / "x")]) == 2
-    assert "--variational-dropout: expected a probability in [0, 1) or a mapping of keys among" in _err_line(capsys)
+    err = _err_line(capsys)
+    assert "line 1: variational_dropout: expected a probability in [0, 1) or a mapping of keys among" in err
 
 
 def test_bad_config_file(tmp_path, capsys):

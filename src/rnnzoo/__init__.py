@@ -10,6 +10,7 @@ Importing the package registers the built-in cells (``rnnzoo.cells``); the regis
 model.
 """
 
+from rnnzoo import nn  # rnnzoo.nn.LSTM / GRU / RNN: the torch.nn drop-in
 from rnnzoo.cells import (
     ConvLSTMCell,
     ConvLSTMState,
@@ -49,5 +50,5 @@ __all__ = [
     "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "LayerNorm",
     "Model", "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
     "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop", "Wrapper",
-    "Zoneout", "create", "from_torch", "list_models", "model_info", "register", "run", "to_torch",
+    "Zoneout", "create", "from_torch", "list_models", "model_info", "nn", "register", "run", "to_torch",
 ]

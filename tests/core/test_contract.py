@@ -294,6 +294,23 @@ def test_stepping_the_cell_by_hand_equals_the_runner(variant, name):
 
 
 @EVERY
+@pytest.mark.parametrize("name", CAUSAL)
+def test_streaming_a_stacked_model_equals_the_run(variant, name):
+    """``model.step(x_t, state)`` token by token, after a prefix read as a sequence, gives the run's
+    outputs and final state (2 layers, the state carried by the caller)."""
+    model = _model(variant, name, num_layers=2).eval()
+    x = make_input(name, B, T, I)
+    full, final = model(x)
+    out, state = model(x[:, :2])
+    outs = [out]
+    for t in range(2, T):
+        y, state = model.step(x[:, t], state)
+        outs.append(y.unsqueeze(1))
+    torch.testing.assert_close(torch.cat(outs, 1), full)
+    _close(state, final)
+
+
+@EVERY
 @pytest.mark.parametrize("name", MODELS)
 def test_step_output_is_output_of_state(variant, name):
     """What step returns as y_t is cell.output(new_state): the runner emits output(state) after a step

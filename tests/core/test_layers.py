@@ -3,6 +3,7 @@ stacked spatial states, unbatched cell steps, converter train/eval mode."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -57,3 +58,22 @@ def test_converters_keep_train_or_eval_mode():
     x = torch.randn(5, 2, 3)
     torch.testing.assert_close(model(x)[0], tm(x)[0])
     assert not model.to_torch().training
+
+
+def test_step_refuses_layers_that_need_the_future():
+    model = rnnzoo.create("gru", input_size=3, hidden_size=4, bidirectional=True)
+    with pytest.raises(ValueError, match="bidirectional"):
+        model.step(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="needs the future"):
+        model.layers[0].step(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="reversed"):
+        rnnzoo.Recurrent(rnnzoo.GRUCell(3, 4), reverse=True).step(torch.randn(2, 3))
+
+
+def test_step_of_a_recurrent_layer_is_its_cell_step():
+    layer = rnnzoo.Recurrent(rnnzoo.LSTMCell(3, 4))
+    x = torch.randn(2, 3)
+    y, state = layer.step(x)
+    y2, state2 = layer.cell(x)
+    torch.testing.assert_close(y, y2)
+    torch.testing.assert_close(state.c, state2.c)

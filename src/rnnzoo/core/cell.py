@@ -52,7 +52,15 @@ from rnnzoo.core.tree import tree_leaves, tree_map
 _ARITY: dict[Callable[..., Any], tuple[int, bool]] = {}
 
 
-@torch.compiler.assume_constant_result
+def _assume_constant_result(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.compiler.assume_constant_result`` without importing ``torch._dynamo`` (a second of every
+    ``import rnnzoo``, ``rnnzoo --help`` included): the decorator only marks the function, and dynamo reads
+    the mark when it traces. ``tests/core/test_compile.py`` checks that the mark is the one torch sets."""
+    fn._dynamo_marked_constant = True  # type: ignore[attr-defined]
+    return fn
+
+
+@_assume_constant_result
 def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
     """(positional parameters, has ``*args``) of ``fn``, inspected once per function (a constant for
     torch.compile, which then never traces ``inspect``)."""
@@ -72,6 +80,29 @@ def takes_prepared(method: Callable[..., Any], arity: int) -> bool:
     if bound:
         n -= 1
     return star or n > arity
+
+
+_SPEC_CACHE_SIZE = 8
+
+
+def cached_spec(cell: Cell, batch_size: int, input_shape: Any) -> Any:
+    """``cell.state_spec(batch_size, input_shape=input_shape)``, remembered per cell for the last few
+    (batch, input shape) pairs: a stream of single steps would otherwise rebuild the spec (for a cell
+    written with only ``initial_state``, a run on the meta device) at every token. A spec depends only
+    on sizes fixed at construction; unhashable input shapes (dict inputs) and traced code are not cached."""
+    if torch.compiler.is_compiling():
+        return cell.state_spec(batch_size, input_shape=input_shape)
+    try:
+        key = (batch_size, input_shape)
+        hash(key)
+    except TypeError:
+        return cell.state_spec(batch_size, input_shape=input_shape)
+    cache = cell.__dict__.setdefault("_spec_cache", {})
+    if key not in cache:
+        if len(cache) >= _SPEC_CACHE_SIZE:
+            cache.clear()
+        cache[key] = cell.state_spec(batch_size, input_shape=input_shape)
+    return cache[key]
 
 
 def bind(method: Callable[..., Any], arity: int, prepared: Any, *, strict: bool = False) -> Callable[..., Any]:
@@ -293,7 +324,7 @@ class Cell(nn.Module):
         ``prepared = cell.prepare(context, batch_size)`` once and pass ``prepared=`` at every step."""
         if isinstance(x_t, Tensor) and x_t.dim() == self.feature_dims:
             if state is not None:
-                state = unbatched_state(self.state_spec(1, input_shape=tuple(x_t.shape)), state,
+                state = unbatched_state(cached_spec(self, 1, tuple(x_t.shape)), state,
                                         device=x_t.device, dtype=x_t.dtype)
             y, new = self.forward(x_t.unsqueeze(0), state, context=context, prepared=prepared)
             return tree_map(lambda t: t.squeeze(0), y), tree_map(lambda t: t.squeeze(0), new)
@@ -311,7 +342,7 @@ class Cell(nn.Module):
         if state is None:
             state = self.initial_state(batch, device=device, dtype=dtype, input_shape=input_shape)
         else:
-            check_state("state", state, self.state_spec(batch, input_shape=input_shape), device=device, dtype=dtype)
+            check_state("state", state, cached_spec(self, batch, input_shape), device=device, dtype=dtype)
         if prepared is None:
             if context is not None and not self.takes_context:
                 raise TypeError(f"context: {type(self).__name__} takes no context (its step has no `prepared` "

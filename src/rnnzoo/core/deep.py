@@ -9,15 +9,21 @@ own fast path, so a DeepCell run is as fast as the layer-wise :class:`~rnnzoo.co
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
-from rnnzoo.core.cell import Cell, Steps, bind
-from rnnzoo.core.layers import StackedState
+from rnnzoo.core.cell import Cell, Steps, bind, cached_spec
 from rnnzoo.core.runner import run_steps
 from rnnzoo.core.spec import is_spec
 from rnnzoo.core.tree import tree_leaves, tree_map
+
+
+class StackedState(NamedTuple):
+    """One state per layer of a :class:`~rnnzoo.core.layers.Stacked` (or per cell of a
+    :class:`DeepCell`), bottom first."""
+
+    layers: tuple
 
 
 def _size_after(fn: Any, size: int) -> int:
@@ -104,7 +110,7 @@ class DeepCell(Cell):
         for cell in self.cells:
             result = per_cell(cell, input_shape)
             out.append(result)
-            spec = cell.state_spec(1, input_shape=input_shape)
+            spec = cached_spec(cell, 1, input_shape)
             first = tree_leaves(spec, is_leaf=is_spec)[0]
             input_shape = (cell.output_size, *first.shape[2:])
         return out

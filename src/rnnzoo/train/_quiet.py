@@ -24,5 +24,6 @@ def quiet_lightning() -> None:
         ".*on_save_checkpoint.*",
         ".*Torchmetrics v0.9.*",
         ".*weights_only.*",
+        ".*callbacks used to create the checkpoint need to be provided.*",  # resuming with --stop-at none
     ):
         warnings.filterwarnings("ignore", message=pattern)

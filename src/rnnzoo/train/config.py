@@ -25,9 +25,20 @@ PRECISIONS = ("32-true", "64-true", "bf16-mixed")
 PROGRESS = ("auto", "bar", "log", "none")
 
 
+#: the keys whose flag takes ``none`` (also in a config file: ``none``, ``null``, ``~`` or ``off``)
+NULLABLE = ("seq_len", "variational_dropout", "zoneout", "weight_drop", "init", "clip_norm", "clip_value", "tbptt",
+            "threads", "early_stopping", "monitor", "stop_at", "diagnose_every")
+NONE_WORDS = ("none", "null", "off")
+
+
 def flag(key: str) -> str:
-    """The command-line flag of a config key: ``clip_norm`` -> ``--clip-norm``."""
-    return "--" + key.replace("_", "-")
+    """The command-line flag of a config key: ``clip_norm`` -> ``--clip-norm``, ``options`` -> ``--option``."""
+    return {"options": "--option", "task_options": "--task-option"}.get(key, "--" + key.replace("_", "-"))
+
+
+def _null(value: Any) -> Any:
+    """None for the words that mean none on the command line (``none``, ``null``, ``off``), else ``value``."""
+    return None if isinstance(value, str) and value.strip().lower() in NONE_WORDS else value
 
 
 def _int(key: str, value: Any, minimum: int, *, optional: bool = False) -> int | None:
@@ -68,7 +79,7 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _options(key: str, value: Any) -> dict[str, Any]:
-    if value is None:
+    if _null(value) is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ConfigError(f"{flag(key)}: expected a mapping of option names to values, got {value!r}")
@@ -129,12 +140,13 @@ class TrainConfig:
     Task: ``task``, ``seq_len`` (None = the task's default), ``task_options``.
     Optimisation: ``optimizer``, ``lr``, ``momentum`` (SGD momentum / RMSprop momentum), ``weight_decay``,
     ``schedule`` (constant, cosine to 0 at ``max_steps``, or step: times ``gamma`` every ``step_size``
-    steps) after ``warmup_steps`` of linear warm-up, ``max_steps`` optimizer updates (checked after
-    each batch: with ``tbptt`` a batch gives ceil(T / k1) updates and is completed), ``clip_norm``
+    steps) after ``warmup_steps`` of linear warm-up, ``max_steps`` optimizer updates (with ``tbptt``
+    each window of a batch is one update, and one step of the trainer: a run may stop, validate or be
+    checkpointed between two windows of a batch), ``clip_norm``
     (global gradient norm, Pascanu et al. 2013), ``clip_value`` (per element), ``tbptt`` ([k1, k2],
     None = full BPTT).
     Run: ``seed``, ``devices`` (>1: DDP over gloo on CPU), ``precision``, ``deterministic``,
-    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (steps),
+    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (updates),
     ``early_stopping`` (patience in validations), ``monitor`` (valid metric; None = the task's first),
     ``stop_at`` (stop once the monitored valid metric is this good), ``diagnose_every``, ``log_every``,
     ``progress``.
@@ -220,6 +232,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check types and ranges (not the registries: see :func:`rnnzoo.train.run.build`)."""
+        for key in NULLABLE:
+            setattr(self, key, _null(getattr(self, key)))
         for key in ("model", "task"):
             value = getattr(self, key)
             if not isinstance(value, str) or not value:
@@ -233,10 +247,10 @@ class TrainConfig:
         self.zoneout = _rates("zoneout", self.zoneout, None)
         self.weight_drop = _float("weight_drop", self.weight_drop, low=0.0, high=1.0, optional=True)
         self.layer_norm = _bool("layer_norm", self.layer_norm)
-        self.options = _options("option", self.options)
+        self.options = _options("options", self.options)
         if self.init is not None and (not isinstance(self.init, str) or not self.init.strip()):
             raise ConfigError(f"--init: expected a spec such as spectral_radius=1.1 or orthogonal, got {self.init!r}")
-        self.task_options = _options("task_option", self.task_options)
+        self.task_options = _options("task_options", self.task_options)
         self.head = _choice("head", self.head, HEADS)
         self.batch_size = _int("batch_size", self.batch_size, 1)
         self.eval_batch_size = _int("eval_batch_size", self.eval_batch_size, 1)
@@ -295,7 +309,7 @@ def layer(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         out["stop_at"] = None
     for key, value in new.items():
         if key in ("options", "task_options"):
-            out[key] = {**(out.get(key) or {}), **(value or {})}
+            out[key] = {**(out.get(key) or {}), **_options(key, value)}
         else:
             out[key] = value
     return out

@@ -9,6 +9,16 @@ class ConfigError(ValueError):
     The CLI prints it and exits with status 2.
     """
 
+    @property
+    def key(self) -> str | None:
+        """The configuration key of the flag the message starts with (``--clip-norm: ...`` -> ``clip_norm``;
+        ``--option`` -> ``options``), or None."""
+        head = str(self).split(":", 1)[0].split(" ", 1)[0]
+        if not head.startswith("--"):
+            return None
+        name = head[2:].replace("-", "_")
+        return {"option": "options", "task_option": "task_options"}.get(name, name)
+
 
 class CheckpointError(ValueError):
     """A missing, truncated, corrupt or foreign checkpoint (CLI exit status 2)."""

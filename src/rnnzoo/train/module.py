@@ -9,7 +9,9 @@ Data: batch ``i`` is ``task.sample(batch_size, Generator().manual_seed(batch_see
 index ``i`` (``batches_done``) is a buffer of the module, so it is in every checkpoint and a resumed
 run draws exactly the batches an uninterrupted one would. With ``devices = N`` every process draws the
 same global batch and takes its N-th share, so the result does not depend on N (up to the order of
-floating-point reductions). The train "dataloader" is only a clock.
+floating-point reductions). The train "dataloader" is only a clock: one tick per optimizer update (under
+truncated BPTT one window of a batch, :class:`~rnnzoo.train.tbptt.Chunks`), so Lightning's steps, its
+validation interval and its logged steps all count updates.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
@@ -26,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import rnnzoo
+from rnnzoo.core.tree import tree_leaves, tree_map
 from rnnzoo.tasks import Batch, Task
 from rnnzoo.train._quiet import quiet_lightning
 from rnnzoo.train.build import batch_seed, build_model, build_task, resolve_head
@@ -33,7 +36,7 @@ from rnnzoo.train.config import TrainConfig
 from rnnzoo.train.errors import TrainingDiverged
 from rnnzoo.train.metrics import SequenceMetrics
 from rnnzoo.train.objective import full_loss, make_targets
-from rnnzoo.train.tbptt import tbptt
+from rnnzoo.train.tbptt import Chunks
 
 CHECKPOINT_FORMAT = 1
 
@@ -121,6 +124,11 @@ class LitSequenceModel(L.LightningModule):
         self.val_metrics = SequenceMetrics(self.loss_kind, self.task.output_size)
         self.wall_offset = 0.0
         self._fit_started: float | None = None
+        # TBPTT: the next window of batch ``batches_done``, the state carried into it, that batch's windows
+        self.chunk_next = 0
+        self._carry: Any = None
+        self._saved_carry: list[Tensor] | None = None
+        self._batch: tuple[int, Chunks] | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         quiet_lightning()  # unpickled in a ddp_spawn worker: quiet it like the launching process
@@ -165,15 +173,18 @@ class LitSequenceModel(L.LightningModule):
         return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]), 2)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """One optimizer update: a whole batch under full BPTT, one window of a batch under TBPTT (the
+        training loop's batches, ``global_step``, ``--val-every`` and ``metrics.csv`` then all count updates)."""
         cfg = self.cfg
         opt = self.optimizers()
         sched = self.lr_schedulers()
-        index = int(self.batches_done)
-        # dropout (the only other randomness) also follows the batch index: resume stays exact
-        torch.manual_seed(batch_seed(cfg.seed, index, "dropout", self.global_rank))
-        x, y, lengths = self.train_batch(index)
-        targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
         norms: list[float] = []
+        if cfg.tbptt is None:
+            index = int(self.batches_done)
+            # dropout (the only other randomness) also follows the batch index: resume stays exact
+            torch.manual_seed(batch_seed(cfg.seed, index, "dropout", self.global_rank))
+            x, y, lengths = self.train_batch(index)
+            targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
 
         def update(loss: Tensor, chunk: int) -> None:
             opt.zero_grad(set_to_none=True)
@@ -196,20 +207,79 @@ class LitSequenceModel(L.LightningModule):
             self.updates_done += 1
 
         if cfg.tbptt is not None:
-            total, _ = tbptt(self.model, x, targets, cfg.tbptt[0], cfg.tbptt[1], loss=self.loss_kind,
-                             lengths=lengths, update=update)
+            total, size = self._tbptt_step(update)
         else:
             pred, _ = self.model(x, lengths=lengths)
             total = full_loss(pred, targets, self.loss_kind)
             update(total, 0)
             total = total.detach()
-        self.batches_done += 1
-        size = x.shape[0]
+            self.batches_done += 1
+            size = x.shape[0]
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         if norms:
             self.log("train/grad_norm", max(norms), batch_size=size)
         self.log("train/lr", sched.get_last_lr()[0], batch_size=size)
         return total
+
+    def _chunks(self, index: int) -> Chunks:
+        if self._batch is None or self._batch[0] != index:
+            x, y, lengths = self.train_batch(index)
+            targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
+            k1, k2 = self.cfg.tbptt  # type: ignore[misc]
+            self._batch = (index, Chunks(self.model, x, targets, k1, k2, loss=self.loss_kind, lengths=lengths))
+        return self._batch[1]
+
+    def _tbptt_step(self, update: Callable[[Tensor, int], None]) -> tuple[Tensor, int]:
+        """Run the windows of the current batch up to and including its next scored one, whose update this
+        is; returns (the mean loss of that window's scored steps, batch size). The state carried to the next
+        window and the window's index are kept between steps (and in checkpoints: resume stays exact)."""
+        while True:
+            index = int(self.batches_done)
+            chunks = self._chunks(index)
+            first = self.chunk_next
+            state = self._restore_carry(chunks) if first else None
+            loss_c = None
+            j = first
+            while j <= chunks.last_scored:
+                # dropout follows (batch, window): a validation between two windows draws nothing from it
+                torch.manual_seed(batch_seed(self.cfg.seed, index, "dropout", self.global_rank, j))
+                loss_c, state = chunks.loss(j, state)
+                j += 1
+                if loss_c is not None:
+                    update(loss_c, j - 1)
+                    break
+            if j > chunks.last_scored:  # the batch is done: the next step starts the next one
+                self.batches_done += 1
+                self.chunk_next, self._carry, self._batch = 0, None, None
+            else:
+                self.chunk_next, self._carry = j, state
+            if loss_c is not None:
+                return loss_c.detach() / chunks.fraction(j - 1), chunks.x.shape[0]
+
+    def _restore_carry(self, chunks: Chunks) -> Any:
+        if self._carry is None and self._saved_carry is not None:  # resumed between two windows of a batch
+            leaves = self._saved_carry
+            world = self.trainer.world_size if self._trainer is not None else 1
+            if world > 1:
+                share = leaves[0].shape[0] // world
+                leaves = [leaf[self.global_rank * share:(self.global_rank + 1) * share] for leaf in leaves]
+            it = iter(leaf.to(self.device) for leaf in leaves)
+            self._carry = tree_map(lambda _: next(it), chunks.template())
+            self._saved_carry = None
+        return self._carry
+
+    def _carry_to_save(self) -> list[Tensor]:
+        """The carried state's leaves for the whole global batch (gathered from every process, in rank order)."""
+        leaves = [leaf.detach().contiguous() for leaf in tree_leaves(self._carry)] if self._carry is not None else []
+        world = self.trainer.world_size
+        if world > 1 and leaves:
+            gathered = []
+            for leaf in leaves:
+                parts = [torch.empty_like(leaf) for _ in range(world)]
+                torch.distributed.all_gather(parts, leaf)
+                gathered.append(torch.cat(parts, 0))
+            leaves = gathered
+        return [leaf.cpu() for leaf in leaves]
 
     # ------------------------------------------------------------------ validation
 
@@ -224,7 +294,9 @@ class LitSequenceModel(L.LightningModule):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         sync = self.trainer.world_size > 1
-        self.log_dict({f"valid/{k}": v for k, v in values.items()}, sync_dist=sync, prog_bar=False)
+        shown = self.cfg.monitor or self.task.metrics[0]  # the monitored metric, also in the progress bar
+        for k, v in values.items():
+            self.log(f"valid/{k}", v, sync_dist=sync, prog_bar=k == shown)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -246,6 +318,13 @@ class LitSequenceModel(L.LightningModule):
             "updates": int(self.updates_done),
             "wall_seconds": self.wall_seconds(),
         }
+        if self.cfg.tbptt is not None:  # between two windows of a batch: where, and the state carried
+            checkpoint["rnnzoo"]["tbptt"] = {"window": self.chunk_next, "carry": self._carry_to_save()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.wall_offset = float(checkpoint.get("rnnzoo", {}).get("wall_seconds", 0.0))
+        meta = checkpoint.get("rnnzoo", {})
+        self.wall_offset = float(meta.get("wall_seconds", 0.0))
+        chunk = meta.get("tbptt") or {}
+        self.chunk_next = int(chunk.get("window", 0))
+        self._carry, self._batch = None, None
+        self._saved_carry = list(chunk.get("carry") or []) if self.chunk_next else None

@@ -42,6 +42,10 @@ from rnnzoo.train.heads import SequenceModel
 from rnnzoo.train.metrics import HIGHER_IS_BETTER, SequenceMetrics, derived_baseline
 from rnnzoo.train.module import CHECKPOINT_FORMAT, LitSequenceModel, TaskData
 from rnnzoo.train.objective import make_targets
+from rnnzoo.train.report import announce, check_resumable, stop_reason, summary
+
+__all__ = ["Interrupted", "evaluate_checkpoint", "evaluate_model", "load_checkpoint", "resolve_checkpoint",
+           "summary", "train"]
 
 Echo = Callable[[str], None]
 _ARTIFACTS = ("config.yaml", "checkpoints", "logs", "tensorboard", "metrics.csv", "results.json")
@@ -105,22 +109,6 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def write_config(cfg: TrainConfig, path: Path) -> None:
     _write_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML config file as a mapping (ConfigError for a missing or malformed file)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--config: no such file: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--config: {p} is not valid YAML: {str(err).splitlines()[0]}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config: {p} must hold a mapping of keys to values, got {type(data).__name__}")
-    return data
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -304,10 +292,12 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     build_model(cfg, task)
     monitor = monitor_of(cfg, task)
     ckpt_path: Path | None = None
+    resumed_at: int | None = None
     if resume is not None:
         ckpt_path = resolve_checkpoint(resume)
-        load_checkpoint(ckpt_path)
+        ckpt = load_checkpoint(ckpt_path)
         home = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+        resumed_at = check_resumable(cfg, ckpt, home)
         if run_dir is not None and Path(run_dir).resolve() != home.resolve():
             check_run_dir(Path(run_dir), overwrite=overwrite)  # continuing into another directory
         run_dir = Path(run_dir) if run_dir is not None else home
@@ -360,11 +350,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         enable_progress_bar=progress == "bar", deterministic=cfg.deterministic, log_every_n_steps=cfg.log_every,
         default_root_dir=run_dir, use_distributed_sampler=False,
     )
-    seq = f"T={task.seq_len}"
-    base_txt = ", ".join(f"{k} {v:.4g}" for k, v in task.baseline().items())
-    what = "resuming" if ckpt_path is not None else "training"
-    echo(f"{what} {cfg.model} ({n_params:,} parameters) on {task.name} {seq} for {cfg.max_steps} steps "
-         f"(baseline {base_txt}); run dir {run_dir}")
+    echo(announce(cfg, task, n_params, monitor, run_dir, resumed_at=resumed_at))
 
     stop.install(forward_to_children=cfg.devices > 1)
     try:
@@ -397,6 +383,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     if stop.requested is not None:
         raise Interrupted(stop.requested, steps, ckpt_dir / "last.ckpt", run_dir)
 
+    last_valid = trainer.callback_metrics.get(f"valid/{monitor}")
+    rule, reason = stop_reason(cfg, monitor, steps, float(last_valid) if last_valid is not None else None)
     weights = "final"
     model = module.model
     if cfg.early_stopping is not None and (ckpt_dir / "best.ckpt").exists():
@@ -420,6 +408,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         "steps": steps,
         "batches": int(module.batches_done),
         "stopped": "max_steps" if steps >= cfg.max_steps else "early",
+        "stop_rule": rule,
+        "stop_reason": reason,
         "weights": weights,
         "wall_seconds": round(prior + wall, 3),
         "parameters": n_params,
@@ -430,20 +420,6 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     }
     _write_atomic(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
     return results
-
-
-def summary(results: dict[str, Any]) -> str:
-    """A short human summary of a results dict."""
-    metric = results["monitor"]
-    test = results["test"].get(metric)
-    base = results["baseline"].get(metric)
-    vs = f" vs baseline {base:.4g}" if base is not None else ""
-    lines = [
-        f"test {metric} {test:.4g}{vs} (valid {results['valid'].get(metric):.4g}); "
-        f"{results['steps']} steps in {results['wall_seconds']:.0f} s, {results['parameters']:,} parameters",
-        f"results: {Path(results['run_dir']) / 'results.json'}  (checkpoints, metrics.csv, config.yaml alongside)",
-    ]
-    return "\n".join(lines)
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test", *, out: str | Path | None = None,

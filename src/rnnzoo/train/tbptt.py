@@ -95,6 +95,68 @@ def run_window(run: RunFn, window: Window, state: Any, *, time_dim: int = 1) -> 
     return (out.narrow(time_dim, skip, window.stop - window.start) if skip else out), carry
 
 
+class Chunks:
+    """TBPTT(k1, k2) over one batch, one window at a time: what :func:`tbptt` loops over, and what the
+    trainer steps through one update per training step (so that ``--max-steps``, ``--val-every`` and
+    ``metrics.csv`` all count optimizer updates).
+
+    Args: as :func:`tbptt`. ``len(chunks)`` windows; ``chunks.scored[i]``: whether window ``i`` scores a
+    step (an unscored window is run without gradient and gives no update); ``chunks.last_scored``: the
+    last scored window (-1 if none).
+    """
+
+    def __init__(self, model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *, loss: str,
+                 lengths: Tensor | None = None) -> None:
+        self.schedule = windows(x.shape[1], k1, k2)
+        if not model.backbone.causal:
+            raise ValueError("tbptt: a bidirectional (or reversed) model needs the whole sequence; use full BPTT")
+        info = rnnzoo.model_info(model.config["model"])
+        if not info.chunkable:
+            raise ValueError(f"tbptt: {info.name!r} cannot be fed in chunks carrying its state (chunkable=False in "
+                             "its registry entry); use full BPTT")
+        self.model, self.x, self.targets, self.loss_kind = model, x, targets, loss
+        steps = x.shape[1]
+        self.mask = lengths_to_mask(lengths.to(x.device), steps) if lengths is not None else None
+        self.scored = [_has_target(targets, w.start, w.stop) for w in self.schedule]
+        self.last_scored = max((i for i, s in enumerate(self.scored) if s), default=-1)
+
+    def __len__(self) -> int:
+        return len(self.schedule)
+
+    def _run(self, a: int, b: int, state: Any) -> tuple[Tensor, Any]:
+        m = self.mask[:, a:b] if self.mask is not None else None
+        if m is not None and bool(m.all()):
+            m = None
+        return self.model.features(self.x[:, a:b], state, mask=m)
+
+    def loss(self, index: int, state: Any) -> tuple[Tensor | None, Any]:
+        """Run window ``index`` from ``state`` (its detached start state; None: zero): ``(chunk loss or None
+        for an unscored window, detached state that starts window index + 1)``."""
+        window = self.schedule[index]
+        scored = self.scored[index]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and scored):
+            feats, carry = run_window(self._run, window, state)
+            loss_c = chunk_loss(self.model.head, feats, window.start, self.targets, self.loss_kind) if scored else None
+        return loss_c, carry
+
+    def fraction(self, index: int) -> float:
+        """The share of the batch's scored targets that window ``index`` scores (its chunk loss divided by it
+        is the mean loss of its own scored steps)."""
+        w, t = self.schedule[index], self.targets
+        if t.kind == "last":
+            assert t.positions is not None
+            return float(((t.positions >= w.start) & (t.positions < w.stop)).sum()) / t.positions.numel()
+        if t.mask is None:
+            return (w.stop - w.start) / t.y.shape[1]
+        return float(t.mask[:, w.start:w.stop].sum()) / float(t.mask.sum())
+
+    def template(self) -> Any:
+        """A state of the structure the windows carry (from a one-step run without gradient), for restoring
+        a carried state saved as its leaves."""
+        with torch.no_grad():
+            return self._run(0, 1, None)[1]
+
+
 def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *, loss: str,
           lengths: Tensor | None = None, update: UpdateFn) -> tuple[Tensor, int]:
     """Run TBPTT(k1, k2) over one batch.
@@ -113,37 +175,16 @@ def tbptt(model: SequenceModel, x: Tensor, targets: Targets, k1: int, k2: int, *
         ``(total_loss, updates)``: the sum of the chunk losses (detached; equal to the batch's mean
         loss under the chunked forward) and the number of ``update`` calls.
     """
-    schedule = windows(x.shape[1], k1, k2)
-    if not model.backbone.causal:
-        raise ValueError("tbptt: a bidirectional (or reversed) model needs the whole sequence; use full BPTT")
-    info = rnnzoo.model_info(model.config["model"])
-    if not info.chunkable:
-        raise ValueError(f"tbptt: {info.name!r} cannot be fed in chunks carrying its state (chunkable=False in "
-                         "its registry entry); use full BPTT")
-    steps = x.shape[1]
-    mask = lengths_to_mask(lengths.to(x.device), steps) if lengths is not None else None
-
-    def run(a: int, b: int, state: Any) -> tuple[Tensor, Any]:
-        m = mask[:, a:b] if mask is not None else None
-        if m is not None and bool(m.all()):
-            m = None
-        return model.features(x[:, a:b], state, mask=m)
-
+    chunks = Chunks(model, x, targets, k1, k2, loss=loss, lengths=lengths)
     total = torch.zeros((), dtype=x.dtype, device=x.device)
     updates = 0
     state = None  # detached state at the current window's begin
-    grad_on = torch.is_grad_enabled()
-    for window in schedule:
-        scored = _has_target(targets, window.start, window.stop)
-        with torch.set_grad_enabled(grad_on and scored):
-            feats, carry = run_window(run, window, state)
-            if scored:
-                loss_c = chunk_loss(model.head, feats, window.start, targets, loss)
-                if loss_c is not None:
-                    update(loss_c, window.index)
-                    total = total + loss_c.detach()
-                    updates += 1
-        state = carry
+    for index in range(len(chunks)):
+        loss_c, state = chunks.loss(index, state)
+        if loss_c is not None:
+            update(loss_c, index)
+            total = total + loss_c.detach()
+            updates += 1
     return total, updates
 
 
