@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +46,7 @@ from rnnzoo.core import probe
 from rnnzoo.core.blocks import BLOCK_SCHEMES, RecurrentBlock, init_blocks
 from rnnzoo.core.spec import check_state, spec_of, unbatched_state, zeros_like_spec
 from rnnzoo.core.torch_equiv import TorchEquivalent
+from rnnzoo.core.torchscript import refuse_script
 from rnnzoo.core.tree import tree_leaves, tree_map
 
 _ARITY: dict[Callable[..., Any], tuple[int, bool]] = {}
@@ -72,9 +73,11 @@ def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
 
 def takes_prepared(method: Callable[..., Any], arity: int) -> bool:
     """Whether a bound ``method`` of ``arity`` arguments also takes a trailing ``prepared`` one."""
-    fn = getattr(method, "__func__", method)
-    n, star = _positional(fn)
-    if hasattr(method, "__self__"):
+    # inspect.ismethod rather than getattr(method, "__func__"): dynamo tracing a scan's body (the export
+    # path, rnnzoo.core.scan) cannot read __func__ off a module's bound method and would pass the method on
+    bound = inspect.ismethod(method)
+    n, star = _positional(method.__func__ if bound else method)
+    if bound:
         n -= 1
     return star or n > arity
 
@@ -197,6 +200,11 @@ class Cell(nn.Module):
     fused_traceable: bool = False
     """Whether the fast path may run while ``torch.compile`` traces (the runner's compile policy:
     otherwise the step loop is traced, which inductor fuses)."""
+    fused_exportable: bool = False
+    """Whether the fast path may run under ``torch.export`` (and ``torch.onnx.export(..., dynamo=True)``):
+    only a path that traces to standard operators with the sequence length left symbolic. Otherwise the
+    runner computes the step loop as one ``scan`` there (:mod:`rnnzoo.core.scan`): torch's RNN kernels
+    and the :mod:`rnnzoo.fused` Functions loop in Python over the example's T."""
     fused_state_masks: frozenset[str] = frozenset()
     """State fields whose multiplicative masks (``Steps.state_masks``) the fast path applies where the
     field enters each step; a wrapper with recurrent dropout keeps the fast path only for these."""
@@ -344,6 +352,11 @@ class Cell(nn.Module):
             raise ValueError("context/prepared: pass the context, or what prepare made of it, not both")
         u = bind(self.project, 1, prepared)(x_t)
         return bind(self.step, 2, prepared, strict=True)(u, state)
+
+    def __prepare_scriptable__(self) -> NoReturn:
+        """``torch.jit.script`` calls this first: refuse with the supported export routes
+        (:mod:`rnnzoo.core.torchscript`) instead of TorchScript's annotation error."""
+        refuse_script(self)
 
     def extra_repr(self) -> str:
         return f"input_size={self.input_size}, output_size={self.output_size}"

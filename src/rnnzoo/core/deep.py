@@ -62,6 +62,7 @@ class DeepCell(Cell):
 
     fused_kind = "composite"
     fused_traceable = True
+    fused_exportable = True  # layer by layer, each cell through the runner's core (and its export policy)
 
     def __init__(self, layers: Sequence[Cell | Callable[[Tensor], Tensor]], *, residual: bool = False) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, NoReturn, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +24,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnzoo.core.cell import Cell, From
 from rnnzoo.core.deep import DeepCell, StackedState
 from rnnzoo.core.runner import RunOutput, StepHook, lengths_to_mask, run, valid_steps
+from rnnzoo.core.torchscript import refuse_script, refuse_trace
 from rnnzoo.core.tree import tree_leaves
 
 Merge = str | Callable[[Tensor, Tensor], Tensor]
@@ -67,8 +68,19 @@ def _unpack(x: Any, lengths: Any, mask: Any, batch_first: bool) -> tuple[Any, An
     return x, lengths, False
 
 
+def _refuse_tracing(module: nn.Module, args: Any) -> None:
+    """A forward pre-hook: under ``torch.jit.trace`` raise the clear error before ``forward`` binds its
+    arguments (the legacy ONNX exporter passes keyword-only arguments positionally: a TypeError)."""
+    if torch.jit.is_tracing():
+        refuse_trace()
+
+
 class _SequenceLayer(nn.Module):
     """``forward`` for every layer: ``run`` and keep ``(output, state)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_forward_pre_hook(_refuse_tracing)
 
     def forward(self, x: Any, state: Any = None, *, lengths: Any = None, mask: Tensor | None = None,
                 context: Any = None) -> tuple[Any, Any]:
@@ -91,6 +103,26 @@ class _SequenceLayer(nn.Module):
     def step_cell(self) -> Cell:
         """This layer as one cell stepping a token through it (what :meth:`step` calls)."""
         raise ValueError(f"{type(self).__name__}: this layer cannot be stepped one token at a time")
+
+    def __prepare_scriptable__(self) -> NoReturn:
+        """``torch.jit.script`` calls this first: refuse with the supported export routes
+        (:mod:`rnnzoo.core.torchscript`) instead of TorchScript's annotation error."""
+        refuse_script(self)
+
+    def __dir__(self) -> list[str]:
+        """Without the step-wise views (``step_cell``, ``cell``) a layer does not have: tools that probe
+        every name with ``hasattr`` (``torch.jit.trace``, before our refusal) would get the property's
+        ValueError instead of a missing attribute."""
+        def present(name: str) -> bool:
+            if name not in ("step_cell", "cell"):
+                return True
+            try:
+                getattr(self, name)
+            except ValueError:
+                return False
+            return True
+
+        return [name for name in super().__dir__() if present(name)]
 
 
 class Recurrent(_SequenceLayer):

@@ -32,7 +32,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnzoo.core import probe
 from rnnzoo.core.cell import Cell, Steps, bind
+from rnnzoo.core.scan import scan_steps
 from rnnzoo.core.spec import check_state, unbatched_state
+from rnnzoo.core.torchscript import refuse_trace
 from rnnzoo.core.tree import autocast_enabled, tree_leaves, tree_map, tree_stack, tree_where
 
 StepHook = Callable[[int, Any], Any]
@@ -93,6 +95,8 @@ def valid_steps(lengths: Any, mask: Tensor | None, batch: int, steps: int, *, ba
     """
     if lengths is not None and mask is not None:
         raise ValueError("lengths/mask: pass one of them, not both")
+    if torch.compiler.is_exporting():
+        return _exported_mask(lengths, mask, batch, steps, batch_first=batch_first, device=device), None
     if lengths is not None:
         lens = as_lengths(lengths, batch, steps)
         if int(lens.min()) == steps:
@@ -112,6 +116,36 @@ def valid_steps(lengths: Any, mask: Tensor | None, batch: int, steps: int, *, ba
     lens = mask_bt.sum(1)
     prefix = bool((lens >= 1).all()) and bool((lengths_to_mask(lens, steps) == mask_bt).all())
     return mask_bt.t(), (lens.to("cpu", torch.int64) if prefix else None)
+
+
+def _exported_mask(lengths: Any, mask: Tensor | None, batch: int, steps: int, *, batch_first: bool,
+                   device: torch.device) -> Tensor | None:
+    """``valid_steps`` under ``torch.export``: lengths and masks are graph inputs there, so what eager
+    runs decide from their values (all full length? prefixes? each length in [1, T]?) cannot be decided
+    while tracing. The mask is always built (an all-valid mask computes what no mask does), the fast
+    paths that need CPU lengths step aside, and the lengths' range is not checked: in an exported
+    graph a length above T acts as T and one below 1 gives zero outputs and the initial state.
+    (A ``torch._check`` on the lengths' values would be a runtime assertion of the torch.export program,
+    but its unbacked symbols make torch's ONNX exporter fail on graphs with a scan.)"""
+    if lengths is not None:
+        if not isinstance(lengths, Tensor):
+            lengths = as_lengths(lengths, batch, steps)  # constants: checked now
+        elif lengths.is_floating_point() or lengths.dtype == torch.bool or lengths.is_complex():
+            raise TypeError(f"lengths: expected an integer tensor, got dtype {lengths.dtype}")
+        elif lengths.dim() != 1 or lengths.shape[0] != batch:
+            raise ValueError(f"lengths: expected shape ({batch},) (one length per sequence), "
+                             f"got {tuple(lengths.shape)}")
+        lengths = lengths.to(device, torch.int64)
+        return lengths_to_mask(lengths, steps).t()
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"mask: expected a boolean tensor (True = valid step), got {got}")
+    want = (batch, steps) if batch_first else (steps, batch)
+    if tuple(mask.shape) != want:
+        raise ValueError(f"mask: expected shape {want} ({'B, T' if batch_first else 'T, B'}), got {tuple(mask.shape)}")
+    return (mask if batch_first else mask.t()).to(device).t()
 
 
 def reverse_index(lengths: Tensor, steps: int, device: torch.device) -> Tensor:
@@ -199,6 +233,8 @@ def run(
     """
     if not isinstance(cell, Cell):
         raise TypeError(f"cell: expected an rnnzoo Cell, got {type(cell).__name__}")
+    if torch.jit.is_tracing():
+        refuse_trace()  # a trace would freeze T, the lengths and the path taken: a silently wrong graph
     if randomness not in RANDOMNESS:
         raise ValueError(f"randomness: expected one of {RANDOMNESS}, got {randomness!r}")
 
@@ -327,13 +363,23 @@ def run_steps(seq: Steps, state: Any, *, return_states: bool = False, step_hook:
     Returns ``(outputs (T, B, *O), final state, states (T, B, ...) or None)``. Wrappers and stacks
     that hand their steps on (a :class:`~rnnzoo.core.deep.DeepCell` runs layer by layer) call this.
     ``use_fused`` here means the caller's conditions for a fast path hold; the compile policy is
-    applied here.
+    applied here, and the export policy: under ``torch.export`` only a fast path the cell declares
+    ``fused_exportable``, else one ``scan`` over the steps (:mod:`rnnzoo.core.scan`) where the call
+    allows it, so that the exported graph keeps T symbolic.
     """
     cell = seq.cell
-    if use_fused and (cell.fused_traceable or not torch.compiler.is_compiling()):
+    exporting = torch.compiler.is_exporting()
+    if exporting:
+        allowed = cell.fused_exportable
+    else:
+        allowed = cell.fused_traceable or not torch.compiler.is_compiling()
+    if use_fused and allowed:
         result = cell.fused(seq, state)
         if result is not None:
             return result[0], result[1], None
+    if exporting and seq.x is not None and not return_states and step_hook is None and reprepare is None:
+        out, final = scan_steps(seq, state)  # one scan over a symbolic T instead of T unrolled steps
+        return out, final, None
     return _loop(seq, state, return_states, step_hook, time_of, reprepare)
 
 

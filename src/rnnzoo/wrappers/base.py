@@ -45,6 +45,7 @@ class Wrapper(Cell):
     causal = From(lambda m: m.inner)
     fused_kind = From(lambda m: m.inner)
     fused_traceable = From(lambda m: m.inner)
+    fused_exportable = From(lambda m: m.inner)
     fused_state_masks = From(lambda m: m.inner)
     takes_context = From(lambda m: m.inner)
 
