@@ -106,6 +106,44 @@ def test_lstm_gradcheck(opts, monkeypatch):
     torch.testing.assert_close((h, c), tuple(ref.state))
 
 
+PROJECTION_OPTIONS = [o for o in LSTM_OPTIONS if o["proj_size"] == 0 or o["peephole"]]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("opts", PROJECTION_OPTIONS, ids=_lstm_id)
+def test_lstm_projection_gradcheck(opts, bias, monkeypatch):
+    """The input projection inside the Function (``projection=(x, weight_ih, bias)``, what the cell's fast path
+    passes): gradients of x, weight_ih and bias by finite differences, and the same outputs as on ``u``."""
+    cell = rnnzoo.LSTMCell(I, H, **opts).double()
+    n, P = cell.gates.n, cell.output_size
+    chunk = [None, 1, 3][PROJECTION_OPTIONS.index(opts) % 3]
+    _set_chunk(monkeypatch, rnnzoo.fused.lstm, chunk, B * n * H * 8)
+    x = _rand(B, T, I).transpose(0, 1)  # time-major view of batch-first input, as the runner passes it
+    w_ih, b, h0, c0 = _rand(n * H, I), _rand(n * H), _rand(B, P), _rand(B, H)
+    masked = bool(opts["peephole"]) != bool(bias)
+    g = cell.gates
+    peep = (cell.weight_ci, cell.weight_cf if g.n == 4 else None, cell.weight_co) if cell.peephole else None
+    kw = dict(mask=_mask(masked), forget_gate=g.forget_gate, coupled=g.coupled, input_activation=g.input_activation,
+              cell_activation=g.cell_activation, peephole=peep, weight_hr=cell.weight_hr if cell.proj_size else None)
+
+    def f(x, w_ih, h0, c0, *b):
+        return lstm_recurrence(None, h0, c0, cell.weight_hh, projection=(x, w_ih, b[0] if b else None), **kw)
+
+    args = (x, w_ih, h0, c0) + ((b,) if bias else ())
+    assert torch.autograd.gradcheck(f, args)
+    u = x @ w_ih.t() + (b if bias else 0)
+    for got, want in zip(f(*args), lstm_recurrence(u, h0, c0, cell.weight_hh, **kw), strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_lstm_projection_exactly_one():
+    h0 = torch.zeros(B, H)
+    with pytest.raises(ValueError, match="exactly one of u and projection"):
+        lstm_recurrence(None, h0, h0, torch.randn(4 * H, H))
+    with pytest.raises(ValueError, match="projection: expected"):
+        lstm_recurrence(None, h0, h0, torch.randn(4 * H, H), projection=(torch.randn(T, B, I), torch.randn(H, I), None))
+
+
 @pytest.mark.parametrize("reset", ["after", "before"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("masked", [False, True])

@@ -16,6 +16,7 @@ from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.torch_equiv import TorchEquivalent
+from rnnzoo.core.tree import autocast_enabled
 from rnnzoo.fused._common import LN_EPS
 from rnnzoo.fused.layer_norm_lstm import layer_norm_lstm_recurrence
 from rnnzoo.fused.lstm import lstm_recurrence
@@ -307,11 +308,18 @@ class LSTMCell(TorchLayoutCell):
                                                    cell_activation=g.cell_activation, peephole=self._peep(),
                                                    weight_hr=self.weight_hr if self.proj_size else None)
             return out, LSTMState(h, c)
-        out, h, c = lstm_recurrence(steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
+        # the projection inside the Function (written straight into its gate buffer, no copy of u; issue 9),
+        # unless u is already there, a subclass projects otherwise, or autocast or mixed dtypes are in play
+        x = steps.x
+        own = (not steps.projected and type(self).project is LSTMCell.project and isinstance(x, Tensor)
+               and x.dtype == self.weight_ih.dtype and not autocast_enabled(x.device.type))
+        out, h, c = lstm_recurrence(None if own else steps.u, state.h, state.c, self.weight_hh, mask=steps.mask,
                                     forget_gate=g.forget_gate, coupled=g.coupled,
                                     input_activation=g.input_activation, cell_activation=g.cell_activation,
                                     peephole=self._peep(), weight_hr=self.weight_hr if self.proj_size else None,
-                                    h_mask=h_mask)
+                                    h_mask=h_mask,
+                                    projection=(x, self.weight_ih, self.bias_ih + self.bias_hh if self.bias
+                                                else None) if own else None)
         return out, LSTMState(h, c)
 
     def _function_instead(self, c: Tensor) -> bool:

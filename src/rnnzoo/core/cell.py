@@ -167,6 +167,11 @@ class Steps:
         return self._u
 
     @property
+    def projected(self) -> bool:
+        """Whether ``u`` has been computed (a fast path that projects ``x`` itself then takes ``u`` instead)."""
+        return self._u is not None
+
+    @property
     def prefix(self) -> bool:
         """True when the valid steps of every sequence are a prefix (torch's kernels need this)."""
         return self.mask is None or self.lengths is not None

@@ -25,7 +25,10 @@ steps: ``dU = dgates(T*B, G)^T @ h_prev(T*B, H)``. The pointwise derivative fact
 a chunk of steps at a time (a few kernels per chunk, the chunk sized to stay in cache) into the
 gradient buffer itself, so a backward step is five kernels, peepholes included. ``u``'s gradient is
 the stacked pre-activation gradients; the input weights' and biases' gradients then flow through
-autograd's ordinary product in ``cell.project``.
+autograd's ordinary product in ``cell.project``. The cell's fast path instead hands the Function ``x``,
+``weight_ih`` and the bias (``projection=``): the projection is then written straight into the gate
+buffer (no copy of ``u``, one large buffer fewer per call) and backward returns the gradients of x,
+weight_ih and the bias, one product (or sum) over all steps each.
 """
 
 from __future__ import annotations
@@ -189,28 +192,49 @@ class LSTMFunction(torch.autograd.Function):
     (variational dropout on the recurrent connection, Gal & Ghahramani 2016): a constant, not differentiated."""
 
     @staticmethod
-    def forward(ctx: Any, u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, w_ci: Tensor | None,
+    def forward(ctx: Any, u: Tensor | None, h0: Tensor, c0: Tensor, weight_hh: Tensor, w_ci: Tensor | None,
                 w_cf: Tensor | None, w_co: Tensor | None, weight_hr: Tensor | None, mask: Tensor | None,
-                spec: LSTMSpec, hmask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        T, H = u.shape[0], c0.shape[1]
+                spec: LSTMSpec, hmask: Tensor | None = None, x: Tensor | None = None,
+                weight_ih: Tensor | None = None, bias: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        H = c0.shape[1]
         n, gi = spec.n, spec.g_index
-        # the gates start as the projections (one copy); each step adds R(h) in place: addmm into its own
-        # input copies nothing, where addmm(u_t, ..., out=g_t) copied u_t into g_t at every step
-        G = u.clone(memory_format=torch.contiguous_format)  # then the activated gates (T, B, n*H, *S)
+        x_flat = None
         # the doubled forms (see GateStep): 2 g_pre from the projection and the weight, 2 c in Cs; exact
         double_g, double_c = doubled_forms(spec)
+        if u is None:  # the input projection here: W x + b written straight into the gate buffer
+            assert x is not None and weight_ih is not None
+            T, B = x.shape[:2]
+            G = x.new_empty((T, B, n * H))
+            w_in, b_in = weight_ih, bias
+            if double_g:  # 2 g_pre from doubled rows of W and b (exact)
+                w_in = weight_ih.clone()
+                w_in.unflatten(0, (n, H))[gi].mul_(2)
+                if bias is not None:
+                    b_in = bias.clone()
+                    b_in.unflatten(0, (n, H))[gi].mul_(2)
+            x_flat, G_flat = x.reshape(T * B, x.shape[2]), G.view(T * B, n * H)  # (saved: reshape may copy)
+            if b_in is None:
+                torch.mm(x_flat, w_in.t(), out=G_flat)
+            else:
+                torch.addmm(b_in, x_flat, w_in.t(), out=G_flat)
+        else:
+            T = u.shape[0]
+            # the gates start as the projections (one copy); each step adds R(h) in place: addmm into its own
+            # input copies nothing, where addmm(u_t, ..., out=g_t) copied u_t into g_t at every step
+            G = u.clone(memory_format=torch.contiguous_format)  # then the activated gates (T, B, n*H, *S)
+            if double_g:
+                G.unflatten(2, (n, H))[:, :, gi].mul_(2)
         w_rec = weight_hh
         if double_g:
-            G.unflatten(2, (n, H))[:, :, gi].mul_(2)
             w_rec = weight_hh.clone()
             w_rec.unflatten(0, (n, H))[gi].mul_(2)
         rec = _rec(spec, w_rec)
-        Cs = u.new_empty((T + 1, *c0.shape))
+        Cs = G.new_empty((T + 1, *c0.shape))
         torch.mul(c0, 2.0, out=Cs[0]) if double_c else Cs[0].copy_(c0)
-        Hs = u.new_empty((T + 1, *h0.shape))
+        Hs = G.new_empty((T + 1, *h0.shape))
         Hs[0] = h0
-        TC = u.new_empty((T, *c0.shape)) if spec.cell_activation else None
-        R = u.new_empty((T, *c0.shape)) if weight_hr is not None else None
+        TC = G.new_empty((T, *c0.shape)) if spec.cell_activation else None
+        R = G.new_empty((T, *c0.shape)) if weight_hr is not None else None
         whr_t = weight_hr.t() if weight_hr is not None else None
 
         gs, hs = G.unbind(0), Hs.unbind(0)
@@ -248,14 +272,16 @@ class LSTMFunction(torch.autograd.Function):
         out = Hs[1:]
         if mask is not None:
             out = out * broadcast_mask(mask, h0.dim()).to(out.dtype)
-        ctx.save_for_backward(G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask)
-        ctx.spec = spec
+        ctx.save_for_backward(G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask,
+                              x_flat if u is None else None, weight_ih if u is None else None)
+        ctx.spec, ctx.projected, ctx.has_bias = spec, u is None, bias is not None
+        ctx.x_shape = x.shape if x is not None else None
         return out, Hs[T].clone(), Cs[T].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, gout: Tensor, gh: Tensor, gc: Tensor) -> tuple[Tensor | None, ...]:
-        G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask = ctx.saved_tensors
+        G, Cs, Hs, TC, R, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, hmask, x_flat, weight_ih = ctx.saved_tensors
         spec: LSTMSpec = ctx.spec
         T, B = G.shape[:2]
         n, H = spec.n, Cs.shape[2]
@@ -362,18 +388,29 @@ class LSTMFunction(torch.autograd.Function):
             if mask is not None:
                 dH = dH * broadcast_mask(mask, Hs.dim() - 1).to(G.dtype)
             d_whr = torch.mm(dH.reshape(-1, dH.shape[-1]).t(), R.reshape(-1, H))
-        return dG, dh0, dc, d_whh, d_ci, d_cf, d_co, d_whr, None, None, None
+        if not ctx.projected:
+            return dG, dh0, dc, d_whh, d_ci, d_cf, d_co, d_whr, None, None, None, None, None, None
+        # the input projection's gradients, each ONE product (or sum) over all steps
+        dG_flat = dG.view(T * B, dG.shape[2])
+        dx = torch.mm(dG_flat, weight_ih).view(ctx.x_shape) if need[11] else None
+        d_wih = torch.mm(dG_flat.t(), x_flat) if need[12] else None
+        db = dG_flat.sum(0) if ctx.has_bias and need[13] else None
+        return None, dh0, dc, d_whh, d_ci, d_cf, d_co, d_whr, None, None, None, dx, d_wih, db
 
 
-def lstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
+def lstm_recurrence(u: Tensor | None, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
                     forget_gate: bool = True, coupled: bool = False, input_activation: str = "tanh",
                     cell_activation: bool = True, peephole: tuple[Tensor, Tensor | None, Tensor] | None = None,
-                    weight_hr: Tensor | None = None, h_mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                    weight_hr: Tensor | None = None, h_mask: Tensor | None = None,
+                    projection: tuple[Tensor, Tensor, Tensor | None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Run an LSTM over all steps with the fused Function.
 
     Args:
         u: ``(T, B, n*H)`` time-major input projections ``W x_t + b`` in the gate order (i, f, g, o)
-            or (i, g, o) (``cell.project`` of time-major input).
+            or (i, g, o) (``cell.project`` of time-major input); None with ``projection``.
+        projection: ``(x (T, B, I), weight_ih (n*H, I), bias (n*H,) or None)``, instead of ``u``: the Function
+            computes ``u = x @ weight_ih.T + bias`` itself, straight into its gate buffer (no copy of ``u``), and
+            returns the gradients of x, weight_ih and bias (issue 9: the small size's train step).
         h0: ``(B, P)`` initial hidden state (P = proj size or H). c0: ``(B, H)`` initial cell state.
         weight_hh: ``(n*H, P)`` recurrent weights.
         mask: ``(T, B)`` boolean, True = valid step; a masked step keeps the state and outputs zero.
@@ -389,7 +426,9 @@ def lstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mas
     spec = LSTMSpec(forget_gate, coupled, input_activation, cell_activation, conv=False)
     if h_mask is not None and tuple(h_mask.shape) != tuple(h0.shape):
         raise ValueError(f"h_mask: expected h's shape {tuple(h0.shape)}, got {tuple(h_mask.shape)}")
-    return _apply(u, h0, c0, weight_hh, mask, spec, peephole, weight_hr, h_mask)
+    if (u is None) == (projection is None):
+        raise ValueError("lstm_recurrence: expected exactly one of u and projection")
+    return _apply(u, h0, c0, weight_hh, mask, spec, peephole, weight_hr, h_mask, projection)
 
 
 def convlstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *, mask: Tensor | None = None,
@@ -411,14 +450,26 @@ def convlstm_recurrence(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, *,
     return _apply(u, h0, c0, weight_hh, mask, spec, peephole, None)
 
 
-def _apply(u: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, mask: Tensor | None, spec: LSTMSpec,
+def _apply(u: Tensor | None, h0: Tensor, c0: Tensor, weight_hh: Tensor, mask: Tensor | None, spec: LSTMSpec,
            peephole: tuple[Tensor, Tensor | None, Tensor] | None, weight_hr: Tensor | None,
-           h_mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+           h_mask: Tensor | None = None,
+           projection: tuple[Tensor, Tensor, Tensor | None] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     if spec.input_activation not in ("tanh", "sigmoid"):
         raise ValueError(f"input_activation: expected 'tanh' or 'sigmoid', got {spec.input_activation!r}")
-    check_mask(mask, u.shape[0], u.shape[1])
+    x, weight_ih, bias = projection if projection is not None else (None, None, None)
+    if x is not None:
+        assert weight_ih is not None
+        G = spec.n * c0.shape[1]
+        if x.dim() != 3 or tuple(weight_ih.shape) != (G, x.shape[2]) or (bias is not None and bias.shape != (G,)):
+            raise ValueError(f"projection: expected x (T, B, I), weight_ih ({G}, I) and bias ({G},) or None, got "
+                             f"{tuple(x.shape)}, {tuple(weight_ih.shape)}, "
+                             f"{None if bias is None else tuple(bias.shape)}")
+    lead = u if u is not None else x
+    assert lead is not None
+    check_mask(mask, lead.shape[0], lead.shape[1])
     w_ci, w_cf, w_co = peephole if peephole is not None else (None, None, None)
     if peephole is not None and (spec.n == 4) != (w_cf is not None):
         raise ValueError("peephole: expected w_cf exactly when the cell has a separate forget gate")
-    hm = None if h_mask is None else h_mask.detach().to(u.dtype)
-    return LSTMFunction.apply(u.contiguous(), h0, c0, weight_hh, w_ci, w_cf, w_co, weight_hr, mask, spec, hm)
+    hm = None if h_mask is None else h_mask.detach().to(lead.dtype)
+    return LSTMFunction.apply(u.contiguous() if u is not None else None, h0, c0, weight_hh, w_ci, w_cf, w_co,
+                              weight_hr, mask, spec, hm, x, weight_ih, bias)
