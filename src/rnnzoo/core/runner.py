@@ -104,18 +104,23 @@ def valid_steps(lengths: Any, mask: Tensor | None, batch: int, steps: int, *, ba
         return lengths_to_mask(lens.to(device), steps).t(), lens
     if mask is None:
         return None, None
+    mask_bt = _mask_bt(mask, batch, steps, batch_first=batch_first, device=device)
+    if bool(mask_bt.all()):
+        return None, None
+    lens = mask_bt.sum(1)
+    prefix = bool((lens >= 1).all()) and bool((lengths_to_mask(lens, steps) == mask_bt).all())
+    return mask_bt.t(), (lens.to("cpu", torch.int64) if prefix else None)
+
+
+def _mask_bt(mask: Any, batch: int, steps: int, *, batch_first: bool, device: torch.device) -> Tensor:
+    """A given mask checked (boolean, ``(B, T)`` or ``(T, B)``) and returned ``(B, T)`` on ``device``."""
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise TypeError(f"mask: expected a boolean tensor (True = valid step), got {got}")
     want = (batch, steps) if batch_first else (steps, batch)
     if tuple(mask.shape) != want:
         raise ValueError(f"mask: expected shape {want} ({'B, T' if batch_first else 'T, B'}), got {tuple(mask.shape)}")
-    mask_bt = (mask if batch_first else mask.t()).to(device)
-    if bool(mask_bt.all()):
-        return None, None
-    lens = mask_bt.sum(1)
-    prefix = bool((lens >= 1).all()) and bool((lengths_to_mask(lens, steps) == mask_bt).all())
-    return mask_bt.t(), (lens.to("cpu", torch.int64) if prefix else None)
+    return (mask if batch_first else mask.t()).to(device)
 
 
 def _exported_mask(lengths: Any, mask: Tensor | None, batch: int, steps: int, *, batch_first: bool,
@@ -139,13 +144,7 @@ def _exported_mask(lengths: Any, mask: Tensor | None, batch: int, steps: int, *,
         return lengths_to_mask(lengths, steps).t()
     if mask is None:
         return None
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-        raise TypeError(f"mask: expected a boolean tensor (True = valid step), got {got}")
-    want = (batch, steps) if batch_first else (steps, batch)
-    if tuple(mask.shape) != want:
-        raise ValueError(f"mask: expected shape {want} ({'B, T' if batch_first else 'T, B'}), got {tuple(mask.shape)}")
-    return (mask if batch_first else mask.t()).to(device).t()
+    return _mask_bt(mask, batch, steps, batch_first=batch_first, device=device).t()
 
 
 def reverse_index(lengths: Tensor, steps: int, device: torch.device) -> Tensor:
