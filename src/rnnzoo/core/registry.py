@@ -34,6 +34,7 @@ class InputKind(str, enum.Enum):
     GRAPH = "graph"
     STORY_QUESTION = "story_question"
     SET_TO_SEQUENCE = "set_to_sequence"
+    WORD_CHARS = "word_chars"  # int64 (B, T, 1 + W): a word id, then its W character ids (0 = padding)
 
     def __str__(self) -> str:
         return self.value
