@@ -82,3 +82,21 @@ def test_inits():
     apply_init(lstm, "spectral_radius=3.0")
     for rep in weight_report(lstm):
         assert rep.spectral_radius == pytest.approx(3.0, rel=1e-5)
+
+
+def test_uniform_init_draws_every_parameter_from_the_interval():
+    model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 8))
+    lstm = rnnzoo.create("lstm", input_size=8, hidden_size=8, num_layers=2)
+    for module in (model, lstm):
+        apply_init(module, "uniform=0.1", generator=torch.Generator().manual_seed(0))
+        values = torch.cat([p.detach().flatten() for p in module.parameters()])
+        assert float(values.abs().max()) <= 0.1
+        # uniform on [-0.1, 0.1]: mean 0, variance 0.01 / 3; 600+ draws keep both within a few percent
+        assert abs(float(values.mean())) < 0.01
+        assert float(values.var()) == pytest.approx(0.01 / 3, rel=0.15)
+    a = torch.cat([p.detach().flatten() for p in lstm.parameters()])
+    apply_init(lstm, "uniform=0.1", generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(torch.cat([p.detach().flatten() for p in lstm.parameters()]), a)
+    for bad, match in (("uniform", "needs a value"), ("uniform=0", "positive"), ("uniform=-1", "positive")):
+        with pytest.raises(ValueError, match=match):
+            apply_init(lstm, bad)

@@ -10,7 +10,10 @@ Specs (strings, as the CLI's ``--init`` takes them):
 * ``identity[=SCALE]``: each block SCALE times the identity and, for the Elman cell, zero biases:
   the IRNN of Le, Jaitly & Hinton 2015 (arXiv:1504.00941) with ``activation="relu"``;
 * ``forget_bias=B``: the LSTM's forget-gate bias ``b_f = bias_ih_f + bias_hh_f`` set to B (Gers et
-  al. 2000; 1.0 per Jozefowicz et al. 2015).
+  al. 2000; 1.0 per Jozefowicz et al. 2015);
+* ``uniform=A``: every parameter of the module given (not only the recurrent blocks: the trainer passes
+  the whole model, embedding and output layer included) drawn from U(-A, A), Zaremba, Sutskever &
+  Vinyals 2014 (arXiv:1409.2329; A = 0.1 for their small model, 0.05 medium, 0.04 large).
 
 Each cell applies a scheme itself (``Cell.initialize(scheme, value)``): the block schemes act on
 what the cell names as its recurrent blocks, and cells add their own (the LSTM and ConvLSTM
@@ -27,7 +30,7 @@ from torch import nn
 
 from rnnzoo.diagnostics.structure import model_cells
 
-INITS = ("spectral_radius", "orthogonal", "identity", "forget_bias")
+INITS = ("spectral_radius", "orthogonal", "identity", "forget_bias", "uniform")
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,11 @@ def parse_init(spec: str) -> InitSpec:
             raise ValueError(f"init: expected a number after {name}=, got {raw!r}") from None
         if not math.isfinite(value):
             raise ValueError(f"init: expected a finite number for {name}, got {raw!r}")
-    if name in ("spectral_radius", "forget_bias") and value is None:
-        raise ValueError(f"init: {name} needs a value, e.g. {name}={'0.9' if name == 'spectral_radius' else '1.0'}")
+    if name in ("spectral_radius", "forget_bias", "uniform") and value is None:
+        example = {"spectral_radius": "0.9", "forget_bias": "1.0", "uniform": "0.1"}[name]
+        raise ValueError(f"init: {name} needs a value, e.g. {name}={example}")
+    if name == "uniform" and value is not None and value <= 0:
+        raise ValueError(f"init: uniform needs a positive half-width A (U(-A, A)), got {value:g}")
     if name == "spectral_radius" and value is not None and value <= 0:
         raise ValueError(f"init: spectral_radius must be positive, got {value:g}")
     return InitSpec(name, value)
@@ -68,6 +74,15 @@ def apply_init(model: nn.Module, spec: str | InitSpec, *, generator: torch.Gener
     Raises ``ValueError`` if the model has nothing it applies to (e.g. ``forget_bias`` on an Elman network).
     """
     init = parse_init(spec) if isinstance(spec, str) else spec
+    if init.name == "uniform":
+        assert init.value is not None
+        params = list(model.parameters())
+        if not params:
+            raise ValueError(f"init: uniform needs parameters; {type(model).__name__} has none")
+        with torch.no_grad():
+            for p in params:
+                p.uniform_(-init.value, init.value, generator=generator)
+        return
     done = 0
     for _, _, cell in model_cells(model):
         done += bool(cell.initialize(init.name, init.value, generator=generator))
