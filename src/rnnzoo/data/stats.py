@@ -49,7 +49,7 @@ def corpus_stats(data: Any) -> dict[str, Any]:
         for split, seqs in data.splits.items():
             counts = torch.bincount(data.labels[split], minlength=len(data.classes)).tolist()
             out["splits"][split] = {"sequences": len(seqs), "length": _lengths([int(s.shape[0]) for s in seqs]),
-                                    "class_balance": dict(zip(data.classes, counts))}
+                                    "class_balance": dict(zip(data.classes, counts, strict=True))}
         return out
     if isinstance(data, TaggedCorpus):
         out = {"tags": len(data.tags), "splits": {}}
