@@ -55,6 +55,21 @@ def test_roll_equals_music21s_chordify() -> None:
     assert roll.sum(1).max() <= 4 and roll.sum(1).min() >= 1
 
 
+def test_only_the_four_voices_are_rolled() -> None:
+    music21 = pytest.importorskip("music21", reason="the chorales ship in music21 (pip install rnnzoo[music])")
+    score = music21.corpus.parse("bach/bwv8.6")  # Soprano, Alto, Tenor, Bass, Continuo
+    assert [p.partName for p in music.satb_parts(score)] == ["Soprano", "Alto", "Tenor", "Bass"]
+    roll = music.chorale_roll(score)
+    assert roll.sum(1).max() <= 4
+    on_a_beat = [n for part in music.satb_parts(score) for n in part.flatten().notes
+                 if math.ceil(n.offset) < math.ceil(n.offset + n.quarterLength)]  # short passing notes vanish
+    voices = {p.midi for n in on_a_beat for p in n.pitches}
+    assert set((roll.sum(0).nonzero().flatten() + 21).tolist()) == voices
+    two = music21.stream.Score([music21.stream.Part([music21.note.Note("C4")]) for _ in range(2)])
+    with pytest.raises(ValueError, match="score: expected four parts or parts named"):
+        music.chorale_roll(two)
+
+
 def test_loader_on_a_few_chorales(tmp_path: Path) -> None:
     pytest.importorskip("music21", reason="the chorales ship in music21 (pip install rnnzoo[music])")
     data = music.load_jsb_chorales(tmp_path, limit=6)
@@ -72,7 +87,7 @@ def test_cache_is_written_once_and_read_fast(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(music, "_parse_all", lambda limit=None: parse(5))
     first = music.load_jsb_chorales(tmp_path)
     (cache,) = (tmp_path / "jsb_chorales").glob("*.npz")
-    assert "q1-p21-108" in cache.name and str(cache) in first.source
+    assert "satb-q1-p21-108" in cache.name and str(cache) in first.source
 
     def refuse(limit: int | None = None) -> None:
         raise AssertionError("parsed again although the cache exists")

@@ -4,16 +4,19 @@
 ICML, arXiv:1206.6392), NOT the benchmark's files: the benchmark has 382 chorales split 229/76/77 (after Allan &
 Williams 2005); music21's corpus numbers 371 chorales (``music21.corpus.chorales.Iterator()``, Riemenschneider
 numbering) in 350 distinct files (21 chorales carry two numbers; each file is used once, so no chorale sits in two
-splits), in music21's own editions. Quantisation follows the benchmark: one time step per quarter note, each step
-the set of pitches sounding at that beat (a note of onset ``o`` and duration ``d`` quarters is on at every integer
-``t`` with ``o <= t < o + d``), 88 keys MIDI 21-108 (column 0 = MIDI 21). Ties are merged by this sampling (a held
-note and a repeated one look the same, as in the benchmark); repeats are not expanded; grace notes (duration 0) are
-dropped. The split is a seeded shuffle (``numpy.random.default_rng(SPLIT_SEED)``) of the sorted corpus file names in
-the benchmark's proportions 229:76:77, i.e. 350 -> 209 / 70 / 71. Published NLLs (e.g. Chung et al. 2014: 8.54 /
-8.67 / 9.10) are on the original files and are not directly comparable with numbers measured on this.
+splits), in music21's own editions. Only the four sung voices are rolled (19 files add instrumental parts, left out;
+see :func:`satb_parts`). Quantisation follows the benchmark: one time step per quarter note, each step the set of
+pitches sounding at that beat (a note of onset ``o`` and duration ``d`` quarters is on at every integer ``t`` with
+``o <= t < o + d``), 88 keys MIDI 21-108 (column 0 = MIDI 21). Ties are merged by this sampling (a held note and a
+repeated one look the same, as in the benchmark); repeats are not expanded; grace notes (duration 0) and short notes
+that sound at no beat (passing eighths off the beat) are dropped. The split is a seeded shuffle
+(``numpy.random.default_rng(SPLIT_SEED)``) of the sorted corpus file names in the benchmark's proportions 229:76:77,
+i.e. 350 -> 209 / 70 / 71. Published NLLs (e.g. Chung et al. 2014: 8.54 / 8.67 / 9.10) are on the original files and
+are not directly comparable with numbers measured on this.
 
-Parsing all 350 chorales with music21 takes about a minute, so the rolls are cached in
-``root/jsb_chorales/rolls-music21-<version>-q<steps per quarter>-p21-108.npz``; later loads read that file.
+Parsing all 350 chorales with music21 takes 13-45 s on one core (45 s when music21 has not yet
+cached its own parses), so the rolls are cached in
+``root/jsb_chorales/rolls-music21-<version>-satb-q<steps per quarter>-p21-108.npz``; later loads read that file.
 
 ``jsb_chorales_original`` reads the benchmark's own pickle (``JSB Chorales.pickle``: a dict ``train``/``valid``/
 ``test`` -> list of pieces -> list of time steps -> MIDI pitches sounding). Its home page is gone; the Wayback
@@ -41,8 +44,8 @@ from torch import Tensor
 from rnnzoo.data.registry import DatasetInfo, Source, register_dataset
 from rnnzoo.data.types import PianoRolls
 
-__all__ = ["LOWEST_PITCH", "N_PITCHES", "SPLIT_SEED", "STEPS_PER_QUARTER", "chorale_roll", "load_jsb_chorales",
-           "load_jsb_original", "read_benchmark_pickle", "split_names"]
+__all__ = ["LOWEST_PITCH", "N_PITCHES", "SPLIT_SEED", "STEPS_PER_QUARTER", "VOICES", "chorale_roll",
+           "load_jsb_chorales", "load_jsb_original", "read_benchmark_pickle", "satb_parts", "split_names"]
 
 LOWEST_PITCH = 21
 N_PITCHES = 88
@@ -51,29 +54,51 @@ SPLIT_SEED = 0
 _PROPORTIONS = (229, 76, 77)
 
 
+VOICES = ("Soprano", "Alto", "Tenor", "Bass")
+
+
+def satb_parts(score: object) -> list:
+    """The four sung voices of a chorale: all parts when there are four, else for each of Soprano, Alto, Tenor,
+    Bass the first part whose name starts with it (instrumental parts, e.g. trumpets and timpani in 19 of
+    music21's chorale files, are left out, as in the four-part benchmark). Raises ``ValueError`` naming the
+    parts when a voice cannot be found."""
+    parts = list(score.parts)  # type: ignore[attr-defined]
+    if len(parts) == 4:
+        return parts
+    chosen = []
+    for voice in VOICES:
+        match = [p for p in parts if (p.partName or "").strip().lower().startswith(voice.lower())]
+        if not match:
+            names = [p.partName for p in parts]
+            raise ValueError(f"score: expected four parts or parts named {VOICES}, got {len(parts)} parts {names}")
+        chosen.append(match[0])
+    return chosen
+
+
 def chorale_roll(score: object, steps_per_quarter: int = STEPS_PER_QUARTER) -> Tensor:
-    """The binary piano roll of a music21 score: float32 ``(T, 88)``, column ``p`` = MIDI ``21 + p``.
+    """The binary piano roll of the four voices (:func:`satb_parts`) of a music21 score: float32 ``(T, 88)``,
+    column ``p`` = MIDI ``21 + p``.
 
     ``T = ceil(highestTime * steps_per_quarter)``; row ``t`` holds every pitch sounding at ``t /
     steps_per_quarter`` quarters. Raises ``ValueError`` if a pitch lies outside MIDI 21-108.
     """
     if not isinstance(steps_per_quarter, int) or steps_per_quarter < 1:
         raise ValueError(f"steps_per_quarter: expected a positive int, got {steps_per_quarter!r}")
-    flat = score.flatten()  # type: ignore[attr-defined]
     n_steps = int(np.ceil(float(score.highestTime) * steps_per_quarter))  # type: ignore[attr-defined]
     roll = np.zeros((n_steps, N_PITCHES), dtype=np.float32)
-    for element in flat.notes:
-        duration = float(element.quarterLength)
-        if duration <= 0:
-            continue
-        start = float(element.offset) * steps_per_quarter
-        end = start + duration * steps_per_quarter
-        first, last = int(np.ceil(start - 1e-9)), int(np.ceil(end - 1e-9))
-        for pitch in element.pitches:
-            column = pitch.midi - LOWEST_PITCH
-            if not 0 <= column < N_PITCHES:
-                raise ValueError(f"score: pitch {pitch} (MIDI {pitch.midi}) is outside the 88 keys MIDI 21-108")
-            roll[first:last, column] = 1.0
+    for part in satb_parts(score):
+        for element in part.flatten().notes:
+            duration = float(element.quarterLength)
+            if duration <= 0:
+                continue
+            start = float(element.offset) * steps_per_quarter
+            end = start + duration * steps_per_quarter
+            first, last = int(np.ceil(start - 1e-9)), int(np.ceil(end - 1e-9))
+            for pitch in element.pitches:
+                column = pitch.midi - LOWEST_PITCH
+                if not 0 <= column < N_PITCHES:
+                    raise ValueError(f"score: pitch {pitch} (MIDI {pitch.midi}) is outside the 88 keys MIDI 21-108")
+                roll[first:last, column] = 1.0
     return torch.from_numpy(roll)
 
 
@@ -110,7 +135,7 @@ def _music21():
 
 
 def _cache_path(root: Path, version: str) -> Path:
-    return Path(root) / "jsb_chorales" / f"rolls-music21-{version}-q{STEPS_PER_QUARTER}-p21-108.npz"
+    return Path(root) / "jsb_chorales" / f"rolls-music21-{version}-satb-q{STEPS_PER_QUARTER}-p21-108.npz"
 
 
 def _parse_all(limit: int | None = None) -> dict[str, np.ndarray]:
@@ -140,7 +165,7 @@ def _read_cache(path: Path) -> dict[str, np.ndarray]:
 
 _NOTES = ("A reconstruction of JSB Chorales from music21's Bach chorales (350 distinct files), NOT the "
           "benchmark's 382-chorale files (Boulanger-Lewandowski et al. 2012): quarter-note sampling, 88 keys "
-          "MIDI 21-108, split by a seeded "
+          "MIDI 21-108, the four voices only, split by a seeded "
           f"shuffle (numpy default_rng({SPLIT_SEED})) of the sorted music21 file names in the benchmark's "
           "proportions 229:76:77 -> 209/70/71. Published NLLs are not directly comparable.")
 
