@@ -35,7 +35,16 @@ def test_round_trip_variable_lengths_and_missing_values() -> None:
     assert [tuple(p.shape) for p in parsed] == [(n, 3) for n in lengths]
     for want, got in zip(series, parsed, strict=True):
         torch.testing.assert_close(got, want, equal_nan=True)
-    assert torch.isnan(parsed[1][2, 0]) and not torch.isnan(parsed[1]).sum() > 1
+    assert torch.isnan(parsed[1][2, 0]) and int(torch.isnan(parsed[1]).sum()) == 1
+
+
+def test_ragged_dimensions_are_padded_only_when_missing_values_are_allowed() -> None:
+    head = "@problemName X\n@missing {}\n@dimensions 2\n@classLabel true a\n@data\n"
+    (x,), _, _ = ts.read_ts(io.StringIO(head.format("true") + "1,2,3:4,?:a\n"))
+    torch.testing.assert_close(x, torch.tensor([[1.0, 4.0], [2.0, float("nan")], [3.0, float("nan")]]),
+                               equal_nan=True)
+    with pytest.raises(ts.TsFormatError, match="line 6: dimension 1 has 1 values"):
+        ts.read_ts(io.StringIO(head.format("false") + "1,2,3:4:a\n"))
 
 
 @pytest.mark.parametrize(("bad", "line", "words"), [
@@ -133,3 +142,20 @@ def test_reads_the_canonical_zip_and_rejects_a_tampered_copy(tmp_path: Path) -> 
             zf.writestr(name, raw.replace(b"Walking\n", b"Walking \n", 1) if "TRAIN" in name else raw)
     with pytest.raises(ValueError, match="BasicMotions_TRAIN.ts: sha256 expected"):
         ts.load_basic_motions(tmp_path)
+
+
+def test_reads_the_sktime_wheel_without_sktime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip laid out like the sktime wheel (the registry source) is read as a zip; sktime is hidden."""
+    pytest.importorskip("sktime", reason="needs sktime's copy of the .ts files to build the wheel-shaped zip")
+    files, _ = ts._read_files("JapaneseVowels", tmp_path)
+    folder = tmp_path / "japanese_vowels"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "sktime-1.2.0-py3-none-any.whl", "w") as zf:
+        for name, data in files.items():
+            zf.writestr(f"sktime/datasets/data/JapaneseVowels/{name}", data)
+    monkeypatch.setattr(ts.importlib.util, "find_spec", lambda name: None)
+    data = ts.load_japanese_vowels(tmp_path)
+    assert "sktime-1.2.0-py3-none-any.whl" in data.source and sum(len(v) for v in data.splits.values()) == 640
+    (folder / "sktime-1.2.0-py3-none-any.whl").unlink()
+    with pytest.raises(FileNotFoundError, match="japanese_vowels.*rnnzoo\\[timeseries\\]"):
+        ts.load_japanese_vowels(tmp_path)
