@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from rnnzoo.data import brown, ptb, shakespeare  # noqa: F401  (registers the datasets)
+from rnnzoo.data import brown, music, ptb, shakespeare, timeseries  # noqa: F401  (registers the datasets)
 from rnnzoo.data.registry import DatasetInfo, Source, UnknownDatasetError, dataset_info, list_datasets
 from rnnzoo.data.stats import corpus_stats
 from rnnzoo.data.store import ChecksumError, FetchError, FetchReport, cache_dir, fetch_file
