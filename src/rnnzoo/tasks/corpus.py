@@ -54,8 +54,12 @@ def describe_defaults(defaults: dict[str, Any]) -> str:
     for key, value in defaults.items():
         if key in ("seq_len", "stop_at", "eval_batch_size"):
             continue
+        name = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(name if value else "--no-" + name[2:])
+            continue
         shown = ",".join(map(str, value)) if isinstance(value, list) else ("none" if value is None else value)
-        parts.append(f"--{key.replace('_', '-')} {shown}")
+        parts.append(f"{name} {shown}")
     return "defaults: " + " ".join(parts)
 
 
@@ -170,6 +174,8 @@ def register() -> None:
     ):
         register_task(name, _lm_factory(name), what, unigram,
                       "B contiguous streams, one epoch per batch; " + describe_defaults(defaults), defaults)
+    from .corpus_music import register as register_music
     from .corpus_sequences import register as register_sequences
 
     register_sequences()
+    register_music()
