@@ -21,7 +21,7 @@ EXPECTED = [
     "permuted_mnist",
 ]
 #: tasks on real corpora (rnnzoo.tasks.corpus; their data comes from rnnzoo.data, tested in test_corpus*.py)
-CORPUS = ["ptb_word", "ptb_char", "shakespeare", "japanese_vowels", "basic_motions", "jsb_chorales"]
+CORPUS = ["ptb_word", "ptb_char", "shakespeare", "japanese_vowels", "basic_motions", "jsb_chorales", "brown_pos"]
 
 
 def test_list_tasks():

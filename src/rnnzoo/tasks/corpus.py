@@ -52,7 +52,7 @@ def describe_defaults(defaults: dict[str, Any]) -> str:
     """``rnnzoo list``'s line of a task's training defaults, as flags."""
     parts = []
     for key, value in defaults.items():
-        if key in ("seq_len", "stop_at", "eval_batch_size"):
+        if key in ("seq_len", "stop_at", "eval_batch_size") or isinstance(value, dict):
             continue
         name = "--" + key.replace("_", "-")
         if isinstance(value, bool):
@@ -176,6 +176,8 @@ def register() -> None:
                       "B contiguous streams, one epoch per batch; " + describe_defaults(defaults), defaults)
     from .corpus_music import register as register_music
     from .corpus_sequences import register as register_sequences
+    from .corpus_tagging import register as register_tagging
 
     register_sequences()
     register_music()
+    register_tagging()
