@@ -33,16 +33,17 @@ __all__ = ["LanguageModelTask", "describe_defaults", "register"]
 SPLITS = ("train", "valid", "test")
 
 #: Zaremba et al. 2014, small non-regularised model: 2 x 200 LSTM, batch 20, 35 steps, SGD lr 1 (halved
-#: every epoch after the 4th), clip 5, 13 epochs; the window loss is summed over steps, averaged over the batch
+#: every epoch after the 4th), clip 5, 13 epochs; the window loss is summed over steps, averaged over the batch;
+#: no cell options (the default job's LSTM forget-gate bias of 1 is dropped: Zaremba's LSTM has none)
 WORD_DEFAULTS: dict[str, Any] = {
-    "head": "next_token", "seq_len": None, "hidden_size": 200, "num_layers": 2, "batch_size": 20,
+    "options": {}, "head": "next_token", "seq_len": None, "hidden_size": 200, "num_layers": 2, "batch_size": 20,
     "tbptt": [35, 35], "optimizer": "sgd", "lr": 1.0, "momentum": 0.0, "clip_norm": 5.0,
     "time_reduction": "sum", "schedule": "epoch_decay", "lr_decay_start": 4, "gamma": 0.5, "epochs": 13,
     "val_every": None, "stop_at": None, "eval_batch_size": 1,
 }
 #: characters: a 1 x 256 model, batch 32, windows of 100 steps, Adam 2e-3, clip 5, 3 epochs
 CHAR_DEFAULTS: dict[str, Any] = {
-    "head": "next_token", "seq_len": None, "hidden_size": 256, "num_layers": 1, "batch_size": 32,
+    "options": {}, "head": "next_token", "seq_len": None, "hidden_size": 256, "num_layers": 1, "batch_size": 32,
     "tbptt": [100, 100], "optimizer": "adam", "lr": 2e-3, "clip_norm": 5.0, "time_reduction": "mean",
     "schedule": "constant", "epochs": 3, "val_every": None, "stop_at": None, "eval_batch_size": 1,
 }

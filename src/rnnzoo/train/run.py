@@ -343,7 +343,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
                                        check_on_train_epoch_end=False, verbose=False))
     if progress == "log":
         tokens = cfg.batch_size * cfg.tbptt[0] if getattr(task, "stream", False) and cfg.tbptt else None
-        callbacks.append(ProgressLog(monitor, cfg.max_steps, tokens_per_step=tokens))
+        every = max(1, cfg.val_every // 10) if tokens else None  # a language model: ~10 lines per epoch
+        callbacks.append(ProgressLog(monitor, cfg.max_steps, every, tokens_per_step=tokens))
     if diag is not None:
         callbacks.append(diag)
     loggers = [CSVLogger(run_dir, name="logs"),
