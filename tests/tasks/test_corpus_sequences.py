@@ -91,3 +91,15 @@ def test_bidirectional_training_in_epochs_beats_the_majority(cls_task, tmp_path)
     res = train(cfg, run_dir=tmp_path / "run", echo=lambda s: None)
     assert res["steps"] == 8 * 6 and res["batches"] == 48
     assert res["test"]["accuracy"] > res["baseline"]["accuracy"] + 0.15
+
+
+def test_resume_inside_an_epoch_is_exact(cls_task, tmp_path):
+    cfg = TrainConfig.from_dict(dict(model="gru", task=cls_task, seq_len=None, hidden_size=8, bidirectional=True,
+                                     batch_size=16, epochs=2, val_every=4, optimizer="adam", lr=0.01, dropout=0.2,
+                                     num_layers=2, progress="none", threads=1))
+    train(cfg, run_dir=tmp_path / "whole", echo=lambda s: None)
+    train(cfg.replace(epochs=None, max_steps=8), run_dir=tmp_path / "part", echo=lambda s: None)  # epoch 2, batch 3
+    train(cfg, resume=tmp_path / "part", echo=lambda s: None)
+    a = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "part" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
