@@ -141,6 +141,7 @@ class ProgressLog(Callback):
         self.every = every
         self.tokens_per_step = tokens_per_step
         self._last = (0, time.time())
+        self._val_started: float | None = None
         self._losses: list[float] = []
         self._t0 = time.time()
 
@@ -155,6 +156,9 @@ class ProgressLog(Callback):
             self._losses.append(float(loss))
         if self.every and trainer.global_step % self.every == 0:
             self._line(trainer, "")
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._val_started = time.time()  # tokens/s counts training time only
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
@@ -175,8 +179,10 @@ class ProgressLog(Callback):
         speed = ""
         if self.tokens_per_step:
             steps, then = self._last
-            rate = (trainer.global_step - steps) * self.tokens_per_step / max(now - then, 1e-9)
+            stop = self._val_started if self._val_started is not None and self._val_started > then else now
+            rate = (trainer.global_step - steps) * self.tokens_per_step / max(stop - then, 1e-9)
             speed = f" (ppl {math.exp(min(loss, 50.0)):.4g}), {rate:,.0f} tokens/s"
         self._last = (trainer.global_step, now)
+        self._val_started = None
         print(f"step {trainer.global_step:>6}/{self.max_steps}  train loss {loss:.4g}{speed}{tail}  ({elapsed:.0f} s)",
               flush=True)
