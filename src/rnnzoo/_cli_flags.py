@@ -33,7 +33,14 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
     g.add_argument("--num-layers", type=number(int), help=f"stacked layers (default {d('num_layers')})")
     g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
                    help="bidirectional layers (default off)")
-    g.add_argument("--dropout", type=number(float), help="dropout between layers (default 0)")
+    g.add_argument("--dropout", type=number(float),
+                   help="dropout between layers; token models (language modelling) also drop the embedding output "
+                        "and the backbone output, Zaremba et al. 2014's non-recurrent connections (default 0)")
+    g.add_argument("--embedding-size", type=number(int, nullable=True),
+                   help="token tasks: embedding size; none = --hidden-size (default none)")
+    g.add_argument("--tie-weights", action=argparse.BooleanOptionalAction,
+                   help="token tasks: share the embedding with the output layer (Press & Wolf 2017); needs "
+                        "embedding size = the backbone's output size (default off)")
     g.add_argument("--variational-dropout", type=number(float, nullable=True), metavar="P",
                    help="variational dropout (Gal & Ghahramani 2016): one mask per sequence on each layer's input, "
                         "output and recurrent state, probability P (separate rates: a mapping of input/output/"
@@ -76,9 +83,18 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
     g.add_argument("--momentum", type=number(float),
                    help=f"SGD/RMSprop momentum, unused by Adam (default {d('momentum')})")
     g.add_argument("--weight-decay", type=number(float), help="L2 weight decay (default 0)")
-    g.add_argument("--schedule", choices=("constant", "cosine", "step"),
-                   help="learning-rate schedule after warm-up: constant, cosine to 0 at --max-steps, or step "
-                        "(default constant)")
+    g.add_argument("--schedule", choices=("constant", "cosine", "step", "epoch_decay"),
+                   help="learning-rate schedule after warm-up: constant, cosine to 0 at --max-steps, step, or "
+                        "epoch_decay (times --gamma ** max(0, epoch - --lr-decay-start), 1-based epochs; needs "
+                        "--epochs; Zaremba et al. 2014) (default constant; language-model tasks: see `rnnzoo list`)")
+    g.add_argument("--lr-decay-start", type=number(int),
+                   help=f"epoch_decay: epochs at the full rate before the decay (default {d('lr_decay_start')})")
+    g.add_argument("--epochs", type=number(int, nullable=True),
+                   help="train this many epochs (passes over the training data; replaces --max-steps); none = "
+                        "use --max-steps (default none; language-model tasks: see `rnnzoo list`)")
+    g.add_argument("--time-reduction", choices=("mean", "sum"),
+                   help="loss of an update: mean over its scored steps (a language model: its window's), or sum "
+                        "over its steps / batch size (Zaremba et al. 2014) (default mean)")
     g.add_argument("--warmup-steps", type=number(int), help="linear warm-up, in optimizer updates (default 0)")
     g.add_argument("--step-size", type=number(int),
                    help=f"step schedule: multiply the rate by --gamma every N updates (default {d('step_size')})")
@@ -104,8 +120,9 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
                         "default off)")
     g.add_argument("--threads", type=number(int, nullable=True),
                    help=f"torch threads per process; none = torch's default (default {d('threads')})")
-    g.add_argument("--val-every", type=number(int),
-                   help=f"validate (and save last.ckpt) every N {STEP} (default {d('val_every')})")
+    g.add_argument("--val-every", type=number(int, nullable=True),
+                   help=f"validate (and save last.ckpt) every N {STEP}; none = once per epoch (needs --epochs) "
+                        f"(default {d('val_every')})")
     g.add_argument("--early-stopping", type=number(int, nullable=True), metavar="PATIENCE",
                    help="stop after PATIENCE validations without improvement and report the best weights "
                         "(default none)")

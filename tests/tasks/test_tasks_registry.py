@@ -20,11 +20,13 @@ EXPECTED = [
     "mnist",
     "permuted_mnist",
 ]
+#: tasks on real corpora (rnnzoo.tasks.corpus; their data comes from rnnzoo.data, tested in test_corpus*.py)
+CORPUS = ["ptb_word", "ptb_char", "shakespeare", "japanese_vowels", "basic_motions", "jsb_chorales", "brown_pos"]
 
 
 def test_list_tasks():
     infos = list_tasks()
-    assert [i.name for i in infos] == EXPECTED
+    assert [i.name for i in infos] == EXPECTED + CORPUS
     for info in infos:
         assert isinstance(info, TaskInfo)
         assert info.description and "\n" not in info.description

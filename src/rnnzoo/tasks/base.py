@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,8 @@ class TaskInfo:
     description: str
     baseline: str
     seq_len: str = ""
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+    """Training settings ``rnnzoo train`` uses for this task unless given (e.g. the paper's batch size)."""
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -126,9 +128,18 @@ class Task(abc.ABC):
         metrics: names of the metrics reported for this task, e.g. ``["mse"]``.
         input_kind: what the task gives a model (:class:`~rnnzoo.core.registry.InputKind`); a model
             must read the same kind (``rnnzoo train`` refuses a mismatch, naming both).
+        input_vocab: V when ``x`` holds int64 token ids ``(B, T)`` (the trainer embeds them), else None.
+        stream: True when one training batch is one epoch of B contiguous streams of a corpus
+            (language modelling, Zaremba et al. 2014): trained in TBPTT windows, evaluated as one stream.
+        train_size: training sequences (tokens for a stream task) when the training set is finite, else None.
+        model_options: extra keyword arguments the model's factory needs (e.g. vocabulary sizes).
     """
 
     input_kind: InputKind = InputKind.VECTOR_SEQUENCE
+    input_vocab: int | None = None
+    stream: bool = False
+    train_size: int | None = None
+    model_options: dict[str, Any] = {}  # noqa: RUF012 (read-only class default; tasks assign their own)
     name: str
     input_size: int
     output_size: int

@@ -15,7 +15,7 @@ from .images import make_digits_task, make_mnist_task
 from .parity import ParityTask
 from .temporal_order import TemporalOrderTask
 
-__all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task"]
+__all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task", "task_info"]
 
 
 class UnknownTaskError(KeyError):
@@ -35,23 +35,30 @@ _REGISTRY: dict[str, _Entry] = {}
 
 
 def register_task(name: str, factory: Callable[..., Task], description: str, baseline: str,
-                  seq_len: str | None = None) -> None:
+                  seq_len: str | None = None, train_defaults: dict[str, Any] | None = None) -> None:
     """Register ``factory`` (called with ``seq_len=`` if given, and the options) under ``name``.
 
     ``seq_len`` says what the sequence length ``T`` is by default (default: ``"T = N by default"`` from
-    the factory's ``seq_len`` default ``N``)."""
+    the factory's ``seq_len`` default ``N``). ``train_defaults``: TrainConfig values ``rnnzoo train``
+    uses with this task unless given (see :attr:`TaskInfo.train_defaults`)."""
     if name in _REGISTRY:
         raise ValueError(f"name must be a new task name, got {name!r} which is already registered")
     if seq_len is None:
         param = inspect.signature(factory).parameters.get("seq_len")
         default = param.default if param is not None else None
         seq_len = f"T = {default} by default" if isinstance(default, int) else ""
-    _REGISTRY[name] = _Entry(factory, TaskInfo(name, description, baseline, seq_len))
+    _REGISTRY[name] = _Entry(factory, TaskInfo(name, description, baseline, seq_len, dict(train_defaults or {})))
 
 
 def list_tasks() -> list[TaskInfo]:
     """All registered tasks (name, one-line description, trivial baseline), in registration order."""
     return [entry.info for entry in _REGISTRY.values()]
+
+
+def task_info(name: str) -> TaskInfo | None:
+    """The registry entry of ``name`` (None when unknown)."""
+    entry = _REGISTRY.get(name.strip().lower().replace("-", "_")) if isinstance(name, str) else None
+    return entry.info if entry is not None else None
 
 
 def get_task(name: str, *, seq_len: int | None = None, **options: Any) -> Task:
@@ -164,3 +171,7 @@ register_task(
     _IMAGE_BASELINE,
     "T = 784 (fixed)",
 )
+
+from . import corpus as _corpus  # noqa: E402  (registers the real-corpus tasks; it imports this module)
+
+_corpus.register()

@@ -64,10 +64,13 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
     try:
         model = SequenceModel(cfg.model, input_size=task.input_size, output_size=task.output_size,
                               hidden_size=cfg.hidden_size, head=head, num_layers=cfg.num_layers,
-                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, options=cfg.options,
-                              **regularisers)
+                              bidirectional=cfg.bidirectional, dropout=cfg.dropout,
+                              options={**task.model_options, **cfg.options}, input_vocab=task.input_vocab,
+                              embedding_size=cfg.embedding_size, tie_weights=cfg.tie_weights, **regularisers)
     except (TypeError, ValueError) as err:
         key = str(err).partition(":")[0].partition("[")[0]
+        if key in ("tie_weights", "embedding_size"):
+            raise ConfigError(f"{flag(key)}: {str(err).partition(': ')[2]}") from None
         if key in REGULARISERS:  # create names its argument: name the flag (--zoneout: ...)
             raise ConfigError(f"{flag(key)} (model {cfg.model!r}): {str(err).partition(': ')[2]}") from None
         raise ConfigError(f"--option (model {cfg.model!r}, options {cfg.options}): {err}") from None

@@ -131,17 +131,23 @@ class LastCheckpoint(Callback):
 
 class ProgressLog(Callback):
     """One line per validation on rank 0: step, mean training loss since the last line, the
-    monitored valid metric, elapsed seconds."""
+    monitored valid metric, elapsed seconds. With ``tokens_per_step`` (a language model: B x k tokens per
+    update) also the training perplexity ``exp(loss)`` and tokens per second since the last line."""
 
-    def __init__(self, monitor: str, max_steps: int, every: int | None = None) -> None:
+    def __init__(self, monitor: str, max_steps: int, every: int | None = None, *,
+                 tokens_per_step: int | None = None) -> None:
         self.monitor = monitor
         self.max_steps = max_steps
         self.every = every
+        self.tokens_per_step = tokens_per_step
+        self._last = (0, time.time())
+        self._val_started: float | None = None
         self._losses: list[float] = []
         self._t0 = time.time()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.time()
+        self._last = (trainer.global_step, self._t0)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -150,6 +156,9 @@ class ProgressLog(Callback):
             self._losses.append(float(loss))
         if self.every and trainer.global_step % self.every == 0:
             self._line(trainer, "")
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._val_started = time.time()  # tokens/s counts training time only
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
@@ -161,8 +170,19 @@ class ProgressLog(Callback):
     def _line(self, trainer: L.Trainer, tail: str) -> None:
         if not trainer.is_global_zero:
             return
+        import math
+
         loss = sum(self._losses) / len(self._losses) if self._losses else float("nan")
         self._losses = []
-        elapsed = time.time() - self._t0
-        print(f"step {trainer.global_step:>6}/{self.max_steps}  train loss {loss:.4g}{tail}  ({elapsed:.0f} s)",
+        now = time.time()
+        elapsed = now - self._t0
+        speed = ""
+        if self.tokens_per_step:
+            steps, then = self._last
+            stop = self._val_started if self._val_started is not None and self._val_started > then else now
+            rate = (trainer.global_step - steps) * self.tokens_per_step / max(stop - then, 1e-9)
+            speed = f" (ppl {math.exp(min(loss, 50.0)):.4g}), {rate:,.0f} tokens/s"
+        self._last = (trainer.global_step, now)
+        self._val_started = None
+        print(f"step {trainer.global_step:>6}/{self.max_steps}  train loss {loss:.4g}{speed}{tail}  ({elapsed:.0f} s)",
               flush=True)

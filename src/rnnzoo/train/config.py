@@ -20,14 +20,16 @@ from rnnzoo.train.errors import ConfigError
 
 HEADS = ("auto", "last", "per_step", "next_token")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
-SCHEDULES = ("constant", "cosine", "step")
+SCHEDULES = ("constant", "cosine", "step", "epoch_decay")
+TIME_REDUCTIONS = ("mean", "sum")
 PRECISIONS = ("32-true", "64-true", "bf16-mixed")
 PROGRESS = ("auto", "bar", "log", "none")
 
 
 #: the keys whose flag takes ``none`` (also in a config file: ``none``, ``null``, ``~`` or ``off``)
 NULLABLE = ("seq_len", "variational_dropout", "zoneout", "weight_drop", "init", "clip_norm", "clip_value", "tbptt",
-            "threads", "early_stopping", "monitor", "stop_at", "diagnose_every")
+            "threads", "early_stopping", "monitor", "stop_at", "diagnose_every", "epochs", "embedding_size",
+            "val_every")
 NONE_WORDS = ("none", "null", "off")
 
 
@@ -145,8 +147,17 @@ class TrainConfig:
     checkpointed between two windows of a batch), ``clip_norm``
     (global gradient norm, Pascanu et al. 2013), ``clip_value`` (per element), ``tbptt`` ([k1, k2],
     None = full BPTT).
+    Epochs and papers' settings: ``epochs`` (None: train ``max_steps`` updates; an integer replaces
+    ``max_steps`` by ``epochs`` x the task's updates per epoch; a stream task's epoch is one pass over its
+    B streams, one update per TBPTT window), ``schedule: epoch_decay`` (the rate times
+    ``gamma ** max(0, epoch - lr_decay_start)`` in 1-based epoch ``epoch``: Zaremba et al. 2014 use
+    ``lr_decay_start`` 4, ``gamma`` 0.5), ``time_reduction`` (``mean``: the loss is the mean over the
+    update's scored steps, for a stream task its window's; ``sum``: summed over the update's steps and
+    averaged over the batch, Zaremba's ``reduce_sum(loss) / batch_size``), ``embedding_size`` (token tasks;
+    None = ``hidden_size``) and ``tie_weights`` (Press & Wolf 2017).
     Run: ``seed``, ``devices`` (>1: DDP over gloo on CPU), ``precision``, ``deterministic``,
-    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (updates),
+    ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (updates; None
+    = once per epoch, which needs ``epochs``),
     ``early_stopping`` (patience in validations), ``monitor`` (valid metric; None = the task's first),
     ``stop_at`` (stop once the monitored valid metric is this good), ``diagnose_every``, ``log_every``,
     ``progress``.
@@ -178,6 +189,11 @@ class TrainConfig:
     step_size: int = 1000
     gamma: float = 0.5
     max_steps: int = 1000
+    epochs: int | None = None
+    lr_decay_start: int = 4
+    time_reduction: str = "mean"
+    embedding_size: int | None = None
+    tie_weights: bool = False
     clip_norm: float | None = None
     clip_value: float | None = None
     tbptt: list[int] | None = None
@@ -187,7 +203,7 @@ class TrainConfig:
     deterministic: bool = False
     compile: bool = False
     threads: int | None = None
-    val_every: int = 100
+    val_every: int | None = 100
     early_stopping: int | None = None
     monitor: str | None = None
     stop_at: float | None = None
@@ -263,6 +279,11 @@ class TrainConfig:
         self.step_size = _int("step_size", self.step_size, 1)
         self.gamma = _float("gamma", self.gamma, low=0.0, high=1.0, low_open=True, high_open=False)
         self.max_steps = _int("max_steps", self.max_steps, 1)
+        self.epochs = _int("epochs", self.epochs, 1, optional=True)
+        self.lr_decay_start = _int("lr_decay_start", self.lr_decay_start, 0)
+        self.time_reduction = _choice("time_reduction", self.time_reduction, TIME_REDUCTIONS)
+        self.embedding_size = _int("embedding_size", self.embedding_size, 1, optional=True)
+        self.tie_weights = _bool("tie_weights", self.tie_weights)
         self.clip_norm = _float("clip_norm", self.clip_norm, low=0.0, low_open=True, optional=True)
         self.clip_value = _float("clip_value", self.clip_value, low=0.0, low_open=True, optional=True)
         self.tbptt = parse_tbptt(self.tbptt)
@@ -272,7 +293,11 @@ class TrainConfig:
         self.deterministic = _bool("deterministic", self.deterministic)
         self.compile = _bool("compile", self.compile)
         self.threads = _int("threads", self.threads, 1, optional=True)
-        self.val_every = _int("val_every", self.val_every, 1)
+        self.val_every = _int("val_every", self.val_every, 1, optional=True)
+        if self.val_every is None and self.epochs is None:
+            raise ConfigError("--val-every: none (once per epoch) needs --epochs, got --epochs none")
+        if self.schedule == "epoch_decay" and self.epochs is None:
+            raise ConfigError("--schedule: epoch_decay needs --epochs (it decays per epoch), got --epochs none")
         self.early_stopping = _int("early_stopping", self.early_stopping, 1, optional=True)
         if self.monitor is not None and not isinstance(self.monitor, str):
             raise ConfigError(f"--monitor: expected a metric name, got {self.monitor!r}")
@@ -291,11 +316,22 @@ class TrainConfig:
             )
 
 
+def task_defaults(task: Any) -> dict[str, Any]:
+    """The training settings registered with ``task`` (:attr:`rnnzoo.tasks.TaskInfo.train_defaults`), or {}."""
+    if not isinstance(task, str):
+        return {}
+    from rnnzoo.tasks.registry import task_info
+
+    info = task_info(task)
+    return dict(info.train_defaults) if info is not None else {}
+
+
 def layer(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated with ``new``. The default job's cell options belong to its model and its
-    sequence length, task options and ``stop_at`` threshold to its task (and monitored metric):
-    changing the model (task, monitor) drops them unless ``new`` gives them too. Options given in
-    ``new`` are merged into those kept."""
+    """``base`` updated with ``new``. A change of task first applies the new task's registered training
+    defaults (e.g. ``ptb_word``: Zaremba's batch 20, TBPTT 35, SGD lr 1), which ``new`` may override.
+    The default job's cell options belong to its model and its sequence length, task options and
+    ``stop_at`` threshold to its task (and monitored metric): changing the model (task, monitor) drops
+    them unless ``new`` gives them too. Options given in ``new`` are merged into those kept."""
     out = dict(base)
     if "model" in new and new["model"] != base.get("model"):
         out["options"] = {}
@@ -305,6 +341,7 @@ def layer(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         out["task_options"] = {}
         if "stop_at" not in new:  # a threshold on the old task's metric
             out["stop_at"] = None
+        out.update(task_defaults(new["task"]))  # the task's own settings (a paper's), under ``new``
     if "monitor" in new and new["monitor"] != base.get("monitor") and "stop_at" not in new:
         out["stop_at"] = None
     for key, value in new.items():

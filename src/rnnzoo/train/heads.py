@@ -9,6 +9,14 @@ an output:
 * ``"per_step"``: at every step (sequence labelling, e.g. copy memory).
 * ``"next_token"``: at every step, the output at step t being scored against the label at step
   t+1 (language modelling: shifted targets; see :mod:`rnnzoo.train.objective`).
+
+Token inputs (``input_vocab = V``): ``x`` holds int64 ids ``(B, T)``, embedded by ``nn.Embedding(V, E)``
+(``E = embedding_size``, default the hidden size) before the backbone. ``tie_weights`` shares the
+embedding matrix with the output layer (Press & Wolf 2017, arXiv:1608.05859), which needs
+``E = backbone.output_size``. With ``dropout > 0`` a token model also drops the embedding output and the
+backbone output (Zaremba et al. 2014, arXiv:1409.2329: dropout on the "non-recurrent connections"; the
+backbone applies it between layers). The embedding and the output layer are initialised uniform in
+[-0.1, 0.1], Zaremba's ``init_scale`` (the backbone keeps its own initialisation).
 """
 
 from __future__ import annotations
@@ -47,9 +55,12 @@ class SequenceModel(nn.Module):
         variational_dropout, zoneout, weight_drop, layer_norm: the regularisers of :func:`rnnzoo.create`
             (wrapper cells around every layer's cells; random ones act in training mode).
         options: the cell's own options (e.g. ``{"forget_bias": 1.0}``).
+        input_vocab: V for token inputs (then ``input_size`` must be V too), None for vectors.
+        embedding_size: E of the token embedding (None: ``hidden_size``).
+        tie_weights: share the embedding with the output layer (Press & Wolf 2017).
 
-    Shapes: ``x`` ``(B, T, I)``, ``lengths`` ``(B,)``; ``forward`` returns ``(y, state)`` with ``y``
-    ``(B, O)`` for ``"last"`` and ``(B, T, O)`` otherwise.
+    Shapes: ``x`` ``(B, T, I)`` (token inputs: int64 ``(B, T)``), ``lengths`` ``(B,)``; ``forward`` returns
+    ``(y, state)`` with ``y`` ``(B, O)`` for ``"last"`` and ``(B, T, O)`` otherwise.
 
     ``config`` is a plain dict: ``SequenceModel.from_config(m.config)`` rebuilds the model.
     """
@@ -58,21 +69,48 @@ class SequenceModel(nn.Module):
                  head: str = "last", num_layers: int = 1, bidirectional: bool = False,
                  dropout: float = 0.0, variational_dropout: float | dict[str, float] | None = None,
                  zoneout: float | dict[str, float] | None = None, weight_drop: float | None = None,
-                 layer_norm: bool = False, options: dict[str, Any] | None = None) -> None:
+                 layer_norm: bool = False, options: dict[str, Any] | None = None,
+                 input_vocab: int | None = None, embedding_size: int | None = None,
+                 tie_weights: bool = False) -> None:
         super().__init__()
         if head not in HEAD_KINDS:
             raise ValueError(f"head: expected one of {', '.join(HEAD_KINDS)}, got {head!r}")
         options = dict(options or {})
-        self.backbone = rnnzoo.create(model, input_size=input_size, hidden_size=hidden_size,
+        self.embedding: nn.Embedding | None = None
+        backbone_input = input_size
+        if input_vocab is not None:
+            if input_size != input_vocab:
+                raise ValueError(f"input_size: token inputs need input_size = input_vocab = {input_vocab}, "
+                                 f"got {input_size}")
+            backbone_input = hidden_size if embedding_size is None else embedding_size
+            self.embedding = nn.Embedding(input_vocab, backbone_input)
+        elif tie_weights or embedding_size is not None:
+            what = "tie_weights" if tie_weights else "embedding_size"
+            raise ValueError(f"{what}: needs token inputs (a task with input_vocab), got a vector-input task")
+        self.backbone = rnnzoo.create(model, input_size=backbone_input, hidden_size=hidden_size,
                                       num_layers=num_layers, bidirectional=bidirectional, batch_first=True,
                                       dropout=dropout, variational_dropout=variational_dropout, zoneout=zoneout,
                                       weight_drop=weight_drop, layer_norm=layer_norm, **options)
         self.head_kind = head
         self.head = nn.Linear(self.backbone.output_size, output_size)
+        self.drop = nn.Dropout(dropout) if self.embedding is not None and dropout > 0 else None
+        if self.embedding is not None:
+            nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+            nn.init.uniform_(self.head.weight, -0.1, 0.1)
+        if tie_weights:
+            assert self.embedding is not None
+            if self.embedding.embedding_dim != self.backbone.output_size or input_vocab != output_size:
+                raise ValueError(
+                    f"tie_weights: the embedding ({input_vocab} x {self.embedding.embedding_dim}) and the output "
+                    f"layer ({output_size} x {self.backbone.output_size}) must have the same shape: set "
+                    f"embedding_size = {self.backbone.output_size} (the backbone's output size), got "
+                    f"embedding_size {self.embedding.embedding_dim}")
+            self.head.weight = self.embedding.weight
         self.config = dict(model=model, input_size=input_size, output_size=output_size, hidden_size=hidden_size,
                            head=head, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
                            variational_dropout=variational_dropout, zoneout=zoneout, weight_drop=weight_drop,
-                           layer_norm=layer_norm, options=options)
+                           layer_norm=layer_norm, options=options, input_vocab=input_vocab,
+                           embedding_size=embedding_size, tie_weights=tie_weights)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SequenceModel:
@@ -85,8 +123,21 @@ class SequenceModel(nn.Module):
 
     def features(self, x: Tensor, state: Any = None, *, lengths: Tensor | None = None,
                  mask: Tensor | None = None) -> tuple[Tensor, Any]:
-        """The backbone's outputs ``(B, T, H_out)`` and final state (for chunked runs: TBPTT)."""
-        return self.backbone(x, state, lengths=lengths, mask=mask)
+        """The backbone's outputs ``(B, T, H_out)`` and final state (for chunked runs: TBPTT).
+
+        Token models embed ``x`` (int64 ``(B, T)``) first; with dropout, the embedding output and the
+        backbone output are dropped (training mode only)."""
+        if self.embedding is None:
+            return self.backbone(x, state, lengths=lengths, mask=mask)
+        if x.dim() != 2 or x.is_floating_point():
+            raise ValueError(f"x: a token model expects int64 ids of shape (B, T), got {x.dtype} {tuple(x.shape)}")
+        emb = self.embedding(x)
+        if self.drop is not None:
+            emb = self.drop(emb)
+        out, state = self.backbone(emb, state, lengths=lengths, mask=mask)
+        if self.drop is not None:
+            out = self.drop(out)
+        return out, state
 
     def forward(self, x: Tensor, state: Any = None, *, lengths: Tensor | None = None) -> tuple[Tensor, Any]:
         """``x`` ``(B, T, I)`` -> ``(y, final_state)``; ``y`` ``(B, O)`` (last) or ``(B, T, O)``."""

@@ -3,7 +3,9 @@
 Regression: ``mse`` (``torchmetrics.MeanSquaredError``). Classification: ``accuracy``
 (``MulticlassAccuracy``, micro average), ``error_rate`` (1 - accuracy), ``cross_entropy`` (nats per
 scored step), ``perplexity`` (``torchmetrics.text.Perplexity``, ``exp(cross_entropy)``) and ``bpc``
-(bits per character, ``cross_entropy / ln 2``).
+(bits per character, ``cross_entropy / ln 2``). Multi-label frames (loss ``bce``): ``nll``, the negative
+log-likelihood of a frame under independent Bernoullis, summed over its units and averaged over frames
+(the per-frame NLL of Boulanger-Lewandowski et al. 2012 and Chung et al. 2014, arXiv:1412.3555).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rnnzoo.train.objective import Targets, scored
 
 CLASSIFICATION_METRICS = ("accuracy", "error_rate", "cross_entropy", "perplexity", "bpc")
 REGRESSION_METRICS = ("mse",)
+MULTILABEL_METRICS = ("nll",)
 HIGHER_IS_BETTER = {"accuracy": True}
 
 
@@ -37,6 +40,30 @@ class CrossEntropy(Metric):
     def update(self, logits: Tensor, target: Tensor) -> None:
         self.total += torch.nn.functional.cross_entropy(logits.double(), target, reduction="sum")
         self.count += target.numel()
+
+    def compute(self) -> Tensor:
+        return self.total / self.count
+
+
+class FrameNLL(Metric):
+    """Negative log-likelihood per frame in nats: ``update(logits (N, P), target (N, P) in {0, 1})`` adds the
+    binary cross-entropies summed over the P units; ``compute`` divides by the N frames."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, target: Tensor) -> None:
+        if logits.shape != target.shape or logits.dim() != 2:
+            raise ValueError(f"target: expected the logits' shape (N, P) {tuple(logits.shape)}, got "
+                             f"{tuple(target.shape)}")
+        self.total += torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.double(), target.double(), reduction="sum")
+        self.count += logits.shape[0]
 
     def compute(self) -> Tensor:
         return self.total / self.count
@@ -62,7 +89,7 @@ class SequenceMetrics(nn.Module):
     """The metrics of a task, updated from model outputs and :class:`~rnnzoo.train.objective.Targets`.
 
     Args:
-        loss: ``"mse"`` (regression) or ``"cross_entropy"`` (classification).
+        loss: ``"mse"`` (regression), ``"cross_entropy"`` (classification) or ``"bce"`` (multi-label frames).
         num_classes: C, for classification.
 
     ``update(pred, targets)`` takes ``pred`` ``(B, O)`` (head ``"last"``) or ``(B, T, O)``;
@@ -74,6 +101,8 @@ class SequenceMetrics(nn.Module):
         self.loss = loss
         if loss == "mse":
             self.metrics = nn.ModuleDict({"mse": MeanSquaredError()})
+        elif loss == "bce":
+            self.metrics = nn.ModuleDict({"nll": FrameNLL()})
         else:
             self.metrics = nn.ModuleDict({
                 "accuracy": MulticlassAccuracy(num_classes, average="micro"),
@@ -92,7 +121,7 @@ class SequenceMetrics(nn.Module):
         p, t = scored(pred, targets)
         p = p.float() if p.dtype in (torch.float16, torch.bfloat16) else p
         for name, metric in self.metrics.items():
-            if name == "mse":
+            if name in ("mse", "nll"):
                 metric.update(p, t.to(p.dtype))
             elif name == "perplexity":
                 metric.update(p.unsqueeze(0), t.unsqueeze(0))

@@ -33,9 +33,11 @@ from rnnzoo.tasks import Batch, Task
 from rnnzoo.train._quiet import quiet_lightning
 from rnnzoo.train.build import batch_seed, build_model, build_task, resolve_head
 from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.epochs import tokens_per_epoch, updates_per_epoch
 from rnnzoo.train.errors import TrainingDiverged
 from rnnzoo.train.metrics import SequenceMetrics
 from rnnzoo.train.objective import full_loss, make_targets
+from rnnzoo.train.stream import stream_update
 from rnnzoo.train.tbptt import Chunks
 
 CHECKPOINT_FORMAT = 1
@@ -43,11 +45,17 @@ CHECKPOINT_FORMAT = 1
 
 class Schedule:
     """Learning-rate factor per optimizer step: linear warm-up to 1 over ``warmup`` steps, then
-    ``constant``, ``cosine`` (to 0 at ``total``) or ``step`` (times ``gamma`` every ``step_size``)."""
+    ``constant``, ``cosine`` (to 0 at ``total``), ``step`` (times ``gamma`` every ``step_size``) or
+    ``epoch_decay`` (times ``gamma ** max(0, epoch - decay_start)`` in 1-based epoch ``epoch`` of
+    ``per_epoch`` updates: Zaremba et al. 2014's halving after epoch 4)."""
 
-    def __init__(self, kind: str, warmup: int, total: int, step_size: int, gamma: float) -> None:
+    def __init__(self, kind: str, warmup: int, total: int, step_size: int, gamma: float, *,
+                 per_epoch: int | None = None, decay_start: int = 0) -> None:
         self.kind, self.warmup, self.total = kind, warmup, total
         self.step_size, self.gamma = step_size, gamma
+        self.per_epoch, self.decay_start = per_epoch, decay_start
+        if kind == "epoch_decay" and not per_epoch:
+            raise ValueError(f"per_epoch: the epoch_decay schedule needs the updates per epoch, got {per_epoch!r}")
 
     def __call__(self, step: int) -> float:
         if self.warmup and step < self.warmup:
@@ -58,6 +66,10 @@ class Schedule:
             return 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span))
         if self.kind == "step":
             return self.gamma ** (t // self.step_size)
+        if self.kind == "epoch_decay":
+            assert self.per_epoch is not None
+            epoch = step // self.per_epoch + 1
+            return self.gamma ** max(0, epoch - self.decay_start)
         return 1.0
 
 
@@ -118,6 +130,13 @@ class LitSequenceModel(L.LightningModule):
         self.head_kind = resolve_head(self.cfg, self.task)
         self.model = build_model(self.cfg, self.task)
         self.loss_kind = self.task.loss
+        self.stream = bool(getattr(self.task, "stream", False))
+        self.per_epoch = updates_per_epoch(self.cfg, self.task)
+        self.epoch_tokens = tokens_per_epoch(self.cfg, self.task)
+        #: wall seconds of each finished epoch (stream tasks; kept in checkpoints)
+        self.epoch_seconds: list[float] = []
+        self._epoch_started: float | None = None
+        self._step_clock: float | None = None
         self.automatic_optimization = False
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
         self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
@@ -146,14 +165,22 @@ class LitSequenceModel(L.LightningModule):
             opt = torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         else:
             opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        schedule = Schedule(cfg.schedule, cfg.warmup_steps, cfg.max_steps, cfg.step_size, cfg.gamma)
+        schedule = Schedule(cfg.schedule, cfg.warmup_steps, cfg.max_steps, cfg.step_size, cfg.gamma,
+                            per_epoch=self.per_epoch, decay_start=cfg.lr_decay_start)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def train_batch(self, index: int) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Training batch ``index`` (this process's share): ``x`` ``(B, T, I)``, ``y``, ``lengths``."""
-        gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, index))
-        batch = self.task.sample(self.cfg.batch_size, gen)
+        """Training batch ``index`` (this process's share): ``x`` ``(B, T, I)``, ``y``, ``lengths``. A task with
+        a finite training set (``epoch_batch``) gives slice ``index mod per_epoch`` of epoch ``index // per_epoch``."""
+        epoch_batch = getattr(self.task, "epoch_batch", None)
+        if epoch_batch is not None and self.per_epoch:  # epochs of a seeded shuffle: index -> (epoch, slice)
+            epoch, part = divmod(index, self.per_epoch)
+            gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, "epoch", epoch))
+            batch = epoch_batch(gen, part, self.cfg.batch_size)
+        else:
+            gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, index))
+            batch = self.task.sample(self.cfg.batch_size, gen)
         x, y, lengths = batch.x, batch.y, batch.lengths
         world = self.trainer.world_size if self._trainer is not None else 1
         if world > 1:
@@ -162,7 +189,7 @@ class LitSequenceModel(L.LightningModule):
             x, y = x[rows], y[rows]
             lengths = lengths[rows] if lengths is not None else None
         dtype = next(self.model.parameters()).dtype
-        x = x.to(self.device, dtype)
+        x = x.to(self.device, dtype) if x.is_floating_point() else x.to(self.device)  # token ids stay int64
         y = y.to(self.device, dtype) if y.is_floating_point() else y.to(self.device)
         return x, y, lengths
 
@@ -179,6 +206,9 @@ class LitSequenceModel(L.LightningModule):
         opt = self.optimizers()
         sched = self.lr_schedulers()
         norms: list[float] = []
+        self._step_clock = time.time()
+        if self._epoch_started is None:
+            self._epoch_started = self._step_clock
         if cfg.tbptt is None:
             index = int(self.batches_done)
             # dropout (the only other randomness) also follows the batch index: resume stays exact
@@ -211,11 +241,12 @@ class LitSequenceModel(L.LightningModule):
         else:
             pred, _ = self.model(x, lengths=lengths)
             total = full_loss(pred, targets, self.loss_kind)
-            update(total, 0)
+            update(total * (targets.count / x.shape[0]) if cfg.time_reduction == "sum" else total, 0)
             total = total.detach()
             self.batches_done += 1
             size = x.shape[0]
         self.log("train/loss", total, prog_bar=True, batch_size=size)
+        self._log_speed(total, size)
         if norms:
             self.log("train/grad_norm", max(norms), batch_size=size)
         self.log("train/lr", sched.get_last_lr()[0], batch_size=size)
@@ -246,15 +277,41 @@ class LitSequenceModel(L.LightningModule):
                 loss_c, state = chunks.loss(j, state)
                 j += 1
                 if loss_c is not None:
-                    update(loss_c, j - 1)
+                    update(self._window_objective(chunks, j - 1, loss_c), j - 1)
                     break
             if j > chunks.last_scored:  # the batch is done: the next step starts the next one
+                self._end_epoch()
                 self.batches_done += 1
                 self.chunk_next, self._carry, self._batch = 0, None, None
             else:
                 self.chunk_next, self._carry = j, state
             if loss_c is not None:
                 return loss_c.detach() / chunks.fraction(j - 1), chunks.x.shape[0]
+
+    def _window_objective(self, chunks: Chunks, index: int, share: Tensor) -> Tensor:
+        """What window ``index`` back-propagates, from its share of the batch loss (``sum / count``):
+        ``time_reduction: sum``: the sum over its scored steps / B (Zaremba et al. 2014); ``mean``: for a
+        stream task the mean over its own scored steps (each window is an update of its own), else the share
+        (the chunk losses of a batch add up to its mean loss)."""
+        if self.cfg.time_reduction == "sum":
+            return share * (chunks.targets.count / chunks.x.shape[0])
+        if self.stream:
+            return share / chunks.fraction(index)
+        return share
+
+    def _end_epoch(self) -> None:
+        if self.stream and self._epoch_started is not None:
+            self.epoch_seconds.append(time.time() - self._epoch_started)
+        self._epoch_started = None  # the next training step starts the next epoch (validation excluded)
+
+    def _log_speed(self, loss: Tensor, size: int) -> None:
+        """Tokens per second (stream tasks: B x k per update) and the training perplexity, in the progress bar."""
+        now = time.time()
+        if self.stream and self.cfg.tbptt is not None:
+            if self._step_clock is not None and now > self._step_clock:
+                rate = size * self.cfg.tbptt[0] / (now - self._step_clock)  # this update's compute
+                self.log("train/tokens_per_s", rate, prog_bar=True, batch_size=size)
+            self.log("train/ppl", torch.exp(loss.detach().float().clamp(max=50.0)), prog_bar=True, batch_size=size)
 
     def _restore_carry(self, chunks: Chunks) -> Any:
         if self._carry is None and self._saved_carry is not None:  # resumed between two windows of a batch
@@ -286,8 +343,11 @@ class LitSequenceModel(L.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch[0], batch[1]
         lengths = batch[2] if len(batch) > 2 else None
+        if self.stream:  # one long stream: in windows carrying the state, never all its logits at once
+            stream_update(self.model, self.val_metrics, x, y, self.head_kind, self.loss_kind)
+            return
         dtype = next(self.model.parameters()).dtype
-        pred, _ = self.model(x.to(dtype), lengths=lengths)
+        pred, _ = self.model(x.to(dtype) if x.is_floating_point() else x, lengths=lengths)
         self.val_metrics.update(pred, make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind))
 
     def on_validation_epoch_end(self) -> None:
@@ -317,6 +377,7 @@ class LitSequenceModel(L.LightningModule):
             "batches": int(self.batches_done),
             "updates": int(self.updates_done),
             "wall_seconds": self.wall_seconds(),
+            "epoch_seconds": list(self.epoch_seconds),
         }
         if self.cfg.tbptt is not None:  # between two windows of a batch: where, and the state carried
             checkpoint["rnnzoo"]["tbptt"] = {"window": self.chunk_next, "carry": self._carry_to_save()}
@@ -324,6 +385,7 @@ class LitSequenceModel(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get("rnnzoo", {})
         self.wall_offset = float(meta.get("wall_seconds", 0.0))
+        self.epoch_seconds = [float(v) for v in meta.get("epoch_seconds", [])]
         chunk = meta.get("tbptt") or {}
         self.chunk_next = int(chunk.get("window", 0))
         self._carry, self._batch = None, None

@@ -2,7 +2,9 @@
 
 The loss is 001 eq (8), ``L = sum_t L_t(y_t, z_t)``, over the scored steps, divided by the number of
 scored elements (a mean, so the learning rate does not depend on T or the batch size). ``L_t`` is the
-squared error (``"mse"``) or the negative log-likelihood of the label (``"cross_entropy"``).
+squared error (``"mse"``), the negative log-likelihood of the label (``"cross_entropy"``) or of a binary
+vector under independent Bernoullis with logits ``pred`` (``"bce"``: multi-label frames, polyphonic music,
+Boulanger-Lewandowski et al. 2012; its elements are the frame's units, like mse's outputs).
 
 A :class:`Targets` records where the loss applies:
 
@@ -26,7 +28,7 @@ from torch import Tensor, nn
 
 from rnnzoo.core.runner import lengths_to_mask
 
-LOSSES = ("mse", "cross_entropy")
+LOSSES = ("mse", "cross_entropy", "bce")
 
 
 @dataclass
@@ -54,13 +56,13 @@ def make_targets(head: str, y: Tensor, lengths: Tensor | None, steps: int, loss:
     if loss not in LOSSES:
         raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
     batch = y.shape[0]
-    width = y.shape[-1] if loss == "mse" and y.dim() in (2, 3) else 1
+    width = y.shape[-1] if loss in ("mse", "bce") and y.dim() in (2, 3) else 1
     if head == "last":
         if lengths is None:
             positions = torch.full((batch,), steps - 1, dtype=torch.long, device=y.device)
         else:
             positions = lengths.to(y.device, torch.long) - 1
-        return Targets("last", y, positions, None, batch * (width if loss == "mse" else 1))
+        return Targets("last", y, positions, None, batch * width)
     if head not in ("per_step", "next_token"):
         raise ValueError(f"head: expected last, per_step or next_token, got {head!r}")
     if y.dim() < 2 or y.shape[1] != steps:
@@ -73,12 +75,14 @@ def make_targets(head: str, y: Tensor, lengths: Tensor | None, steps: int, loss:
         valid = mask if mask is not None else torch.ones(batch, steps, dtype=torch.bool, device=y.device)
         mask = torch.cat([valid[:, 1:], torch.zeros_like(valid[:, :1])], dim=1)
     n = int(mask.sum()) if mask is not None else batch * steps
-    return Targets("per_step", y, None, mask, n * (width if loss == "mse" else 1))
+    return Targets("per_step", y, None, mask, n * width)
 
 
 def _loss_sum(pred: Tensor, target: Tensor, loss: str) -> Tensor:
     if loss == "mse":
         return F.mse_loss(pred, target.to(pred.dtype), reduction="sum")
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype), reduction="sum")
     return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="sum")
 
 
@@ -99,6 +103,8 @@ def full_loss(pred: Tensor, targets: Targets, loss: str) -> Tensor:
     p, t = scored(pred, targets)
     if loss == "mse":
         return F.mse_loss(p, t.to(p.dtype))
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(p, t.to(p.dtype))
     return F.cross_entropy(p, t)
 
 

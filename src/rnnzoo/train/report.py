@@ -38,8 +38,16 @@ def announce(cfg: TrainConfig, task: Any, n_params: int, monitor: str, run_dir: 
         procs = (f" on {cfg.devices} processes (DDP over gloo, {cfg.batch_size // cfg.devices} of the "
                  f"{cfg.batch_size} sequences of each batch per process)")
     base = ", ".join(f"{shown(k)} {v:.4g}" for k, v in task.baseline().items())
-    return (f"{what} {cfg.model} ({n_params:,} parameters) on {task.name} T={task.seq_len} for up to "
-            f"{cfg.max_steps:,} steps{early}{procs}; baseline {base}; run dir {run_dir}")
+    data = f"T={task.seq_len}"
+    if getattr(task, "stream", False):
+        streams = f"{cfg.batch_size} streams of {task.train_size // cfg.batch_size:,}"
+        window = f", windows of {cfg.tbptt[0]}" if cfg.tbptt else ""
+        data = f"({task.train_size:,} training tokens as {streams}{window})"
+    epochs = ""
+    if cfg.epochs is not None:
+        epochs = f" ({cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''} of {cfg.max_steps // cfg.epochs:,})"
+    return (f"{what} {cfg.model} ({n_params:,} parameters) on {task.name} {data} for up to "
+            f"{cfg.max_steps:,} steps{epochs}{early}{procs}; baseline {base}; run dir {run_dir}")
 
 
 def stop_reason(cfg: TrainConfig, monitor: str, steps: int, last_valid: float | None) -> tuple[str, str]:

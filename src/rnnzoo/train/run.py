@@ -37,12 +37,15 @@ from rnnzoo.train._quiet import quiet_lightning
 from rnnzoo.train.build import build_model, build_task, resolve_head
 from rnnzoo.train.callbacks import GracefulStop, LastCheckpoint, ProgressLog
 from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.curves import save_curves
+from rnnzoo.train.epochs import resolve_epochs
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 from rnnzoo.train.heads import SequenceModel
 from rnnzoo.train.metrics import HIGHER_IS_BETTER, SequenceMetrics, derived_baseline
 from rnnzoo.train.module import CHECKPOINT_FORMAT, LitSequenceModel, TaskData
 from rnnzoo.train.objective import make_targets
 from rnnzoo.train.report import announce, check_resumable, stop_reason, summary
+from rnnzoo.train.stream import stream_update
 
 __all__ = ["Interrupted", "evaluate_checkpoint", "evaluate_model", "load_checkpoint", "resolve_checkpoint",
            "summary", "train"]
@@ -165,10 +168,15 @@ def evaluate_model(model: SequenceModel, task: Any, split: str, *, batch_size: i
     model.eval()
     data = task.split(split)
     metrics = SequenceMetrics(task.loss, task.output_size)
+    if getattr(task, "stream", False):  # one long stream, in windows carrying the state
+        stream_update(model, metrics, data.x, data.y, model.head_kind, task.loss)
+        model.train(was_training)
+        return metrics.compute()
     dtype = next(model.parameters()).dtype
     n = data.x.shape[0]
     for start in range(0, n, batch_size):
-        x = data.x[start:start + batch_size].to(dtype)
+        x = data.x[start:start + batch_size]
+        x = x.to(dtype) if x.is_floating_point() else x
         y = data.y[start:start + batch_size]
         lengths = data.lengths[start:start + batch_size] if data.lengths is not None else None
         pred, _ = model(x, lengths=lengths)
@@ -289,6 +297,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     started = time.time()
     # everything that can fail on bad input happens before anything is written
     task = build_task(cfg)
+    cfg = resolve_epochs(cfg, task)
     build_model(cfg, task)
     monitor = monitor_of(cfg, task)
     ckpt_path: Path | None = None
@@ -333,7 +342,9 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
                                        patience=cfg.early_stopping or 10**9, stopping_threshold=cfg.stop_at,
                                        check_on_train_epoch_end=False, verbose=False))
     if progress == "log":
-        callbacks.append(ProgressLog(monitor, cfg.max_steps))
+        tokens = cfg.batch_size * cfg.tbptt[0] if getattr(task, "stream", False) and cfg.tbptt else None
+        every = max(1, cfg.val_every // 10) if tokens else None  # a language model: ~10 lines per epoch
+        callbacks.append(ProgressLog(monitor, cfg.max_steps, every, tokens_per_step=tokens))
     if diag is not None:
         callbacks.append(diag)
     loggers = [CSVLogger(run_dir, name="logs"),
@@ -418,6 +429,16 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         "checkpoint": str(ckpt_dir / ("best.ckpt" if weights == "best" else "last.ckpt")),
         "config": cfg.to_dict(),
     }
+    if cfg.epochs is not None:
+        results["epochs"] = cfg.epochs
+        results["updates_per_epoch"] = module.per_epoch
+    if module.stream:
+        results["epoch_seconds"] = [round(v, 3) for v in module.epoch_seconds]
+        per_epoch_tokens = module.epoch_tokens or 0
+        results["tokens_per_second"] = [round(per_epoch_tokens / v, 1) for v in module.epoch_seconds if v > 0]
+    curves = save_curves(run_dir, monitor)
+    if curves is not None:
+        results["curves"] = str(curves)
     _write_atomic(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
