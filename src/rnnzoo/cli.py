@@ -32,7 +32,7 @@ from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, Train
 PROG = "rnnzoo"
 #: keys that ``--resume`` may change; the others define the run and must stay as they were
 RESUMABLE = ("max_steps", "devices", "val_every", "early_stopping", "stop_at", "monitor", "progress", "log_every",
-             "diagnose_every", "deterministic", "threads", "eval_batch_size", "compile")
+             "diagnose_every", "deterministic", "threads", "eval_batch_size", "compile", "epochs")
 _DELEGATES = {"bench": ("rnnzoo.bench.cli", "main"), "diagnose": ("rnnzoo.diagnostics.cli", "main"),
               "export": ("rnnzoo.export.cli", "main"), "data": ("rnnzoo.data.cli", "main")}
 #: what ``rnnzoo --help`` says of each delegated command (one with no entry here gets a pointer to its --help)

@@ -39,7 +39,7 @@ WORD_DEFAULTS: dict[str, Any] = {
     "options": {}, "head": "next_token", "seq_len": None, "hidden_size": 200, "num_layers": 2, "batch_size": 20,
     "tbptt": [35, 35], "optimizer": "sgd", "lr": 1.0, "momentum": 0.0, "clip_norm": 5.0,
     "time_reduction": "sum", "schedule": "epoch_decay", "lr_decay_start": 4, "gamma": 0.5, "epochs": 13,
-    "val_every": None, "stop_at": None, "eval_batch_size": 1,
+    "val_every": None, "stop_at": None, "eval_batch_size": 1, "init": "uniform=0.1",
 }
 #: characters: a 1 x 256 model, batch 32, windows of 100 steps, Adam 2e-3, clip 5, 3 epochs
 CHAR_DEFAULTS: dict[str, Any] = {

@@ -84,13 +84,15 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
 
 def apply_init(model: SequenceModel, spec: str, *, seed: int) -> None:
     """Initialise the backbone's recurrent weights by ``spec`` (:func:`rnnzoo.diagnostics.apply_init`),
-    with a generator seeded from ``seed``."""
+    with a generator seeded from ``seed``. ``uniform=A`` is Zaremba et al.'s scheme for every parameter:
+    it applies to the whole model (embedding and output layer included), the others to the backbone."""
     try:
         from rnnzoo.diagnostics import apply_init as _apply
     except ImportError as err:
         raise ConfigError(f"--init: needs rnnzoo.diagnostics.apply_init, not available here ({err})") from None
     try:
-        _apply(model.backbone, spec, generator=torch.Generator().manual_seed(batch_seed(seed, "init")))
+        target = model if spec.strip().startswith("uniform") else model.backbone
+        _apply(target, spec, generator=torch.Generator().manual_seed(batch_seed(seed, "init")))
     except ValueError as err:
         raise ConfigError(f"--init: {str(err).removeprefix('init: ')}") from None
 
