@@ -182,3 +182,34 @@ def test_create_builds_it_and_bad_options_raise_naming_them(options, match):
     assert isinstance(rnnzoo.create("cnn_bilstm", **OPTS), CNNBiLSTM)
     with pytest.raises((TypeError, ValueError), match=match):
         rnnzoo.create("cnn_bilstm", **{**OPTS, **options})
+
+
+def _spelling_task(n=32, steps=6, width=4, seed=0):
+    """Generated tagging data only the characters can solve: every word id is 0, the tag is the class of the
+    word's first character ((c - 1) // 2 for c in 1..6, three tags)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(n, steps, 1 + width, dtype=torch.long)
+    lens = torch.randint(1, width + 1, (n, steps), generator=g)
+    chars = torch.randint(1, 7, (n, steps, width), generator=g)
+    x[..., 1:] = torch.where(torch.arange(width) < lens.unsqueeze(2), chars, 0)
+    return x, (x[..., 1] - 1) // 2
+
+
+@pytest.mark.parametrize("char_cnn", [True, False])
+def test_cnn_bilstm_crf_learns_a_spelling_task_only_with_the_char_cnn(char_cnn):
+    from rnnzoo.cells.crf import CRF
+
+    torch.manual_seed(0)
+    model = CNNBiLSTM(hidden_size=8, word_vocab=1, char_vocab=7, word_dim=4, char_dim=8, char_filters=8,
+                      dropout=0.0, char_cnn=char_cnn)
+    head, crf = torch.nn.Linear(model.output_size, 3), CRF(3)
+    params = [*model.parameters(), *head.parameters(), *crf.parameters()]
+    opt = torch.optim.Adam(params, lr=0.05)
+    x, tags = _spelling_task()
+    for _ in range(40):
+        opt.zero_grad()
+        crf.nll(head(model(x)[0]), tags).mean().backward()
+        opt.step()
+    x_test, tags_test = _spelling_task(seed=1)
+    accuracy = crf.accuracy(head(model(x_test)[0]), tags_test).item()
+    assert accuracy > 0.95 if char_cnn else accuracy < 0.6, accuracy
