@@ -1,10 +1,12 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
+from rnnzoo.cells.crf import CRF, PAD_TAG, ViterbiPath
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 
-__all__ = ["ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "GRUCell", "GRUState", "LSTMCell",
-           "LSTMState", "SCRNCell", "SCRNState"]
+__all__ = ["CNNBiLSTM", "CRF", "PAD_TAG", "ViterbiPath", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
+           "GRUCell", "GRUState", "LSTMCell", "LSTMState", "SCRNCell", "SCRNState"]
