@@ -143,8 +143,9 @@ def report(summary: dict[str, Any]) -> str:
     lines = [f"## {summary['claim']}: {summary['statement']}", ""]
     if summary["quick"]:
         lines += [f"**{QUICK_LABEL}**", ""]
+    runs = "rnnzoo's full-scale setting (NOT what this quick run did)" if summary["quick"] else "rnnzoo runs"
     lines += [f"Paper: {summary['paper']}", f"Published: {summary['published']}",
-              f"rnnzoo runs: {summary['setting']}", ""]
+              f"{runs}: {summary['setting']}", ""]
     if summary.get("unverified"):
         lines += [f"Unverified: {summary['unverified']}", ""]
     lines += [f"| run | published {summary['metric']} | measured {summary['split']} {summary['metric']}, "
