@@ -213,3 +213,10 @@ def test_cnn_bilstm_crf_learns_a_spelling_task_only_with_the_char_cnn(char_cnn):
     x_test, tags_test = _spelling_task(seed=1)
     accuracy = crf.accuracy(head(model(x_test)[0]), tags_test).item()
     assert accuracy > 0.95 if char_cnn else accuracy < 0.6, accuracy
+
+
+def test_create_forwards_num_layers_and_dropout_to_the_whole_model():
+    model = rnnzoo.create("cnn_bilstm", hidden_size=8, word_vocab=20, char_vocab=10, num_layers=2, dropout=0.1)
+    assert model.num_layers == 2 and model.dropout_p == 0.1
+    with pytest.raises(TypeError, match="bidirectional"):
+        rnnzoo.create("cnn_bilstm", hidden_size=8, word_vocab=20, char_vocab=10, bidirectional=True)

@@ -84,3 +84,25 @@ def test_cache_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_source_needs_checksum() -> None:
     with pytest.raises(ValueError, match="sha256"):
         Source(url="http://x", sha256=None, kind="canonical", filename="x")
+
+
+def test_fetch_of_a_package_only_dataset_loads_it_and_says_so(tmp_path: Path) -> None:
+    import rnnzoo.data as data
+    from rnnzoo.data import registry
+
+    calls: list[tuple[Path, bool]] = []
+
+    def loader(root: Path, download: bool) -> object:
+        calls.append((Path(root), download))
+        (Path(root) / "pkgonly").mkdir(parents=True, exist_ok=True)
+        return object()
+
+    registry.register_dataset(DatasetInfo("pkgonly", "test", "-", "-", "text", "-", loader, package="somepkg"))
+    try:
+        lines: list[str] = []
+        report = data.fetch("pkgonly", root=tmp_path, echo=lines.append)
+    finally:
+        registry._REGISTRY.pop("pkgonly")
+    assert calls and calls[0][0] == tmp_path
+    assert report.package == "somepkg" and report.path == tmp_path / "pkgonly"
+    assert any("nothing to download" in line and "somepkg" in line for line in lines)

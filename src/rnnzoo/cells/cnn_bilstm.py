@@ -43,9 +43,8 @@ class CNNBiLSTM(nn.Module):
         char_cnn: False leaves the CNN out (a word-only BiLSTM baseline, ``x_t = dropout(word_embedding[w_t])``).
         num_layers: stacked BiLSTM layers (the paper: 1); ``dropout`` also between layers.
 
-    ``rnnzoo.create("cnn_bilstm", ...)`` builds it with the defaults of ``num_layers`` and ``dropout``: create
-    reads those two names as its own stacking arguments and refuses them for a whole model; to change them,
-    build ``CNNBiLSTM(...)`` directly.
+    ``rnnzoo.create("cnn_bilstm", ..., num_layers=N, dropout=p)`` passes ``num_layers`` and ``dropout`` to it
+    (create forwards its stacking arguments of those names to a whole model that takes them).
 
     Inputs: ``x`` int64 ``(B, T, 1 + W)``: column 0 the word id in ``[0, word_vocab)``, columns 1..W the
     character ids in ``[0, char_vocab)``, left-aligned, 0 = padding (``InputKind.WORD_CHARS``);

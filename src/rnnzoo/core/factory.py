@@ -112,6 +112,10 @@ def create(
                                                ("batch_first", batch_first, True), ("dropout", dropout, 0.0),
                                                ("residual", residual, False), ("merge", merge, "concat"))
                     if v != default}
+        accepted = info.options()
+        for key in ("num_layers", "dropout"):  # a whole model with options of these names takes them itself
+            if key in stacking and (accepted is None or key in accepted):
+                options[key] = stacking.pop(key)
         if stacking:
             key = next(iter(stacking))
             raise TypeError(f"{key}: {name!r} is a whole model; create's stacking arguments apply to the cells it "

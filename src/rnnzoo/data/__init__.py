@@ -34,7 +34,11 @@ def fetch(name: str, *, root: str | os.PathLike[str] | None = None, progress: bo
           echo: Callable[[str], object] | None = print) -> FetchReport:
     """Get a verified copy of ``name``'s file into the cache; ``echo`` receives what was done, line by line."""
     entry = dataset_info(name)
-    report = fetch_file(entry, root, progress=progress, echo=echo)
+    if not entry.sources:  # its only copy is an installed package (music21's chorales): load it, which caches
+        load(entry.name, root=root)
+        report = FetchReport(cache_dir(root) / entry.name, None, package=entry.package or entry.extra)
+    else:
+        report = fetch_file(entry, root, progress=progress, echo=echo)
     if echo is not None:
         echo(f"{entry.name}:")
         for line in report.lines():

@@ -38,14 +38,18 @@ class FetchError(RuntimeError):
 @dataclass
 class FetchReport:
     """What :func:`fetch_file` did: ``path`` (the verified file), ``source`` (the one that worked, None when the
-    cache already held it), ``failures`` ((url, reason) of each source tried before)."""
+    cache already held it), ``failures`` ((url, reason) of each source tried before); ``package``: for a dataset
+    with no download source, the installed package it was read (and prepared in ``path``) from."""
 
     path: Path
     source: Source | None
     failures: list[tuple[str, str]] = field(default_factory=list)
     cached: bool = False
+    package: str | None = None
 
     def lines(self) -> list[str]:
+        if self.package is not None:
+            return [f"  nothing to download: read from the installed package {self.package}, prepared -> {self.path}"]
         out = [f"  {url}: failed ({why})" for url, why in self.failures]
         if self.cached:
             out.append(f"  already in the cache, checksum verified: {self.path}")

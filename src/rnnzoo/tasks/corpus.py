@@ -162,9 +162,9 @@ def _lm_factory(dataset: str) -> Callable[..., Task]:
     return factory
 
 
-def register() -> None:
-    """Register the corpus tasks (called once by :mod:`rnnzoo.tasks.registry`)."""
-    from .registry import register_task
+def register(register_task: Callable[..., None]) -> None:
+    """Register the corpus tasks with ``register_task`` (called once by :mod:`rnnzoo.tasks.registry`, which passes
+    its own: this module never imports the registry, so there is no import cycle)."""
 
     unigram = "unigram of the training tokens (add-one): test perplexity / bpc of that distribution"
     for name, what, defaults in (
@@ -179,6 +179,6 @@ def register() -> None:
     from .corpus_sequences import register as register_sequences
     from .corpus_tagging import register as register_tagging
 
-    register_sequences()
-    register_music()
-    register_tagging()
+    register_sequences(register_task, describe_defaults)
+    register_music(register_task, describe_defaults)
+    register_tagging(register_task, describe_defaults)

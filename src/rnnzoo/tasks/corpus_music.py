@@ -131,10 +131,8 @@ def _factory(dataset: str) -> Callable[..., Task]:
     return factory
 
 
-def register() -> None:
-    """Register ``jsb_chorales`` (called by :mod:`rnnzoo.tasks.corpus`)."""
-    from .corpus import describe_defaults
-    from .registry import register_task
+def register(register_task: Callable[..., None], describe_defaults: Callable[[dict[str, Any]], str]) -> None:
+    """Register ``jsb_chorales`` (called by :mod:`rnnzoo.tasks.corpus` with the registry's ``register_task``)."""
 
     register_task("jsb_chorales", _factory("jsb_chorales"),
                   "JSB chorales next-frame prediction (Boulanger-Lewandowski et al. 2012; Chung et al. 2014), "

@@ -150,10 +150,8 @@ def _factory(dataset: str) -> Callable[..., Task]:
     return factory
 
 
-def register() -> None:
+def register(register_task: Callable[..., None], describe_defaults: Callable[[dict[str, Any]], str]) -> None:
     """Register ``japanese_vowels`` and ``basic_motions`` (called by :mod:`rnnzoo.tasks.corpus`)."""
-    from .corpus import describe_defaults
-    from .registry import register_task
 
     baseline = "train-majority class (accuracy) and train class prior (cross-entropy), on test"
     for name, what in (

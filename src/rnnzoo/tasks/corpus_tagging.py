@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -174,10 +175,8 @@ class TaggingTask(Task):
         return out
 
 
-def register() -> None:
-    """Register ``brown_pos`` (called by :mod:`rnnzoo.tasks.corpus`)."""
-    from .corpus import describe_defaults
-    from .registry import register_task
+def register(register_task: Callable[..., None], describe_defaults: Callable[[dict[str, Any]], str]) -> None:
+    """Register ``brown_pos`` (called by :mod:`rnnzoo.tasks.corpus` with the registry's ``register_task``)."""
 
     def factory(seq_len: int | None = None, root: str | None = None, download: bool = False,
                 max_word_len: int = 20, min_count: int = 1) -> Task:

@@ -172,6 +172,12 @@ class ProgressLog(Callback):
             return
         import math
 
+        if not self._losses and tail:  # a validation right after a progress line: nothing trained since
+            self._last = (trainer.global_step, time.time())
+            self._val_started = None
+            elapsed = time.time() - self._t0
+            print(f"step {trainer.global_step:>6}/{self.max_steps} {tail}  ({elapsed:.0f} s)", flush=True)
+            return
         loss = sum(self._losses) / len(self._losses) if self._losses else float("nan")
         self._losses = []
         now = time.time()

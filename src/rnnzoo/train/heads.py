@@ -98,7 +98,12 @@ class SequenceModel(nn.Module):
         elif tie_weights or embedding_size is not None:
             what = "tie_weights" if tie_weights else "embedding_size"
             raise ValueError(f"{what}: needs token inputs (a task with input_vocab), got a vector-input task")
-        self.backbone = rnnzoo.create(model, input_size=backbone_input, hidden_size=hidden_size,
+        info = rnnzoo.model_info(model)
+        accepted = info.options()
+        sized = info.kind is not rnnzoo.ModelKind.MODEL or accepted is None or "input_size" in accepted
+        # a whole model that reads ids (cnn_bilstm: word and character ids) has no input_size to be given
+        size = {"input_size": backbone_input} if sized else {}
+        self.backbone = rnnzoo.create(model, **size, hidden_size=hidden_size,
                                       num_layers=num_layers, bidirectional=bidirectional, batch_first=True,
                                       dropout=dropout, variational_dropout=variational_dropout, zoneout=zoneout,
                                       weight_drop=weight_drop, layer_norm=layer_norm, **options)
