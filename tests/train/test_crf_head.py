@@ -13,11 +13,14 @@ import json
 import pytest
 import torch
 
+import rnnzoo
 from rnnzoo import cli
 from rnnzoo.cells.crf import PAD_TAG
+from rnnzoo.data.types import TaggedCorpus
 from rnnzoo.tasks import Batch, register_task
 from rnnzoo.tasks import registry as task_registry
 from rnnzoo.tasks.base import GeneratedTask, balanced_classification_baseline, check_int
+from rnnzoo.tasks.corpus_tagging import TaggingTask
 from rnnzoo.train import TrainConfig
 from rnnzoo.train.build import build_model, build_task
 from rnnzoo.train.errors import ConfigError
@@ -182,3 +185,40 @@ def test_config_errors(task_name):
         monitor_of(cfg, build_task(cfg))
     with pytest.raises(ValueError, match="crf: a CRF needs the per_step head"):
         SequenceModel("lstm", input_size=3, output_size=2, hidden_size=4, head="last", crf=True)
+
+
+def generated_corpus(seed: int = 0) -> TaggedCorpus:
+    """Random words over 'abc' (generated here); a word's tag is 'S' if it starts with 'a', else the tag of the
+    word before it ('S' at the first word): the tag depends on the previous tag."""
+    g = torch.Generator().manual_seed(seed)
+
+    def sentence() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        words = tuple("".join("abc"[int(i)] for i in torch.randint(0, 3, (int(torch.randint(1, 5, (1,), generator=g)),),
+                                                                   generator=g))
+                      for _ in range(int(torch.randint(2, 9, (1,), generator=g))))
+        tags, prev = [], "S"
+        for w in words:
+            prev = "S" if w.startswith("a") else ("T" if prev == "S" and tags else prev)
+            tags.append(prev)
+        return words, tuple(tags)
+
+    return TaggedCorpus("generated_chain", ("S", "T"), {s: [sentence() for _ in range(n)] for s, n in
+                                                         (("train", 60), ("valid", 10), ("test", 20))},
+                        "generated in the test")
+
+
+def test_cnn_bilstm_with_a_crf_tags_word_and_character_inputs(tmp_path):
+    if "cnn_bilstm" not in rnnzoo.list_models():
+        pytest.skip("the cnn_bilstm model is not registered in this checkout")
+    register_task("_test_crf_tags", lambda seq_len=None: TaggingTask(generated_corpus(), name="_test_crf_tags"),
+                  "generated tagged corpus", "b")
+    try:
+        cfg = TrainConfig.from_dict(dict(model="cnn_bilstm", task="_test_crf_tags", seq_len=None, hidden_size=16,
+                                         batch_size=10, epochs=3, val_every=None, optimizer="adam", lr=0.01,
+                                         progress="none", threads=1, crf=True))
+        res = train(cfg, run_dir=tmp_path / "run", echo=quiet)
+        out = evaluate_checkpoint(tmp_path / "run", "test")
+    finally:
+        del task_registry._REGISTRY["_test_crf_tags"]
+    assert out["metrics"] == pytest.approx(res["test"])  # the checkpoint rebuilds the CRF
+    assert res["test"]["nll_per_sentence"] >= res["test"]["nll_per_token"] > 0.0
