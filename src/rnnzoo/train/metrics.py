@@ -25,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
 from rnnzoo.cells.crf import CRF, PAD_TAG
-from rnnzoo.train.objective import Targets, crf_mask, scored
+from rnnzoo.train.objective import Targets, crf_inputs, scored
 
 CLASSIFICATION_METRICS = ("accuracy", "error_rate", "cross_entropy", "perplexity", "bpc")
 REGRESSION_METRICS = ("mse",)
@@ -179,13 +179,12 @@ class SequenceMetrics(nn.Module):
                 metric.update(p, t)
 
     def _update_crf(self, emissions: Tensor, targets: Targets, crf: CRF) -> None:
-        emissions = emissions.to(crf.transitions.dtype)
-        mask = crf_mask(targets, emissions)
+        emissions, tags, mask = crf_inputs(emissions.to(crf.transitions.dtype), targets)
         path = crf.viterbi(emissions, mask).tags  # PAD_TAG at masked steps
-        truth = torch.where(mask, targets.y, PAD_TAG)
+        truth = torch.where(mask, tags, PAD_TAG)
         self.metrics["accuracy"].update(path[mask], truth[mask])
         self.metrics["error_rate"].update(path[mask], truth[mask])
-        nll = crf.nll(emissions, targets.y, mask)
+        nll = crf.nll(emissions, tags, mask)
         tokens = mask.sum(1)
         self.metrics["nll_per_token"].update(nll, tokens)
         self.metrics["nll_per_sentence"].update(nll, tokens)

@@ -144,6 +144,14 @@ def crf_mask(targets: Targets, emissions: Tensor) -> Tensor:
     return targets.mask
 
 
+def crf_inputs(emissions: Tensor, targets: Targets) -> tuple[Tensor, Tensor, Tensor]:
+    """``(emissions, tags, mask)`` for the CRF, cut after the batch's last valid step: ``(B, T', K), (B, T'),
+    (B, T')`` (a split padded to its longest sentence costs the CRF's O(T K^2) loop only up to the batch's)."""
+    mask = crf_mask(targets, emissions)
+    steps = int(mask.any(0).nonzero().max()) + 1 if bool(mask.any()) else emissions.shape[1]
+    return emissions[:, :steps], targets.y[:, :steps], mask[:, :steps]
+
+
 def crf_loss(crf: CRF, emissions: Tensor, targets: Targets) -> Tensor:
     """The CRF training loss: ``mean_b nll_b``, the negative log-likelihood ``log Z(e_b) - score(y_b | e_b)``
     (nats) of sentence b's whole tag sequence, averaged over the B sentences of the batch (per sentence, not
@@ -154,4 +162,4 @@ def crf_loss(crf: CRF, emissions: Tensor, targets: Targets) -> Tensor:
     ``emissions``: ``(B, T, K)`` the per-step head's outputs; ``targets``: per-step int64 labels ``(B, T)``.
     Returns a scalar.
     """
-    return crf.nll(emissions, targets.y, crf_mask(targets, emissions)).mean()
+    return crf.nll(*crf_inputs(emissions, targets)).mean()
