@@ -122,10 +122,15 @@ def test_metrics_equal_a_hand_computation_from_viterbi(task_name):
     cfg = config()
     task = build_task(cfg)
     model = build_model(cfg, task)
-    with torch.no_grad():
-        model.crf.transitions.normal_()  # a CRF whose path differs from the per-step argmax
+    with torch.no_grad():  # a CRF whose path differs from the per-step argmax: it forbids a tag to repeat
+        model.head.weight.mul_(20.0)
+        model.crf.transitions.copy_(-3.0 * torch.eye(3) + 0.1 * torch.randn(3, 3))
     metrics = evaluate_model(model, task, "valid", batch_size=64)  # in batches, padded to T
     data = task.split("valid")
+    with torch.no_grad():
+        e, _ = model(data.x, lengths=data.lengths)
+    valid = torch.arange(data.x.shape[1]) < data.lengths.unsqueeze(1)
+    assert float((model.crf.viterbi(e, valid).tags == e.argmax(-1))[valid].float().mean()) < 0.8  # they differ
     right = tokens = 0
     nll = []
     with torch.no_grad():
