@@ -171,6 +171,8 @@ def test_the_cli_flag(task_name, tmp_path):
     assert cli.main([*argv, "--crf"]) == 0
     assert set(json.loads((run / "results.json").read_text())["valid"]) >= {"nll_per_token", "accuracy"}
     assert cli.main(["evaluate", str(run), "--split", "valid"]) == 0
+    # mixed precision: the head's bf16 emissions go to the float32 CRF
+    assert cli.main([*argv, "--crf", "--precision", "bf16-mixed", "--overwrite"]) == 0
 
 
 def test_config_errors(task_name):

@@ -159,7 +159,7 @@ def crf_loss(crf: CRF, emissions: Tensor, targets: Targets) -> Tensor:
     words weighs about n times a one-word one). ``--time-reduction`` does not apply: the sentence NLL is not
     a sum of per-step losses.
 
-    ``emissions``: ``(B, T, K)`` the per-step head's outputs; ``targets``: per-step int64 labels ``(B, T)``.
-    Returns a scalar.
+    ``emissions``: ``(B, T, K)`` the per-step head's outputs (cast to the CRF's dtype: under mixed precision the
+    forward algorithm runs in float32); ``targets``: per-step int64 labels ``(B, T)``. Returns a scalar.
     """
-    return crf.nll(*crf_inputs(emissions, targets)).mean()
+    return crf.nll(*crf_inputs(emissions.to(crf.transitions.dtype), targets)).mean()  # mixed precision: fp32
