@@ -65,6 +65,10 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
                         "default none: the cell's own")
     g.add_argument("--head", choices=("auto", "last", "per_step", "next_token"),
                    help="output head (default auto: the task's target)")
+    g.add_argument("--crf", action=argparse.BooleanOptionalAction,
+                   help="a linear-chain CRF output layer over the per-step head (tagging; Lample et al. 2016, Ma & "
+                        "Hovy 2016): trained by the sentence NLL averaged over the batch, evaluated by the Viterbi "
+                        "path (accuracy, error_rate, nll_per_token, nll_per_sentence); full BPTT only (default off)")
     g = p.add_argument_group("task")
     if single:
         g.add_argument("--task", help=f"task name, see `rnnzoo list` (default {d('task')})")
@@ -128,7 +132,8 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
                         "(default none)")
     g.add_argument("--monitor", type=number(str, nullable=True),
                    help="valid metric for --stop-at, --early-stopping and best.ckpt: mse, accuracy, error_rate, "
-                        "cross_entropy, perplexity or bpc (default: the task's own, mse for adding and "
+                        "cross_entropy, perplexity or bpc; with --crf accuracy, error_rate, nll_per_token or "
+                        "nll_per_sentence (default: the task's own, mse for adding and "
                         "multiplication, cross_entropy for copy, accuracy for the others)")
     g.add_argument("--stop-at", type=number(float, nullable=True), metavar="VALUE",
                    help="stop once the monitored valid metric is better than VALUE (below it; above it for "

@@ -60,13 +60,17 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
         raise ConfigError(f"--tbptt: {cfg.model!r} cannot be fed in chunks carrying its state (its registry entry "
                           "has chunkable=False); use full BPTT (no --tbptt)")
     head = resolve_head(cfg, task)
+    if cfg.crf and (head != "per_step" or task.loss != "cross_entropy"):
+        raise ConfigError(f"--crf: needs a task with one class label per step (per_step head, cross-entropy), got "
+                          f"task {task.name!r} with head {head!r} and loss {task.loss!r}")
     regularisers = {k: getattr(cfg, k) for k in REGULARISERS}
     try:
         model = SequenceModel(cfg.model, input_size=task.input_size, output_size=task.output_size,
                               hidden_size=cfg.hidden_size, head=head, num_layers=cfg.num_layers,
                               bidirectional=cfg.bidirectional, dropout=cfg.dropout,
                               options={**task.model_options, **cfg.options}, input_vocab=task.input_vocab,
-                              embedding_size=cfg.embedding_size, tie_weights=cfg.tie_weights, **regularisers)
+                              embedding_size=cfg.embedding_size, tie_weights=cfg.tie_weights, crf=cfg.crf,
+                              **regularisers)
     except (TypeError, ValueError) as err:
         key = str(err).partition(":")[0].partition("[")[0]
         if key in ("tie_weights", "embedding_size"):

@@ -138,7 +138,9 @@ class TrainConfig:
     ``options`` (the cell's own options, ``--option key=value``), ``init`` (an initialisation spec for
     :func:`rnnzoo.diagnostics.apply_init`, e.g. ``spectral_radius=1.2``; None = the cell's own),
     ``head`` (``auto`` = the task's target: ``last`` or ``per_step``; ``next_token`` = the output at
-    step t predicts the label at t+1).
+    step t predicts the label at t+1), ``crf`` (a linear-chain CRF over the per-step head's emissions,
+    :class:`~rnnzoo.cells.crf.CRF`: trained by its sentence negative log-likelihood, evaluated by its Viterbi
+    path; per-step classification only, full BPTT only).
     Task: ``task``, ``seq_len`` (None = the task's default), ``task_options``.
     Optimisation: ``optimizer``, ``lr``, ``momentum`` (SGD momentum / RMSprop momentum), ``weight_decay``,
     ``schedule`` (constant, cosine to 0 at ``max_steps``, or step: times ``gamma`` every ``step_size``
@@ -178,6 +180,7 @@ class TrainConfig:
     init: str | None = None
     task_options: dict[str, Any] = field(default_factory=dict)
     head: str = "auto"
+    crf: bool = False
     batch_size: int = 64
     eval_batch_size: int = 512
     optimizer: str = "adam"
@@ -268,6 +271,7 @@ class TrainConfig:
             raise ConfigError(f"--init: expected a spec such as spectral_radius=1.1 or orthogonal, got {self.init!r}")
         self.task_options = _options("task_options", self.task_options)
         self.head = _choice("head", self.head, HEADS)
+        self.crf = _bool("crf", self.crf)
         self.batch_size = _int("batch_size", self.batch_size, 1)
         self.eval_batch_size = _int("eval_batch_size", self.eval_batch_size, 1)
         self.optimizer = _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -309,6 +313,12 @@ class TrainConfig:
             raise ConfigError(
                 f"--tbptt: truncated BPTT needs a causal model, got --bidirectional (tbptt {self.tbptt})"
             )
+        if self.crf and self.tbptt is not None:
+            raise ConfigError(f"--crf: the CRF scores whole sentences (full BPTT), got --tbptt {self.tbptt}; "
+                              "drop one of --crf and --tbptt")
+        if self.crf and self.head in ("last", "next_token"):
+            raise ConfigError(f"--crf: needs a per-step classification head (--head auto or per_step), got "
+                              f"--head {self.head}")
         if self.batch_size % self.devices:
             raise ConfigError(
                 f"--batch-size: expected a multiple of --devices {self.devices} (the global batch is split "

@@ -17,6 +17,11 @@ embedding matrix with the output layer (Press & Wolf 2017, arXiv:1608.05859), wh
 backbone output (Zaremba et al. 2014, arXiv:1409.2329: dropout on the "non-recurrent connections"; the
 backbone applies it between layers). The embedding and the output layer are initialised uniform in
 [-0.1, 0.1], Zaremba's ``init_scale`` (the backbone keeps its own initialisation).
+
+``crf=True`` (per-step classification only) puts a linear-chain CRF (:class:`~rnnzoo.cells.crf.CRF`, Lample et
+al. 2016, Ma & Hovy 2016) over the head's outputs: ``forward`` still returns the per-step scores ``(B, T, K)``,
+now the CRF's emissions; the CRF (attribute ``crf``) turns them into a sentence likelihood
+(:func:`rnnzoo.train.objective.crf_loss`) and a Viterbi path (:meth:`SequenceModel.decode`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnzoo
+from rnnzoo.cells.crf import CRF, PAD_TAG
 
 HEAD_KINDS = ("last", "per_step", "next_token")
 
@@ -58,6 +64,7 @@ class SequenceModel(nn.Module):
         input_vocab: V for token inputs (then ``input_size`` must be V too), None for vectors.
         embedding_size: E of the token embedding (None: ``hidden_size``).
         tie_weights: share the embedding with the output layer (Press & Wolf 2017).
+        crf: a linear-chain CRF over the ``"per_step"`` head's K = O emissions (attribute ``crf``, else None).
 
     Shapes: ``x`` ``(B, T, I)`` (token inputs: int64 ``(B, T)``), ``lengths`` ``(B,)``; ``forward`` returns
     ``(y, state)`` with ``y`` ``(B, O)`` for ``"last"`` and ``(B, T, O)`` otherwise.
@@ -71,10 +78,14 @@ class SequenceModel(nn.Module):
                  zoneout: float | dict[str, float] | None = None, weight_drop: float | None = None,
                  layer_norm: bool = False, options: dict[str, Any] | None = None,
                  input_vocab: int | None = None, embedding_size: int | None = None,
-                 tie_weights: bool = False) -> None:
+                 tie_weights: bool = False, crf: bool = False) -> None:
         super().__init__()
         if head not in HEAD_KINDS:
             raise ValueError(f"head: expected one of {', '.join(HEAD_KINDS)}, got {head!r}")
+        if not isinstance(crf, bool):
+            raise TypeError(f"crf: expected True or False, got {crf!r}")
+        if crf and head != "per_step":
+            raise ValueError(f"crf: a CRF needs the per_step head (one label per step), got head {head!r}")
         options = dict(options or {})
         self.embedding: nn.Embedding | None = None
         backbone_input = input_size
@@ -111,11 +122,12 @@ class SequenceModel(nn.Module):
                     f"embedding_size = {self.backbone.output_size} (the backbone's output size), got "
                     f"embedding_size {self.embedding.embedding_dim}")
             self.head.weight = self.embedding.weight
+        self.crf: CRF | None = CRF(output_size) if crf else None
         self.config = dict(model=model, input_size=input_size, output_size=output_size, hidden_size=hidden_size,
                            head=head, num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
                            variational_dropout=variational_dropout, zoneout=zoneout, weight_drop=weight_drop,
                            layer_norm=layer_norm, options=options, input_vocab=input_vocab,
-                           embedding_size=embedding_size, tie_weights=tie_weights)
+                           embedding_size=embedding_size, tie_weights=tie_weights, crf=crf)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SequenceModel:
@@ -150,3 +162,24 @@ class SequenceModel(nn.Module):
         if self.head_kind == "last":
             out = last_valid(out, lengths)
         return self.head(out), state
+
+    def decode(self, x: Tensor, *, lengths: Tensor | None = None) -> Tensor:
+        """The predicted tags ``(B, T)`` int64 of a ``"per_step"`` classifier: the CRF's Viterbi path when the
+        model has one, else the argmax of each step's scores; :data:`~rnnzoo.cells.crf.PAD_TAG` past each
+        sequence's length (``lengths`` ``(B,)``; None = every step is valid)."""
+        if self.head_kind != "per_step":
+            raise ValueError(f"decode: needs the per_step head, got head {self.head_kind!r}")
+        scores, _ = self(x, lengths=lengths)
+        mask = step_mask(lengths, scores.shape[0], scores.shape[1], scores.device)
+        if self.crf is not None:
+            return self.crf.viterbi(scores, mask).tags
+        return torch.where(mask, scores.argmax(-1), PAD_TAG)
+
+
+def step_mask(lengths: Tensor | None, batch: int, steps: int, device: torch.device) -> Tensor:
+    """``(B, T)`` bool, True at the steps before each sequence's length (``lengths`` ``(B,)``; None: all)."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    if tuple(lengths.shape) != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},), got {tuple(lengths.shape)}")
+    return torch.arange(steps, device=device) < lengths.to(device).unsqueeze(1)

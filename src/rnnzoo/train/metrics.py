@@ -6,6 +6,12 @@ scored step), ``perplexity`` (``torchmetrics.text.Perplexity``, ``exp(cross_entr
 (bits per character, ``cross_entropy / ln 2``). Multi-label frames (loss ``bce``): ``nll``, the negative
 log-likelihood of a frame under independent Bernoullis, summed over its units and averaged over frames
 (the per-frame NLL of Boulanger-Lewandowski et al. 2012 and Chung et al. 2014, arXiv:1412.3555).
+
+A model with a CRF output layer (``--crf``) is scored by its Viterbi path: ``accuracy`` and ``error_rate`` over
+the valid steps, and by its likelihood: ``nll_per_token`` (the sentences' CRF negative log-likelihoods summed,
+divided by their valid steps, nats) and ``nll_per_sentence`` (their mean, the training loss's measure). The
+per-step ``cross_entropy``, ``perplexity`` and ``bpc`` do not exist for a CRF (its steps have no
+separate distributions) and are not reported.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from torchmetrics import MeanSquaredError, Metric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
-from rnnzoo.train.objective import Targets, scored
+from rnnzoo.cells.crf import CRF, PAD_TAG
+from rnnzoo.train.objective import Targets, crf_inputs, scored
 
 CLASSIFICATION_METRICS = ("accuracy", "error_rate", "cross_entropy", "perplexity", "bpc")
 REGRESSION_METRICS = ("mse",)
 MULTILABEL_METRICS = ("nll",)
+CRF_METRICS = ("accuracy", "error_rate", "nll_per_token", "nll_per_sentence")
 HIGHER_IS_BETTER = {"accuracy": True}
 
 
@@ -69,6 +77,31 @@ class FrameNLL(Metric):
         return self.total / self.count
 
 
+class CRFNLL(Metric):
+    """A CRF's negative log-likelihood in nats: ``update(nll (B,) per sentence, tokens (B,) valid steps)``;
+    ``compute`` divides the summed NLL by the tokens (``per="token"``) or by the sentences (``per="sentence"``)."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, per: str) -> None:
+        super().__init__()
+        if per not in ("token", "sentence"):
+            raise ValueError(f"per: expected 'token' or 'sentence', got {per!r}")
+        self.per = per
+        self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, nll: Tensor, tokens: Tensor) -> None:
+        if nll.dim() != 1 or nll.shape != tokens.shape:
+            raise ValueError(f"tokens: expected the shape of nll (B,) {tuple(nll.shape)}, got {tuple(tokens.shape)}")
+        self.total += nll.double().sum()
+        self.count += tokens.sum().double() if self.per == "token" else nll.shape[0]
+
+    def compute(self) -> Tensor:
+        return self.total / self.count
+
+
 class BitsPerCharacter(CrossEntropy):
     """Cross-entropy in bits: ``cross_entropy / ln 2``."""
 
@@ -91,15 +124,27 @@ class SequenceMetrics(nn.Module):
     Args:
         loss: ``"mse"`` (regression), ``"cross_entropy"`` (classification) or ``"bce"`` (multi-label frames).
         num_classes: C, for classification.
+        crf: the model has a CRF output layer (``loss`` must be ``"cross_entropy"``): the metrics are
+            :data:`CRF_METRICS` and ``update`` needs the model's ``crf``.
 
-    ``update(pred, targets)`` takes ``pred`` ``(B, O)`` (head ``"last"``) or ``(B, T, O)``;
-    ``compute()`` returns ``{name: float}``; ``reset()`` clears the state.
+    ``update(pred, targets, crf=None)`` takes ``pred`` ``(B, O)`` (head ``"last"``) or ``(B, T, O)`` (with a CRF:
+    its emissions, per-step targets); ``compute()`` returns ``{name: float}``; ``reset()`` clears the state.
     """
 
-    def __init__(self, loss: str, num_classes: int) -> None:
+    def __init__(self, loss: str, num_classes: int, *, crf: bool = False) -> None:
         super().__init__()
         self.loss = loss
-        if loss == "mse":
+        self.crf = crf
+        if crf:
+            if loss != "cross_entropy":
+                raise ValueError(f"crf: a CRF classifies each step, needs loss 'cross_entropy', got {loss!r}")
+            self.metrics = nn.ModuleDict({
+                "accuracy": MulticlassAccuracy(num_classes, average="micro", ignore_index=PAD_TAG),
+                "error_rate": ErrorRate(num_classes, average="micro", ignore_index=PAD_TAG),
+                "nll_per_token": CRFNLL("token"),
+                "nll_per_sentence": CRFNLL("sentence"),
+            })
+        elif loss == "mse":
             self.metrics = nn.ModuleDict({"mse": MeanSquaredError()})
         elif loss == "bce":
             self.metrics = nn.ModuleDict({"nll": FrameNLL()})
@@ -117,7 +162,12 @@ class SequenceMetrics(nn.Module):
         return list(self.metrics)
 
     @torch.no_grad()
-    def update(self, pred: Tensor, targets: Targets) -> None:
+    def update(self, pred: Tensor, targets: Targets, crf: CRF | None = None) -> None:
+        if self.crf:
+            if crf is None:
+                raise ValueError("crf: these metrics score a CRF's Viterbi path, expected the model's CRF, got None")
+            self._update_crf(pred, targets, crf)
+            return
         p, t = scored(pred, targets)
         p = p.float() if p.dtype in (torch.float16, torch.bfloat16) else p
         for name, metric in self.metrics.items():
@@ -127,6 +177,17 @@ class SequenceMetrics(nn.Module):
                 metric.update(p.unsqueeze(0), t.unsqueeze(0))
             else:
                 metric.update(p, t)
+
+    def _update_crf(self, emissions: Tensor, targets: Targets, crf: CRF) -> None:
+        emissions, tags, mask = crf_inputs(emissions.to(crf.transitions.dtype), targets)
+        path = crf.viterbi(emissions, mask).tags  # PAD_TAG at masked steps
+        truth = torch.where(mask, tags, PAD_TAG)
+        self.metrics["accuracy"].update(path[mask], truth[mask])
+        self.metrics["error_rate"].update(path[mask], truth[mask])
+        nll = crf.nll(emissions, tags, mask)
+        tokens = mask.sum(1)
+        self.metrics["nll_per_token"].update(nll, tokens)
+        self.metrics["nll_per_sentence"].update(nll, tokens)
 
     def compute(self) -> dict[str, float]:
         return {name: float(metric.compute()) for name, metric in self.metrics.items()}

@@ -36,7 +36,7 @@ from rnnzoo.train.config import TrainConfig
 from rnnzoo.train.epochs import tokens_per_epoch, updates_per_epoch
 from rnnzoo.train.errors import TrainingDiverged
 from rnnzoo.train.metrics import SequenceMetrics
-from rnnzoo.train.objective import full_loss, make_targets
+from rnnzoo.train.objective import crf_loss, full_loss, make_targets
 from rnnzoo.train.stream import stream_update
 from rnnzoo.train.tbptt import Chunks
 
@@ -118,8 +118,9 @@ class LitSequenceModel(L.LightningModule):
         config: a :meth:`TrainConfig.to_dict` mapping (stored as the checkpoint's hyper-parameters,
             so ``LitSequenceModel.load_from_checkpoint(path)`` rebuilds the module).
 
-    Logged: ``train/loss`` (the batch's mean loss), ``train/grad_norm`` (global norm before clipping,
-    largest over the batch's updates), ``train/lr``, ``valid/<metric>`` at each validation.
+    Logged: ``train/loss`` (the batch's mean loss; with ``crf``, the mean sentence NLL), ``train/grad_norm``
+    (global norm before clipping, largest over the batch's updates), ``train/lr``, ``valid/<metric>`` at each
+    validation.
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -140,7 +141,7 @@ class LitSequenceModel(L.LightningModule):
         self.automatic_optimization = False
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
         self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
-        self.val_metrics = SequenceMetrics(self.loss_kind, self.task.output_size)
+        self.val_metrics = SequenceMetrics(self.loss_kind, self.task.output_size, crf=self.cfg.crf)
         self.wall_offset = 0.0
         self._fit_started: float | None = None
         # TBPTT: the next window of batch ``batches_done``, the state carried into it, that batch's windows
@@ -240,8 +241,12 @@ class LitSequenceModel(L.LightningModule):
             total, size = self._tbptt_step(update)
         else:
             pred, _ = self.model(x, lengths=lengths)
-            total = full_loss(pred, targets, self.loss_kind)
-            update(total * (targets.count / x.shape[0]) if cfg.time_reduction == "sum" else total, 0)
+            if self.model.crf is not None:  # the sentence NLL averaged over the batch (crf_loss)
+                total = crf_loss(self.model.crf, pred, targets)
+                update(total, 0)
+            else:
+                total = full_loss(pred, targets, self.loss_kind)
+                update(total * (targets.count / x.shape[0]) if cfg.time_reduction == "sum" else total, 0)
             total = total.detach()
             self.batches_done += 1
             size = x.shape[0]
@@ -348,13 +353,16 @@ class LitSequenceModel(L.LightningModule):
             return
         dtype = next(self.model.parameters()).dtype
         pred, _ = self.model(x.to(dtype) if x.is_floating_point() else x, lengths=lengths)
-        self.val_metrics.update(pred, make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind))
+        self.val_metrics.update(pred, make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind),
+                                crf=self.model.crf)
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         sync = self.trainer.world_size > 1
         shown = self.cfg.monitor or self.task.metrics[0]  # the monitored metric, also in the progress bar
+        if shown not in values:  # --crf: no per-step cross-entropy, the Viterbi accuracy is monitored
+            shown = "accuracy"
         for k, v in values.items():
             self.log(f"valid/{k}", v, sync_dist=sync, prog_bar=k == shown)
 

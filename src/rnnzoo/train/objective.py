@@ -16,6 +16,9 @@ A :class:`Targets` records where the loss applies:
 :func:`full_loss` is the loss of a whole-sequence forward pass (full BPTT); :func:`chunk_loss` is the
 share of the same loss contributed by the steps ``[start, stop)`` (truncated BPTT), so the chunk
 losses of a sequence add up to the full loss.
+
+:func:`crf_loss` is the objective of a model with a CRF output layer (``--crf``): the negative log-likelihood
+of each sentence's whole tag sequence, averaged over the batch's sentences.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnzoo.cells.crf import CRF
 from rnnzoo.core.runner import lengths_to_mask
 
 LOSSES = ("mse", "cross_entropy", "bce")
@@ -129,3 +133,33 @@ def chunk_loss(head: nn.Module, features: Tensor, start: int, targets: Targets, 
             return None
         return _loss_sum(head(features)[m], y[m], loss) / targets.count  # head first, as in full_loss
     return _loss_sum(head(features), y, loss) / targets.count
+
+
+def crf_mask(targets: Targets, emissions: Tensor) -> Tensor:
+    """The CRF's mask ``(B, T)`` bool of a ``"per_step"`` :class:`Targets` (None there: every step valid)."""
+    if targets.kind != "per_step":
+        raise ValueError(f"targets: a CRF needs per-step targets, got kind {targets.kind!r}")
+    if targets.mask is None:
+        return torch.ones(emissions.shape[:2], dtype=torch.bool, device=emissions.device)
+    return targets.mask
+
+
+def crf_inputs(emissions: Tensor, targets: Targets) -> tuple[Tensor, Tensor, Tensor]:
+    """``(emissions, tags, mask)`` for the CRF, cut after the batch's last valid step: ``(B, T', K), (B, T'),
+    (B, T')`` (a split padded to its longest sentence costs the CRF's O(T K^2) loop only up to the batch's)."""
+    mask = crf_mask(targets, emissions)
+    steps = int(mask.any(0).nonzero().max()) + 1 if bool(mask.any()) else emissions.shape[1]
+    return emissions[:, :steps], targets.y[:, :steps], mask[:, :steps]
+
+
+def crf_loss(crf: CRF, emissions: Tensor, targets: Targets) -> Tensor:
+    """The CRF training loss: ``mean_b nll_b``, the negative log-likelihood ``log Z(e_b) - score(y_b | e_b)``
+    (nats) of sentence b's whole tag sequence, averaged over the B sentences of the batch (per sentence, not
+    per token: Lample et al. 2016 and Ma & Hovy 2016 maximise the sentence log-likelihood; a sentence of n
+    words weighs about n times a one-word one). ``--time-reduction`` does not apply: the sentence NLL is not
+    a sum of per-step losses.
+
+    ``emissions``: ``(B, T, K)`` the per-step head's outputs (cast to the CRF's dtype: under mixed precision the
+    forward algorithm runs in float32); ``targets``: per-step int64 labels ``(B, T)``. Returns a scalar.
+    """
+    return crf.nll(*crf_inputs(emissions.to(crf.transitions.dtype), targets)).mean()  # mixed precision: fp32

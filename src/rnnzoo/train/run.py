@@ -167,7 +167,7 @@ def evaluate_model(model: SequenceModel, task: Any, split: str, *, batch_size: i
     was_training = model.training
     model.eval()
     data = task.split(split)
-    metrics = SequenceMetrics(task.loss, task.output_size)
+    metrics = SequenceMetrics(task.loss, task.output_size, crf=model.crf is not None)
     if getattr(task, "stream", False):  # one long stream, in windows carrying the state
         stream_update(model, metrics, data.x, data.y, model.head_kind, task.loss)
         model.train(was_training)
@@ -180,7 +180,8 @@ def evaluate_model(model: SequenceModel, task: Any, split: str, *, batch_size: i
         y = data.y[start:start + batch_size]
         lengths = data.lengths[start:start + batch_size] if data.lengths is not None else None
         pred, _ = model(x, lengths=lengths)
-        metrics.update(pred.float(), make_targets(model.head_kind, y, lengths, x.shape[1], task.loss))
+        targets = make_targets(model.head_kind, y, lengths, x.shape[1], task.loss)
+        metrics.update(pred.float(), targets, crf=model.crf)
     model.train(was_training)
     return metrics.compute()
 
@@ -238,11 +239,14 @@ def _diagnostics_callback(every: int) -> Any:
 
 
 def monitor_of(cfg: TrainConfig, task: Any) -> str:
-    """The valid metric to monitor: ``cfg.monitor`` or the task's first metric."""
-    names = SequenceMetrics(task.loss, task.output_size).names
-    monitor = cfg.monitor or task.metrics[0]
+    """The valid metric to monitor: ``cfg.monitor`` or the task's first metric (with ``crf``, where that one is
+    a per-step likelihood the CRF does not have, ``accuracy`` of the Viterbi path)."""
+    names = SequenceMetrics(task.loss, task.output_size, crf=cfg.crf).names
+    monitor = cfg.monitor or (task.metrics[0] if task.metrics[0] in names or not cfg.crf else "accuracy")
     if monitor not in names:
-        raise ConfigError(f"--monitor: expected one of {', '.join(names)} for task {task.name!r}, got {monitor!r}")
+        crf = " with --crf" if cfg.crf else ""
+        raise ConfigError(f"--monitor: expected one of {', '.join(names)} for task {task.name!r}{crf}, "
+                          f"got {monitor!r}")
     return monitor
 
 
