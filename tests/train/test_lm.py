@@ -175,9 +175,9 @@ def test_the_task_defaults_are_zaremba_and_flags_override_them():
     from rnnzoo.train.defaults import DEFAULT_JOB
 
     cfg = TrainConfig.from_dict(layer(DEFAULT_JOB, {"task": "ptb_word", "epochs": 1}))
-    assert (cfg.batch_size, cfg.tbptt, cfg.hidden_size, cfg.num_layers) == (20, [35, 35], 200, 2)
+    assert (cfg.batch_size, cfg.tbptt, cfg.hidden_size, cfg.num_layers) == (20, [20, 20], 200, 2)
     assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.clip_norm, cfg.time_reduction) == ("sgd", 1.0, 0.0, 5.0, "sum")
     assert (cfg.schedule, cfg.lr_decay_start, cfg.gamma, cfg.head, cfg.options) == ("epoch_decay", 4, 0.5,
                                                                                   "next_token", {})
-    assert cfg.epochs == 1 and cfg.val_every is None and cfg.stop_at is None
+    assert cfg.epochs == 1 and cfg.val_every is None and cfg.stop_at is None and cfg.init == "uniform=0.1"
     assert TrainConfig.from_dict(layer(DEFAULT_JOB, {"task": "ptb_word", "batch_size": 32})).batch_size == 32
