@@ -98,8 +98,15 @@ class Claim:
         return [r.label for r in self.runs]
 
     def values(self, run: Run, seed: int, *, quick: bool = False) -> dict[str, Any]:
-        """The plain TrainConfig values of ``run`` at ``seed`` (quick: at the smoke scale)."""
-        values = {**self.base, **run.overrides, "seed": seed}
+        """The plain TrainConfig values of ``run`` at ``seed`` (quick: at the smoke scale): the task's own
+        training defaults (what ``rnnzoo train --task NAME`` uses, e.g. a corpus task's head and epochs), then the
+        claim's base, then the run's overrides."""
+        from rnnzoo.tasks.registry import task_info
+
+        task = {**self.base, **run.overrides}.get("task")
+        info = task_info(task) if isinstance(task, str) else None
+        defaults = dict(info.train_defaults) if info is not None else {}
+        values = {**defaults, **self.base, **run.overrides, "seed": seed}
         if quick:
             values.update({**QUICK, **self.quick})
         return values
