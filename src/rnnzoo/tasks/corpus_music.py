@@ -10,7 +10,6 @@ training visits the pieces in epochs of a seeded shuffle (batch index -> (epoch,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,8 @@ from torch import Tensor
 
 from rnnzoo.data.types import PianoRolls
 
-from .base import Batch, Task, check_generator, check_int
-from .corpus_sequences import pad
+from .base import Batch, Task
+from .corpus_sequences import ItemTask, pad
 
 __all__ = ["PianoRollTask"]
 
@@ -32,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class PianoRollTask(Task):
+class PianoRollTask(ItemTask):
     """Next-frame prediction on piano rolls (module docstring).
 
     Args:
@@ -74,28 +73,8 @@ class PianoRollTask(Task):
         x, lengths = pad([self.rolls.splits[split][i].float() for i in rows])
         return Batch(x, x, lengths)
 
-    def epoch_batch(self, generator: torch.Generator, part: int, batch_size: int) -> Batch:
-        """Batch ``part`` of the epoch whose order ``generator`` draws (a permutation of the training pieces)."""
-        check_generator(generator)
-        check_int("batch_size", batch_size, 1)
-        parts = math.ceil(self.train_size / batch_size)
-        if not 0 <= part < parts:
-            raise ValueError(f"part: expected 0 <= part < {parts} (batches per epoch), got {part}")
-        order = torch.randperm(self.train_size, generator=generator)
-        return self._rows("train", order[part * batch_size:(part + 1) * batch_size].tolist())
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """``batch_size`` training pieces drawn uniformly with replacement by ``generator``."""
-        check_generator(generator)
-        check_int("batch_size", batch_size, 1)
-        return self._rows("train", torch.randint(self.train_size, (batch_size,), generator=generator).tolist())
-
-    def split(self, name: str, generator_seed: int | None = None) -> Batch:
-        """The whole ``valid`` or ``test`` split, padded, with lengths."""
-        self.check_split_name(name)
-        if name not in self._cache:
-            self._cache[name] = self._rows(name, list(range(len(self.rolls.splits[name]))))
-        return self._cache[name]
+    def _split_size(self, name: str) -> int:
+        return len(self.rolls.splits[name])
 
     def frequencies(self) -> Tensor:
         """Per-pitch probability of being on in a training frame ``(P,)``, add-one smoothed."""

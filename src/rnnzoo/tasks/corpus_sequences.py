@@ -42,7 +42,46 @@ def pad(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
     return torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True), lengths
 
 
-class SequenceClassificationTask(Task):
+class ItemTask(Task):
+    """A task over a fixed set of items (sequences, pieces, sentences), batched by padding: the shared
+    epoch batching, random sampling and cached whole splits of the corpus tasks. A subclass gives
+    :meth:`_rows` (items ``rows`` of a split as one padded :class:`Batch`) and :meth:`_split_size`, and sets
+    ``train_size`` and ``_cache = {}``."""
+
+    train_size: int
+    _cache: dict[str, Batch]
+
+    def _rows(self, split: str, rows: list[int]) -> Batch:
+        raise NotImplementedError
+
+    def _split_size(self, name: str) -> int:
+        raise NotImplementedError
+
+    def epoch_batch(self, generator: torch.Generator, part: int, batch_size: int) -> Batch:
+        """Batch ``part`` of the epoch whose order ``generator`` draws (a permutation of the training items)."""
+        check_generator(generator)
+        check_int("batch_size", batch_size, 1)
+        parts = math.ceil(self.train_size / batch_size)
+        if not 0 <= part < parts:
+            raise ValueError(f"part: expected 0 <= part < {parts} (batches per epoch), got {part}")
+        order = torch.randperm(self.train_size, generator=generator)
+        return self._rows("train", order[part * batch_size:(part + 1) * batch_size].tolist())
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """``batch_size`` training items drawn uniformly with replacement by ``generator``."""
+        check_generator(generator)
+        check_int("batch_size", batch_size, 1)
+        return self._rows("train", torch.randint(self.train_size, (batch_size,), generator=generator).tolist())
+
+    def split(self, name: str, generator_seed: int | None = None) -> Batch:
+        """The whole ``valid`` or ``test`` split, padded, with lengths."""
+        self.check_split_name(name)
+        if name not in self._cache:
+            self._cache[name] = self._rows(name, list(range(self._split_size(name))))
+        return self._cache[name]
+
+
+class SequenceClassificationTask(ItemTask):
     """One class per variable-length multivariate sequence (module docstring).
 
     Args:
@@ -99,28 +138,8 @@ class SequenceClassificationTask(Task):
         x, lengths = pad([self._splits[split][i] for i in rows])
         return Batch(x, self._labels[split][rows], lengths)
 
-    def epoch_batch(self, generator: torch.Generator, part: int, batch_size: int) -> Batch:
-        """Batch ``part`` of the epoch whose order ``generator`` draws (a permutation of the training set)."""
-        check_generator(generator)
-        check_int("batch_size", batch_size, 1)
-        order = torch.randperm(self.train_size, generator=generator)
-        parts = math.ceil(self.train_size / batch_size)
-        if not 0 <= part < parts:
-            raise ValueError(f"part: expected 0 <= part < {parts} (batches per epoch), got {part}")
-        return self._rows("train", order[part * batch_size:(part + 1) * batch_size].tolist())
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """``batch_size`` training sequences drawn uniformly with replacement by ``generator``."""
-        check_generator(generator)
-        check_int("batch_size", batch_size, 1)
-        return self._rows("train", torch.randint(self.train_size, (batch_size,), generator=generator).tolist())
-
-    def split(self, name: str, generator_seed: int | None = None) -> Batch:
-        """The whole ``valid`` or ``test`` split, padded, with lengths."""
-        self.check_split_name(name)
-        if name not in self._cache:
-            self._cache[name] = self._rows(name, list(range(len(self._splits[name]))))
-        return self._cache[name]
+    def _split_size(self, name: str) -> int:
+        return len(self._splits[name])
 
     def prior(self) -> Tensor:
         """Log of the training class frequencies ``(C,)`` (add-one smoothed)."""

@@ -21,7 +21,8 @@ import torch
 from rnnzoo.core.registry import InputKind
 from rnnzoo.data.types import TaggedCorpus
 
-from .base import Batch, Task, check_generator, check_int
+from .base import Batch, Task, check_int
+from .corpus_sequences import ItemTask
 
 __all__ = ["TaggingTask"]
 
@@ -35,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class TaggingTask(Task):
+class TaggingTask(ItemTask):
     """Per-word tags from words and their characters (module docstring).
 
     Args:
@@ -112,28 +113,8 @@ class TaggingTask(Task):
             y[b, : len(tags)] = torch.tensor([self.tag_ids[t] for t in tags], dtype=torch.long)
         return Batch(x, y, lengths)
 
-    def epoch_batch(self, generator: torch.Generator, part: int, batch_size: int) -> Batch:
-        """Batch ``part`` of the epoch whose order ``generator`` draws (a permutation of the training sentences)."""
-        check_generator(generator)
-        check_int("batch_size", batch_size, 1)
-        parts = math.ceil(self.train_size / batch_size)
-        if not 0 <= part < parts:
-            raise ValueError(f"part: expected 0 <= part < {parts} (batches per epoch), got {part}")
-        order = torch.randperm(self.train_size, generator=generator)
-        return self._rows("train", order[part * batch_size:(part + 1) * batch_size].tolist())
-
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """``batch_size`` training sentences drawn uniformly with replacement by ``generator``."""
-        check_generator(generator)
-        check_int("batch_size", batch_size, 1)
-        return self._rows("train", torch.randint(self.train_size, (batch_size,), generator=generator).tolist())
-
-    def split(self, name: str, generator_seed: int | None = None) -> Batch:
-        """The whole ``valid`` or ``test`` split, padded, with lengths."""
-        self.check_split_name(name)
-        if name not in self._cache:
-            self._cache[name] = self._rows(name, list(range(len(self.corpus.splits[name]))))
-        return self._cache[name]
+    def _split_size(self, name: str) -> int:
+        return len(self.corpus.splits[name])
 
     def _tag_counts(self) -> tuple[Counter, dict[str, Counter]]:
         overall: Counter = Counter()
