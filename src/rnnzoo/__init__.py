@@ -41,12 +41,13 @@ from rnnzoo.core.registry import (
 )
 from rnnzoo.core.runner import RunOutput, run
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.crf import CRF
 from rnnzoo.wrappers import LayerNorm, VariationalDropout, WeightDrop, Wrapper, Zoneout
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "Bidirectional", "BidirectionalState", "Cell", "ConvLSTMCell", "ConvLSTMState", "DeepCell", "ElmanCell",
+    "Bidirectional", "BidirectionalState", "CRF", "Cell", "ConvLSTMCell", "ConvLSTMState", "DeepCell", "ElmanCell",
     "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "LayerNorm",
     "Model", "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
     "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop", "Wrapper",

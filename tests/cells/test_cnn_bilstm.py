@@ -197,7 +197,7 @@ def _spelling_task(n=32, steps=6, width=4, seed=0):
 
 @pytest.mark.parametrize("char_cnn", [True, False])
 def test_cnn_bilstm_crf_learns_a_spelling_task_only_with_the_char_cnn(char_cnn):
-    from rnnzoo.cells.crf import CRF
+    from rnnzoo.crf import CRF
 
     torch.manual_seed(0)
     model = CNNBiLSTM(hidden_size=8, word_vocab=1, char_vocab=7, word_dim=4, char_dim=8, char_filters=8,

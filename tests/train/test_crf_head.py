@@ -13,9 +13,8 @@ import json
 import pytest
 import torch
 
-import rnnzoo
 from rnnzoo import cli
-from rnnzoo.cells.crf import PAD_TAG
+from rnnzoo.crf import PAD_TAG
 from rnnzoo.data.types import TaggedCorpus
 from rnnzoo.tasks import Batch, register_task
 from rnnzoo.tasks import registry as task_registry
@@ -215,8 +214,6 @@ def generated_corpus(seed: int = 0) -> TaggedCorpus:
 
 
 def test_cnn_bilstm_with_a_crf_tags_word_and_character_inputs(tmp_path):
-    if "cnn_bilstm" not in rnnzoo.list_models():
-        pytest.skip("the cnn_bilstm model is not registered in this checkout")
     register_task("_test_crf_tags", lambda seq_len=None: TaggingTask(generated_corpus(), name="_test_crf_tags"),
                   "generated tagged corpus", "b")
     try:

@@ -2,11 +2,10 @@
 
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
-from rnnzoo.cells.crf import CRF, PAD_TAG, ViterbiPath
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 
-__all__ = ["CNNBiLSTM", "CRF", "PAD_TAG", "ViterbiPath", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
+__all__ = ["CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
            "GRUCell", "GRUState", "LSTMCell", "LSTMState", "SCRNCell", "SCRNState"]

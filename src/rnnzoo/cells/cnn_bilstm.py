@@ -32,7 +32,7 @@ class CNNBiLSTM(nn.Module):
     ``weight_ih``/``weight_hh``). The padding of Fig. 1 is zero vectors: every window holds at least one
     real character and padding columns never reach the max, so the output does not depend on ``W`` nor on
     the padding row of ``char_embedding``. A CRF on ``nn.Linear(output_size, num_tags)`` of the features
-    (:class:`~rnnzoo.cells.crf.CRF`, sec. 2.3) makes the paper's BLSTM-CNNs-CRF.
+    (:class:`~rnnzoo.crf.CRF`, sec. 2.3) makes the paper's BLSTM-CNNs-CRF.
 
     Args (keyword only):
         hidden_size: H, units per direction (the paper's state size 200, sec. 3.3 Table 1).
@@ -59,7 +59,7 @@ class CNNBiLSTM(nn.Module):
     Deviations: the paper's word embeddings are pretrained (GloVe 100-d, sec. 3.2); here they start random
     (copy vectors into ``word_embedding.weight`` to use pretrained ones). The tanh after the convolution
     follows the authors' code (NeuroNLP2); since tanh is monotone it commutes with the max. The CRF is a
-    separate module (:class:`~rnnzoo.cells.crf.CRF`); this model returns features, not tag scores.
+    separate module (:class:`~rnnzoo.crf.CRF`); this model returns features, not tag scores.
 
     Example::
 

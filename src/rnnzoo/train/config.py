@@ -139,7 +139,7 @@ class TrainConfig:
     :func:`rnnzoo.diagnostics.apply_init`, e.g. ``spectral_radius=1.2``; None = the cell's own),
     ``head`` (``auto`` = the task's target: ``last`` or ``per_step``; ``next_token`` = the output at
     step t predicts the label at t+1), ``crf`` (a linear-chain CRF over the per-step head's emissions,
-    :class:`~rnnzoo.cells.crf.CRF`: trained by its sentence negative log-likelihood, evaluated by its Viterbi
+    :class:`~rnnzoo.crf.CRF`: trained by its sentence negative log-likelihood, evaluated by its Viterbi
     path; per-step classification only, full BPTT only).
     Task: ``task``, ``seq_len`` (None = the task's default), ``task_options``.
     Optimisation: ``optimizer``, ``lr``, ``momentum`` (SGD momentum / RMSprop momentum), ``weight_decay``,

@@ -18,7 +18,7 @@ backbone output (Zaremba et al. 2014, arXiv:1409.2329: dropout on the "non-recur
 backbone applies it between layers). The embedding and the output layer are initialised uniform in
 [-0.1, 0.1], Zaremba's ``init_scale`` (the backbone keeps its own initialisation).
 
-``crf=True`` (per-step classification only) puts a linear-chain CRF (:class:`~rnnzoo.cells.crf.CRF`, Lample et
+``crf=True`` (per-step classification only) puts a linear-chain CRF (:class:`~rnnzoo.crf.CRF`, Lample et
 al. 2016, Ma & Hovy 2016) over the head's outputs: ``forward`` still returns the per-step scores ``(B, T, K)``,
 now the CRF's emissions; the CRF (attribute ``crf``) turns them into a sentence likelihood
 (:func:`rnnzoo.train.objective.crf_loss`) and a Viterbi path (:meth:`SequenceModel.decode`).
@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnzoo
-from rnnzoo.cells.crf import CRF, PAD_TAG
+from rnnzoo.crf import CRF, PAD_TAG
 
 HEAD_KINDS = ("last", "per_step", "next_token")
 
@@ -101,7 +101,7 @@ class SequenceModel(nn.Module):
         info = rnnzoo.model_info(model)
         accepted = info.options()
         sized = info.kind is not rnnzoo.ModelKind.MODEL or accepted is None or "input_size" in accepted
-        # a whole model that reads ids (cnn_bilstm: word and character ids) has no input_size to be given
+        # a whole model that reads ids (a tagger's word and character ids) has no input_size to be given
         size = {"input_size": backbone_input} if sized else {}
         self.backbone = rnnzoo.create(model, **size, hidden_size=hidden_size,
                                       num_layers=num_layers, bidirectional=bidirectional, batch_first=True,
@@ -165,7 +165,7 @@ class SequenceModel(nn.Module):
 
     def decode(self, x: Tensor, *, lengths: Tensor | None = None) -> Tensor:
         """The predicted tags ``(B, T)`` int64 of a ``"per_step"`` classifier: the CRF's Viterbi path when the
-        model has one, else the argmax of each step's scores; :data:`~rnnzoo.cells.crf.PAD_TAG` past each
+        model has one, else the argmax of each step's scores; :data:`~rnnzoo.crf.PAD_TAG` past each
         sequence's length (``lengths`` ``(B,)``; None = every step is valid)."""
         if self.head_kind != "per_step":
             raise ValueError(f"decode: needs the per_step head, got head {self.head_kind!r}")

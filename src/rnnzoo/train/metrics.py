@@ -24,7 +24,7 @@ from torchmetrics import MeanSquaredError, Metric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
-from rnnzoo.cells.crf import CRF, PAD_TAG
+from rnnzoo.crf import CRF, PAD_TAG
 from rnnzoo.train.objective import Targets, crf_inputs, scored
 
 CLASSIFICATION_METRICS = ("accuracy", "error_rate", "cross_entropy", "perplexity", "bpc")

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnzoo.cells.crf import CRF
 from rnnzoo.core.runner import lengths_to_mask
+from rnnzoo.crf import CRF
 
 LOSSES = ("mse", "cross_entropy", "bce")
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from rnnzoo.cells.crf import CRF, PAD_TAG
+from rnnzoo.crf import CRF, PAD_TAG
 
 K, T = 3, 5
 # rows: full, a prefix, a prefix of one, holes, leading masked steps
