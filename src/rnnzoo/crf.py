@@ -42,7 +42,7 @@ class CRF(nn.Module):
 
     ``transitions[i, j]`` scores the step from tag i to tag j (pytorch-crf's layout, so its parameters copy
     over unchanged). Emissions are what a network computes per step: ``nn.Linear(model.output_size, K)`` on
-    the features of :class:`~rnnzoo.cells.cnn_bilstm.CNNBiLSTM`.
+    the features of :class:`~rnnzoo.cells.CNNBiLSTM`.
 
     Masks: ``mask`` ``(B, T)`` bool, True = a valid step (rnnzoo's one polarity). A masked step is dropped
     from the chain: the path skips it, as if the sequence were shorter (so a mask with holes equals the
