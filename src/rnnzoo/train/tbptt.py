@@ -144,9 +144,9 @@ class Chunks:
 
     def _window_targets(self, window: Window) -> Targets:
         """The targets, without their mask where it holds every step of the window's chunk: the same loss, without
-        indexing the ``(B, k, O)`` outputs by a mask and scattering their gradient back (a language model's
-        next-token mask leaves out only the stream's last step: at 10,000 classes that indexing cost a fifth
-        of a PTB window, issue 10)."""
+        indexing the ``(B, k, O)`` outputs by a mask (a copy) and scattering their gradient back into a zero-filled
+        ``(B, k, O)`` tensor. A language model's next-token mask leaves out only the streams' last step, so every
+        window but the last of an epoch drops it (PTB: ``O`` = 10,000 classes; issue 10)."""
         t = self.targets
         if t.kind != "per_step" or t.mask is None or not bool(t.mask[:, window.start:window.stop].all()):
             return t
