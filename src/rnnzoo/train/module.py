@@ -195,10 +195,12 @@ class LitSequenceModel(L.LightningModule):
         return x, y, lengths
 
     def _grad_norm(self) -> Tensor:
-        norms = [p.grad.detach().norm(2) for p in self.model.parameters() if p.grad is not None]
-        if not norms:
+        """The global 2-norm of the model's gradients (float32 or wider), with torch's foreach kernels."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads:
             return torch.zeros(())
-        return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]), 2)
+        norm = torch.nn.utils.get_total_norm(grads, 2.0)
+        return norm if norm.dtype == torch.float64 else norm.float()
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """One optimizer update: a whole batch under full BPTT, one window of a batch under TBPTT (the
@@ -231,8 +233,10 @@ class LitSequenceModel(L.LightningModule):
             norms.append(float(norm))
             if cfg.clip_value is not None:
                 self.clip_gradients(opt, gradient_clip_val=cfg.clip_value, gradient_clip_algorithm="value")
-            if cfg.clip_norm is not None:
-                self.clip_gradients(opt, gradient_clip_val=cfg.clip_norm, gradient_clip_algorithm="norm")
+                if cfg.clip_norm is not None:  # the norm changed: Lightning computes it again
+                    self.clip_gradients(opt, gradient_clip_val=cfg.clip_norm, gradient_clip_algorithm="norm")
+            elif cfg.clip_norm is not None:  # the norm just checked, not a second pass over the gradients (issue 10)
+                torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), cfg.clip_norm, norm)
             opt.step()
             sched.step()
             self.updates_done += 1

@@ -21,6 +21,7 @@ without gradient and without an update.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,7 @@ class Chunks:
         self.mask = lengths_to_mask(lengths.to(x.device), steps) if lengths is not None else None
         self.scored = [_has_target(targets, w.start, w.stop) for w in self.schedule]
         self.last_scored = max((i for i, s in enumerate(self.scored) if s), default=-1)
+        self._mask_total: float | None = None
 
     def __len__(self) -> int:
         return len(self.schedule)
@@ -136,8 +138,19 @@ class Chunks:
         scored = self.scored[index]
         with torch.set_grad_enabled(torch.is_grad_enabled() and scored):
             feats, carry = run_window(self._run, window, state)
-            loss_c = chunk_loss(self.model.head, feats, window.start, self.targets, self.loss_kind) if scored else None
+            loss_c = chunk_loss(self.model.head, feats, window.start, self._window_targets(window),
+                                self.loss_kind) if scored else None
         return loss_c, carry
+
+    def _window_targets(self, window: Window) -> Targets:
+        """The targets, without their mask where it holds every step of the window's chunk: the same loss, without
+        indexing the ``(B, k, O)`` outputs by a mask (a copy) and scattering their gradient back into a zero-filled
+        ``(B, k, O)`` tensor. A language model's next-token mask leaves out only the streams' last step, so every
+        window but the last of an epoch drops it (PTB: ``O`` = 10,000 classes; issue 10)."""
+        t = self.targets
+        if t.kind != "per_step" or t.mask is None or not bool(t.mask[:, window.start:window.stop].all()):
+            return t
+        return dataclasses.replace(t, mask=None)
 
     def fraction(self, index: int) -> float:
         """The share of the batch's scored targets that window ``index`` scores (its chunk loss divided by it
@@ -148,7 +161,9 @@ class Chunks:
             return float(((t.positions >= w.start) & (t.positions < w.stop)).sum()) / t.positions.numel()
         if t.mask is None:
             return (w.stop - w.start) / t.y.shape[1]
-        return float(t.mask[:, w.start:w.stop].sum()) / float(t.mask.sum())
+        if self._mask_total is None:  # once per batch, not per window (a PTB epoch is 20 x 46,479 steps)
+            self._mask_total = float(t.mask.sum())
+        return float(t.mask[:, w.start:w.stop].sum()) / self._mask_total
 
     def template(self) -> Any:
         """A state of the structure the windows carry (from a one-step run without gradient), for restoring
