@@ -34,8 +34,9 @@ CRF_METRICS = ("accuracy", "error_rate", "nll_per_token", "nll_per_sentence")
 HIGHER_IS_BETTER = {"accuracy": True}
 
 
-class CrossEntropy(Metric):
-    """Mean negative log-likelihood in nats: ``update(logits (N, C), target (N,))``."""
+class _MeanOfSums(Metric):
+    """A sum (``total``) over a count (``count``), both float64 and summed across processes: the state of the
+    negative log-likelihood metrics below; ``compute`` is their ratio."""
 
     higher_is_better = False
     full_state_update = False
@@ -44,26 +45,23 @@ class CrossEntropy(Metric):
         super().__init__()
         self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, logits: Tensor, target: Tensor) -> None:
-        self.total += torch.nn.functional.cross_entropy(logits.double(), target, reduction="sum")
-        self.count += target.numel()
 
     def compute(self) -> Tensor:
         return self.total / self.count
 
 
-class FrameNLL(Metric):
+class CrossEntropy(_MeanOfSums):
+    """Mean negative log-likelihood in nats: ``update(logits (N, C), target (N,))``."""
+
+    def update(self, logits: Tensor, target: Tensor) -> None:
+        self.total += torch.nn.functional.cross_entropy(logits.double(), target, reduction="sum")
+        self.count += target.numel()
+
+
+class FrameNLL(_MeanOfSums):
     """Negative log-likelihood per frame in nats: ``update(logits (N, P), target (N, P) in {0, 1})`` adds the
     binary cross-entropies summed over the P units; ``compute`` divides by the N frames."""
 
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, logits: Tensor, target: Tensor) -> None:
         if logits.shape != target.shape or logits.dim() != 2:
@@ -72,9 +70,6 @@ class FrameNLL(Metric):
         self.total += torch.nn.functional.binary_cross_entropy_with_logits(
             logits.double(), target.double(), reduction="sum")
         self.count += logits.shape[0]
-
-    def compute(self) -> Tensor:
-        return self.total / self.count
 
 
 class CRFNLL(Metric):
