@@ -34,6 +34,7 @@ from rnnzoo.core.registry import (
     ModelInfo,
     ModelKind,
     Paper,
+    Recurrence,
     UnknownModelError,
     list_models,
     model_info,
@@ -49,7 +50,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Bidirectional", "BidirectionalState", "CRF", "Cell", "ConvLSTMCell", "ConvLSTMState", "DeepCell", "ElmanCell",
     "ElmanState", "FastPath", "GRUCell", "GRUState", "InputKind", "LSTMCell", "LSTMState", "Layer", "LayerNorm",
-    "Model", "ModelInfo", "ModelKind", "Paper", "Recurrent", "RunOutput", "SCRNCell", "SCRNState", "Stacked",
-    "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop", "Wrapper",
-    "Zoneout", "create", "from_torch", "list_models", "model_info", "nn", "register", "run", "to_torch",
+    "Model", "ModelInfo", "ModelKind", "Paper", "Recurrence", "Recurrent", "RunOutput", "SCRNCell", "SCRNState",
+    "Stacked", "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop",
+    "Wrapper", "Zoneout", "create", "from_torch", "list_models", "model_info", "nn", "register", "run", "to_torch",
 ]

@@ -68,6 +68,20 @@ class FastPath(str, enum.Enum):
         return self.value
 
 
+class Recurrence(str, enum.Enum):
+    """What the sequential part of a step costs (which of issue 11's speed targets ``rnnzoo bench`` holds it to).
+
+    ``elementwise``: only elementwise operations depend on the previous step (SRU, IndRNN, minGRU/minLSTM in
+    scan mode); every matrix product is over all steps at once. ``matrix``: a matrix product with the previous
+    state at every step (LSTM, GRU, Mogrifier, RHN, dRNN, sLSTM)."""
+
+    ELEMENTWISE = "elementwise"
+    MATRIX = "matrix"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class ModelKind(str, enum.Enum):
     """``cell``: the factory builds one cell; ``create`` stacks it (layers, directions, regularisers).
     ``model``: the factory builds the whole model (pointer, memory, graph and tree networks)."""
@@ -108,6 +122,8 @@ class ModelInfo:
         gated: it has gates (the gate-saturation diagnostics apply).
         fast_path: :class:`FastPath` of the default configuration (tests hold it equal to ``cell.fused_kind``).
         family: ``"lstm"``, ``"gru"``, ``"elman"`` or None: which speed targets of the benchmark apply.
+        recurrence: :class:`Recurrence` (elementwise or matrix) for the cells held to issue 11's speed
+            targets; None for the others.
         torch_module: ``"LSTM"``, ``"GRU"`` or ``"RNN"`` when ``from_torch`` of that torch.nn module
             builds this entry.
         peers: other libraries' classes computing the same cell (``"torchrecurrent.SCRN"``): the
@@ -130,6 +146,7 @@ class ModelInfo:
     gated: bool = False
     fast_path: FastPath = FastPath.NONE
     family: str | None = None
+    recurrence: Recurrence | None = None
     torch_module: str | None = None
     peers: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
