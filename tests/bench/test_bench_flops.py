@@ -109,3 +109,24 @@ def test_the_bench_prints_and_saves_gflops_beside_the_time(tmp_path: Path, capsy
     assert cli.main(["--quick", "--models", "lstm", "--no-peers", "--no-memory", "--no-flops", "--threads", "1",
                      "--out", str(tmp_path / "none")]) == 0
     assert all(r["gflop"] is None for r in json.loads((tmp_path / "none" / "bench.json").read_text())["rows"])
+
+
+def test_a_model_the_counter_cannot_run_is_timed_without_a_rate() -> None:
+    """A failure of the counting step is a note on the row, not a failed bench."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    class Shy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2))
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+            if _get_current_dispatch_mode() is not None:
+                raise RuntimeError("no dispatch modes here")
+            return x * self.w, None
+
+    shy = cases.Case("shy", "other", build=lambda s: Shy(), make_input=lambda s: torch.ones(s.B, s.T, 2))
+    rows = measure.bench_size([cases.baseline_case(), shy], cases.Size(2, 3, 2, 4), reps=1, warmup=0, memory=False)
+    assert rows[0].gflop == pytest.approx(flops.lstm_train_flops(cases.Size(2, 3, 2, 4)) / 1e9)
+    assert rows[1].gflop is None and rows[1].gflop_s is None and rows[1].rate_ratio is None
+    assert rows[1].note == "FLOPs not counted: RuntimeError: no dispatch modes here"
