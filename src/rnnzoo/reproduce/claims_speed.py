@@ -13,6 +13,8 @@ validations included, 2 cores shared with other sessions at a load average of ab
 of updates, for both runs of a claim and three seeds: an upper bound (runs stop at the target) that assumes the
 other model costs no more per update than the LSTM (their point), not measured here since those cells are built on
 other branches. On a quiet machine expect several times less (nn.LSTM's train step alone is ~50 ms at this size).
+The budget was checked with one LSTM run (seed 0, this configuration): validation MSE 0.163 (the baseline) until
+update ~1,500, 0.0149 at 1,550, 0.0060 at 1,700, where it stopped: 359 s of training at a load average of ~10.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ _MINUTES = 2 * 3 * MAX_STEPS * SECONDS_PER_UPDATE / 60
 _BASIS = (f"measured {SECONDS_PER_UPDATE * 1e3:.0f} ms/update for the LSTM run (this setting, 2 cores shared at a "
           f"load of ~5, one thread, validations included) x {MAX_STEPS:,} updates x 2 runs x 3 seeds, an upper "
           "bound (stop_at; a quiet machine several times less); the other model is assumed no slower per update "
-          "(not measured: built on another branch)")
+          "(not measured: built on another branch). The LSTM's seed 0 reached the target at update 1,700 (359 s)")
 _QUICK = {"seq_len": 10, "task_options": {"valid_size": 16, "test_size": 16}}
 
 
