@@ -45,7 +45,7 @@ def test_a_row_in_the_tables_and_the_json(tmp_path: Path) -> None:
                       targets=[targets.Target(8, "vs plain", 1.15, 1.08, "≤1.15x the plain lstm")])
     cells = report.row_cells(row)
     assert cells == ["lstm[zoneout=0.1]", "(32,100,64,128)", "1.23x", "1.10-1.30", "-", "10.0", "12.0", "-",
-                     "≤1.15x the plain lstm (issue 8 target): met (1.08x)", "1.08x lstm (paired)"]
+                     "-", "-", "-", "≤1.15x the plain lstm (issue 8 target): met (1.08x)", "1.08x lstm (paired)"]
     text = report.text_table(report.ROW_COLUMNS, [cells])
     assert text.splitlines()[0].startswith("model") and len(text.splitlines()) == 3
     assert report.md_table(["a|b"], [["c|d"]]).splitlines()[-1] == "| c\\|d |"

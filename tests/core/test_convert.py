@@ -106,7 +106,7 @@ def test_fused_kernel_is_used_where_torch_computes_the_same(monkeypatch, name, o
     module = {"lstm": "rnnzoo.cells.lstm", "gru": "rnnzoo.cells.gru", "elman": "rnnzoo.cells.elman"}[name]
     monkeypatch.setattr(f"{module}.run_fused", spy)
     # the GRU takes torch's kernel where it is faster (off the CPU); here as if it were
-    monkeypatch.setattr("rnnzoo.cells.gru.torch_kernel_is_faster", lambda device: True)
+    monkeypatch.setattr("rnnzoo.cells.gru.torch_kernel_is_faster", lambda *args, **kwargs: True)
     model = rnnzoo.create(name, input_size=3, hidden_size=4, bidirectional=True, **options)
     model(torch.randn(2, 5, 3), lengths=[5, 2])
     assert calls == [kernel, kernel]
@@ -121,8 +121,8 @@ def test_gru_takes_the_faster_path_for_torchs_form(monkeypatch):
     (cuDNN). Both paths agree: tests/fused/test_fused_vs_loop.py::test_gru_function_equals_torch_kernel."""
     from rnnzoo.cells import gru
 
-    assert not gru.torch_kernel_is_faster(torch.device("cpu"))
-    assert gru.torch_kernel_is_faster(torch.device("cuda"))
+    assert not gru.torch_kernel_is_faster(torch.device("cpu"), 2)  # the batch below: the Function
+    assert gru.torch_kernel_is_faster(torch.device("cuda"), 2)
     calls = []
     real_kernel, real_function = tf.run_fused, gru.gru_recurrence
     monkeypatch.setattr("rnnzoo.cells.gru.run_fused", lambda *a, **k: calls.append("torch") or real_kernel(*a, **k))

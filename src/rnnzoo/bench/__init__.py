@@ -36,6 +36,13 @@ What is measured (the method, so that the numbers can be trusted):
   temporaries, gradients, the fused kernels' workspaces); its maximum is the peak. Parameters and the input
   exist before the step and are not counted. This measures tensors, not the process RSS (which the allocator's
   caching and the interpreter blur). The ratio divides by nn.LSTM's peak at the same size.
+* **FLOPs and GFLOP/s** (issue 11): one extra train step per row, before the timed rounds, under
+  ``torch.utils.flop_counter.FlopCounterMode``: the matrix products of forward and backward (elementwise work
+  is not counted), with oneDNN disabled for that step so that torch.nn.LSTM's CPU kernel, otherwise one opaque
+  oneDNN op the counter reads as 0, shows its ``addmm``/``mm`` (the count equals ``2 B T 4H (I+H)`` forward +
+  as much for the weight gradients + ``2 B (T-1) 4H H`` for the state gradient, a test holds it there). Each
+  row prints GFLOP per step, GFLOP/s (the count over its median step time) and the rate ratio (its GFLOP/s over
+  nn.LSTM's). ``--no-flops`` skips it. See :mod:`~rnnzoo.bench.flops`.
 * **Spatial models** (``InputKind.IMAGE_SEQUENCE``, e.g. the ConvLSTM) read ``(B, T, C, Y, X)``: they are benched
   with ``C = I/16`` input channels and ``H/16`` hidden channels on a ``4 x 4`` image (``--spatial-size``),
   so that a step's input and state hold exactly ``I`` and ``H`` numbers, as nn.LSTM(I, H)'s do (with a
@@ -71,14 +78,19 @@ spatial, eager only):
   least 1.4x faster than torchrecurrent on every cell both libraries have (the entry's ``peers``), at every size;
 * issue 8: a row ``name[options]`` with a regulariser among its options (``variational_dropout``,
   ``weight_drop``, ``zoneout``, ``layer_norm``) at most 1.15x the plain ``name`` row of the same run (paired;
-  the plain row is added if missing; the ratio is in the note column and the json's ``vs_plain``).
+  the plain row is added if missing; the ratio is in the note column and the json's ``vs_plain``);
+* issue 11, from the registry's ``recurrence`` field, at (64, 100, 256, 256): an elementwise recurrence
+  (``Recurrence.ELEMENTWISE``: SRU, IndRNN, minGRU, minLSTM) at most 0.5x nn.LSTM's train-step time (2x
+  faster); a matrix recurrence (``Recurrence.MATRIX``: Mogrifier LSTM, RHN, dRNN, sLSTM) at least 0.75x
+  nn.LSTM's GFLOP/s.
 
 Results go to the screen and to ``bench.md`` and ``bench.json`` in the run directory (``--out RUN_DIR``, default
 ``runs/bench-<YYYYmmdd-HHMMSS>``), never into the checkout, with the environment and the machine (CPU model,
 cores, torch version, threads); a directory that holds another run's results is refused.
 
 The package, one question per module: :mod:`~rnnzoo.bench.cases` (what is benched), :mod:`~rnnzoo.bench.measure`
-(interleaved timing, paired ratios, peak memory), :mod:`~rnnzoo.bench.targets` (which targets apply),
+(interleaved timing, paired ratios, peak memory), :mod:`~rnnzoo.bench.flops` (FLOPs per train step),
+:mod:`~rnnzoo.bench.targets` (which targets apply),
 :mod:`~rnnzoo.bench.scaling` (length scaling under truncated BPTT), :mod:`~rnnzoo.bench.streaming` (per-step
 latency of streaming inference), :mod:`~rnnzoo.bench.report` (tables, result files, machine, environment) and
 :mod:`~rnnzoo.bench.cli` (the command line). From Python:

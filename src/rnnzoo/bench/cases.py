@@ -28,7 +28,7 @@ import yaml
 from torch import Tensor, nn
 
 import rnnzoo
-from rnnzoo import FastPath, InputKind
+from rnnzoo import FastPath, InputKind, Recurrence
 
 BASELINE = "torch.nn.LSTM"
 COMPILED = " [compiled]"  # suffix of a compiled variant's row
@@ -87,7 +87,8 @@ class Case:
     ``build(size)`` returns a fresh module; ``make_input(size)`` its input; the module's ``forward(x)`` returns
     ``(output, state)`` (``forward(x, state)`` continues from a state, for ``--scaling``); ``time_dim`` is the
     input's time axis (1 batch-first, 0 time-major). ``model`` and ``options`` are the registry name and the
-    options of an rnnzoo row (``create(model, **options)``); ``fused``: it runs torch's own kernel.
+    options of an rnnzoo row (``create(model, **options)``); ``fused``: it runs torch's own kernel;
+    ``recurrence``: the registry entry's :class:`~rnnzoo.Recurrence` (which of issue 11's targets apply).
     """
 
     name: str
@@ -102,6 +103,7 @@ class Case:
     note: str = ""
     model: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    recurrence: Recurrence | None = None
 
 
 def train_step(module: nn.Module, x: Any) -> None:
@@ -154,7 +156,7 @@ def rnnzoo_case(name: str, spatial_size: int = 4, options: dict[str, Any] | None
     note = (f"spatial: C=I/{spatial_size ** 2}, H/{spatial_size ** 2} channels, {spatial_size}x{spatial_size} image"
             if spatial else "")
     return Case(row or name, "rnnzoo", build, make_input, family=info.family, fused=fused, spatial=spatial,
-                note=note, model=name, options=options)
+                note=note, model=name, options=options, recurrence=info.recurrence)
 
 
 # --------------------------------------------------------------------------------------------------- peers

@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spatial-size", type=int, default=4,
                    help="image side for spatial models (C=I/side^2, H/side^2 channels; default 4)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--no-flops", action="store_true",
+                   help="skip counting each model's FLOPs per train step (GFLOP/s and the rate ratio)")
     p.add_argument("--no-peers", action="store_true", help="skip torchrecurrent / sru even if importable")
     p.add_argument("--out", type=Path, default=None, metavar="RUN_DIR",
                    help="run directory for bench.md and bench.json (default runs/bench-<timestamp>); one that holds "
@@ -232,7 +234,8 @@ def _run(argv: list[str] | None) -> int:
         else:
             for size in sizes:
                 rows += bench_size([baseline_case(), *cases], size, reps=reps, warmup=warmup,
-                                   memory=not args.no_memory, compile_models=args.compile, log=log)
+                                   memory=not args.no_memory, compile_models=args.compile,
+                                   flops=not args.no_flops, log=log)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -244,7 +247,7 @@ def _run(argv: list[str] | None) -> int:
         "environment": environment,
         "machine": machine_info(threads),
         "config": {"reps": reps, "warmup": warmup, "sizes": [asdict(s) for s in sizes], "quick": quick,
-                   "compile": args.compile, "spatial_size": spatial,
+                   "compile": args.compile, "spatial_size": spatial, "flops": not args.no_flops,
                    **({"scaling_size": str(sizes[0]), "lengths": lengths, "chunk": chunk} if args.scaling else {}),
                    **({"batches": batches} if args.streaming else {})},
         "notes": notes,

@@ -8,6 +8,9 @@ peak tensor memory through the profiler, and the rows of one size.
 * **Peak memory**: one extra step under ``torch.profiler.profile(profile_memory=True)``; the running sum, in
   time order, of every CPU allocator event (+bytes, -bytes) is the tensor memory the step holds at each moment;
   its maximum is the peak. Parameters and the input exist before the step and are not counted.
+* **FLOPs**: one extra step per row under torch's FLOP counter, before the timed rounds
+  (:mod:`~rnnzoo.bench.flops`: the matrix products of forward and backward); GFLOP/s = that count over the
+  row's median step time, and the rate ratio = the row's GFLOP/s over the baseline's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from torch import nn
 
 from rnnzoo.bench.cases import COMPILED, Case, Size, compile_variant, quiet_fd, train_step
+from rnnzoo.bench.flops import gflop_rate, train_step_flops
 from rnnzoo.bench.targets import Target, compared_with_plain, peer_rows, targets_for
 
 Log = Callable[[str], None]
@@ -123,7 +127,9 @@ def peak_memory(fn: Callable[[], None]) -> int:
 @dataclass
 class Row:
     """One row at one size; ``vs_plain``: the paired time ratio to the plain model's row (issue 8), if any;
-    ``vs_peers``: the paired speed-up over each peer row computing the same cell (peer step / this step)."""
+    ``vs_peers``: the paired speed-up over each peer row computing the same cell (peer step / this step);
+    ``gflop``: the counted GFLOP of one train step, ``gflop_s`` it over ``time_ms``, ``rate_ratio`` that rate
+    over the baseline's (None where not counted)."""
 
     model: str
     source: str
@@ -141,6 +147,9 @@ class Row:
     note: str = ""
     vs_plain: float | None = None
     vs_peers: dict[str, float] = field(default_factory=dict)
+    gflop: float | None = None
+    gflop_s: float | None = None
+    rate_ratio: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -153,12 +162,28 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:120]}"
 
 
+def count_flops(modules: dict[str, nn.Module], inputs: dict[str, Any], *, log: Log = _silent
+                ) -> tuple[dict[str, int], dict[str, str]]:
+    """The FLOPs of one train step of each module (:func:`~rnnzoo.bench.flops.train_step_flops`), and a note
+    for each one that could not be counted (the row then shows no rate)."""
+    counts: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for name, module in modules.items():
+        try:
+            counts[name] = train_step_flops(module, inputs[name])
+        except Exception as exc:  # an op the counter cannot run: report it, keep the timing
+            failed[name] = f"FLOPs not counted: {_first_line(exc)}"
+            log(f"  {name}: {failed[name]}")
+    return counts, failed
+
+
 def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, memory: bool = True,
-               compile_models: bool = False, log: Log = _silent) -> list[Row]:
+               compile_models: bool = False, flops: bool = True, log: Log = _silent) -> list[Row]:
     """Bench every case at ``size`` (the first case is the baseline); one row per case (and compiled variant).
 
     With ``compile_models`` every rnnzoo row gets a compiled variant (``name [compiled]``): its first step,
-    compilation included, is timed once as ``compile_s``, then it joins the interleaved rounds.
+    compilation included, is timed once as ``compile_s``, then it joins the interleaved rounds. With ``flops``
+    each row's train step is counted once first (a compiled variant gets its eager model's count).
     """
     modules: dict[str, nn.Module] = {}
     inputs: dict[str, Any] = {}
@@ -183,6 +208,16 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
             continue
         inputs[key], of[key], notes[key] = inputs[case.name], case, "torch.compile, steady state"
     names = list(modules)
+    counts: dict[str, int] | None = None
+    if flops:
+        log(f"size {size}: FLOPs of one step per model ...")
+        counts, failed = count_flops({n: modules[n] for n in names if n not in compile_s}, inputs, log=log)
+        for key in compile_s:  # the same computation as the eager model's
+            base = key[:-len(COMPILED)]
+            if base in counts:
+                counts[key] = counts[base]
+        for name, reason in failed.items():
+            notes[name] = "; ".join(filter(None, [notes[name], reason]))
 
     def step_of(name: str) -> Callable[[], None]:
         return lambda: train_step(modules[name], inputs[name])
@@ -200,14 +235,16 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
         for name in names:
             modules[name].zero_grad(set_to_none=True)
             peaks[name] = peak_memory(step_of(name))
-    return make_rows(of, size, samples, peaks, compile_s=compile_s, notes=notes)
+    return make_rows(of, size, samples, peaks, compile_s=compile_s, notes=notes, flops=counts)
 
 
 def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], peaks: dict[str, int] | None,
-              *, compile_s: dict[str, float] | None = None, notes: dict[str, str] | None = None) -> list[Row]:
+              *, compile_s: dict[str, float] | None = None, notes: dict[str, str] | None = None,
+              flops: dict[str, int] | None = None) -> list[Row]:
     """The rows of one size from what was measured: ``samples`` (seconds per round, in the same rounds; the
     first entry is the baseline), ``peaks`` (bytes, or None), ``compile_s`` (the compiled variants' compile
-    times; a row in it is compiled); ``of[row]`` is the row's case, ``notes[row]`` its note (else the case's).
+    times; a row in it is compiled); ``of[row]`` is the row's case, ``notes[row]`` its note (else the case's);
+    ``flops[row]`` the counted FLOPs of its train step (absent: not counted).
 
     A row compared with its plain model (issue 8) gets ``vs_plain``, the paired ratio to that row's samples,
     when the plain row was measured in the same rounds; a plain rnnzoo row whose registry entry names peers
@@ -217,6 +254,8 @@ def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], 
     names = list(samples)
     base = samples[names[0]]
     base_peak = peaks[names[0]] if peaks is not None else None
+    counts = flops or {}
+    base_rate = gflop_rate(counts.get(names[0]), statistics.median(base))
     rows: list[Row] = []
     for name in names:
         case, compiled = of[name], name in compile_s
@@ -227,6 +266,9 @@ def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], 
         vs_plain = paired_ratio(samples[name], samples[plain]) if plain is not None and plain in samples else None
         vs_peers = {} if compiled else {p: paired_ratio(samples[p], samples[name])
                                          for p in peer_rows(case) if p in samples}
+        count = counts.get(name)
+        rate = gflop_rate(count, statistics.median(samples[name]))
+        rate_ratio = rate / base_rate if rate is not None and base_rate else None
         note = (notes or {}).get(name, case.note)
         note += f"; {vs_plain:.2f}x {plain} (paired)" if vs_plain is not None else ""
         note += "".join(f"; {v:.2f}x faster than {p} (paired)" for p, v in vs_peers.items())
@@ -236,6 +278,8 @@ def make_rows(of: dict[str, Case], size: Size, samples: dict[str, list[float]], 
             mem_ratio=mem_ratio, peak_mb=peak / 2**20 if peak is not None else None,
             baseline_peak_mb=base_peak / 2**20 if base_peak is not None else None, compile_s=compile_s.get(name),
             samples_ms=[round(1e3 * s, 3) for s in samples[name]],
-            targets=targets_for(case, size, ratio, mem_ratio, compiled=compiled, vs_plain=vs_plain, vs_peers=vs_peers),
-            note=note.strip("; "), vs_plain=vs_plain, vs_peers=vs_peers))
+            targets=targets_for(case, size, ratio, mem_ratio, compiled=compiled, vs_plain=vs_plain, vs_peers=vs_peers,
+                                rate_ratio=rate_ratio),
+            note=note.strip("; "), vs_plain=vs_plain, vs_peers=vs_peers,
+            gflop=count / 1e9 if count is not None else None, gflop_s=rate, rate_ratio=rate_ratio))
     return rows

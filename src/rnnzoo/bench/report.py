@@ -75,7 +75,7 @@ def _fmt(value: float | None, spec: str, unit: str = "") -> str:
 
 
 ROW_COLUMNS = ("model", "size (B,T,I,H)", "time ratio", "ratio IQR", "mem ratio", "nn.LSTM ms", "model ms", "peak MB",
-               "targets", "note")
+               "GFLOP / step", "GFLOP/s", "rate vs nn.LSTM", "targets", "note")
 STREAM_COLUMNS = ("model", "batch", "I", "H", "us / step", "vs LSTMCell", "ratio IQR", "LSTMCell us / step")
 
 
@@ -85,6 +85,7 @@ def row_cells(row: Row) -> list[str]:
     iqr = "-" if row.ratio_iqr is None else f"{row.ratio_iqr[0]:.2f}-{row.ratio_iqr[1]:.2f}"
     return [row.model, str(row.size), _fmt(row.time_ratio, ".2f", "x"), iqr, _fmt(row.mem_ratio, ".2f", "x"),
             _fmt(row.baseline_ms, ".1f"), _fmt(row.time_ms, ".1f"), _fmt(row.peak_mb, ".2f"),
+            _fmt(row.gflop, ".3g"), _fmt(row.gflop_s, ".2f"), _fmt(row.rate_ratio, ".2f", "x"),
             "; ".join(t.mark() for t in row.targets), note.strip("; ")]
 
 
@@ -146,7 +147,11 @@ def render_markdown(report: dict[str, Any], rows: Sequence[Row], scaling: Sequen
            "time ratio = median over rounds of (model step / nn.LSTM step in the same round); "
            "memory = peak CPU tensor bytes of one step (torch.profiler, profile_memory=True) / nn.LSTM's",
            "- a train step: forward + `output.sum().backward()`, zero_grad untimed between steps; "
-           "ratio IQR = quartiles of the per-round ratios (the spread the median comes from)", ""]
+           "ratio IQR = quartiles of the per-round ratios (the spread the median comes from)",
+           "- GFLOP / step: the matrix-product FLOPs of one train step (forward + backward), counted by "
+           "torch.utils.flop_counter.FlopCounterMode (oneDNN off for the count, so that nn.LSTM's products are "
+           "seen; elementwise work not counted); GFLOP/s = that over the model's median step time; "
+           "rate vs nn.LSTM = the model's GFLOP/s over nn.LSTM's", ""]
     if rows:
         out += ["## Train step vs torch.nn.LSTM(I, H, batch_first=True)", "",
                 md_table(ROW_COLUMNS, [row_cells(r) for r in rows]), ""]

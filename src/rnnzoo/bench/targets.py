@@ -13,6 +13,13 @@
   bounds those two: "a weight-dropped or variational-dropout LSTM"; zoneout and layer normalisation are
   different computations, their ratio is shown without a target).
 
+* issue 11, from the registry entry's ``recurrence`` field (:class:`~rnnzoo.Recurrence`), at the large size
+  (64, 100, 256, 256): an elementwise recurrence (SRU, IndRNN, minGRU, minLSTM) at least 2x faster than
+  torch.nn.LSTM's train step (time ratio at most 0.5); a matrix recurrence (Mogrifier LSTM, RHN, dRNN, sLSTM)
+  at least 75% of torch.nn.LSTM's achieved GFLOP/s (the rate ratio, :mod:`~rnnzoo.bench.flops`: counted
+  matrix-product FLOPs of the train step over its median time, divided by nn.LSTM's). Entries without the field
+  (the earlier cells) are not held to these.
+
 Targets apply to rnnzoo rows only, eager (not compiled), not spatial. Issue 9 asks that they hold in the
 environment a user runs (default threads and OpenMP wait policy), which is what ``rnnzoo bench`` measures by
 default.
@@ -24,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import rnnzoo
-from rnnzoo import wrappers
+from rnnzoo import Recurrence, wrappers
 from rnnzoo.bench.cases import PRESETS, Case, Size
 
 REGULARISERS = frozenset(wrappers.REGULARISERS)
@@ -33,6 +40,10 @@ BOUNDED = frozenset({"variational_dropout", "weight_drop"})
 """Of those, the ones issue 8 bounds at 1.15x the plain model."""
 PEER_SPEEDUP = 1.4
 """Issue 5: rnnzoo at least this many times faster than torchrecurrent on every shared cell and size."""
+ELEMENTWISE_TIME = 0.5
+"""Issue 11: an elementwise recurrence's train step at most this fraction of torch.nn.LSTM's (2x faster)."""
+MATRIX_RATE = 0.75
+"""Issue 11: a matrix recurrence's achieved GFLOP/s at least this fraction of torch.nn.LSTM's."""
 
 SIZE_WORDS = {PRESETS["1"]: "the small size", PRESETS["2"]: "the large size", PRESETS["3"]: "the largest size"}
 
@@ -95,10 +106,11 @@ def peer_rows(case: Case) -> tuple[str, ...]:
 
 def targets_for(case: Case, size: Size, time_ratio: float | None, mem_ratio: float | None,
                 compiled: bool = False, vs_plain: float | None = None,
-                vs_peers: dict[str, float] | None = None) -> list[Target]:
-    """The targets of issues 2, 5 and 8 that apply to ``case`` at ``size`` (rnnzoo rows, eager, not spatial);
-    ``vs_plain``: the paired time ratio to the plain row (None if not measured); ``vs_peers``: the paired
-    speed-up over each peer row measured in the same rounds (peer step / this row's step)."""
+                vs_peers: dict[str, float] | None = None, rate_ratio: float | None = None) -> list[Target]:
+    """The targets of issues 2, 5, 8 and 11 that apply to ``case`` at ``size`` (rnnzoo rows, eager, not
+    spatial); ``vs_plain``: the paired time ratio to the plain row (None if not measured); ``vs_peers``: the
+    paired speed-up over each peer row measured in the same rounds (peer step / this row's step);
+    ``rate_ratio``: this row's GFLOP/s over nn.LSTM's (None if not counted)."""
     if case.source != "rnnzoo" or case.spatial or compiled:
         return []
     out: list[Target] = []
@@ -118,4 +130,12 @@ def targets_for(case: Case, size: Size, time_ratio: float | None, mem_ratio: flo
                           f"≥{PEER_SPEEDUP:.1f}x faster than {peer} at {size_words(size)}", at_least=True))
     if compared_with_plain(case) and BOUNDED & case.options.keys():
         out.append(Target(8, "vs plain", 1.15, vs_plain, f"≤1.15x the plain {case.model} at {size_words(size)}"))
+    if size == PRESETS["2"] and case.recurrence is Recurrence.ELEMENTWISE:
+        out.append(Target(11, "time", ELEMENTWISE_TIME, time_ratio,
+                          f"≤{ELEMENTWISE_TIME:.2f}x {lstm}'s train-step time (2x faster) at {size_words(size)}, "
+                          "an elementwise recurrence"))
+    if size == PRESETS["2"] and case.recurrence is Recurrence.MATRIX:
+        out.append(Target(11, "rate", MATRIX_RATE, rate_ratio,
+                          f"≥{MATRIX_RATE:.2f}x {lstm}'s GFLOP/s at {size_words(size)}, a matrix recurrence",
+                          at_least=True))
     return out

@@ -22,18 +22,51 @@ from rnnzoo.fused.layer_norm_gru import layer_norm_gru_recurrence
 _RESETS = ("after", "before")
 
 
-def torch_kernel_is_faster(device: torch.device) -> bool:
-    """Whether torch's GRU kernel beats the rnnzoo GRU Function (:func:`rnnzoo.fused.gru_recurrence`) for the
-    form both compute (``reset="after"``), on ``device``: the rule the fast path follows (issue 9).
+KERNEL_BATCH_PER_THREAD = 64
+"""On the CPU torch's GRU kernel is taken from this many sequences per intra-op thread up (the measured crossover,
+:func:`torch_kernel_is_faster`)."""
 
-    On the CPU torch's GRU "kernel" is a C++ loop of ATen ops that records an autograd node per op (about 15
-    ops a step forward and 18 backward, against 8 and 8 for the Function, ``benchmarks/ops_per_step.py``);
-    measured train step, interleaved, default environment, kernel / Function: 2.2x at (B, T, I, H) =
-    (32, 100, 64, 128), 2.7x at (1, 100, 64, 128), 1.4x at (8, 100, 128, 128), 0.96x at (64, 100, 256, 256)
-    and 1.1x at (64, 100, 512, 512) (the last two within the noise): the Function at every size measured.
-    Elsewhere (CUDA: cuDNN's fused kernel) torch's kernel.
+
+def torch_kernel_is_faster(device: torch.device, batch: int, threads: int | None = None) -> bool:
+    """Whether torch's GRU kernel beats the rnnzoo GRU Function (:func:`rnnzoo.fused.gru_recurrence`) for the
+    form both compute (``reset="after"``) on ``device`` at batch size ``batch`` with ``threads`` intra-op threads
+    (default ``torch.get_num_threads()``): the rule the fast path follows (issues 9 and 11).
+
+    Off the CPU (CUDA: cuDNN's fused kernel): torch's kernel. On the CPU torch's GRU "kernel" is a C++ loop of
+    ATen ops recording an autograd node per op (about 15 ops a step forward and 18 backward, against 8 and 8 for
+    the Function, ``benchmarks/ops_per_step.py``): the Function's fewer ops win while a step's work per thread
+    is small, and the two meet once every thread has about 64 sequences of each step; so the kernel from
+    ``batch >= 64 * threads`` (:data:`KERNEL_BATCH_PER_THREAD`), the Function below. Hidden and input size did
+    not move the crossover over 64-512 units. Measured train step (forward + backward), kernel time / Function
+    time, interleaved paired medians of 7-11 rounds, ``benchmarks/gru_path.py``, 2-core x86 CPU, T = 100
+    (``benchmarks/results/2026-12-01-gru-path.md``)::
+
+        (B, I, H)          1 thread            2 threads
+        (1, 64, 128)       2.07                -
+        (8, 64, 128)       1.70                -
+        (16, 64, 128)      1.50                -
+        (8, 128, 128)      1.66                -
+        (32, 64, 128)      1.24, 1.09          1.44, 1.45
+        (48, 64, 128)      1.20                -
+        (32, 256, 256)     1.17, 1.25          1.26
+        (16, 512, 512)     1.27                1.32
+        (48, 256, 256)     0.99                -
+        (64, 64, 128)      1.11, 0.93          1.30
+        (96, 64, 128)      0.92                -
+        (128, 64, 128)     0.87, 0.93          1.06
+        (256, 64, 128)     0.85                0.94
+        (64, 256, 256)     0.94, 0.96          1.10
+        (128, 256, 256)    0.88                1.02
+        (64, 512, 512)     0.96, 0.99          1.01
+
+    Above 1 the Function is faster. The rule picks the faster path at every size but (48, 256, 256) and
+    (64, 64, 128) one thread and (128, *) two threads, where the two are within 10% (parity within the noise):
+    at the issue's small size (32, 100, 64, 128) the Function, 1.1-1.5x faster than the kernel.
     """
-    return device.type != "cpu"
+    if device.type != "cpu":
+        return True
+    threads = torch.get_num_threads() if threads is None else threads
+    return batch >= KERNEL_BATCH_PER_THREAD * max(1, threads)
 
 
 class GRUState(NamedTuple):
@@ -183,8 +216,8 @@ class GRUCell(TorchLayoutCell):
     @property
     def fused_kind(self) -> str:
         """The runner's fast path: ``"torch"`` (torch computes this cell: its fused GRU kernel, which runs off
-        the CPU and under compilation, export or tracing; in eager mode on the CPU the faster rnnzoo Function,
-        see :func:`torch_kernel_is_faster`) for reset="after", else ``"rnnzoo"``
+        the CPU and under compilation, export or tracing; in eager mode on the CPU below 64 sequences per thread
+        the faster rnnzoo Function, see :func:`torch_kernel_is_faster`) for reset="after", else ``"rnnzoo"``
         (:func:`rnnzoo.fused.gru_recurrence`; :func:`rnnzoo.fused.layer_norm_gru_recurrence` with ``layer_norm``)."""
         return "torch" if self.reset == "after" and not self.layer_norm else "rnnzoo"
 
@@ -198,9 +231,10 @@ class GRUCell(TorchLayoutCell):
         recurrence of :mod:`rnnzoo.fused.gru` on the projection ``steps.u``, per ``fused_kind``.
 
         Where torch's kernel computes the cell (``fused_kind == "torch"``), the rnnzoo Function runs
-        instead where it is faster (:func:`torch_kernel_is_faster`: on the CPU), except while compiling,
-        exporting or tracing (torch's kernel is traceable, the Function is not)."""
-        if self.fused_kind == "torch" and not self._function_instead(state.h):
+        instead where it is faster (:func:`torch_kernel_is_faster`: on the CPU below 64 sequences per
+        thread) or where the kernel cannot (a mask with holes), except while compiling, exporting or
+        tracing (torch's kernel is traceable, the Function is not: holes then take the step loop)."""
+        if self.fused_kind == "torch" and not self._function_instead(state.h, steps.prefix):
             if not steps.prefix:
                 return None
             out, (h,) = run_fused("gru", steps.x, (state.h,), self.torch_weights(), self.bias, steps.lengths)
@@ -214,11 +248,12 @@ class GRUCell(TorchLayoutCell):
         return out, GRUState(h)
 
     @staticmethod
-    def _function_instead(h: Tensor) -> bool:
-        """Run the rnnzoo Function where torch's kernel computes the cell: where it is faster, in eager mode."""
+    def _function_instead(h: Tensor, prefix: bool = True) -> bool:
+        """Run the rnnzoo Function where torch's kernel computes the cell, in eager mode: where it is faster for
+        this device and batch (``h``: (B, H)), or where the mask has holes (``prefix`` False)."""
         if torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting():
             return False
-        return not torch_kernel_is_faster(h.device)
+        return not prefix or not torch_kernel_is_faster(h.device, h.shape[0])
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by gate (r, z, n)."""

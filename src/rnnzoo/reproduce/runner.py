@@ -44,10 +44,57 @@ def error_share(run_dir: Path, threshold: float = 0.04, split: str = "test") -> 
     return float((err.reshape(err.shape[0], -1).amax(dim=1) > threshold).float().mean())
 
 
+SECONDS_TO = "seconds_to_"
+
+
+def seconds_to(run_dir: Path, metric: str, target: float) -> float:
+    """Training wall-clock seconds until the validation ``metric`` (``valid/<metric>`` in ``run_dir/metrics.csv``)
+    first reached ``target`` (at most it; at least it for a metric where higher is better, e.g. accuracy): the
+    ``valid/wall_seconds`` logged with that validation (training time so far, validations included, over every
+    resumed segment); ``inf`` if no validation reached it."""
+    import csv
+
+    from rnnzoo.reproduce.verdict import HIGHER_IS_BETTER
+
+    table = run_dir / "metrics.csv"
+    column = f"valid/{metric}"
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or column not in rows[0] or "valid/wall_seconds" not in rows[0]:
+        have = sorted(rows[0]) if rows else []
+        raise KeyError(f"metric: {SECONDS_TO}{metric}_{target:g} needs {column!r} and 'valid/wall_seconds' in "
+                       f"{table}, which has {have}")
+    higher = metric in HIGHER_IS_BETTER
+    for row in rows:
+        value, seconds = row.get(column) or "", row.get("valid/wall_seconds") or ""
+        if not value or not seconds:
+            continue
+        if (float(value) >= target) if higher else (float(value) <= target):
+            return float(seconds)
+    return math.inf
+
+
+def parse_seconds_to(name: str) -> tuple[str, float]:
+    """``"seconds_to_mse_0.01"`` -> ``("mse", 0.01)``: the validation metric and the value to reach."""
+    metric, _, value = name[len(SECONDS_TO):].rpartition("_")
+    try:
+        target = float(value)
+    except ValueError:
+        target = math.nan
+    if not name.startswith(SECONDS_TO) or not metric or math.isnan(target):
+        raise ValueError(f"metric: expected {SECONDS_TO}<valid metric>_<value> (e.g. seconds_to_mse_0.01), "
+                         f"got {name!r}")
+    return metric, target
+
+
 def measure(claim: Claim, results: dict[str, Any], run_dir: Path) -> float:
-    """The claim's metric of one finished run."""
+    """The claim's metric of one finished run: a value of ``results[claim.split]``, or ``error_share_<t>``
+    (:func:`error_share`), or ``seconds_to_<valid metric>_<value>`` (:func:`seconds_to`: wall-clock seconds of
+    training until the validation metric first reached the value, ``inf`` if never)."""
     if claim.metric.startswith("error_share_"):
         return error_share(run_dir, float(claim.metric.rsplit("_", 1)[1]), claim.split)
+    if claim.metric.startswith(SECONDS_TO):
+        return seconds_to(run_dir, *parse_seconds_to(claim.metric))
     values = results[claim.split]
     if claim.metric not in values:
         raise KeyError(f"metric: claim {claim.name!r} reports {claim.metric!r}, the run has {sorted(values)}")
@@ -94,7 +141,7 @@ def reproduce(claim: Claim, *, seeds: list[int] | None = None, run_dir: str | Pa
             value = measure(claim, res, sub)
             row.update(status="ok", value=value, steps=res["steps"], wall_seconds=res["wall_seconds"],
                        parameters=res["parameters"])
-            if math.isfinite(value):
+            if not math.isnan(value):  # inf counts: seconds_to_* of a run that never reached the loss
                 per_seed[run.label][seed] = value
         except TrainingDiverged as err:
             row.update(status=f"diverged at step {err.step}")
@@ -159,4 +206,5 @@ def report(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["QUICK_LABEL", "error_share", "measure", "measured_text", "report", "reproduce"]
+__all__ = ["QUICK_LABEL", "error_share", "measure", "measured_text", "parse_seconds_to", "report", "reproduce",
+           "seconds_to"]

@@ -120,7 +120,8 @@ class LitSequenceModel(L.LightningModule):
 
     Logged: ``train/loss`` (the batch's mean loss; with ``crf``, the mean sentence NLL), ``train/grad_norm``
     (global norm before clipping, largest over the batch's updates), ``train/lr``, ``valid/<metric>`` at each
-    validation.
+    validation, with ``valid/wall_seconds`` (training wall time so far, :meth:`wall_seconds`; read by the
+    speed-to-loss claims, :func:`rnnzoo.reproduce.runner.seconds_to`).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -369,6 +370,8 @@ class LitSequenceModel(L.LightningModule):
             shown = "accuracy"
         for k, v in values.items():
             self.log(f"valid/{k}", v, sync_dist=sync, prog_bar=k == shown)
+        if not self.trainer.sanity_checking:  # training wall seconds at this validation (speed-to-loss claims)
+            self.log("valid/wall_seconds", self.wall_seconds(), sync_dist=sync)
 
     # ------------------------------------------------------------------ checkpoints
 
