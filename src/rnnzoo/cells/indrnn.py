@@ -80,7 +80,8 @@ class IndRNNCell(Cell):
         if (not isinstance(recurrent_init, (tuple, list)) or len(recurrent_init) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in recurrent_init)
                 or recurrent_init[0] > recurrent_init[1]):
-            raise ValueError(f"recurrent_init: expected a pair (lo, hi) of numbers with lo <= hi, got {recurrent_init!r}")
+            raise ValueError(f"recurrent_init: expected a pair (lo, hi) of numbers with lo <= hi, "
+                             f"got {recurrent_init!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size
@@ -156,8 +157,9 @@ class IndRNNCell(Cell):
                                parameter="weight_hh")]
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, bias={self.bias is not None}, "
-                f"recurrent_max={self.recurrent_max}, recurrent_init={self.recurrent_init}, layer_norm={self.layer_norm}")
+        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
+                f"bias={self.bias is not None}, recurrent_max={self.recurrent_max}, "
+                f"recurrent_init={self.recurrent_init}, layer_norm={self.layer_norm}")
 
 
 register("indrnn", paper=Paper("Li, Li, Cook, Zhu & Gao", 2018,
