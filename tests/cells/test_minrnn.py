@@ -12,6 +12,7 @@ import rnnzoo
 import rnnzoo.cells.minrnn as minrnn
 from rnnzoo.cells import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.fused.log_scan import linear_recurrence, log_space_scan
+from rnnzoo.fused.minrnn import minrnn_recurrence
 
 B, T, I, H = 3, 7, 4, 5
 MODES = ["scan", "sequential"]
@@ -153,3 +154,19 @@ def test_minrnn_bad_arguments():
         MinLSTMCell(I, 0)
     with pytest.raises(ValueError, match="a, b, h0"):
         linear_recurrence(torch.rand(3, 2, 4), torch.rand(3, 2, 4), torch.rand(2, 5))
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_minrnn_function_gradcheck(kind):
+    """The sequential Function's hand-written backward, with holes and k_h on both sides of g's kink at 0."""
+    torch.manual_seed(8)
+    n = 2 if kind == "mingru" else 3
+    u = (torch.randn(6, 2, n * 3, dtype=torch.float64) * 2).requires_grad_()
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[True, True], [False, True], [True, False], [True, True], [False, False], [True, True]])
+    for m in (None, mask):
+        assert torch.autograd.gradcheck(lambda u, h0, m=m: minrnn_recurrence(u, h0, kind=kind, mask=m), (u, h0))
+    with pytest.raises(ValueError, match="kind"):
+        minrnn_recurrence(u, h0, kind="gru")
+    with pytest.raises(ValueError, match="u, h0"):
+        minrnn_recurrence(u, h0[:, :2], kind=kind)

@@ -15,7 +15,8 @@ from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.log_scan import linear_recurrence, log_space_scan
+from rnnzoo.fused.log_scan import log_space_scan
+from rnnzoo.fused.minrnn import minrnn_recurrence
 
 MODES = ("auto", "scan", "sequential")
 SCAN_MIN_STEPS = 1 << 30
@@ -52,6 +53,7 @@ class _MinRNN(Cell):
     """What minGRU and minLSTM share: ``project`` (one product for every gate), the state, the fast path."""
 
     gates: tuple[str, ...] = ()
+    kind: str = ""
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, mode: str = "auto") -> None:
         super().__init__()
@@ -115,7 +117,8 @@ class _MinRNN(Cell):
 
     def fused(self, steps: Steps, state: MinRNNState) -> tuple[Tensor, MinRNNState]:
         """The whole sequence: ``u`` in one product, then :func:`~rnnzoo.fused.log_scan.log_space_scan` or
-        :func:`~rnnzoo.fused.log_scan.linear_recurrence`. Masked steps: ``a = 1, b = 0``."""
+        :func:`~rnnzoo.fused.minrnn.minrnn_recurrence` (gates and recurrence in one Function). Masked steps:
+        ``a = 1, b = 0``."""
         u, mask = steps.u, steps.mask
         if self.uses_scan(steps.steps):
             la, lb = self.log_coefficients(u)
@@ -124,16 +127,11 @@ class _MinRNN(Cell):
                 la = torch.where(m, la, 0.0)
                 lb = torch.where(m, lb, _NEG[lb.dtype])
             out = log_space_scan(la, lb, state.h)
-        else:
-            a, b = self.coefficients(u)
+            h = out[-1]
             if mask is not None:
-                m = mask.unsqueeze(2)
-                a = torch.where(m, a, 1.0)
-                b = torch.where(m, b, 0.0)
-            out = linear_recurrence(a, b, state.h)
-        h = out[-1]
-        if mask is not None:
-            out = out * mask.unsqueeze(2).to(out.dtype)
+                out = out * mask.unsqueeze(2).to(out.dtype)
+            return out, MinRNNState(h)
+        out, h = minrnn_recurrence(u, state.h, kind=self.kind, mask=mask)
         return out, MinRNNState(h)
 
     def extra_repr(self) -> str:
@@ -167,6 +165,7 @@ class MinGRUCell(_MinRNN):
     """
 
     gates = ("z", "h")
+    kind = "mingru"
 
     def coefficients(self, u: Tensor) -> tuple[Tensor, Tensor]:
         kz, kh = u.chunk(2, -1)
@@ -200,6 +199,7 @@ class MinLSTMCell(_MinRNN):
     """
 
     gates = ("f", "i", "h")
+    kind = "minlstm"
 
     def _log_gates(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         kf, ki, kh = u.chunk(3, -1)
