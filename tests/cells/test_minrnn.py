@@ -132,11 +132,12 @@ def test_fused_paths_gradcheck_with_holes(cls, mode):
 
 
 def test_auto_mode_picks_the_measured_path(monkeypatch):
+    cpu, other = torch.device("cpu"), torch.device("meta")
     cell = MinGRUCell(I, H)
-    assert cell.mode == "auto" and not cell.uses_scan(100) and not cell.uses_scan(10_000)  # CPU: sequential
-    monkeypatch.setattr(minrnn, "SCAN_MIN_STEPS", 50)
-    assert cell.uses_scan(50) and not cell.uses_scan(49)
-    assert MinGRUCell(I, H, mode="scan").uses_scan(1) and not MinGRUCell(I, H, mode="sequential").uses_scan(10**9)
+    assert cell.mode == "auto" and not cell.uses_scan(cpu) and cell.uses_scan(other)  # measured: see SCAN_ON_CPU
+    monkeypatch.setattr(minrnn, "SCAN_ON_CPU", True)
+    assert cell.uses_scan(cpu)
+    assert MinGRUCell(I, H, mode="scan").uses_scan(cpu) and not MinLSTMCell(I, H, mode="sequential").uses_scan(other)
 
 
 def test_g_is_positive_and_log_g_is_its_log():

@@ -19,14 +19,16 @@ from rnnzoo.fused.log_scan import log_space_scan
 from rnnzoo.fused.minrnn import minrnn_recurrence
 
 MODES = ("auto", "scan", "sequential")
-SCAN_MIN_STEPS = 1 << 30
-"""``mode="auto"``: the log-space scan from this many steps on, the sequential Function below. On this
-project's CPUs (2 shared cores, torch 2.13) the sequential Function was the faster train step (forward +
-backward) at every length measured, T = 10 to 2,000 at (B, H) = (64, 256) and (8, 64): the scan costs
-several full-size ``(T, B, H)`` transcendental passes (``exp``, ``log``, ``logcumsumexp`` and their
-gradients) against one ``(B, H)`` multiply-add per step (docs in tests/cells/test_minrnn.py's
-``test_auto_mode_picks_the_measured_path``, numbers in the report). So "auto" is the sequential path on
-the CPU; on an accelerator (where a T-step Python loop is launch-bound) it is the scan."""
+SCAN_ON_CPU = False
+"""``mode="auto"`` on the CPU: the sequential Function (:func:`rnnzoo.fused.minrnn.minrnn_recurrence`), not the
+log-space scan. Measured on this project's CPUs (2 shared cores, load ~9, torch 2.13, one thread, train step =
+forward + backward, medians of 3 interleaved), the scan took 3.6-5.2x the sequential path's time at every size
+tried: (T, B, H) = (10, 64, 256), (100, 64, 256), (100, 8, 64), (1000, 8, 64), for both cells (minGRU at
+(100, 64, 256): 1621 ms against 312 ms). The scan costs several full ``(T, B, H)`` transcendental passes
+(``exp``, ``log``, ``logcumsumexp`` and their gradients) where the sequential path does one ``(B, H)``
+multiply-add per step, and a CPU runs a T-step loop of small kernels without launch costs. On other devices
+"auto" takes the scan (T kernel launches per direction are what it avoids there); that choice is not measured
+here (no accelerator was available). ``mode="scan"`` / ``"sequential"`` force either."""
 
 _NEG = {torch.float16: torch.finfo(torch.float16).min, torch.bfloat16: torch.finfo(torch.bfloat16).min,
         torch.float32: torch.finfo(torch.float32).min, torch.float64: torch.finfo(torch.float64).min}
@@ -109,10 +111,10 @@ class _MinRNN(Cell):
     fused_kind = "rnnzoo"
     """The runner's fast path: the log-space scan or the sequential Function (``mode``)."""
 
-    def uses_scan(self, steps: int) -> bool:
-        """Whether a run of ``steps`` steps takes the log-space scan (``mode``; "auto": :data:`SCAN_MIN_STEPS`)."""
+    def uses_scan(self, device: torch.device) -> bool:
+        """Whether a run on ``device`` takes the log-space scan (``mode``; "auto": see :data:`SCAN_ON_CPU`)."""
         if self.mode == "auto":
-            return steps >= SCAN_MIN_STEPS
+            return SCAN_ON_CPU if device.type == "cpu" else True
         return self.mode == "scan"
 
     def fused(self, steps: Steps, state: MinRNNState) -> tuple[Tensor, MinRNNState]:
@@ -120,7 +122,7 @@ class _MinRNN(Cell):
         :func:`~rnnzoo.fused.minrnn.minrnn_recurrence` (gates and recurrence in one Function). Masked steps:
         ``a = 1, b = 0``."""
         u, mask = steps.u, steps.mask
-        if self.uses_scan(steps.steps):
+        if self.uses_scan(u.device):
             la, lb = self.log_coefficients(u)
             if mask is not None:
                 m = mask.unsqueeze(2)
@@ -151,7 +153,7 @@ class MinGRUCell(_MinRNN):
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias``.
         mode: ``"scan"`` (log-space parallel scan), ``"sequential"`` (a fused elementwise loop) or ``"auto"``
-            (the faster of the two on this device, measured: :data:`SCAN_MIN_STEPS`). Both equal the step
+            (the faster of the two on this device: :data:`SCAN_ON_CPU`). Both equal the step
             loop for any initial state and mask; ``step`` is the streaming form.
 
     Shapes: x_t (B, I); state ``MinRNNState(h (B, H))``; output (B, H).
