@@ -33,8 +33,9 @@ class IndRNNCell(Cell):
     Hadamard product), so the step has no matrix product and the neurons are independent; layers
     (``num_layers`` of ``rnnzoo.create``) mix them. ``act``: ``relu`` (the paper's choice) or ``tanh``.
 
-    The constraint (paper sec. 3.1): the gradient through T steps of a relu unit is ``u_n^(T-t)``,
-    so it neither explodes nor vanishes when ``|u_n|`` lies in a range around 1, e.g. ``|u_n| <= 2^(1/T)``
+    The constraint (the paper's analysis of backpropagation through time): the gradient through T - t steps
+    of an active relu unit is ``u_n^(T-t)``, so it neither explodes nor vanishes when ``|u_n|`` lies in a range
+    around 1, e.g. ``|u_n| <= 2^(1/T)``
     (the authors' code: ``U_bound = MAG^(1/T)`` with MAG 2 or 10, or simply ``[-1, 1]``). Here:
     ``recurrent_max`` (default 1.0, the authors' simple choice; ``2 ** (1 / T)`` the paper's for length T;
     None for none). It is kept two ways: every computation reads ``w = clamp(weight_hh, ...)``, so the
