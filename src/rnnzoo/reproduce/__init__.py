@@ -7,6 +7,7 @@
 """
 
 from rnnzoo.reproduce import claims_speed  # noqa: F401  (registers issue 11's speed-to-loss claims)
+from rnnzoo.reproduce import claims_indrnn  # noqa: F401  (registers indrnn_adding)
 from rnnzoo.reproduce.claims import QUICK, Claim, Run, UnknownClaimError, get_claim, list_claims, register_claim
 from rnnzoo.reproduce.verdict import Ordering, Threshold, verdict
 
