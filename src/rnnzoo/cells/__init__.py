@@ -6,6 +6,8 @@ from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
+from rnnzoo.cells.sru import SRUCell, SRUState
 
 __all__ = ["CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
-           "GRUCell", "GRUState", "LSTMCell", "LSTMState", "SCRNCell", "SCRNState"]
+           "GRUCell", "GRUState", "LSTMCell", "LSTMState", "SCRNCell", "SCRNState",
+           "SRUCell", "SRUState"]
