@@ -75,6 +75,7 @@ class SRUCell(Cell):
         self.output_size = hidden_size
         self.rescale = rescale
         self.skip = skip
+        self._scale_x: float | None = None  # set by from_sru_package: the package's float32 value of the scale
         self.blocks = 4 if skip and input_size != hidden_size else 3
         self.weight_ih = nn.Parameter(torch.empty(self.blocks * hidden_size, input_size))
         self.weight_c = nn.Parameter(torch.empty(2, hidden_size))
@@ -89,7 +90,9 @@ class SRUCell(Cell):
     @property
     def scale_x(self) -> float:
         """The factor of ``x_t`` in the highway term (1 when it is a projection ``W' x_t``, whose weights hold it)."""
-        return self.highway_scale if self.blocks == 3 else 1.0
+        if self.blocks == 4:
+            return 1.0
+        return self.highway_scale if self._scale_x is None else self._scale_x
 
     def reset_parameters(self) -> None:
         H = self.hidden_size
@@ -165,20 +168,27 @@ class SRUCell(Cell):
             raise ValueError(f"direction: expected 0{' or 1' if D == 2 else ''} for this module, got {direction!r}")
         H, inp = module.hidden_size, module.input_size
         cell = cls(inp, H, highway_bias=float(module.highway_bias), rescale=bool(module.rescale),
-                   skip=bool(module.has_skip_term))
+                   skip=bool(module.has_skip_term)).to(module.weight.dtype)
         k = module.num_matrices
         if k != cell.blocks:  # a bidirectional layer with I == H has the projection (I != 2H)
             raise ValueError(f"module: its {k} blocks per unit differ from this cell's {cell.blocks} (input_size "
                              f"{inp}, hidden_size {H}, bidirectional {module.bidirectional}): not representable")
-        if k == 3 and cell.skip and cell.rescale and not math.isclose(float(module.scale_x), cell.scale_x):
-            raise ValueError(f"module: scale_x {float(module.scale_x)} differs from sqrt(1 + 2 exp(highway_bias)) "
-                             f"= {cell.scale_x}")
+        if k == 3 and cell.skip and cell.rescale:
+            # the package keeps scale_x as a float32 buffer (sqrt(3) to 8 digits), also in a float64 layer
+            if not math.isclose(float(module.scale_x), cell.scale_x, rel_tol=1e-6):
+                raise ValueError(f"module: scale_x {float(module.scale_x)} differs from sqrt(1 + 2 exp(highway_bias))"
+                                 f" = {cell.scale_x}")
+            cell._scale_x = float(module.scale_x)
         with torch.no_grad():
             w = module.weight.detach().view(inp, D, H, k)[:, direction]  # (I, H, k)
             cell.weight_ih.copy_(w.permute(2, 1, 0).reshape(k * H, inp))
             cell.weight_c.copy_(module.weight_c.detach().view(2, D, H)[:, direction])
             cell.bias.copy_(module.bias.detach().view(2, D, H)[:, direction])
-        return cell.to(module.weight.dtype)
+        return cell
+
+    def recurrent_weights(self) -> list[str]:
+        """``weight_c`` (v_f, v_r): the only weights multiplying the previous state (what weight drop masks)."""
+        return ["weight_c"]
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, highway_bias={self.highway_bias}, rescale={self.rescale}, "
