@@ -118,14 +118,14 @@ class SRUCell(Cell):
 
     def step(self, u_t: Tensor, state: SRUState) -> tuple[Tensor, SRUState]:
         H = self.hidden_size
-        z, uf, ur = u_t[:, :H], u_t[:, H:2 * H], u_t[:, 2 * H:3 * H]
+        z, uf, ur, *xp = u_t.split(H, 1)  # split, not slices: their backward would save the (symbolic) batch size
         c_prev = state.c
         f = torch.sigmoid(uf + self.weight_c[0] * c_prev + self.bias[0])
         r = torch.sigmoid(ur + self.weight_c[1] * c_prev + self.bias[1])
         self.report("f", f, "sigmoid")
         self.report("r", r, "sigmoid")
         c = f * c_prev + (1 - f) * z
-        h = r * c + (1 - r) * u_t[:, 3 * H:] if self.skip else r * c
+        h = r * c + (1 - r) * xp[0] if self.skip else r * c
         return h, SRUState(h, c)
 
     fused_kind = "rnnzoo"
