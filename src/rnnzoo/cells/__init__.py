@@ -7,7 +7,8 @@ from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.sru import SRUCell, SRUState
+from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = ["CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
            "GRUCell", "GRUState", "LSTMCell", "LSTMState", "SCRNCell", "SCRNState",
-           "SRUCell", "SRUState"]
+           "SRUCell", "SRUState", "SRUppCell", "SRUppState"]
