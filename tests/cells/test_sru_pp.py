@@ -130,3 +130,6 @@ def test_bad_arguments_name_themselves():
         SRUppCell(4, 4, alpha="0")
     with pytest.raises(TypeError, match="layer_norm"):
         SRUppCell(4, 4, layer_norm=1)
+    with pytest.raises(ValueError, match="proj_size: expected at least 2"):
+        SRUppCell(4, 4, proj_size=1)
+    assert SRUppCell(4, 4, proj_size=1, layer_norm=False).proj_size == 1

@@ -22,7 +22,7 @@ _QUERY_BLOCK = 128
 
 class SRUppState(NamedTuple):
     """h: (B, H) the last output; c: (B, H) the SRU cell state; keys, values: (B, window, d') the last
-    ``window`` steps' keys and values, oldest first; filled: (B, window) 1.0 where a slot holds a step."""
+    ``window`` steps' keys and values, oldest first; filled: (B, window) positive where a slot holds a step (1.0), else 0."""
 
     h: Tensor
     c: Tensor
@@ -47,7 +47,7 @@ class SRUppCell(Cell):
     input_size == hidden_size, else the fourth block of ``u_t`` (as the sru package's SRU++ cell computes it).
 
     Args:
-        proj_size: d', the attention dimension (default ``max(1, hidden_size // 4)``; the paper's d' is d/4
+        proj_size: d', the attention dimension (default ``max(4, hidden_size // 4)``; the paper's d' is d/4
             in most settings).
         window: how many steps (this one included) each step attends to (default 64).
         alpha: alpha's initial value (the paper initialises it to 0: the layer starts as a factorised SRU).
@@ -83,7 +83,10 @@ class SRUppCell(Cell):
                  rescale: bool = False) -> None:
         super().__init__()
         check_cell_args(input_size, hidden_size, layer_norm=layer_norm, rescale=rescale)
-        self.proj_size = max(1, hidden_size // 4) if proj_size is None else positive_int("proj_size", proj_size)
+        self.proj_size = max(4, hidden_size // 4) if proj_size is None else positive_int("proj_size", proj_size)
+        if layer_norm and self.proj_size < 2:
+            raise ValueError(f"proj_size: expected at least 2 with layer_norm=True (the layer norm of one feature is "
+                             f"its bias, whatever the input), got {self.proj_size}")
         self.window = positive_int("window", window)
         self.alpha_init = real("alpha", alpha)
         self.highway_bias = real("highway_bias", highway_bias)
@@ -144,12 +147,17 @@ class SRUppCell(Cell):
     def step(self, u_t: Tensor, state: SRUppState) -> tuple[Tensor, SRUppState]:
         d, H = self.proj_size, self.hidden_size
         q, k, v, *x = u_t.split([d, d, d] + ([self.input_size] if self.blocks == 3 else []), 1)
-        keys = torch.cat([state.keys[:, 1:], k.unsqueeze(1)], 1)  # (B, W, d'), this step's key last
-        values = torch.cat([state.values[:, 1:], v.unsqueeze(1)], 1)
-        filled = torch.cat([state.filled[:, 1:], torch.ones_like(state.filled[:, :1])], 1)
-        scores = (keys @ q.unsqueeze(2)).squeeze(2) / math.sqrt(d)  # (B, W)
-        p = torch.softmax(scores.masked_fill(filled == 0, float("-inf")), 1)
-        a = (p.unsqueeze(1) @ values).squeeze(1)  # (B, d')
+        # drop the oldest slot, append this step's (split, not slices: a slice's backward would save the
+        # symbolic batch size, which the export's scan cannot stack)
+        W = self.window
+        keys = torch.cat([state.keys.split([1, W - 1], 1)[1], k.unsqueeze(1)], 1)  # (B, W, d'), newest last
+        values = torch.cat([state.values.split([1, W - 1], 1)[1], v.unsqueeze(1)], 1)
+        oldest, rest = state.filled.split([1, W - 1], 1)
+        filled = torch.cat([rest, torch.ones_like(oldest)], 1)
+        # products as multiply-and-sum: a batched matmul's backward saves the symbolic batch size too
+        scores = (keys * q.unsqueeze(1)).sum(2) / math.sqrt(d)  # (B, W)
+        p = torch.softmax(scores.masked_fill(filled <= 0, float("-inf")), 1)
+        a = (p.unsqueeze(2) * values).sum(1)  # (B, d')
         z, uf, ur, *xp = self._attention_out(q, a).split(H, 1)
         c_prev = state.c
         f = torch.sigmoid(uf + self.weight_c[0] * c_prev + self.bias[0])
