@@ -22,7 +22,8 @@ _QUERY_BLOCK = 128
 
 class SRUppState(NamedTuple):
     """h: (B, H) the last output; c: (B, H) the SRU cell state; keys, values: (B, window, d') the last
-    ``window`` steps' keys and values, oldest first; filled: (B, window) positive where a slot holds a step (1.0), else 0."""
+    ``window`` steps' keys and values, oldest first; filled: (B, window) positive (1.0) where a slot holds a
+    step, else 0."""
 
     h: Tensor
     c: Tensor
