@@ -63,6 +63,10 @@ class SRUppCell(Cell):
     chunks, streamed step by step or trained with truncated BPTT computes exactly what one run computes.
     A masked (padded) step keeps the state, so padding never becomes a key.
 
+    Export: ``torch.export`` works for every configuration; ``torch.onnx.export`` of a model run with lengths or
+    zoneout must run under ``torch.no_grad()`` (with gradients on, torch 2.13's scan autograd saves a symbolic
+    size of this step's graph and fails; tests/export's full case hits it).
+
     Deviations: the paper's language models attend to the whole segment plus the previous segment's
     states (a Transformer-XL memory); here each step attends to the last ``window`` steps, which bounds
     the state and makes the cell causal and chunkable for any length (a window as long as the sequence is
