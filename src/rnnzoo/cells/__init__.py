@@ -8,7 +8,11 @@ from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
+from rnnzoo.cells.sru import SRUCell, SRUState
+from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
-__all__ = ["CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState",
-           "GRUCell", "GRUState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState",
-           "MinGRUCell", "MinLSTMCell", "MinRNNState", "SCRNCell", "SCRNState"]
+__all__ = [
+    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "GRUCell", "GRUState", "IndRNNCell",
+    "IndRNNState", "LSTMCell", "LSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "SCRNCell", "SCRNState",
+    "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+]
