@@ -133,8 +133,8 @@ class MLSTMCell(Cell):
     def fused(self, steps: Steps, state: MLSTMState) -> tuple[Tensor, MLSTMState]:
         """The parallel form over the whole sequence (:func:`rnnzoo.fused.mlstm.mlstm_parallel`)."""
         q, k, v, o, i_raw, log_f = self._split(steps.u)  # (T, B, NH, d) / (T, B, NH)
-        heads = (lambda t: t.permute(1, 2, 0, 3))  # (T, B, NH, d) -> (B, NH, T, d)
-        h_tilde, C, n, m = mlstm_parallel(heads(q), heads(k), heads(v), i_raw.permute(1, 2, 0),
+        q, k, v = (t.permute(1, 2, 0, 3) for t in (q, k, v))  # (T, B, NH, d) -> (B, NH, T, d)
+        h_tilde, C, n, m = mlstm_parallel(q, k, v, i_raw.permute(1, 2, 0),
                                           log_f.permute(1, 2, 0), state.C, state.n, state.m,
                                           mask=steps.mask, eps=self.eps)
         out = o * h_tilde.permute(2, 0, 1, 3).flatten(-2)  # (T, B, H)
