@@ -158,4 +158,4 @@ register("mlstm", paper=Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, 
                               2024, "xLSTM: Extended Long Short-Term Memory", "2405.04517"),
          seed_equations="none (after the seeds; xLSTM eqs (19)-(27))",
          description="Matrix memory C with exponential input gate, normaliser and stabiliser; parallel training form",
-         gated=True, fast_path=FastPath.RNNZOO, peers=("xlstm.mLSTMLayer",))(MLSTMCell)
+         gated=True, fast_path=FastPath.RNNZOO)(MLSTMCell)
