@@ -175,3 +175,4 @@ register_task(
 from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
+from . import parity_lengths as _parity_lengths  # noqa: E402,F401  (parity of variable-length strings, xLSTM's claim)
