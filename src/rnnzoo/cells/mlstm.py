@@ -29,7 +29,7 @@ class MLSTMState(NamedTuple):
 
 class MLSTMCell(Cell):
     r"""mLSTM (Beck et al. 2024, "xLSTM: Extended Long Short-Term Memory", arXiv:2405.04517, section 2.3,
-    eqs (19)-(27), stabilised as in its appendix and the ``xlstm`` package's backends), per head of size
+    eqs (19)-(27) of arXiv v2, stabilised as in its appendix and the ``xlstm`` package's backends), per head of size
     ``d = H / num_heads``, with every gate computed from ``x_t`` alone (``u_t = project(x_t)``)::
 
         q = W_q x + b_q;  k = (W_k x + b_k) / sqrt(d);  v = W_v x + b_v     # eqs (22)-(24)
@@ -156,6 +156,6 @@ class MLSTMCell(Cell):
 
 register("mlstm", paper=Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter",
                               2024, "xLSTM: Extended Long Short-Term Memory", "2405.04517"),
-         seed_equations="none (after the seeds; xLSTM eqs (19)-(27))",
+         seed_equations="none (after the seeds); xLSTM eqs (19)-(27)",
          description="Matrix memory C with exponential input gate, normaliser and stabiliser; parallel training form",
          gated=True, fast_path=FastPath.RNNZOO)(MLSTMCell)

@@ -52,17 +52,19 @@ class SLSTMCell(Cell):
     eqs (8)-(17)) with ``u_t = weight_ih @ x_t + bias`` (project) and ``r_t = R h_{t-1}`` where ``R`` is
     block-diagonal with one ``(4 d, d)`` block ``weight_hh[k]`` per head (``d = H / num_heads``)::
 
-        [i_raw, f_raw, z_raw, o_raw] = u_t + R h_{t-1}         # eqs (10)-(13) pre-activations, gate order i f z o
-        log_f = logsigmoid(f_raw)  (forget_gate="exp": f_raw)  # eq (12): f = sigmoid or exp
-        m_t = max(log_f + m_{t-1}, i_raw)                      # eq (15), log i = i_raw (exp input gate, eq (11))
+        [i_raw, f_raw, z_raw, o_raw] = u_t + R h_{t-1}         # pre-activations, gate order i f z o
+        log i = i_raw                                          # eq (12): i = exp(i_raw)
+        log_f = logsigmoid(f_raw)  (forget_gate="exp": f_raw)  # eq (13): f = sigmoid or exp
+        m_t = max(log_f + m_{t-1}, i_raw)                      # eq (15)
         i' = exp(i_raw - m_t);  f' = exp(log_f + m_{t-1} - m_t)   # eqs (16), (17)
-        c_t = f' * c_{t-1} + i' * tanh(z_raw)                  # eqs (8), (10)
+        c_t = f' * c_{t-1} + i' * tanh(z_raw)                  # eqs (8), (11)
         n_t = f' * n_{t-1} + i'                                # eq (9)
-        h_t = sigmoid(o_raw) * c_t / n_t                       # eqs (13), (14)
+        h_t = sigmoid(o_raw) * c_t / n_t                       # eqs (10), (14)
 
     The stabiliser only rescales ``c`` and ``n`` together (``c_t exp(m_t)`` and ``n_t exp(m_t)`` are the
-    unstabilised states), so ``h`` is the paper's eq (14) exactly. The seeds predate xLSTM (no seed
-    equation numbers). Memory mixing happens only within a head (section 2.2, "multiple heads").
+    unstabilised states), so ``h`` is the paper's eq (10) exactly (equation numbers of arXiv:2405.04517v2).
+    The seeds predate xLSTM (no seed equation numbers). Memory mixing happens only within a head (section 2.2,
+    "multiple heads").
 
     Args:
         num_heads: heads of the block-diagonal recurrent matrix (must divide hidden_size).
@@ -174,6 +176,6 @@ class SLSTMCell(Cell):
 
 register("slstm", paper=Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter",
                               2024, "xLSTM: Extended Long Short-Term Memory", "2405.04517"),
-         seed_equations="none (after the seeds; xLSTM eqs (8)-(17))",
+         seed_equations="none (after the seeds); xLSTM eqs (8)-(17)",
          description="Exponential input gate with stabiliser m and normaliser n; block-diagonal recurrence per head",
          gated=True, recurrence=Recurrence.MATRIX, fast_path=FastPath.RNNZOO, peers=("xlstm.sLSTMCell",))(SLSTMCell)
