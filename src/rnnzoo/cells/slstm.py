@@ -156,11 +156,16 @@ class SLSTMCell(Cell):
         return out, SLSTMState(*final)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
-        """One block per gate: a view of ``weight_hh`` with one head, else the block-diagonal matrix (read-only)."""
+        """One block per gate: a view of ``weight_hh`` with one head, else the block-diagonal matrix (read-only).
+
+        Activations by their slope bound: the stabilised ``i' = exp(i_raw - m_t) <= 1`` (and an exp forget
+        gate's ``f'``) have slope at most 1, which is "linear"'s bound."""
         d, H = self.head_size, self.hidden_size
+        acts = {"i": "linear", "f": "sigmoid" if self.forget_gate == "sigmoid" else "linear", "z": "tanh",
+                "o": "sigmoid"}
         blocks = []
         for g, name in enumerate("ifzo"):
-            act = "tanh" if name == "z" else "sigmoid"
+            act = acts[name]
             if self.num_heads == 1:
                 blocks.append(RecurrentBlock(f"weight_hh[{name}]", self.weight_hh[0, g * d:(g + 1) * d], act, True,
                                              "weight_hh"))
