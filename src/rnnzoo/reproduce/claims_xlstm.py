@@ -28,15 +28,20 @@ register_claim(Claim(
               "rank-normalised accuracy): on parity the xLSTM variants with sLSTM blocks score near 1, the "
               "mLSTM-only xLSTM[1:0] and the linear recurrences (Mamba, RWKV, Retention) far lower",
     published_values={},
-    setting="scaled: one layer of 32 units per cell (the paper: small multi-block models), strings of length 1-16 "
+    setting="scaled: one layer of 32 units per cell (and an mLSTM of 512 units in 8 heads, as many parameters as "
+            "the sLSTM; the paper: small multi-block models), strings of length 1-16 "
             "in training and exactly 16 in the test (the paper tests longer strings than it trains on: no "
             "length extrapolation here), signed bits, Adam 3e-3, clip 1, batch 64, at most 3,000 updates (stop at "
-            "valid accuracy 0.99); metric: test accuracy at length 16; pass: slstm above mlstm and mingru by 0.2",
+            "valid accuracy 0.99); metric: test accuracy at length 16; pass: slstm above both mlstm runs and mingru "
+            "by 0.2 and at least 0.9",
     base=_PARITY,
-    runs=(Run("slstm", {"model": "slstm"}), Run("mlstm", {"model": "mlstm"}), Run("mingru", {"model": "mingru"}),
-          Run("lstm", {"model": "lstm"})),
+    runs=(Run("slstm", {"model": "slstm"}), Run("mlstm", {"model": "mlstm"}),
+          # mLSTM has no recurrent weights: at 32 units its model has 326 parameters against sLSTM's 4,418; 512
+          # units in 8 heads give its cell about as many as sLSTM's (4,128 against 4,352), so size is not the reason
+          Run("mlstm-512", {"model": "mlstm", "hidden_size": 512, "options": {"num_heads": 8}}),
+          Run("mingru", {"model": "mingru"}), Run("lstm", {"model": "lstm"})),
     seeds=(0, 1, 2), metric="accuracy",
-    conditions=(Ordering(("slstm",), ("mlstm", "mingru"), margin=0.2), Threshold("slstm", ">=", 0.9)),
+    conditions=(Ordering(("slstm",), ("mlstm", "mlstm-512", "mingru"), margin=0.2), Threshold("slstm", ">=", 0.9)),
     minutes=3 * 3000 * (0.035 + 0.030 + 0.030 + 0.020) / 60,
     minutes_basis="measured at this setting on 2 shared cores: slstm ~35 ms/update, mlstm ~30 ms/update (both "
                   "including evaluation every 250 updates); mingru assumed as mlstm, lstm measured ~20 ms; an upper "
