@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from .base import Batch, GeneratedTask, balanced_classification_baseline, check_choice, check_int, constant_class_output
-from .registry import register_task
 
 __all__ = ["ParityLengthsTask"]
 
@@ -75,12 +74,3 @@ class ParityLengthsTask(GeneratedTask):
                                                    torch.Generator().manual_seed(seed))
         return self._split_cache[key]
 
-
-register_task(
-    "parity_lengths",
-    ParityLengthsTask,
-    "parity of a bit string (Deletang et al. 2023; xLSTM's formal languages): lengths 1..k in training, "
-    "k in valid/test",
-    "constant class: accuracy 0.5, cross-entropy ln 2",
-    "k = 16 by default (the longest training string and every test string)",
-)

@@ -13,6 +13,7 @@ from .base import Task, TaskInfo
 from .copy_memory import CopyTask
 from .images import make_digits_task, make_mnist_task
 from .parity import ParityTask
+from .parity_lengths import ParityLengthsTask
 from .temporal_order import TemporalOrderTask
 
 __all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task", "task_info"]
@@ -144,6 +145,14 @@ register_task(
     "T = k = 16 by default",
 )
 register_task(
+    "parity_lengths",
+    ParityLengthsTask,
+    "parity of a bit string (Deletang et al. 2023; xLSTM's formal languages): lengths 1..k in training, "
+    "k in valid/test",
+    "constant class: accuracy 0.5, cross-entropy ln 2",
+    "k = 16 by default (the longest training string and every test string)",
+)
+register_task(
     "digits",
     make_digits_task(permuted=False),
     "pixel-by-pixel 8x8 digits (scikit-learn load_digits)",
@@ -175,4 +184,3 @@ register_task(
 from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
-from . import parity_lengths as _parity_lengths  # noqa: E402,F401  (parity of variable-length strings, xLSTM's claim)
