@@ -52,6 +52,7 @@ def mlstm_parallel(q: Tensor, k: Tensor, v: Tensor, i_raw: Tensor, log_f: Tensor
     den = S.sum(-1) + d0 * (q @ n0.unsqueeze(-1)).squeeze(-1)
     h = num / (torch.maximum(den.abs(), torch.exp(-m)) + eps).unsqueeze(-1)
     w = D[:, :, -1]  # (B, NH, T): the last row carries the final state
-    C = d0[:, :, -1, None, None] * C0 + torch.einsum("bhs,bhsv,bhsk->bhvk", w, v, k)
-    n = d0[:, :, -1, None] * n0 + torch.einsum("bhs,bhsk->bhk", w, k)
+    # two batched products (an einsum over the three factors materialised (B, NH, T, d, d))
+    C = d0[:, :, -1, None, None] * C0 + (v * w.unsqueeze(-1)).transpose(-2, -1) @ k
+    n = d0[:, :, -1, None] * n0 + (w.unsqueeze(-2) @ k).squeeze(-2)
     return h, C, n, m[:, :, -1]
