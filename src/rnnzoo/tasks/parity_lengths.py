@@ -4,7 +4,8 @@ Deletang et al. 2023 ("Neural Networks and the Chomsky Hierarchy", arXiv:2207.02
 used by Beck et al. 2024 (xLSTM, arXiv:2405.04517, section 4.1 "formal languages"): the model reads a bit
 string and outputs the parity of its number of 1 bits after the last bit. As there, training strings have
 random lengths (here uniform in ``[1, k]``, ``k = seq_len``), so the short strings give a learning signal a
-fixed length ``k`` lacks (plain ``parity`` at k = 16 stays at chance for every cell tried within 2,000 updates);
+fixed length ``k`` lacks (plain ``parity`` at k = 16 stayed at chance for slstm, mlstm and lstm alike: 32 units,
+Adam 3e-3, 2,000 updates, seed 0);
 the ``valid`` and ``test`` splits hold strings of the full length ``k`` only, the hardest case (the papers
 test longer strings than they train on; this task does not test length extrapolation).
 
