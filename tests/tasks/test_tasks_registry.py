@@ -15,6 +15,7 @@ EXPECTED = [
     "temporal_order8",
     "copy",
     "parity",
+    "parity_lengths",
     "digits",
     "permuted_digits",
     "mnist",

@@ -7,12 +7,14 @@ from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
+from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
+from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
     "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "GRUCell", "GRUState", "IndRNNCell",
-    "IndRNNState", "LSTMCell", "LSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "SCRNCell", "SCRNState",
-    "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
+    "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
 ]

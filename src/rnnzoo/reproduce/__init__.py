@@ -6,8 +6,11 @@
 (:func:`reproduce`) and :mod:`~rnnzoo.reproduce.table` renders the README's results table.
 """
 
-from rnnzoo.reproduce import claims_speed  # noqa: F401  (registers issue 11's speed-to-loss claims)
-from rnnzoo.reproduce import claims_indrnn  # noqa: F401  (registers indrnn_adding)
+from rnnzoo.reproduce import (
+    claims_indrnn,  # noqa: F401  (registers indrnn_adding)
+    claims_speed,  # noqa: F401  (registers issue 11's speed-to-loss claims)
+)
+from rnnzoo.reproduce import claims_xlstm as _claims_xlstm  # noqa: F401  (issue 11: sLSTM vs mLSTM/minGRU on parity)
 from rnnzoo.reproduce.claims import QUICK, Claim, Run, UnknownClaimError, get_claim, list_claims, register_claim
 from rnnzoo.reproduce.verdict import Ordering, Threshold, verdict
 

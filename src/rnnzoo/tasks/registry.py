@@ -13,6 +13,7 @@ from .base import Task, TaskInfo
 from .copy_memory import CopyTask
 from .images import make_digits_task, make_mnist_task
 from .parity import ParityTask
+from .parity_lengths import ParityLengthsTask
 from .temporal_order import TemporalOrderTask
 
 __all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task", "task_info"]
@@ -142,6 +143,14 @@ register_task(
     "k-bit parity (Bengio et al. 1994), one bit per step",
     "constant class: accuracy 0.5, cross-entropy ln 2",
     "T = k = 16 by default",
+)
+register_task(
+    "parity_lengths",
+    ParityLengthsTask,
+    "parity of a bit string (Deletang et al. 2023; xLSTM's formal languages): lengths 1..k in training, "
+    "k in valid/test",
+    "constant class: accuracy 0.5, cross-entropy ln 2",
+    "k = 16 by default (the longest training string and every test string)",
 )
 register_task(
     "digits",
