@@ -58,7 +58,8 @@ def naive_mlstm(cell: MLSTMCell, x: torch.Tensor) -> torch.Tensor:
     """Eqs (19)-(27), unstabilised: C = f C + i v k^T, n = f n + i k, h~ = C q / max(|n . q|, 1), h = o h~,
     k scaled by 1/sqrt(d), i = exp(i~) and f = sigmoid(f~) scalars per head."""
     H, NH, d = cell.hidden_size, cell.num_heads, cell.head_size
-    W, b = cell.weight.tolist(), cell.bias.tolist()
+    W = torch.cat([cell.weight, cell.weight_gates]).tolist()
+    b = torch.cat([cell.bias, cell.bias_gates]).tolist()
     out = torch.zeros(x.shape[0], x.shape[1], H, dtype=D)
     for bi in range(x.shape[0]):
         C = [[[0.0] * d for _ in range(d)] for _ in range(NH)]
@@ -177,7 +178,7 @@ def test_stabiliser_keeps_float32_finite_where_exp_overflows(name, use_fused):
         if name == "slstm":
             cell.bias[:4] += 120.0
         else:
-            cell.bias[-2 * cell.num_heads:-cell.num_heads] += 120.0
+            cell.bias_gates[:cell.num_heads] += 120.0
     x = torch.randn(B, T, I)
     got = rnnzoo.run(cell, x, use_fused=use_fused).output
     ref = rnnzoo.run(cell.to(D), x.to(D), use_fused=False).output
@@ -224,5 +225,5 @@ def test_initial_biases_start_remembering():
     torch.testing.assert_close(f, torch.linspace(3.0, 6.0, 4).expand(2, 4))
     assert s.bias[:8].eq(0).all() and s.bias[16:].eq(0).all()
     m = MLSTMCell(I, 8, num_heads=4)
-    torch.testing.assert_close(m.bias[-4:], torch.linspace(3.0, 6.0, 4))
-    assert m.bias[:-4].eq(0).all()
+    torch.testing.assert_close(m.bias_gates[-4:], torch.linspace(3.0, 6.0, 4))
+    assert m.bias.eq(0).all() and m.bias_gates[:4].eq(0).all()

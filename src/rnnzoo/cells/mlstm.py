@@ -61,7 +61,9 @@ class MLSTMCell(Cell):
     projections of ``x_t`` as in eqs (22)-(24). ``num_heads=1`` by default (the package's block uses 4).
     ``h`` is a field of the state (the output; the recurrence reads only C, n, m). Initialisation: weights
     U(-1/sqrt(I), 1/sqrt(I)); biases zero except the forget gate's, linearly spaced from 3 to 6 over the heads
-    (the package's ``bias_linspace_init_``); the zero state has ``m = 0``.
+    (the package's ``bias_linspace_init_``); the zero state has ``m = 0``. ``weight_drop`` (DropConnect)
+    masks ``weight_gates``, the gate weights that scale ``C_{t-1}`` (there is no recurrent matrix), as for
+    minGRU and minLSTM.
 
     Example:
         >>> cell = MLSTMCell(3, 8, num_heads=2)
@@ -86,17 +88,23 @@ class MLSTMCell(Cell):
         if eps < 0:
             raise ValueError(f"eps: expected a number >= 0, got {eps!r}")
         self.eps = eps
-        self.weight = nn.Parameter(torch.empty(4 * hidden_size + 2 * num_heads, input_size))
-        self.bias = nn.Parameter(torch.empty(4 * hidden_size + 2 * num_heads)) if bias else None
+        self.weight = nn.Parameter(torch.empty(4 * hidden_size, input_size))  # q, k, v, o
+        self.bias = nn.Parameter(torch.empty(4 * hidden_size)) if bias else None
+        # the input and forget gates (one scalar each per head): the weights that scale C_{t-1}, what weight
+        # drop masks (there is no recurrent matrix), hence a parameter of their own
+        self.weight_gates = nn.Parameter(torch.empty(2 * num_heads, input_size))
+        self.bias_gates = nn.Parameter(torch.empty(2 * num_heads)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         k = 1.0 / math.sqrt(self.input_size)
         nn.init.uniform_(self.weight, -k, k)
-        if self.bias is not None:
+        nn.init.uniform_(self.weight_gates, -k, k)
+        if self.bias is not None and self.bias_gates is not None:
             with torch.no_grad():
                 self.bias.zero_()
-                self.bias[-self.num_heads:] = torch.linspace(3.0, 6.0, self.num_heads)
+                self.bias_gates.zero_()
+                self.bias_gates[-self.num_heads:] = torch.linspace(3.0, 6.0, self.num_heads)
 
     def state_spec(self, batch_size: int, *, input_shape: Any = None) -> MLSTMState:
         NH, d = self.num_heads, self.head_size
@@ -105,7 +113,14 @@ class MLSTMCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[q | k | v | o_raw | i_raw | f_raw]`` for all steps: (..., I) -> (..., 4H + 2 NH)."""
-        return F.linear(x, self.weight, self.bias)
+        weight = torch.cat([self.weight, self.weight_gates])
+        bias = None if self.bias is None or self.bias_gates is None else torch.cat([self.bias, self.bias_gates])
+        return F.linear(x, weight, bias)
+
+    def recurrent_weights(self) -> list[str]:
+        """``weight_gates``: the input- and forget-gate weights, which scale ``C_{t-1}``: the only way one step
+        reaches the next (no recurrent matrix). What ``weight_drop`` masks, as minGRU's (see Deviations)."""
+        return ["weight_gates"]
 
     def _split(self, u: Tensor) -> tuple[Tensor, ...]:
         """q, k (scaled), v as (..., NH, d); o as (..., H); i_raw, log_f as (..., NH)."""
