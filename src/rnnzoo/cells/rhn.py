@@ -10,10 +10,11 @@ from torch import Tensor, nn
 
 from rnnzoo.core import probe
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, positive_int, real
-from rnnzoo.core.registry import Paper, Recurrence, register
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.rhn import rhn_recurrence
 
 
 class RHNState(NamedTuple):
@@ -138,6 +139,15 @@ class RHNCell(Cell):
                 self.report("c", torch.cat(cs, 1), "sigmoid")
         return s, RHNState(s)
 
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :func:`rnnzoo.fused.rhn.rhn_recurrence` (hand-written backward)."""
+
+    def fused(self, steps: Steps, state: RHNState) -> tuple[Tensor, RHNState] | None:
+        """Whole sequence with :func:`rnnzoo.fused.rhn.rhn_recurrence` on the projection ``steps.u``."""
+        out, s = rhn_recurrence(steps.u, state.s, self.weight_hh, self.bias, depth=self.depth,
+                                coupled=self.coupled, mask=steps.mask)
+        return out, RHNState(s)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``R_H[l]`` (tanh), ``R_T[l]`` (sigmoid) and, uncoupled, ``R_C[l]`` (sigmoid) of every micro-layer,
         as writable views of ``weight_hh``."""
@@ -158,4 +168,4 @@ register("rhn", paper=Paper("Zilly, Srivastava, Koutnik & Schmidhuber", 2017, "R
                              "1607.03474"),
          seed_equations="001 sec. 4.7 (highway networks, in words)",
          description="Recurrent highway network: L highway micro-layers per step, input only into the first",
-         gated=True, recurrence=Recurrence.MATRIX)(RHNCell)
+         gated=True, recurrence=Recurrence.MATRIX, fast_path=FastPath.RNNZOO)(RHNCell)
