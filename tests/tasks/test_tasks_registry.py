@@ -16,6 +16,7 @@ EXPECTED = [
     "copy",
     "parity",
     "digits",
+    "digits_flat",
     "permuted_digits",
     "mnist",
     "permuted_mnist",
