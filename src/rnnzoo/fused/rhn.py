@@ -32,68 +32,76 @@ class RHNFunction(torch.autograd.Function):
                 depth: int, coupled: bool) -> tuple[Tensor, Tensor]:
         T, B, GH = u.shape
         H = s0.shape[1]
-        S = u.new_empty((T, depth, B, H))  # each micro-layer's input s_{l-1}
+        # every micro-layer's state in order: S[t*depth + l] is micro-layer l's input at step t, written in place
+        S = u.new_empty((T * depth + 1, B, H))
+        S[0] = s0
         A = u.new_empty((T, depth, B, GH))  # each micro-layer's activations [h, t(, c)]
-        out = u.new_empty((T, B, H))
         ws = [weight_hh[i * GH:(i + 1) * GH].t() for i in range(depth)]
         bs = [bias[i * GH:(i + 1) * GH] for i in range(depth)]
-        s = s0
+        ss = S.unbind(0)
+        ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        k = 0
         for t in range(T):
-            s_in = s
             for layer in range(depth):
-                S[t, layer] = s
-                a = A[t, layer]
+                s, nxt, a = ss[k], ss[k + 1], A[t, layer]
                 torch.addmm(u[t] if layer == 0 else bs[layer], s, ws[layer], out=a)
-                h, g = a[:, :H], a[:, H:]
-                h.tanh_()
-                g.sigmoid_()
-                tg = a[:, H:2 * H]
-                s = torch.lerp(s, h, tg) if coupled else h * tg + s * a[:, 2 * H:]
-            if mask is not None:
-                s = torch.where(mask[t].unsqueeze(1), s, s_in)
-            out[t] = s
-        final = s.clone()
-        if mask is not None:
-            out.mul_(mask.unsqueeze(2).to(out.dtype))
+                a[:, :H].tanh_()
+                a[:, H:].sigmoid_()
+                h, tg = a[:, :H], a[:, H:2 * H]
+                if coupled:
+                    torch.lerp(s, h, tg, out=nxt)
+                else:
+                    torch.mul(h, tg, out=nxt).addcmul_(s, a[:, 2 * H:])
+                k += 1
+            if ms is not None:
+                torch.where(ms[t], ss[k], ss[k - depth], out=ss[k])
+        out = S[depth::depth]
+        out = out * mask.unsqueeze(2).to(out.dtype) if mask is not None else out.clone()
         ctx.save_for_backward(S, A, weight_hh, mask)
         ctx.coupled = coupled
-        return out, final
+        return out, S[T * depth].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, gout: Tensor, gs: Tensor) -> tuple[Tensor | None, ...]:
         S, A, weight_hh, mask = ctx.saved_tensors
-        T, depth, B, H = S.shape
-        GH = A.shape[3]
-        coupled = ctx.coupled
+        T, depth, B, GH = A.shape
+        H = S.shape[2]
+        # a masked step's last micro-layer state was overwritten by the frozen state: its gradients are masked
+        # out below, and every other micro-layer's input is as computed
+        G = GH // H
+        inputs = S[:T * depth].view(T, depth, B, H)
+        # every micro-layer's local derivatives at once: dpre = F * ds_l (per gate block), ds_{l-1} = ds_l * C + dpre R
+        h, tg = A[..., :H], A[..., H:2 * H]
+        F = torch.empty_like(A).view(T, depth, B, G, H)
+        dsig_t = tg * (1 - tg)
+        torch.mul(tg, 1 - h * h, out=F[..., 0, :])
+        if ctx.coupled:
+            torch.mul(h - inputs, dsig_t, out=F[..., 1, :])
+            C = 1 - tg
+        else:
+            c = A[..., 2 * H:]
+            torch.mul(h, dsig_t, out=F[..., 1, :])
+            torch.mul(inputs, c * (1 - c), out=F[..., 2, :])
+            C = c
+        del dsig_t
         ws = [weight_hh[i * GH:(i + 1) * GH] for i in range(depth)]
         dP = torch.empty_like(A)
+        dPv = dP.view(T, depth, B, G, H)
         mf = mask.unsqueeze(2).to(gout.dtype) if mask is not None else None
         ds = gs
         for t in range(T - 1, -1, -1):
             total = ds + (gout[t] if mf is None else gout[t] * mf[t])
             d = total if mf is None else total * mf[t]
             for layer in range(depth - 1, -1, -1):
-                a, s_prev, dp = A[t, layer], S[t, layer], dP[t, layer]
-                h, tg = a[:, :H], a[:, H:2 * H]
-                dh, dt = dp[:, :H], dp[:, H:2 * H]
-                torch.mul(d, tg, out=dh)
-                dh.mul_(1 - h * h)
-                if coupled:
-                    torch.mul(d, h - s_prev, out=dt)
-                    carry = d * (1 - tg)
-                else:
-                    c = a[:, 2 * H:]
-                    torch.mul(d, h, out=dt)
-                    torch.mul(d, s_prev, out=dp[:, 2 * H:]).mul_(c * (1 - c))
-                    carry = d * c
-                dt.mul_(tg * (1 - tg))
-                d = torch.addmm(carry, dp, ws[layer])
+                torch.mul(F[t, layer], d.unsqueeze(1), out=dPv[t, layer])
+                d = torch.addmm(d * C[t, layer], dP[t, layer], ws[layer])
             ds = d if mf is None else d + total * (1 - mf[t])
         du = dP[:, 0].clone()
         d_w = d_b = None
         if ctx.needs_input_grad[2]:
-            d_w = torch.cat([dP[:, i].reshape(T * B, GH).t() @ S[:, i].reshape(T * B, H) for i in range(depth)], 0)
+            d_w = torch.cat([dP[:, i].reshape(T * B, GH).t() @ inputs[:, i].reshape(T * B, H) for i in range(depth)],
+                            0)
         if ctx.needs_input_grad[3]:
             d_b = torch.cat([torch.zeros_like(dP[0, 0, 0]), *(dP[:, i].sum((0, 1)) for i in range(1, depth))], 0)
         return du, ds, d_w, d_b, None, None, None
