@@ -44,7 +44,8 @@ class RHNCell(Cell):
     Args:
         input_size: I. hidden_size: H.
         depth: L, the recurrence depth (micro-layers per step). Default 5: the middle of the paper's
-            PTB sweep over depths 1-10, at half the cost per step of its depth 10.
+            PTB sweep over depths 1-10, at half the cost per step of its best (depth 10); the equation
+            numbers of the paper's Sec. 3 were not checked offline, so none is cited.
         coupled: ``c = 1 - t`` (the paper's default in its experiments); False learns ``c`` separately.
         transform_bias: initial ``b_T`` of every micro-layer. Default -2: negative, as the highway paper
             recommends (its Sec. 2.2: "-1, -3 etc.", -2 for its MNIST networks), so each micro-layer
@@ -52,6 +53,8 @@ class RHNCell(Cell):
 
     Shapes: x_t (B, I); state ``RHNState(s)`` with s (B, H); output y_t = s_t (B, H).
     ``project(x)``: (..., I) -> (..., G*H), ``G`` = 2 (coupled) or 3, holds ``weight_ih @ x + bias[0]``.
+
+    Fast path: :func:`rnnzoo.fused.rhn.rhn_recurrence` (a hand-written backward), equal to the step loop.
 
     Initialisation: every weight and bias U(-1/sqrt(H), 1/sqrt(H)) (torch's recurrent-layer rule), then
     ``b_T[l] = transform_bias`` and, uncoupled, ``b_C[l] = -transform_bias`` (so ``c ~ 1 - t`` at first).
