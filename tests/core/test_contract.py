@@ -335,7 +335,7 @@ def test_registry_fields_match_the_cell(name):
     with probe_record() as rec:
         rnnzoo.run(cell, make_input(name, B, T, I))
     reported = rec.names(cell)
-    assert info.gated == any(n in reported for n in ("i", "f", "o", "r", "z")), reported
+    assert info.gated == any(n in reported for n in ("i", "f", "o", "r", "z", "t")), reported  # t: highway
     assert (info.torch_module is not None) == (cell.torch_equivalent() is not None)
     if info.torch_module is not None:
         assert cell.torch_equivalent().module == info.torch_module

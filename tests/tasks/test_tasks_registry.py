@@ -17,6 +17,7 @@ EXPECTED = [
     "parity",
     "parity_lengths",
     "digits",
+    "digits_flat",
     "permuted_digits",
     "mnist",
     "permuted_mnist",

@@ -4,17 +4,20 @@ from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.gru import GRUCell, GRUState
+from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
+from rnnzoo.cells.rhn import RHNCell, RHNState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
-    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "GRUCell", "GRUState", "IndRNNCell",
-    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
-    "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "GRUCell", "GRUState", "Highway",
+    "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState",
+    "MinGRUCell", "MinLSTMCell", "MinRNNState", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell",
+    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
 ]

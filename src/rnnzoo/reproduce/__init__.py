@@ -7,6 +7,7 @@
 """
 
 from rnnzoo.reproduce import (
+    claims_highway,  # noqa: F401,E402  (registers the highway claims)
     claims_indrnn,  # noqa: F401  (registers indrnn_adding)
     claims_speed,  # noqa: F401  (registers issue 11's speed-to-loss claims)
 )

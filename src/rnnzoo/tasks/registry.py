@@ -11,6 +11,7 @@ from typing import Any
 from .arithmetic import AddingTask, MultiplicationTask
 from .base import Task, TaskInfo
 from .copy_memory import CopyTask
+from .digits_flat import flat_digits
 from .images import make_digits_task, make_mnist_task
 from .parity import ParityTask
 from .parity_lengths import ParityLengthsTask
@@ -158,6 +159,13 @@ register_task(
     "pixel-by-pixel 8x8 digits (scikit-learn load_digits)",
     _IMAGE_BASELINE,
     "T = 64 (fixed)",
+)
+register_task(
+    "digits_flat",
+    flat_digits,
+    "8x8 digits as one step of 64 features (feed-forward; highway networks' depth experiment)",
+    _IMAGE_BASELINE,
+    "T = 1 (fixed: the whole image in one step)",
 )
 register_task(
     "permuted_digits",
