@@ -81,8 +81,9 @@ class FSMNCell(Cell):
         activation: f, ``"relu"`` (default), ``"sigmoid"`` or ``"tanh"``.
         bias: a bias b.
 
-    Shapes: x_t (B, I); state :class:`FSMNState` ``(y (B, H), taps (B, (N1 + N2) * I))`` (the inputs flattened, oldest first), with lookahead
-    :class:`FSMNLookaheadState` adding ``pending (B, N2, H)``; output (B, H).
+    Shapes: x_t (B, I); state :class:`FSMNState` ``(y (B, H), taps (B, (N1 + N2) * I))`` (the inputs
+    flattened, oldest first), with lookahead :class:`FSMNLookaheadState` adding ``pending (B, N2, H)``;
+    output (B, H).
 
     Deviations: the paper's FSMN is a feedforward network run over whole sequences; here it is a cell
     (a one-step update of a tap buffer) so that it streams and stacks like the other cells, with the same
@@ -151,17 +152,24 @@ class FSMNCell(Cell):
 
     def step(self, u_t: Tensor, state: FSMNState | FSMNLookaheadState) -> tuple[Tensor, Any]:
         wx, x = u_t[:, :self.hidden_size], u_t[:, self.hidden_size:]
-        f, k = self.filter(), self.taps
-        xm = x * f[k]  # the memory block of position s = t - lookahead, over x_{t-K} .. x_t
-        if k:  # (reshape with -1, never a symbolic batch size: ONNX's scan cannot take one)
-            xm = xm + (state.taps.reshape(-1, k, self.input_size) * f[:k]).sum(1)
+        f, k, size = self.filter(), self.taps, self.input_size
+        # the memory block of position s = t - lookahead over x_{t-K} .. x_t: the window (B, (K + 1) * I) times
+        # the stacked diagonals diag(f_j) ((K + 1) * I, I); no reshape of a batch-sized tensor (an ONNX Scan
+        # body cannot take its symbolic size) and no per-tap loop
+        window = torch.cat([state.taps, x], 1)
+        diagonals = (f.unsqueeze(-1) * torch.eye(size, dtype=f.dtype, device=f.device)).reshape((k + 1) * size, size)
+        xm = window @ diagonals
         if self.lookahead:
             pending = torch.cat([state.pending, wx.unsqueeze(1)], 1)
             wx, pending = pending[:, 0], pending[:, 1:]
         y = ACTIVATIONS[self.activation](torch.addmm(wx, xm, self.weight_mh.t()))
-        taps = torch.cat([state.taps[:, self.input_size:], x], 1) if k else state.taps
+        taps = window[:, size:]
         new = FSMNLookaheadState(y, taps, pending) if self.lookahead else FSMNState(y, taps)
         return y, new
+
+    def output(self, state: FSMNState | FSMNLookaheadState) -> Tensor:
+        """``y_t`` (the state's first field)."""
+        return state.y
 
     fused_kind = "rnnzoo"
     """The runner's fast path: the memory block as a depthwise convolution (plain autograd ops)."""
@@ -229,5 +237,5 @@ register("fsmn", paper=Paper("Zhang, Liu, Jiang, Wei, Dai & Hu", 2015,
                               "Feedforward sequential memory networks: a new structure to learn long-term dependency",
                               "1512.08301"),
          seed_equations="001 section 1 (named, no equations)",
-         description="Feedforward layer with a learnable tapped-delay memory block (vFSMN; look-back 10, no look-ahead)",
+         description="Feedforward layer with a learnable tapped-delay memory block (vFSMN, look-back 10)",
          fast_path=FastPath.RNNZOO)(FSMNCell)
