@@ -91,6 +91,13 @@ class FSMNCell(Cell):
     L stacked cells are L of the paper's memory-augmented layers. Defaults are ours: lookback 10, ReLU,
     vector memory; initialisation U(-1/sqrt(H), 1/sqrt(H)) for weight_ih, weight_mh and bias and
     U(-1/sqrt(N1 + N2 + 1), ...) for the memory coefficients (the paper's initialisation is not used).
+    ``weight_drop`` (DropConnect on the recurrent weights) drops memory coefficients: FSMN has no recurrent
+    matrix, its taps are what connects the steps. The state keeps the last output ``y`` so that
+    ``output(state)`` is ``y_t``; the initial ``y`` never reaches a later output.
+
+    Known issue: ``torch.onnx.export`` of a model whose cells take the runner's scan (with a ``zoneout`` or
+    ``layer_norm`` wrapper, which have no fast path) fails in torch's scan decomposition ("'SymInt' object has
+    no attribute 'unsqueeze'"); the plain cell exports through its convolution, and ``torch.export`` works.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, lookback: int = 10, lookahead: int = 0,
