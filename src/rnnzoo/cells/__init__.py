@@ -3,6 +3,7 @@
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
+from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
@@ -16,8 +17,8 @@ from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
-    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "GRUCell", "GRUState", "Highway",
-    "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState",
-    "MinGRUCell", "MinLSTMCell", "MinRNNState", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell",
-    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState",
+    "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState",
+    "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "RHNCell",
+    "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
 ]

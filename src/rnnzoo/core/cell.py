@@ -198,6 +198,11 @@ class Cell(nn.Module):
     causal: bool = True
     """Whether the output at step t depends only on steps <= t (what TBPTT and the gradient
     diagnostics need). Every single-direction cell is causal."""
+    lookahead: int = 0
+    """How many future steps the step's output waits for: the step at t emits the output of step
+    ``t - lookahead`` (an FSMN memory block with look-ahead). The runner feeds ``lookahead`` zero steps
+    after each sequence and shifts the outputs back, so a run gives each position's output at its
+    position; such a cell is not causal (bidirectional runs, reversed runs and TBPTT are refused)."""
     fused_kind: str | None = None
     """The whole-sequence fast path this configuration takes: ``"torch"`` (a torch kernel),
     ``"rnnzoo"`` (an :mod:`rnnzoo.fused` Function), ``"composite"`` (a stack of cells, layer by

@@ -150,8 +150,11 @@ def create(
     cell_options = {**options, "layer_norm": True} if native_norm else options
 
     def build(size: int) -> Cell:
-        return _regularise(info.build(size, hidden_size, **cell_options), wrap_norm=layer_norm and not native_norm,
-                           **regularisers)
+        cell = info.build(size, hidden_size, **cell_options)
+        if bidirectional and cell.lookahead:
+            raise ValueError(f"bidirectional: {name!r} with lookahead={cell.lookahead} already reads the future "
+                             "(a non-causal layer); it does not run backwards: use bidirectional=False")
+        return _regularise(cell, wrap_norm=layer_norm and not native_norm, **regularisers)
 
     layers: list[Any] = []
     size = input_size

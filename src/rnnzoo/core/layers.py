@@ -223,6 +223,10 @@ class Bidirectional(_SequenceLayer):
             _reset(backward)
         if not isinstance(backward, Cell):
             raise TypeError(f"backward: expected an rnnzoo Cell, got {type(backward).__name__}")
+        for arg, cell in (("forward", forward), ("backward", backward)):
+            if cell.lookahead:
+                raise ValueError(f"{arg}: {type(cell).__name__} has lookahead={cell.lookahead}: it already reads "
+                                 "the future, and a backward run of it is not supported; use it in one direction")
         if (backward.input_size, backward.feature_dims) != (forward.input_size, forward.feature_dims):
             raise ValueError(
                 f"backward: expected input_size={forward.input_size} with {forward.feature_dims} feature "

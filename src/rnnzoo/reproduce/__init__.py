@@ -6,12 +6,14 @@
 (:func:`reproduce`) and :mod:`~rnnzoo.reproduce.table` renders the README's results table.
 """
 
-from rnnzoo.reproduce import (
-    claims_highway,  # noqa: F401,E402  (registers the highway claims)
-    claims_indrnn,  # noqa: F401  (registers indrnn_adding)
-    claims_speed,  # noqa: F401  (registers issue 11's speed-to-loss claims)
+# each module registers its claims on import (issue 11's cells)
+from rnnzoo.reproduce import (  # noqa: F401
+    claims_fsmn,
+    claims_highway,
+    claims_indrnn,
+    claims_speed,
+    claims_xlstm,
 )
-from rnnzoo.reproduce import claims_xlstm as _claims_xlstm  # noqa: F401  (issue 11: sLSTM vs mLSTM/minGRU on parity)
 from rnnzoo.reproduce.claims import QUICK, Claim, Run, UnknownClaimError, get_claim, list_claims, register_claim
 from rnnzoo.reproduce.verdict import Ordering, Threshold, verdict
 

@@ -110,7 +110,8 @@ class Chunks:
                  lengths: Tensor | None = None) -> None:
         self.schedule = windows(x.shape[1], k1, k2)
         if not model.backbone.causal:
-            raise ValueError("tbptt: a bidirectional (or reversed) model needs the whole sequence; use full BPTT")
+            raise ValueError("tbptt: a non-causal model (bidirectional, reversed, or a cell with lookahead > 0: "
+                             "its outputs read future steps) needs the whole sequence; use full BPTT")
         info = rnnzoo.model_info(model.config["model"])
         if not info.chunkable:
             raise ValueError(f"tbptt: {info.name!r} cannot be fed in chunks carrying its state (chunkable=False in "

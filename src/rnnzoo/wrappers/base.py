@@ -43,6 +43,7 @@ class Wrapper(Cell):
     output_size = From(lambda m: m.inner)
     feature_dims = From(lambda m: m.inner)
     causal = From(lambda m: m.inner)
+    lookahead = From(lambda m: m.inner)
     fused_kind = From(lambda m: m.inner)
     fused_traceable = From(lambda m: m.inner)
     fused_exportable = From(lambda m: m.inner)
