@@ -47,9 +47,10 @@ class MogrifierLSTMCell(TorchLayoutCell):
     Deviations: ``project`` is the identity: x_t is rescaled by h_{t-1} before ``weight_ih`` reads it,
     so no product of the input can be computed for all steps at once (nor is there an input-only term:
     Q^1 multiplies h). The fast path (:meth:`fused`) is a whole-sequence loop of plain autograd
-    operations, not a Function with a hand-written backward. Initialisation: the LSTM's weights U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM; each Q^i,
-    R^i (or factor) U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so at initialisation ``2 sigmoid(.)`` is
-    near 1 and the rounds start near the identity. The paper does not fix an initialisation here
+    operations, not a Function with a hand-written backward. Initialisation: the LSTM's weights
+    U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM; each Q^i, R^i (or factor) U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)), so at initialisation ``2 sigmoid(.)`` is near 1 and the rounds start near the
+    identity. The paper does not fix an initialisation here
     (its code, deepmind/lamb, uses its own matrix initialiser).
     """
 
