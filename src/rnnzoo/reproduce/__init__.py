@@ -6,6 +6,7 @@
 (:func:`reproduce`) and :mod:`~rnnzoo.reproduce.table` renders the README's results table.
 """
 
+from rnnzoo.reproduce import claims_mogdrnn  # noqa: F401  (registers the Mogrifier and dRNN claims)
 from rnnzoo.reproduce.claims import QUICK, Claim, Run, UnknownClaimError, get_claim, list_claims, register_claim
 from rnnzoo.reproduce.verdict import Ordering, Threshold, verdict
 
