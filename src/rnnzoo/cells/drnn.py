@@ -154,7 +154,7 @@ class DRNNCell(TorchLayoutCell):
         rows_o = torch.cat([u_o, *a_o[1:], zero], 1)  # s_{t-1-j} is lag j + 1 of the DoS at t
         m_t = torch.cat([rows_if, rows_g, rows_o], 0).t()  # (H + (R+1) H, 4H)
         a_o0 = a_o[0].t()
-        u = steps.u  # (T, B, 4H)
+        u = steps.u.unbind(0)  # T x (B, 4H); unbound once: its backward is one stack, not T zero-filled copies
         h, s = state.h, state.s
         past = list(state.past.split(H, -1)) if R else []
         mask = steps.mask

@@ -136,7 +136,7 @@ class MogrifierLSTMCell(TorchLayoutCell):
         the round matrices (and their factor products) formed once per run, not once per step, and the
         LSTM's two products as one, ``[x^up, h^up] @ [weight_ih, weight_hh]^T``. Masked steps keep
         (h, c) and output zeros."""
-        xs = steps.u  # (T, B, I): project is the identity
+        xs = steps.u.unbind(0)  # T x (B, I) (project is the identity); one unbind: its backward is one stack
         qs, rs = self.round_matrices()
         qts, rts = [q.t() for q in qs], [r.t() for r in rs]
         w = torch.cat([self.weight_ih, self.weight_hh], 1).t()  # (I + H, 4H)
