@@ -15,6 +15,7 @@ EXPECTED = [
     "temporal_order8",
     "copy",
     "parity",
+    "salient_change",
     "digits",
     "permuted_digits",
     "mnist",

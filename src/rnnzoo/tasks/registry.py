@@ -13,6 +13,7 @@ from .base import Task, TaskInfo
 from .copy_memory import CopyTask
 from .images import make_digits_task, make_mnist_task
 from .parity import ParityTask
+from .salient_change import SalientChangeTask
 from .temporal_order import TemporalOrderTask
 
 __all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task", "task_info"]
@@ -142,6 +143,12 @@ register_task(
     "k-bit parity (Bengio et al. 1994), one bit per step",
     "constant class: accuracy 0.5, cross-entropy ln 2",
     "T = k = 16 by default",
+)
+register_task(
+    "salient_change",
+    SalientChangeTask,
+    "salient change: timing (early/late) and sign of a brief burst in a random walk (dRNN substitute data)",
+    "constant class: accuracy 0.25, cross-entropy ln 4",
 )
 register_task(
     "digits",
