@@ -32,7 +32,8 @@ def test_drnn_claim_runs_the_three_orders_of_one_model(name):
 
 def test_drnn_salient_change_claim_quick_runs_end_to_end(tmp_path):
     run_dir = tmp_path / "salient"
-    assert cli.main(["reproduce", "drnn_salient_change", "--quick", "--seeds", "0", "--run-dir", str(run_dir)]) in (0, 1)
+    argv = ["reproduce", "drnn_salient_change", "--quick", "--seeds", "0", "--run-dir", str(run_dir)]
+    assert cli.main(argv) in (0, 1)
     for label in ("order0", "order1", "order2"):
         res = json.loads((run_dir / f"{label}-s0" / "results.json").read_text())
         assert 0.0 <= res["test"]["accuracy"] <= 1.0
