@@ -114,3 +114,22 @@ def test_drnn_chunks_carry_the_past_states(order):
 def test_drnn_bad_order(order):
     with pytest.raises(ValueError, match="order"):
         DRNNCell(I, H, order=order)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_drnn_fast_path_equals_loop_with_holes(order):
+    """Every order (the contract suite runs the default), a mask with holes, float64: outputs, state, gradients."""
+    torch.manual_seed(6)
+    cell = DRNNCell(I, H, order=order).double()
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(B, T) > 0.3
+    mask[:, 0] = True
+    results = []
+    for use_fused in (True, False):
+        out = rnnzoo.run(cell, x, mask=mask, use_fused=use_fused)
+        loss = out.output.pow(2).sum() + sum(s.pow(2).sum() for s in out.state)
+        results.append((out.output, out.state, torch.autograd.grad(loss, [x, *cell.parameters()])))
+    (o1, s1, g1), (o2, s2, g2) = results
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip([*s1, *g1], [*s2, *g2], strict=True):
+        torch.testing.assert_close(a, b)

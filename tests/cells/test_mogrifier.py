@@ -138,3 +138,22 @@ def test_mogrifier_registry_entry():
     assert info.defaults == {} and info.gated and str(info.recurrence) == "matrix"
     cell = rnnzoo.create("mogrifier_lstm", input_size=I, hidden_size=H, rounds=4, rank=2)
     assert sum(p.numel() for p in cell.parameters()) > 0
+
+
+@pytest.mark.parametrize("rounds, rank", [(0, 0), (2, 0), (5, 3)])
+def test_mogrifier_fast_path_equals_loop_with_holes(rounds, rank):
+    """Configurations beside the default, a mask with holes, float64: outputs, state, gradients."""
+    torch.manual_seed(7)
+    cell = MogrifierLSTMCell(I, H, rounds=rounds, rank=rank).double()
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(B, T) > 0.3
+    mask[:, 0] = True
+    results = []
+    for use_fused in (True, False):
+        out = rnnzoo.run(cell, x, mask=mask, use_fused=use_fused)
+        loss = out.output.pow(2).sum() + sum(s.pow(2).sum() for s in out.state)
+        results.append((out.output, out.state, torch.autograd.grad(loss, [x, *cell.parameters()], allow_unused=True)))
+    (o1, s1, g1), (o2, s2, g2) = results
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip([*s1, *g1], [*s2, *g2], strict=True):
+        torch.testing.assert_close(a, b)
