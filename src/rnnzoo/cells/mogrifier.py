@@ -34,7 +34,8 @@ class MogrifierLSTMCell(TorchLayoutCell):
     The first round gates x using h (the paper's order). Every round has its own matrix: ``mog_q``
     is (ceil(r/2), I, H), ``mog_r`` (floor(r/2), H, I). With ``rank`` k > 0 each is a product of two
     factors, ``Q^i = mog_q_left[j] @ mog_q_right[j]`` ((I, k) @ (k, H)), likewise R (the paper's
-    low-rank factorisation, section 3). ``rounds=0`` is exactly the LSTM (``lstm``) with the same weights.
+    low-rank factorisation, introduced with eqs (1)-(2)). ``rounds=0`` is exactly the LSTM (``lstm``)
+    with the same weights.
 
     Args:
         rounds: r >= 0 (default 5, the paper's typical setting; its tuned values are 4-6).
