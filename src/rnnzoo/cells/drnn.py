@@ -64,6 +64,8 @@ class DRNNCell(TorchLayoutCell):
     its own notation for the LSTM's internal state and output; the paper differentiates the internal
     state s, which this cell follows (the DoS of h would be a different model). The paper's
     derivatives are the discrete differences above. g has no DoS term (the paper gates only i, f, o).
+    Equation numbers are the seed's (001 eqs (29)-(31), with the sum over r = 0..R); the paper's own
+    numbering was not available offline to cite.
     Initialisation: every weight U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM. The fast path
     (:meth:`fused`) is a whole-sequence loop of plain autograd operations, not a Function with a
     hand-written backward.
