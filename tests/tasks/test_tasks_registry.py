@@ -16,6 +16,7 @@ EXPECTED = [
     "copy",
     "parity",
     "parity_lengths",
+    "salient_change",
     "digits",
     "digits_flat",
     "permuted_digits",

@@ -15,6 +15,7 @@ from .digits_flat import flat_digits
 from .images import make_digits_task, make_mnist_task
 from .parity import ParityTask
 from .parity_lengths import ParityLengthsTask
+from .salient_change import SalientChangeTask
 from .temporal_order import TemporalOrderTask
 
 __all__ = ["UnknownTaskError", "get_task", "list_tasks", "register_task", "task_info"]
@@ -152,6 +153,12 @@ register_task(
     "k in valid/test",
     "constant class: accuracy 0.5, cross-entropy ln 2",
     "k = 16 by default (the longest training string and every test string)",
+)
+register_task(
+    "salient_change",
+    SalientChangeTask,
+    "salient change: timing (early/late) and sign of a brief burst in a random walk (dRNN substitute data)",
+    "constant class: accuracy 0.25, cross-entropy ln 4",
 )
 register_task(
     "digits",
