@@ -136,7 +136,7 @@ class DRNNCell(TorchLayoutCell):
         blocks = weight.chunk(self.order + 1, 1)  # W^(r), r = 0..R
         return [sum(_COEFFS[r][k] * blocks[r] for r in range(k, self.order + 1)) for k in range(self.order + 1)]
 
-    fused_kind = "rnnzoo"
+    fused_kind = "autograd"
     """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
 
     def fused(self, steps: Steps, state: DRNNState) -> tuple[Tensor, DRNNState] | None:
@@ -189,4 +189,4 @@ register("drnn", paper=Paper("Veeriah, Zhuang & Qi", 2015, "Differential recurre
                               "recognition", "1504.06678"),
          seed_equations="001 section 4.6, eqs (29)-(31)",
          description="LSTM whose input/forget gates read the derivatives of s at t-1 and output gate at t",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX)(DRNNCell)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX)(DRNNCell)

@@ -178,7 +178,7 @@ class FSMNCell(Cell):
         """``y_t`` (the state's first field)."""
         return state.y
 
-    fused_kind = "rnnzoo"
+    fused_kind = "autograd"
     """The runner's fast path: the memory block as a depthwise convolution (plain autograd ops)."""
     fused_traceable = True
     fused_exportable = True
@@ -245,4 +245,4 @@ register("fsmn", paper=Paper("Zhang, Liu, Jiang, Wei, Dai & Hu", 2015,
                               "1512.08301"),
          seed_equations="001 section 1 (named, no equations)",
          description="Feedforward layer with a learnable tapped-delay memory block (vFSMN, look-back 10)",
-         fast_path=FastPath.RNNZOO)(FSMNCell)
+         fast_path=FastPath.AUTOGRAD)(FSMNCell)

@@ -180,7 +180,7 @@ class HighwayCell(Cell):
             self.report("t", torch.cat(gates, 1), "sigmoid")
         return y, HighwayState(y)
 
-    fused_kind = "rnnzoo"
+    fused_kind = "autograd"
     """The whole sequence's highway layers at once (plain autograd operations, no per-step loop)."""
     fused_traceable = True
 
@@ -208,4 +208,4 @@ class HighwayCell(Cell):
 
 register("highway", paper=_PAPER, seed_equations="001 sec. 4.7 (in words)",
          description="Highway network on each step: y = H(x) T(x) + x (1 - T(x)), transform bias -2",
-         gated=True, fast_path=FastPath.RNNZOO)(HighwayCell)
+         gated=True, fast_path=FastPath.AUTOGRAD)(HighwayCell)

@@ -72,7 +72,7 @@ class MLSTMCell(Cell):
         (torch.Size([5, 8]), torch.Size([5, 2, 4, 4]))
     """
 
-    fused_kind = "rnnzoo"
+    fused_kind = "autograd"
     """The runner's fast path: the parallel form (plain autograd operations)."""
 
     def __init__(self, input_size: int, hidden_size: int, *, num_heads: int = 1, forget_gate: str = "sigmoid",
@@ -173,4 +173,4 @@ register("mlstm", paper=Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, 
                               2024, "xLSTM: Extended Long Short-Term Memory", "2405.04517"),
          seed_equations="none (after the seeds); xLSTM eqs (19)-(27)",
          description="Matrix memory C with exponential input gate, normaliser and stabiliser; parallel training form",
-         gated=True, fast_path=FastPath.RNNZOO)(MLSTMCell)
+         gated=True, fast_path=FastPath.AUTOGRAD)(MLSTMCell)

@@ -129,7 +129,7 @@ class MogrifierLSTMCell(TorchLayoutCell):
         h, c = self.gates(pre, state.c, None, self.report)
         return h, LSTMState(h, c)
 
-    fused_kind = "rnnzoo"
+    fused_kind = "autograd"
     """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
 
     def fused(self, steps: Steps, state: LSTMState) -> tuple[Tensor, LSTMState] | None:
@@ -188,5 +188,5 @@ class MogrifierLSTMCell(TorchLayoutCell):
 register("mogrifier_lstm", paper=Paper("Melis, Kocisky & Blunsom", 2020, "Mogrifier LSTM", "1909.01792"),
          seed_equations="003 (recent innovations); paper eqs (1)-(2) on 001 eqs (16)-(20)",
          description="LSTM whose input and previous hidden state gate each other for r rounds (default 5)",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=())(MogrifierLSTMCell)

@@ -205,8 +205,9 @@ class Cell(nn.Module):
     position; such a cell is not causal (bidirectional runs, reversed runs and TBPTT are refused)."""
     fused_kind: str | None = None
     """The whole-sequence fast path this configuration takes: ``"torch"`` (a torch kernel),
-    ``"rnnzoo"`` (an :mod:`rnnzoo.fused` Function), ``"composite"`` (a stack of cells, layer by
-    layer) or None (the step loop)."""
+    ``"rnnzoo"`` (an :mod:`rnnzoo.fused` Function), ``"autograd"`` (the cell's own whole-sequence
+    computation in plain autograd operations), ``"composite"`` (a stack of cells, layer by layer) or None
+    (the step loop)."""
     fused_traceable: bool = False
     """Whether the fast path may run while ``torch.compile`` traces (the runner's compile policy:
     otherwise the step loop is traced, which inductor fuses)."""

@@ -61,6 +61,8 @@ class FastPath(str, enum.Enum):
 
     TORCH = "torch"  # a torch kernel (torch.nn.LSTM/GRU/RNN's)
     RNNZOO = "rnnzoo"  # an rnnzoo.fused Function with a hand-written backward
+    AUTOGRAD = "autograd"  # a whole-sequence computation in plain autograd operations (a parallel form, a
+    # convolution, all steps at once, or a loop without the runner's per-step work): autograd's backward
     COMPOSITE = "composite"  # a stack of cells run layer by layer, each through its own fast path
     NONE = "none"  # the step loop
 
