@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnzoo.cells.slstm import check_forget_gate, check_heads, log_forget
+from rnnzoo.cells.slstm import XLSTM, check_forget_gate, check_heads, log_forget
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, real
-from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.registry import FastPath, register
 from rnnzoo.core.spec import TensorSpec
 from rnnzoo.fused.mlstm import mlstm_parallel
 
@@ -169,8 +169,7 @@ class MLSTMCell(Cell):
                 f"forget_gate={self.forget_gate!r}, eps={self.eps}, bias={self.bias is not None}")
 
 
-register("mlstm", paper=Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter",
-                              2024, "xLSTM: Extended Long Short-Term Memory", "2405.04517"),
+register("mlstm", paper=XLSTM,
          seed_equations="none (after the seeds); xLSTM eqs (19)-(27)",
          description="Matrix memory C with exponential input gate, normaliser and stabiliser; parallel training form",
          gated=True, fast_path=FastPath.AUTOGRAD)(MLSTMCell)

@@ -179,8 +179,11 @@ class SLSTMCell(Cell):
                 f"forget_gate={self.forget_gate!r}, bias={self.bias is not None}")
 
 
-register("slstm", paper=Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter",
-                              2024, "xLSTM: Extended Long Short-Term Memory", "2405.04517"),
+XLSTM = Paper("Beck, Poeppel, Spanring, Auer, Prudnikova, Kopp, Klambauer, Brandstetter & Hochreiter", 2024,
+              "xLSTM: Extended Long Short-Term Memory", "2405.04517")
+"""The xLSTM paper (sLSTM and mLSTM)."""
+
+register("slstm", paper=XLSTM,
          seed_equations="none (after the seeds); xLSTM eqs (8)-(17)",
          description="Exponential input gate with stabiliser m and normaliser n; block-diagonal recurrence per head",
          gated=True, recurrence=Recurrence.MATRIX, fast_path=FastPath.RNNZOO, peers=("xlstm.sLSTMCell",))(SLSTMCell)

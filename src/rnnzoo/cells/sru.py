@@ -15,6 +15,11 @@ from rnnzoo.core.spec import TensorSpec
 from rnnzoo.fused.sru import sru_recurrence
 
 
+def highway_scale(highway_bias: float) -> float:
+    """``sqrt(1 + 2 exp(highway_bias))``: the factor of ``x_t`` in SRU's highway term with ``rescale`` (the ``sru``
+    package's ``scale_x``, which keeps the output's variance near the input's at initialisation)."""
+    return math.sqrt(1 + 2 * math.exp(highway_bias))
+
 class SRUState(NamedTuple):
     """h: (B, H) the output of the last step; c: (B, H) the internal (cell) state, the only recurrent one."""
 
@@ -85,7 +90,7 @@ class SRUCell(Cell):
     @property
     def highway_scale(self) -> float:
         """``sqrt(1 + 2 exp(highway_bias))`` with ``rescale`` and a highway term, else 1 (the package's ``scale_x``)."""
-        return math.sqrt(1 + 2 * math.exp(self.highway_bias)) if self.rescale and self.skip else 1.0
+        return highway_scale(self.highway_bias) if self.rescale and self.skip else 1.0
 
     @property
     def scale_x(self) -> float:

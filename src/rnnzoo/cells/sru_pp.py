@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnzoo.cells.sru import highway_scale
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import boolean, check_cell_args, positive_int, real
 from rnnzoo.core.registry import FastPath, Paper, register
@@ -115,7 +116,7 @@ class SRUppCell(Cell):
     @property
     def scale_x(self) -> float:
         """The factor of ``x_t`` in the highway term (I == H; 1 when the highway term is a block of ``u``)."""
-        return math.sqrt(1 + 2 * math.exp(self.highway_bias)) if self.rescale and self.blocks == 3 else 1.0
+        return highway_scale(self.highway_bias) if self.rescale and self.blocks == 3 else 1.0
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
