@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnzoo.core import probe
+from rnnzoo.core import lookahead, probe
 from rnnzoo.core.cell import Cell, Steps, bind
 from rnnzoo.core.scan import scan_steps
 from rnnzoo.core.spec import check_state, unbatched_state
@@ -313,10 +313,10 @@ def run(
     if context is not None and not cell.takes_context:
         raise TypeError(f"context: {type(cell).__name__} takes no context (no cell in it has a step with a "
                         "`prepared` argument); run it without context=")
-    ahead = _lookahead(cell, reverse=reverse, step_hook=step_hook, x=xt, mask_t=mask_t, lens=lens)
+    ahead = lookahead.check(cell, reverse=reverse, step_hook=step_hook, x=xt, mask_t=mask_t, lens=lens)
     if ahead:
         out_mask = mask_t
-        xt, mask_t, lens, n_steps = _extend_for_lookahead(ahead, xt, mask_t, lens, n_steps, batch, device)
+        xt, mask_t, lens, n_steps = lookahead.extend(ahead, xt, mask_t, lens, n_steps, batch, device)
     per_step = randomness == "per_step"
     prepared = prepare()  # once per run; with per-step randomness, again before every later step
     bind(cell.step, 2, prepared, strict=True)  # a cell whose own prepare returns what its step cannot take
@@ -337,7 +337,7 @@ def run(
     out_t, final, states_t = run_steps(seq, state, return_states=return_states, step_hook=step_hook,
                                        use_fused=fast, time_of=time_of, reprepare=prepare if per_step else None)
     if ahead:
-        out_t, states_t = _shift_back(ahead, out_t, states_t, out_mask)
+        out_t, states_t = lookahead.shift_back(ahead, out_t, states_t, out_mask)
     if reverse:
         undo = (lambda tree: gather_time(tree, index)) if index is not None else (
             lambda tree: tree_map(lambda t: t.flip(0), tree))
@@ -358,61 +358,6 @@ def run(
         output = pack_padded_sequence(output, as_lengths(lengths, batch, n_steps), batch_first=True,
                                       enforce_sorted=False)
     return RunOutput(output, final, states)
-
-
-def _lookahead(cell: Cell, *, reverse: bool, step_hook: StepHook | None, x: Any, mask_t: Tensor | None,
-               lens: Tensor | None) -> int:
-    """The cell's ``lookahead`` (0 for most cells), after refusing what a run with look-ahead cannot do."""
-    ahead = cell.lookahead
-    if not ahead:
-        if not cell.causal:  # a wrapper or stack around a cell with look-ahead that does not declare it
-            inner = next((m for m in cell.modules() if isinstance(m, Cell) and m.lookahead), None)
-            if inner is not None:
-                raise TypeError(f"cell: {type(cell).__name__} holds a {type(inner).__name__} with lookahead="
-                                f"{inner.lookahead} but declares lookahead=0, so its outputs would come "
-                                f"{inner.lookahead} steps late; run that cell in its own layer")
-        return 0
-    if reverse:
-        raise ValueError(f"reverse: {type(cell).__name__} has lookahead={ahead} (it already reads {ahead} future "
-                         "steps); a reversed run of it is not supported")
-    if step_hook is not None:
-        raise ValueError(f"step_hook: {type(cell).__name__} has lookahead={ahead}: its step t emits the output of "
-                         f"step t - {ahead}, so a hook would see shifted states; run it without step_hook")
-    if x is None:
-        raise ValueError(f"x: {type(cell).__name__} has lookahead={ahead}; a run without input has no future to read")
-    if mask_t is not None and lens is None and not torch.compiler.is_exporting():  # exported: lengths only
-        raise ValueError(f"mask: {type(cell).__name__} has lookahead={ahead}, which needs each sequence's valid steps "
-                         "to be a prefix (pass lengths); got a mask with holes")
-    return ahead
-
-
-def _extend_for_lookahead(ahead: int, xt: Any, mask_t: Tensor | None, lens: Tensor | None, steps: int, batch: int,
-                          device: torch.device) -> tuple[Any, Tensor | None, Tensor | None, int]:
-    """``ahead`` zero input steps after each sequence's end: the input past each length is zeroed and the
-    valid steps extend ``ahead`` past it. Returns the new ``(xt, mask_t, lengths, steps)``."""
-    def pad(t: Tensor) -> Tensor:
-        if mask_t is not None:
-            t = torch.where(mask_t.view(*mask_t.shape, *([1] * (t.dim() - 2))), t, t.new_zeros(()))
-        return torch.cat([t, t.new_zeros((ahead, *t.shape[1:]))], 0)
-
-    xt = tree_map(pad, xt)
-    steps += ahead
-    if mask_t is None:
-        return xt, None, None, steps
-    mask_t = lengths_to_mask(mask_t.sum(0) + ahead, steps).t()  # (the mask's rows are prefixes)
-    return xt, mask_t, (lens + ahead if lens is not None else None), steps
-
-
-def _shift_back(ahead: int, out_t: Any, states_t: Any, mask_t: Tensor | None) -> tuple[Any, Any]:
-    """Drop the first ``ahead`` outputs (and states) of an extended run, and zero the outputs past each
-    original length (``mask_t``, the run's mask before the extension)."""
-    out_t = tree_map(lambda t: t[ahead:], out_t)
-    if mask_t is not None:
-        out_t = tree_map(lambda t: torch.where(mask_t.view(*mask_t.shape, *([1] * (t.dim() - 2))), t,
-                                               t.new_zeros(())), out_t)
-    if states_t is not None:
-        states_t = tree_map(lambda t: t[ahead:], states_t)
-    return out_t, states_t
 
 
 def run_steps(seq: Steps, state: Any, *, return_states: bool = False, step_hook: StepHook | None = None,
