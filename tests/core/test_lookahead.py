@@ -97,6 +97,19 @@ def test_what_a_lookahead_run_cannot_do_is_refused():
         rnnzoo.Recurrent(Peek(), reverse=True).run(x)
 
 
+def test_a_lookahead_run_does_not_continue_from_a_state():
+    """A run ends by feeding zero steps, so its final state cannot continue the sequence: chunked runs of an FSMN
+    with look-ahead would differ from one run without a word (review of issue 11), so a given state is refused."""
+    x = torch.randn(B, T, I)
+    state = rnnzoo.run(Peek(), x[:, :3]).state
+    with pytest.raises(ValueError, match="state: Peek has lookahead=1.*chunks"):
+        rnnzoo.run(Peek(), x[:, 3:], state)
+    fsmn = rnnzoo.create("fsmn", I, 4, lookback=2, lookahead=2)
+    _, state = fsmn(x[:, :4])
+    with pytest.raises(ValueError, match="state: FSMNCell has lookahead=2"):
+        fsmn(x[:, 4:], state)
+
+
 def test_a_wrapper_that_hides_the_lookahead_is_refused():
     class Hiding(rnnzoo.Cell):
         causal = False

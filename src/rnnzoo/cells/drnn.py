@@ -54,8 +54,10 @@ class DRNNCell(TorchLayoutCell):
 
     Args:
         order: R in {0, 1, 2} (default 2, the paper's best model: KTH 93.96%, MSR Action3D 92.03%).
-            Order 0 keeps only the d^0 s = s terms (the peephole LSTM with full peephole matrices,
-            the paper's LSTM baseline), so orders 1 and 2 differ from it by the derivative terms alone.
+            Order 0 keeps only the d^0 s = s terms (the peephole LSTM with full peephole matrices),
+            so orders 1 and 2 differ from it by the derivative terms alone. Unverified: the sum from
+            r = 0 follows 001's text; if the paper's own sum starts at r = 1, its baseline is the plain
+            LSTM (``lstm``), not this order 0.
         bias: the biases b.
 
     Shapes: x_t (B, I); state ``DRNNState(h (B, H), s (B, H), past (B, R*H))``; output h_t (B, H).

@@ -66,7 +66,8 @@ class FSMNCell(Cell):
     state also holds the N2 projections still waiting for their look-ahead). :func:`rnnzoo.run` feeds N2
     zero steps after each sequence and shifts the outputs back, so a run gives ``y_t`` at position t;
     stepping the cell by hand gives the delayed outputs (the first N2 of them are from the zero state's
-    padding). Bidirectional runs and truncated BPTT are refused for it (it already reads the future).
+    padding). Bidirectional runs, truncated BPTT and a run from a given state (chunks: a run's final state holds
+    the zero steps fed after its end) are refused for it (it already reads the future).
 
     Fast path: the memory block is a depthwise 1-D convolution (groups = I) over the whole sequence with
     the state's taps as the left context, then one matrix product for ``weight_mh @ xm`` of all steps;

@@ -63,7 +63,9 @@ class MLSTMCell(Cell):
     U(-1/sqrt(I), 1/sqrt(I)); biases zero except the forget gate's, linearly spaced from 3 to 6 over the heads
     (the package's ``bias_linspace_init_``); the zero state has ``m = 0``. ``weight_drop`` (DropConnect)
     masks ``weight_gates``, the gate weights that scale ``C_{t-1}`` (there is no recurrent matrix), as for
-    minGRU and minLSTM.
+    minGRU and minLSTM. The key's bias is scaled with it, ``k = (W_k x + b_k) / sqrt(d)`` as the package
+    computes it, where the paper's eq (23) writes ``k = W_k x / sqrt(d) + b_k`` (equally expressive: the bias
+    is a free parameter either way).
 
     Example:
         >>> cell = MLSTMCell(3, 8, num_heads=2)

@@ -19,7 +19,7 @@ from rnnzoo.core.tree import tree_map
 
 
 def check(cell: Cell, *, reverse: bool, step_hook: Callable[[int, Any], Any] | None, x: Any, mask_t: Tensor | None,
-               lens: Tensor | None) -> int:
+          lens: Tensor | None, state_given: bool = False) -> int:
     """The cell's ``lookahead`` (0 for most cells), after refusing what a run with look-ahead cannot do."""
     ahead = cell.lookahead
     if not ahead:
@@ -38,6 +38,11 @@ def check(cell: Cell, *, reverse: bool, step_hook: Callable[[int, Any], Any] | N
                          f"step t - {ahead}, so a hook would see shifted states; run it without step_hook")
     if x is None:
         raise ValueError(f"x: {type(cell).__name__} has lookahead={ahead}; a run without input has no future to read")
+    if state_given:  # the final state of a run holds the taps of the zero steps fed after the end
+        raise ValueError(f"state: {type(cell).__name__} has lookahead={ahead}: a run ends by feeding {ahead} zero "
+                         "steps, so its final state cannot continue a sequence in chunks; run the whole sequence "
+                         "from the zero state (or step the cell by hand, which emits each output "
+                         f"{ahead} steps late)")
     if mask_t is not None and lens is None and not torch.compiler.is_exporting():  # exported: lengths only
         raise ValueError(f"mask: {type(cell).__name__} has lookahead={ahead}, which needs each sequence's valid steps "
                          "to be a prefix (pass lengths); got a mask with holes")

@@ -298,6 +298,7 @@ def run(
     if n_steps == 0:
         raise ValueError(f"x: expected at least one time step, got shape {tuple(leaves[0].shape)}")
 
+    state_given = state is not None
     if unbatched and state is not None:
         state = unbatched_state(cell.state_spec(1, input_shape=input_shape), state, device=device, dtype=dtype)
     if state is None:
@@ -313,7 +314,8 @@ def run(
     if context is not None and not cell.takes_context:
         raise TypeError(f"context: {type(cell).__name__} takes no context (no cell in it has a step with a "
                         "`prepared` argument); run it without context=")
-    ahead = lookahead.check(cell, reverse=reverse, step_hook=step_hook, x=xt, mask_t=mask_t, lens=lens)
+    ahead = lookahead.check(cell, reverse=reverse, step_hook=step_hook, x=xt, mask_t=mask_t, lens=lens,
+                            state_given=state_given)
     if ahead:
         out_mask = mask_t
         xt, mask_t, lens, n_steps = lookahead.extend(ahead, xt, mask_t, lens, n_steps, batch, device)
