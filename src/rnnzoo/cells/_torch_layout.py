@@ -40,6 +40,14 @@ class TorchLayoutCell(Cell):
         for p in self.parameters():
             nn.init.uniform_(p, -k, k)
 
+    def _set_forget_bias(self, value: float) -> None:
+        """The forget gate's total bias ``b_f = bias_ih_f + bias_hh_f`` (the second block, torch's i, f, g, o
+        order) set to ``value``: ``bias_ih_f`` to it, ``bias_hh_f`` to zero (the LSTM and its variants)."""
+        with torch.no_grad():
+            H = self.hidden_size
+            self.bias_ih[H:2 * H].fill_(value)
+            self.bias_hh[H:2 * H].zero_()
+
     def _hidden_spec(self, batch_size: int, size: int | None = None) -> TensorSpec:
         return TensorSpec((batch_size, self.hidden_size if size is None else size))
 

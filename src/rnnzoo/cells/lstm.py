@@ -229,12 +229,6 @@ class LSTMCell(TorchLayoutCell):
         if self.forget_bias is not None:
             self._set_forget_bias(self.forget_bias)
 
-    def _set_forget_bias(self, value: float) -> None:
-        with torch.no_grad():
-            H = self.hidden_size
-            self.bias_ih[H:2 * H].fill_(value)
-            self.bias_hh[H:2 * H].zero_()
-
     def state_spec(self, batch_size: int, *, input_shape: Any = None) -> LSTMState:
         return LSTMState(self._hidden_spec(batch_size, self.output_size), self._hidden_spec(batch_size))
 
