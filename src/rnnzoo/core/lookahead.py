@@ -62,9 +62,8 @@ def extend(ahead: int, xt: Any, mask_t: Tensor | None, lens: Tensor | None, step
     steps += ahead
     if mask_t is None:
         return xt, None, None, steps
-    from rnnzoo.core.runner import lengths_to_mask  # (the runner imports this module)
-
-    mask_t = lengths_to_mask(mask_t.sum(0) + ahead, steps).t()  # (the mask's rows are prefixes)
+    ends = mask_t.sum(0) + ahead  # (B,): the mask's rows are prefixes
+    mask_t = torch.arange(steps, device=ends.device).unsqueeze(1) < ends.unsqueeze(0)  # (T + ahead, B)
     return xt, mask_t, (lens + ahead if lens is not None else None), steps
 
 
