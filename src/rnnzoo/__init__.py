@@ -10,7 +10,7 @@ Importing the package registers the built-in cells (``rnnzoo.cells``); the regis
 model.
 """
 
-from rnnzoo import nn  # rnnzoo.nn.LSTM / GRU / RNN: the torch.nn drop-in
+from rnnzoo import attention, decode, nn  # nn: rnnzoo.nn.LSTM / GRU / RNN, the torch.nn drop-in
 from rnnzoo.cells import (
     ConvLSTMCell,
     ConvLSTMState,
@@ -53,4 +53,5 @@ __all__ = [
     "Model", "ModelInfo", "ModelKind", "Paper", "Recurrence", "Recurrent", "RunOutput", "SCRNCell", "SCRNState",
     "Stacked", "StackedState", "Steps", "TensorSpec", "UnknownModelError", "VariationalDropout", "WeightDrop",
     "Wrapper", "Zoneout", "create", "from_torch", "list_models", "model_info", "nn", "register", "run", "to_torch",
+    "attention", "decode",
 ]

@@ -35,6 +35,8 @@ class InputKind(str, enum.Enum):
     STORY_QUESTION = "story_question"
     SET_TO_SEQUENCE = "set_to_sequence"
     WORD_CHARS = "word_chars"  # int64 (B, T, 1 + W): a word id, then its W character ids (0 = padding)
+    SEQUENCE_TO_SEQUENCE = "sequence_to_sequence"  # a source sequence -> a target sequence (seq2seq)
+    SENTENCE_PAIR = "sentence_pair"  # two token sequences -> one label (entailment: premise, hypothesis)
 
     def __str__(self) -> str:
         return self.value
@@ -131,6 +133,9 @@ class ModelInfo:
         peers: other libraries' classes computing the same cell (``"torchrecurrent.SCRN"``): the
             benchmark's peer rows and the cross-checks find their rnnzoo counterpart here.
         defaults: the options ``create`` passes unless told otherwise.
+        test_options: for whole models (``kind`` MODEL) with a structured input: the options of a small
+            instance, what the model contract suite (``tests/core/test_model_contract.py``) and the benchmark
+            build with ``create(name, **test_options)`` and feed ``model.example_input(B, generator=...)``.
     """
 
     name: str
@@ -152,6 +157,7 @@ class ModelInfo:
     torch_module: str | None = None
     peers: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
+    test_options: dict[str, Any] = field(default_factory=dict)
 
     def options(self) -> list[str] | None:
         """The keyword options the factory accepts (None if it takes arbitrary ``**options``)."""
@@ -210,7 +216,8 @@ def register(name: str, *, paper: Paper, seed_equations: str, description: str, 
         if name in _REGISTRY:
             raise ValueError(f"name: {name!r} is already registered")
         _REGISTRY[name] = ModelInfo(name, factory, paper, seed_equations, description,
-                                    **{**fields, "defaults": dict(fields.get("defaults") or {})})
+                                    **{**fields, "defaults": dict(fields.get("defaults") or {}),
+                                       "test_options": dict(fields.get("test_options") or {})})
         return factory
 
     return deco

@@ -10,8 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-#: metrics where a larger value is better (the others: smaller is better)
-HIGHER_IS_BETTER = frozenset({"accuracy"})
+from rnnzoo.tasks.base import HIGHER_IS_BETTER  # metrics where a larger value is better (the others: smaller)
 
 
 @dataclass(frozen=True)

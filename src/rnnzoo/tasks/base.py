@@ -24,9 +24,13 @@ from torch import Tensor
 
 from rnnzoo.core.registry import InputKind
 
-__all__ = ["Batch", "TaskInfo", "Task", "GeneratedTask", "evaluate"]
+__all__ = ["HIGHER_IS_BETTER", "Batch", "TaskInfo", "Task", "GeneratedTask", "evaluate"]
 
 TargetKind = Literal["last", "per_step"]
+
+#: metric names that are maximised (every other metric is minimised): the trainer's monitor, early stopping
+#: and the claims' verdicts read this one set
+HIGHER_IS_BETTER = frozenset({"accuracy", "sequence_accuracy", "exact_match", "token_accuracy"})
 LossKind = Literal["mse", "cross_entropy"]
 
 

@@ -25,13 +25,14 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
 from rnnzoo.crf import CRF, PAD_TAG
+from rnnzoo.tasks.base import HIGHER_IS_BETTER as _HIGHER
 from rnnzoo.train.objective import Targets, crf_inputs, scored
 
 CLASSIFICATION_METRICS = ("accuracy", "error_rate", "cross_entropy", "perplexity", "bpc")
 REGRESSION_METRICS = ("mse",)
 MULTILABEL_METRICS = ("nll",)
 CRF_METRICS = ("accuracy", "error_rate", "nll_per_token", "nll_per_sentence")
-HIGHER_IS_BETTER = {"accuracy": True}
+HIGHER_IS_BETTER = {name: True for name in _HIGHER}  # read with .get(metric, False)
 
 
 class _MeanOfSums(Metric):
