@@ -55,6 +55,7 @@ __all__ = [
     "check_archive",
     "encode",
     "find_task_file",
+    "flatten_story",
     "parse",
     "parse_lines",
     "tokenize",
@@ -326,3 +327,24 @@ def encode(stories: Sequence[Story], vocab: Vocabulary, *, memory_size: int = 50
         supports[i, :len(sup)] = torch.tensor(sup, dtype=torch.long) if sup else supports[i, :0]
     return (BabiInput(story, story_lengths, question, question_lengths, words, word_lengths, ends),
             BabiTarget(answer, supports))
+
+
+def flatten_story(story: Tensor, story_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The word form of padded stories: ``(words (B, M*L), word_lengths (B,), sentence_ends (B, M))``.
+
+    ``story`` int64 ``(B, M, L)`` (0 = padding, words left-aligned in each fact), ``story_lengths`` ``(B,)``
+    facts per story. The same tensors :func:`encode` makes (``words`` here is ``M*L`` wide)."""
+    if story.dim() != 3 or story_lengths.shape != story.shape[:1]:
+        raise ValueError(f"story/story_lengths: expected (B, M, L) and (B,), got {tuple(story.shape)} and "
+                         f"{tuple(story_lengths.shape)}")
+    B, M, L = story.shape
+    slot_ok = torch.arange(M, device=story.device) < story_lengths[:, None]  # (B, M)
+    valid = (story != 0) & slot_ok[:, :, None]
+    flat = valid.reshape(B, M * L)
+    where = flat.long().cumsum(1) - 1  # target position of each valid word
+    words = torch.zeros(B, M * L, dtype=story.dtype, device=story.device)
+    cols = torch.where(flat, where, torch.full_like(where, M * L - 1))
+    words.scatter_(1, cols, torch.where(flat, story.reshape(B, M * L), torch.zeros_like(words)))
+    per_fact = valid.sum(-1)  # (B, M)
+    ends = torch.where(slot_ok, per_fact.cumsum(1) - 1, torch.full_like(per_fact, -1))
+    return words, flat.sum(1), ends
