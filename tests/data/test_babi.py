@@ -184,3 +184,12 @@ def test_find_task_file(tmp_path) -> None:
     assert babi.find_task_file(tmp_path, 1, "train") == en
     with pytest.raises(FileNotFoundError, match="qa2_two-supporting-facts_test.txt"):
         babi.find_task_file(tmp_path, 2, "test")
+
+
+def test_flatten_story_equals_the_encoded_word_form() -> None:
+    stories = generate(3, 6, seed=5)
+    vocab = babi.Vocabulary.build(stories)
+    x, _ = babi.encode(stories, vocab, memory_size=20)
+    words, lengths, ends = babi.flatten_story(x.story, x.story_lengths)
+    assert torch.equal(lengths, x.word_lengths) and torch.equal(ends, x.sentence_ends)
+    assert torch.equal(words[:, :x.words.shape[1]], x.words) and int(words[:, x.words.shape[1]:].abs().sum()) == 0
