@@ -300,33 +300,34 @@ def encode(stories: Sequence[Story], vocab: Vocabulary, *, memory_size: int = 50
     W = most_words if word_len is None else word_len
     if most_words > W:
         raise ValueError(f"word_len: a memory has {most_words} words, more than word_len={W}")
-    story = torch.zeros(n, M, L, dtype=torch.long)
-    story_lengths = torch.zeros(n, dtype=torch.long)
-    question = torch.zeros(n, L, dtype=torch.long)
-    question_lengths = torch.zeros(n, dtype=torch.long)
-    words = torch.zeros(n, W, dtype=torch.long)
-    word_lengths = torch.zeros(n, dtype=torch.long)
-    ends = torch.full((n, M), -1, dtype=torch.long)
-    answer = torch.zeros(n, dtype=torch.long)
-    supports = torch.full((n, max_supports), -1, dtype=torch.long)
+    story = [[[0] * L for _ in range(M)] for _ in range(n)]  # filled as lists, made tensors once
+    question = [[0] * L for _ in range(n)]
+    words = [[0] * W for _ in range(n)]
+    ends = [[-1] * M for _ in range(n)]
+    supports = [[-1] * max_supports for _ in range(n)]
+    story_lengths, question_lengths, word_lengths, answer = [], [], [], []
     for i, (facts, qwords, ans, sup) in enumerate(examples):
         pos = 0
         for j, f in enumerate(facts):
             ids = vocab.ids(f)
-            story[i, j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-            words[i, pos:pos + len(ids)] = torch.tensor(ids, dtype=torch.long)
+            story[i][j][:len(ids)] = ids
+            words[i][pos:pos + len(ids)] = ids
             pos += len(ids)
-            ends[i, j] = pos - 1
-        story_lengths[i] = len(facts)
-        word_lengths[i] = pos
-        question[i, :len(qwords)] = torch.tensor(vocab.ids(qwords), dtype=torch.long)
-        question_lengths[i] = len(qwords)
-        answer[i] = vocab.id(ans)
+            ends[i][j] = pos - 1
+        story_lengths.append(len(facts))
+        word_lengths.append(pos)
+        question[i][:len(qwords)] = vocab.ids(qwords)
+        question_lengths.append(len(qwords))
+        answer.append(vocab.id(ans))
         if len(sup) > max_supports:
             raise ValueError(f"max_supports: a question has {len(sup)} supporting facts, more than {max_supports}")
-        supports[i, :len(sup)] = torch.tensor(sup, dtype=torch.long) if sup else supports[i, :0]
-    return (BabiInput(story, story_lengths, question, question_lengths, words, word_lengths, ends),
-            BabiTarget(answer, supports))
+        supports[i][:len(sup)] = sup
+    story_t, question_t, words_t, ends_t, lengths_t, q_lengths_t, w_lengths_t, answer_t, supports_t = (
+        torch.tensor(v, dtype=torch.long) for v in (story, question, words, ends, story_lengths, question_lengths,
+                                                   word_lengths, answer, supports))
+    return (BabiInput(story_t, lengths_t, question_t, q_lengths_t, words_t, w_lengths_t, ends_t),
+            BabiTarget(answer_t, supports_t))
+
 
 
 def flatten_story(story: Tensor, story_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
