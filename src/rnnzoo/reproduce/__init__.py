@@ -11,6 +11,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_fsmn,
     claims_highway,
     claims_indrnn,
+    claims_memn2n,
     claims_mogdrnn,
     claims_speed,
     claims_xlstm,
