@@ -9,6 +9,7 @@ from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
+from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
@@ -21,7 +22,7 @@ from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 __all__ = [
     "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
     "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
-    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
-    "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell",
-    "SRUState", "SRUppCell", "SRUppState",
+    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MinGRUCell",
+    "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell",
+    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM", "SentencePair",
 ]
