@@ -2,6 +2,7 @@
 
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
+from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
@@ -20,9 +21,10 @@ from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
-    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
-    "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
-    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MinGRUCell",
-    "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell",
-    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM", "SentencePair",
+    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput", "DRNNCell", "DRNNState", "ElmanCell",
+    "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell",
+    "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell",
+    "MatchLSTM", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell",
+    "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM",
+    "SentencePair",
 ]
