@@ -175,3 +175,22 @@ def test_bad_input_is_named():
         model(tuple(x))
     with pytest.raises(ValueError, match="gate"):
         rnnzoo.create("dmn", vocab_size=5, hidden_size=3, gate="tanh")
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "softmax"])
+def test_supervision_follows_the_model_option(gate):
+    from rnnzoo.cells.dmn import dmn_loss, supervision_loss
+
+    x = example(seed=5)
+    supports = torch.tensor([[0, -1], [1, 0], [-1, -1], [2, -1]])
+    for flag in (False, True):
+        out = build(gate=gate, gate_supervision=flag)(x)
+        answer = torch.tensor([1, 2, 3, 4])
+        ce = torch.nn.functional.cross_entropy(out.logits, answer)
+        if flag:
+            assert bool((out.supervise == (1.0 if gate == "sigmoid" else 2.0)).all())
+            torch.testing.assert_close(supervision_loss(out, supports), gate_loss(out, supports, gate))
+            torch.testing.assert_close(dmn_loss(out, answer, supports), ce + gate_loss(out, supports, gate))
+        else:
+            assert supervision_loss(out, supports) is None
+            torch.testing.assert_close(dmn_loss(out, answer, supports), ce)
