@@ -1,9 +1,12 @@
-"""The DMN and match-LSTM claims: configurations validate against the registered models and tasks."""
+"""The DMN and match-LSTM claims: configurations validate against the registered models and tasks, and both run
+end to end at the --quick smoke scale."""
 
 from __future__ import annotations
 
+import pytest
+
 import rnnzoo
-from rnnzoo.reproduce import get_claim
+from rnnzoo.reproduce import get_claim, reproduce
 from rnnzoo.reproduce.claims_dmn import ENTAILMENT_MARGIN
 from rnnzoo.reproduce.verdict import Ordering, Threshold
 from rnnzoo.tasks.registry import get_task
@@ -34,3 +37,10 @@ def test_entailment_claim_configs():
     assert ENTAILMENT_MARGIN > 0
     equal = {k: v for k, v in claim.values(claim.runs[0], 0).items() if k != "model"}
     assert equal == {k: v for k, v in claim.values(claim.runs[1], 0).items() if k != "model"}
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dmn_babi", "match_lstm_entailment"])
+def test_quick_run_end_to_end(name, tmp_path):
+    claim = get_claim(name)
+    summary = reproduce(claim, seeds=[0], run_dir=tmp_path / "q", quick=True, echo=lambda _: None)
+    assert summary["quick"] is True and summary["verdict"].startswith("SMOKE")
+    assert set(summary["measured"]) == set(claim.labels)
