@@ -194,3 +194,15 @@ def test_supervision_follows_the_model_option(gate):
         else:
             assert supervision_loss(out, supports) is None
             torch.testing.assert_close(dmn_loss(out, answer, supports), ce)
+
+
+def test_attention_maps_are_passes_by_facts():
+    from rnnzoo.diagnostics.attention import attention_maps
+
+    model = build()
+    x = example(seed=6)
+    maps = attention_maps(model, lambda: model(x), examples=4)
+    assert list(maps) == ["memory.gates"]
+    for b, m in enumerate(maps["memory.gates"]):
+        assert m.shape == (model.passes, x.sentence_ends.shape[1])
+        assert bool((m[:, int(x.story_lengths[b]):] == 0).all())

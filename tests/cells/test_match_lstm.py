@@ -149,3 +149,15 @@ def test_bad_input_is_named():
         model(tuple(x))
     with pytest.raises(ValueError, match="vocab_size"):
         rnnzoo.create("match_lstm", vocab_size=1, hidden_size=4)
+
+
+def test_attention_maps_are_hypothesis_words_by_premise_words():
+    from rnnzoo.diagnostics.attention import attention_maps
+
+    model = build()
+    x = example(model, seed=4)
+    maps = attention_maps(model, lambda: model(x), examples=4)
+    assert list(maps) == ["match.alpha"]
+    for b, m in enumerate(maps["match.alpha"]):
+        assert m.shape == (int(x.hypothesis_lengths[b]), x.premise.shape[1])
+        torch.testing.assert_close(m.sum(1), torch.ones(m.shape[0], dtype=m.dtype))
