@@ -42,8 +42,12 @@ answer step; ``answer_logits`` ``(B, answer_steps, V)``), ``gate_logits`` ``(B, 
 ``tanh(W x + r * U h + b)`` with torch's extra bias ``b_hn`` inside the reset product. The number of passes is fixed
 (``passes``, default 3); the paper's end-of-passes marker (a special fact whose selection stops the passes) is not
 implemented. Embeddings are learned (the paper starts from GloVe). ``gate="softmax"`` is DMN+'s attention
-(Xiong, Merity & Socher 2016, arXiv:1603.01417, eq (10)) kept as an option: ``g`` a softmax over the valid facts
+(Xiong, Merity & Socher 2016, arXiv:1603.01417, section 3.3) kept as an option: ``g`` a softmax over the valid facts
 (its supervision a cross-entropy over the facts); DMN+'s input fusion layer and attention-GRU are not implemented.
+The paper says the gates are trained by a cross-entropy on the supporting facts; which pass targets which fact is
+our reading (pass i the i-th listed supporting fact). Equation numbers (6)-(7) are the paper's as RESEARCH.md and
+the issue quote them; (8)-(10) for the episode's end, the memory update and the answer module were not checked
+against the paper's text.
 
 >>> import torch, rnnzoo
 >>> model = rnnzoo.create("dmn", vocab_size=20, hidden_size=8)
