@@ -69,10 +69,10 @@ register_claim(Claim(
             "accuracy of 3 seeds; the baseline classifies [u; v; |u-v|; u*v] (Mou et al. 2016's features)",
     base=ENTAILMENT_BASE, runs=ENTAILMENT_RUNS, seeds=(0, 1, 2), metric="accuracy",
     conditions=(Ordering(("match_lstm",), ("sentence_lstm",), margin=ENTAILMENT_MARGIN),),
-    minutes=25.0,
-    minutes_basis="measured on this branch with a plain loop of the same configuration (load ~10 on 2 cores): "
-                  "1,500 updates took ~7.5 min for match_lstm and ~5.5 min for sentence_lstm with 6 validations; "
-                  "x 3 seeds, at load ~2 about half",
+    minutes=45.0,
+    minutes_basis="measured on this branch: `rnnzoo reproduce` ran match_lstm seed 0 for 763 updates in ~270 s "
+                  "(load ~4 on 2 cores, validations included), so ~9 min a match_lstm run and ~7 min a sentence_lstm "
+                  "run (plain-loop ratio 283 s / 318 s), x 3 seeds; about half on quiet cores",
     quick={"task_options": {"valid_size": 16, "test_size": 16}},
     unverified="the SNLI numbers (86.1 / 77.6) are from RESEARCH.md [m], not checked against the papers' text",
 ))
