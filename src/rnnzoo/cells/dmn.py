@@ -285,6 +285,8 @@ class DMN(StructuredModel):
         q = run(self.input_gru, self.dropout(self.embedding(x.question)), lengths=x.question_lengths).state.h
         passes = run(self.memory, None, GRUState(q), steps=self.passes, context=(c, x.story_lengths, q),
                      return_states=True)
+        # the gate logits of every pass for the output (the supervision's input): recomputed from the memories the
+        # run returns, since a state cannot hold (B, M) tensors whose M only the context knows; one batched product
         m_before = torch.cat([q.unsqueeze(1), passes.states.h[:, :-1]], 1)  # m^0 .. m^{passes-1}
         gate_logits = torch.stack([self.memory.gate_logits(c, m_before[:, i], q) for i in range(self.passes)], 1)
         answer = run(self.answer, None, self.answer.start(passes.state.h), steps=self.answer_steps, context=q)
