@@ -2,6 +2,7 @@
 
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
+from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
@@ -9,6 +10,7 @@ from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
+from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
@@ -20,9 +22,10 @@ from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
-    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
-    "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
-    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MemN2N", "MinGRUCell", "MinLSTMCell",
-    "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState",
-    "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput", "DRNNCell", "DRNNState", "ElmanCell",
+    "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell",
+    "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell",
+    "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState",
+    "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+    "SentenceLSTM", "SentencePair",
 ]
