@@ -1,5 +1,6 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
@@ -13,15 +14,16 @@ from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.rhn import RHNCell, RHNState
+from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
-    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
+    "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
     "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
     "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
     "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell",
-    "SRUState", "SRUppCell", "SRUppState",
+    "SRUState", "SRUppCell", "SRUppState", "Seq2Seq", "Seq2SeqInput",
 ]
