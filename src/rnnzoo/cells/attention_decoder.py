@@ -8,7 +8,7 @@ state asks and WHERE the context enters:
 
 ``convention="bahdanau"`` (Bahdanau, Cho & Bengio 2015, arXiv:1409.0473, eqs (4)-(6), appendix A.2)::
 
-    e_ij = v^T tanh(W s_{i-1} + U h_j)             # eq (6), A.1.2: the PREVIOUS state s_{i-1} = inner.output(state.cell)
+    e_ij = v^T tanh(W s_{i-1} + U h_j)             # eq (6), A.1.2: the PREVIOUS s_{i-1} = inner.output(state.cell)
     a_ij = softmax_j(e_ij)  (padded j: -inf)       # eq (6)
     c_i  = sum_j a_ij h_j                          # eq (5)
     s_i  = f([E y_{i-1}; c_i], s_{i-1})            # eq (4), A.2.2: the context is INPUT to the cell f (any cell)
@@ -55,7 +55,8 @@ CONVENTIONS = ("bahdanau", "luong")
 
 
 class AttentionDecoderState(NamedTuple):
-    """output: ``(B, O)`` the last step's output (Luong: ``h~_{t-1}``, fed back as input); cell: the inner cell's state."""
+    """output: ``(B, O)`` the last step's output (Luong: ``h~_{t-1}``, fed back as input); cell: the inner cell's
+    state."""
 
     output: Tensor
     cell: Any

@@ -7,7 +7,7 @@ decoder is an :class:`~rnnzoo.cells.attention_decoder.AttentionDecoderCell` whos
 ``h_j`` and the source mask. In the code's names::
 
     h_j   = encoder(E_src x)_j                      # any registered cell; bidirectional: h_j = [h->_j; h<-_j]
-    s_0   = tanh(W_s [h->_{S_b}; h<-_1])            # Bahdanau A.2.2 (s_0 = tanh(W_s h<-_1)); Cho et al.: h' = tanh(V' c)
+    s_0   = tanh(W_s [h->_{S_b}; h<-_1])            # Bahdanau A.2.2: s_0 = tanh(W_s h<-_1); Cho: h' = tanh(V' c)
     o_t   = decoder(E_tgt y_{t-1}, s_{t-1} | h, mask)   # the decoder cell (attention or not) over the target-in ids
     p(y_t | y_<t, x) = softmax(W_out o_t)           # logits (B, T, V): teacher forcing (forward)
 
@@ -26,7 +26,8 @@ until the ``end`` token.
 the encoder is one-directional up to which end: here the forward run's last output, Sutskever's and Cho's
 choice). Sutskever et al. reverse the source and use 4-layer LSTMs; Cho et al. feed the summary ``c`` to every
 decoder step too; neither is done here (options ``num_layers``, ``encoder``/``decoder`` cover the sizes). The
-decoder is one cell (one layer).
+decoder is one cell (one layer). Bahdanau's maxout readout (A.2.2) is the option ``maxout_size``; by default
+(None) the output layer reads the decoder's output directly (``W_out s_i``), the readout of Sutskever and Luong.
 """
 
 from __future__ import annotations

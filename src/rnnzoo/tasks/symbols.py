@@ -25,7 +25,6 @@ comes from its own fixed seed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +71,8 @@ class SymbolTask(StructuredTask):
         if not lengths or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths):
             raise ValueError(f"test_lengths: expected a non-empty sequence of positive ints, got {test_lengths!r}")
         self.test_lengths = tuple(sorted(set(lengths)))
-        self.split_sizes = {"valid": check_int("valid_size", valid_size, 1), "test": check_int("test_size", test_size, 1)}
+        self.split_sizes = {"valid": check_int("valid_size", valid_size, 1),
+                            "test": check_int("test_size", test_size, 1)}
         self.split_names = ("valid", "test", *(f"len{n}" for n in self.test_lengths))
         self.seq_len = self.max_length
         self.model_options = {"vocab_size": self.vocab + _FIRST}
@@ -172,4 +172,5 @@ def _factory(kind: str):  # noqa: ANN202
 for _kind, _what in (("reverse", "the source reversed"), ("sort", "the source sorted"), ("copy", "the source")):
     register_task(f"seq_{_kind}", _factory(_kind),
                   f"sequence to sequence: output {_what} (variable-length symbol sequences; Bahdanau et al. Fig. 2 "
-                  "scaled)", "uniform symbol guess: token accuracy 1/vocab", seq_len="T = the longest training source, 10 by default")
+                  "scaled)", "uniform symbol guess: token accuracy 1/vocab",
+                  seq_len="T = the longest training source, 10 by default")
