@@ -173,4 +173,4 @@ for _kind, _what in (("reverse", "the source reversed"), ("sort", "the source so
     register_task(f"seq_{_kind}", _factory(_kind),
                   f"sequence to sequence: output {_what} (variable-length symbol sequences; Bahdanau et al. Fig. 2 "
                   "scaled)", "uniform symbol guess: token accuracy 1/vocab",
-                  seq_len="T = the longest training source, 10 by default")
+                  seq_len="T = 10 by default (the longest training source)")
