@@ -27,6 +27,12 @@ Any kind of :class:`~rnnzoo.attention.Attention` works in either convention (the
 Bahdanau and dot/general/concat with Luong). The weights ``a`` ``(B, S)`` are reported from every step as
 ``self.report("attention", a, kind="attention")``.
 
+>>> import torch, rnnzoo
+>>> cell = AttentionDecoderCell(3, 4, 6, cell="lstm", attention="general", convention="luong")
+>>> keys, mask = torch.randn(2, 5, 6), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]).bool()
+>>> rnnzoo.run(cell, torch.randn(2, 7, 3), context=(keys, mask)).output.shape
+torch.Size([2, 7, 4])
+
 Shapes: step input ``u_t`` = ``E y_{t-1}`` ``(B, I)``; state :class:`AttentionDecoderState` ``(output (B, O),
 cell)``; output ``(B, O)`` with ``O = maxout_size`` (Bahdanau with maxout) or ``hidden_size``.
 

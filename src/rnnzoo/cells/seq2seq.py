@@ -22,6 +22,15 @@ logits ``(B, T, V)`` (rows past a target length are not meaningful: the loss mas
 :meth:`Seq2Seq.generate` decodes greedily (``width=1``) or with beam search (:func:`rnnzoo.decode.beam_search`)
 until the ``end`` token.
 
+>>> import torch, rnnzoo
+>>> _ = torch.manual_seed(0)
+>>> model = rnnzoo.create("seq2seq", vocab_size=8, hidden_size=16, attention="additive")
+>>> x = model.example_input(2, generator=torch.Generator().manual_seed(0))
+>>> model(x).shape                                    # (B, T, V) teacher-forced logits
+torch.Size([2, 5, 8])
+>>> model.generate(x, width=3, max_steps=4).tokens.shape  # (B, W, <= max_steps)
+torch.Size([2, 3, 4])
+
 **Deviations.** ``s_0`` reads both directions' summaries where Bahdanau reads the backward one only (the same when
 the encoder is one-directional up to which end: here the forward run's last output, Sutskever's and Cho's
 choice). Sutskever et al. reverse the source and use 4-layer LSTMs; Cho et al. feed the summary ``c`` to every
