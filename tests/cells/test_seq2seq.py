@@ -106,3 +106,18 @@ def test_bad_inputs_raise_naming_the_argument() -> None:
     with pytest.raises(ValueError, match="query_size: dot attention needs"):
         Seq2Seq(vocab_size=5, hidden_size=4, attention="dot", convention="luong", bidirectional=True)
     assert isinstance(x, Seq2SeqInput)
+
+
+def test_the_model_reports_its_attention_for_the_heatmaps() -> None:
+    from rnnzoo.core import probe
+
+    m = model(attention="additive", bidirectional=True)
+    x = m.example_input(3, generator=torch.Generator().manual_seed(7))
+    with probe.record() as rec:
+        m(x)
+    reports = rec.within(m)
+    rep = reports["decoder.attention"]
+    assert rep.kind == "attention" and len(rep.values) == x.target.shape[1]
+    pad = torch.arange(x.source.shape[1]) >= x.source_lengths.unsqueeze(1)
+    for a in rep.values:
+        assert a.shape == x.source.shape and a[pad].eq(0).all()
