@@ -105,6 +105,10 @@ def test_bad_inputs_raise_naming_the_argument() -> None:
         Seq2Seq(vocab_size=5, hidden_size=4, attention="luong")
     with pytest.raises(ValueError, match="query_size: dot attention needs"):
         Seq2Seq(vocab_size=5, hidden_size=4, attention="dot", convention="luong", bidirectional=True)
+    with pytest.raises(ValueError, match="decoder: a decoder must be causal"):
+        Seq2Seq(vocab_size=5, hidden_size=4, decoder="fsmn", decoder_options={"lookahead": 1})
+    with pytest.raises(ValueError, match="cell: a decoder must be causal"):
+        Seq2Seq(vocab_size=5, hidden_size=4, attention="additive", decoder="fsmn", decoder_options={"lookahead": 1})
     assert isinstance(x, Seq2SeqInput)
 
 

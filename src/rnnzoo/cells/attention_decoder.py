@@ -125,6 +125,9 @@ class AttentionDecoderCell(Cell):
             raise ValueError(f"cell: expected a vector cell with input size {input_size + feed} (= input_size + "
                              f"{'context_size' if convention == 'bahdanau' else 'hidden_size'}) and output size "
                              f"{hidden_size}, got {type(inner).__name__} {inner.input_size} -> {inner.output_size}")
+        if inner.lookahead or not inner.causal:
+            raise ValueError(f"cell: a decoder must be causal (it emits a token per step); {type(inner).__name__} "
+                             f"reads {inner.lookahead} future steps")
         self.inner = inner
         self.attention = Attention(attention, hidden_size, context_size, attention_size or hidden_size)
         self.maxout_size = maxout_size

@@ -130,6 +130,9 @@ class Seq2Seq(StructuredModel):
         self.bridge = nn.Linear(k, hidden_size)  # W_s
         if attention is None:
             self.decoder = model_info(decoder).build(e, hidden_size, **(decoder_options or {}))
+            if self.decoder.lookahead or not self.decoder.causal:
+                raise ValueError(f"decoder: a decoder must be causal (it emits a token per step); {decoder!r} reads "
+                                 f"{self.decoder.lookahead} future steps")
         else:
             self.decoder = AttentionDecoderCell(e, hidden_size, k, cell=decoder, attention=attention,
                                                 convention=convention, attention_size=attention_size,
