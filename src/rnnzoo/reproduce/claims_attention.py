@@ -45,4 +45,6 @@ register_claim(Claim(
                   "loop of the same updates), 3 seeds x 1,500 updates each, plus a minute of validation",
     quick={"seq_len": 5, "task_options": {"vocab": 4, "min_length": 1, "test_lengths": [5], "valid_size": 16,
                                           "test_size": 16}},
+    unverified="the description of Fig. 2 (BLEU against sentence length, where the curves fall) is from memory of the "
+               "paper, not re-read from its text",
 ))
