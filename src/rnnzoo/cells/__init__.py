@@ -1,5 +1,6 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
 from rnnzoo.cells.dmn import DMN, DMNOutput
@@ -17,15 +18,16 @@ from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.rhn import RHNCell, RHNState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
+from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
-    "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput", "DRNNCell", "DRNNState", "ElmanCell",
-    "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell",
-    "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell",
-    "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState",
-    "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
-    "SentenceLSTM", "SentencePair",
+    "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN",
+    "DMNOutput", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState",
+    "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell",
+    "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell",
+    "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState",
+    "SRUCell", "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput",
 ]

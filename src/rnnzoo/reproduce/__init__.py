@@ -8,6 +8,7 @@
 
 # each module registers its claims on import (issue 11's cells)
 from rnnzoo.reproduce import (  # noqa: F401
+    claims_attention,
     claims_dmn,
     claims_fsmn,
     claims_highway,
