@@ -74,7 +74,7 @@ class PointerTask(StructuredTask, GeneratedTask):
         pointers, lengths = batch.y
         steps = torch.arange(pointers.shape[1], device=pointers.device) < lengths.unsqueeze(1)
         picked = log_probs.gather(2, pointers.unsqueeze(2)).squeeze(2)
-        return -(picked * steps).sum() / steps.sum()
+        return -torch.where(steps, picked, 0.0).sum() / steps.sum()  # padded steps are -inf: never multiply
 
     def decode(self, model: nn.Module, batch: Batch) -> Tensor:
         """The best hypothesis's pointers ``(B, L)`` (END-padded)."""
