@@ -13,9 +13,10 @@ from rnnzoo.cells.pointer_net import PointerInput, PointerNet, pointer_log_probs
 from rnnzoo.core import probe
 
 
-def build(stop: str = "all", hidden: int = 6, seed: int = 0) -> PointerNet:
+def build(stop: str = "all", hidden: int = 6, seed: int = 0, embedding: int | None = None) -> PointerNet:
     torch.manual_seed(seed)
-    return rnnzoo.create("pointer_net", input_size=2, hidden_size=hidden, stop=stop).double().eval()
+    return rnnzoo.create("pointer_net", input_size=2, hidden_size=hidden, stop=stop,
+                         embedding_size=embedding).double().eval()
 
 
 @torch.no_grad()
@@ -23,6 +24,10 @@ def naive_log_probs(net: PointerNet, points: torch.Tensor, length: int, pointers
     """One example, typed from eq (3): plain loops over steps and positions, the chosen set as a Python set."""
     enc, dec, att = net.encoder, net.decoder.cell, net.decoder.attention
     n = points.shape[0]
+    start = net.start
+    if net.embed is not None:  # x -> W x + b before both cells
+        points = torch.stack([net.embed.weight @ p + net.embed.bias for p in points])
+        start = net.embed.weight @ start + net.embed.bias
     state = enc.initial_state(1, dtype=torch.float64)
     keys = []
     for j in range(length):  # e_j: the encoder stepped by hand over the valid points only
@@ -31,7 +36,7 @@ def naive_log_probs(net: PointerNet, points: torch.Tensor, length: int, pointers
     keys.append(net.decoder.end_key)  # END, position n
     positions = list(range(length)) + [n]
     chosen: set[int] = set()
-    inp = net.start.unsqueeze(0)
+    inp = start.unsqueeze(0)
     rows = []
     for i, target in enumerate(pointers):
         out, state = dec(inp, state)
@@ -43,14 +48,14 @@ def naive_log_probs(net: PointerNet, points: torch.Tensor, length: int, pointers
         z = math.log(sum(math.exp(u[j]) for j in allowed))
         rows.append([u[j] - z if j in allowed else -math.inf for j in range(n + 1)])
         chosen.add(target)
-        inp = points[target:target + 1] if target < n else torch.zeros(1, 2, dtype=torch.float64)
+        inp = points[target:target + 1] if target < n else torch.zeros(1, points.shape[1], dtype=torch.float64)
         del i
     return rows
 
 
-@pytest.mark.parametrize("stop", ["all", "any"])
-def test_forward_equals_a_naive_loop_from_eq_3(stop: str) -> None:
-    net = build(stop)
+@pytest.mark.parametrize(("stop", "embedding"), [("all", None), ("any", None), ("all", 5)])
+def test_forward_equals_a_naive_loop_from_eq_3(stop: str, embedding: int | None) -> None:
+    net = build(stop, embedding=embedding)
     x = net.example_input(4, generator=torch.Generator().manual_seed(3))
     x = x._replace(points=x.points.double())
     got = net(x).log_probs()

@@ -146,3 +146,17 @@ def test_loss_is_the_label_nll() -> None:
     loss = task.loss_of(model(batch.x), batch)
     loss.backward()  # padded steps (-inf log-probabilities) must not reach the gradients
     assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+
+
+def test_counter_clockwise_orientation() -> None:
+    from rnnzoo.tasks.tsp import signed_area
+
+    square = np.array([[[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])  # ccw order: 0, 2, 1, 3
+    assert canonical_tour(np.array([[0, 3, 1, 2]]), square, "ccw").tolist() == [[0, 2, 1, 3]]
+    assert canonical_tour(np.array([[0, 3, 1, 2]]), square, "index").tolist() == [[0, 2, 1, 3]]
+    points = np.random.default_rng(3).random((30, 7, 2))
+    tours, lengths = held_karp(points, orientation="ccw")
+    assert (signed_area(points, tours) > 0).all() and (tours[:, 0] == 0).all()
+    np.testing.assert_allclose(lengths, held_karp(points)[1])
+    with pytest.raises(ValueError, match="orientation"):
+        canonical_tour(tours, points, "cw")

@@ -193,12 +193,14 @@ class PointerNet(StructuredModel):
         cell: the registered cell of the encoder and of the decoder (default ``"lstm"``, as the paper).
         attention_size: A of the additive attention (default H).
         stop: ``"all"`` (output a permutation of the valid points) or ``"any"`` (a subset; END once one is chosen).
+        embedding_size: E, a learned linear embedding of the coordinates before both cells (Bello et al. 2016's
+            "embedding"; None: the cells read the coordinates, as the paper).
     """
 
     EXAMPLE_POINTS = 6
 
     def __init__(self, *, input_size: int = 2, hidden_size: int = 128, cell: str = "lstm",
-                 attention_size: int | None = None, stop: str = "all") -> None:
+                 attention_size: int | None = None, stop: str = "all", embedding_size: int | None = None) -> None:
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
@@ -208,8 +210,11 @@ class PointerNet(StructuredModel):
         if info.kind is not ModelKind.CELL:
             raise ValueError(f"cell: expected a registered cell (kind CELL), got {cell!r} of kind {info.kind}")
         self.input_size, self.hidden_size, self.cell_name, self.stop = input_size, hidden_size, cell, stop
-        self.encoder = info.build(input_size, hidden_size)
-        decoder = info.build(input_size, hidden_size)
+        self.embedding_size = embedding_size
+        self.embed = nn.Linear(input_size, positive_int("embedding_size", embedding_size)) if embedding_size else None
+        size = embedding_size or input_size
+        self.encoder = info.build(size, hidden_size)
+        decoder = info.build(size, hidden_size)
         self.decoder = PointerDecoderCell(decoder, positive_int("attention_size", attention_size or hidden_size), stop)
         self.start = nn.Parameter(torch.empty(input_size).uniform_(-0.08, 0.08))
 
@@ -240,8 +245,15 @@ class PointerNet(StructuredModel):
 
     # ------------------------------------------------------------------ encoder
 
+    def embedded(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """What the cells read: ``(points (B, n, E or d), start (E or d,))`` (embedded when ``embedding_size``)."""
+        start = self.start.to(points.dtype)
+        if self.embed is None:
+            return points, start
+        return self.embed(points), self.embed(start)
+
     def encode(self, points: Tensor, lengths: Tensor) -> tuple[PointerContext, Any]:
-        """``(PointerContext(e (B, n, H), valid (B, n)), the encoder's final state)``."""
+        """``(PointerContext(e (B, n, H), valid (B, n)), the encoder's final state)`` of the points the cells read."""
         enc = run(self.encoder, points, lengths=lengths.cpu())
         valid = torch.arange(points.shape[1], device=points.device) < lengths.to(points.device).unsqueeze(1)
         return PointerContext(enc.output, valid), enc.state
@@ -249,13 +261,13 @@ class PointerNet(StructuredModel):
     def forward(self, x: PointerInput) -> PointerOutput:
         """Teacher-forced pointer scores (see :class:`PointerOutput`)."""
         x = self.check(x)
-        points = x.points
+        points, start = self.embedded(x.points)
         b, n, d = points.shape
         context, final = self.encode(points, x.lengths)
         prev = x.pointers[:, :-1]
         table = torch.cat([points, points.new_zeros(b, 1, d)], 1)  # END's "coordinates" (never fed forward)
         fed = torch.gather(table, 1, prev.unsqueeze(2).expand(-1, -1, d))
-        point_in = torch.cat([self.start.to(points.dtype).expand(b, 1, d), fed], 1)
+        point_in = torch.cat([start.expand(b, 1, d), fed], 1)
         choice = torch.cat([points.new_zeros(b, 1, n + 1),
                             nn.functional.one_hot(prev, n + 1).to(points.dtype)], 1)
         state = PointerState(final, torch.zeros(b, n + 1, dtype=torch.bool, device=points.device))
@@ -275,10 +287,11 @@ class PointerNet(StructuredModel):
         """
         points, lengths = (x.points, x.lengths) if isinstance(x, PointerInput) else x
         self._check_points(points, lengths)
+        points, start = self.embedded(points)
         b, n, d = points.shape
         context, final = self.encode(points, lengths)
         prepared = self.decoder.prepare(context, b)
-        table = torch.cat([points, points.new_zeros(b, 1, d), self.start.to(points.dtype).expand(b, 1, d)], 1)
+        table = torch.cat([points, points.new_zeros(b, 1, d), start.expand(b, 1, d)], 1)
         state = (PointerState(final, torch.zeros(b, n + 1, dtype=torch.bool, device=points.device)), prepared,
                  table)
 
@@ -314,7 +327,7 @@ class PointerNet(StructuredModel):
 
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, cell={self.cell_name!r}, "
-                f"stop={self.stop!r}")
+                f"stop={self.stop!r}, embedding_size={self.embedding_size}")
 
 
 def _check_lengths(name: str, lengths: Any, batch: int, most: int) -> None:

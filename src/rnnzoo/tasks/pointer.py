@@ -5,8 +5,9 @@
   lowest-index hull point, then END (labels from ``scipy.spatial.ConvexHull``; ``exact_match``: the decoded cycle,
   from whichever vertex it starts, equals the label's);
 * ``tsp``: n points uniform in the unit square -> the optimal tour (Held-Karp, :mod:`rnnzoo.tasks.tsp`) from city
-  0, oriented ``tour[1] < tour[-1]`` (``tour_length`` of the decoded closed tour, ``optimality_gap`` = decoded /
-  optimal - 1, ``optimal_tour_length`` beside; the chosen-mask makes an invalid tour impossible).
+  0, oriented ``tour[1] < tour[-1]`` (option ``orientation="ccw"``: counter-clockwise) (``tour_length`` of the
+  decoded closed tour, ``optimality_gap`` = decoded / optimal - 1, ``optimal_tour_length`` beside; the chosen-mask
+  makes an invalid tour impossible).
 
 Batches: ``x`` is :class:`~rnnzoo.cells.pointer_net.PointerInput` (the labels are in it for teacher forcing),
 ``y`` a :class:`PointerLabels`. Training batches are fresh draws (so the number of training examples is
@@ -28,10 +29,10 @@ from torch import Tensor, nn
 from rnnzoo.cells.pointer_net import PointerInput, PointerOutput
 from rnnzoo.core.registry import InputKind
 
-from .base import Batch, GeneratedTask, check_int
+from .base import Batch, GeneratedTask, check_choice, check_int
 from .registry import register_task
 from .structured import StructuredTask
-from .tsp import held_karp, tour_lengths
+from .tsp import ORIENTATIONS, held_karp, tour_lengths
 
 __all__ = ["ConvexHullTask", "PointerLabels", "PointerTask", "SortTask", "TSPTask", "hull_labels"]
 
@@ -161,8 +162,13 @@ class TSPTask(PointerTask):
     name = "tsp"
     metrics = ["tour_length", "optimality_gap", "optimal_tour_length"]  # noqa: RUF012
 
+    def __init__(self, seq_len: int = 5, width: int = 1, valid_size: int = 1000, test_size: int = 1000,
+                 orientation: str = "index") -> None:
+        super().__init__(seq_len, width, valid_size, test_size)
+        self.orientation = str(check_choice("orientation", orientation, ORIENTATIONS, "task 'tsp'"))
+
     def labels(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        tours, _ = held_karp(points)
+        tours, _ = held_karp(points, orientation=self.orientation)
         return tours, np.full(len(points), points.shape[1])
 
     def score(self, model: nn.Module, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:

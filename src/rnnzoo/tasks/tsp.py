@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["canonical_tour", "held_karp", "tour_lengths"]
+__all__ = ["ORIENTATIONS", "canonical_tour", "held_karp", "signed_area", "tour_lengths"]
+
+ORIENTATIONS = ("index", "ccw")
 
 MAX_CITIES = 16  # 2^16 * 16 table entries per instance: beyond this Held-Karp is no longer a label generator
 
@@ -26,23 +28,42 @@ def tour_lengths(points: np.ndarray, tours: np.ndarray) -> np.ndarray:
     return np.linalg.norm(ordered - np.roll(ordered, -1, axis=1), axis=-1).sum(-1)
 
 
-def canonical_tour(tours: np.ndarray) -> np.ndarray:
-    """Each cycle ``(B, n)`` rotated to start at city 0 and oriented so that ``tour[1] < tour[-1]``."""
+def signed_area(points: np.ndarray, tours: np.ndarray) -> np.ndarray:
+    """The shoelace area ``(B,)`` of each tour's polygon: positive when it runs counter-clockwise."""
+    p = np.take_along_axis(points, tours[..., None], axis=1)
+    q = np.roll(p, -1, axis=1)
+    return 0.5 * (p[..., 0] * q[..., 1] - q[..., 0] * p[..., 1]).sum(-1)
+
+
+def canonical_tour(tours: np.ndarray, points: np.ndarray | None = None, orientation: str = "index") -> np.ndarray:
+    """Each cycle ``(B, n)`` rotated to start at city 0 and oriented: ``"index"``: ``tour[1] < tour[-1]``;
+    ``"ccw"``: counter-clockwise (positive :func:`signed_area`; an optimal tour does not cross itself, so its
+    polygon is simple and the orientation is its own), which needs ``points`` ``(B, n, 2)``."""
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"orientation: expected one of {ORIENTATIONS}, got {orientation!r}")
     tours = np.asarray(tours)
     b, n = tours.shape
     start = np.argmax(tours == 0, axis=1)
     rotated = np.take_along_axis(tours, (start[:, None] + np.arange(n)) % n, axis=1)
-    flip = rotated[:, 1] > rotated[:, -1] if n > 2 else np.zeros(b, dtype=bool)
+    if n <= 2:
+        flip = np.zeros(b, dtype=bool)
+    elif orientation == "index":
+        flip = rotated[:, 1] > rotated[:, -1]
+    else:
+        if points is None:
+            raise ValueError("points: the counter-clockwise orientation needs the points")
+        flip = signed_area(points, rotated) < 0
     reversed_ = np.concatenate([rotated[:, :1], rotated[:, :0:-1]], axis=1)
     return np.where(flip[:, None], reversed_, rotated)
 
 
-def held_karp(points: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def held_karp(points: np.ndarray, chunk: int = 256, orientation: str = "index") -> tuple[np.ndarray, np.ndarray]:
     """Optimal tours of a batch of planar instances.
 
     Args:
         points: ``(B, n, 2)`` coordinates, 2 <= n <= 16.
         chunk: instances per dynamic-programming table (memory: ``chunk * 2^n * n`` float64).
+        orientation: of the returned tours, :func:`canonical_tour`'s.
 
     Returns:
         ``(tours (B, n) int64 canonical, lengths (B,) float64)``.
@@ -55,7 +76,7 @@ def held_karp(points: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"points: expected 2 <= n <= {MAX_CITIES} cities, got n={n}")
     tours = np.concatenate([_held_karp(points[i:i + chunk]) for i in range(0, len(points), chunk)]) \
         if len(points) else np.zeros((0, n), dtype=np.int64)
-    tours = canonical_tour(tours)
+    tours = canonical_tour(tours, points, orientation)
     return tours, tour_lengths(points, tours)
 
 
