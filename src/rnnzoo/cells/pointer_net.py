@@ -40,8 +40,12 @@ position 0), so the pointer indices equal the input indices; ``forward`` returns
 mask rather than log-probabilities with ``-inf`` in them (the model contract wants finite outputs), and
 ``log_probs()`` applies the mask before the log-softmax. The chosen-mask itself is the paper's later
 refinement (Bello et al. 2016) that public reimplementations omit; the paper's decoder may only constrain the
-output at beam-search time. The attention has no biases, as eq (3) has none. Defaults: ``hidden_size=128``
-(the paper: 256-512), start vector and END key uniform in ``[-0.08, 0.08]`` as the paper's weights.
+output at beam-search time. The attention has no biases, as eq (3) has none. ``embedding_size=E`` adds a
+learned linear embedding of the coordinates before both cells (Bello et al. 2016, arXiv:1611.09940; not in the
+paper): on TSP n = 5 the plain model (the cells reading 2-D coordinates) stayed at the uniform-pointer loss for
+2,000 Adam updates, with the embedding it reached 0.35% above the optimum in as many; the task defaults set it.
+Defaults: ``hidden_size=128`` (the paper: 256-512), start vector and END key uniform in ``[-0.08, 0.08]`` as the
+paper's weights.
 """
 
 from __future__ import annotations

@@ -191,12 +191,15 @@ class TSPTask(PointerTask):
 
 register_task("ptr_sort", SortTask, "Sort n numbers uniform in [0, 1): output their positions in increasing order "
               "(Vinyals et al. 2015)", "sequence_accuracy 1/n! (a random permutation)", seq_len="n = 5 numbers",
-              train_defaults={"model": "pointer_net", "seq_len": 5, "hidden_size": 128, "batch_size": 128})
+              train_defaults={"model": "pointer_net", "seq_len": 5, "hidden_size": 128, "batch_size": 128,
+                              "options": {"embedding_size": 128}, "clip_norm": 2.0})
 register_task("convex_hull", ConvexHullTask, "Planar convex hull of n uniform points as a counter-clockwise cycle "
               "from the lowest index, labels from scipy.spatial.ConvexHull (Vinyals et al. 2015)",
               "exact_match (C(2n-2, n-1)/n!)^2: all points in convex position, every point output",
               seq_len="n = 5 points",
-              train_defaults={"model": "pointer_net", "seq_len": 5, "hidden_size": 128, "batch_size": 128})
+              train_defaults={"model": "pointer_net", "seq_len": 5, "hidden_size": 128, "batch_size": 128,
+                              "options": {"embedding_size": 128}, "clip_norm": 2.0})
 register_task("tsp", TSPTask, "Planar travelling salesman, n uniform points, optimal tours by Held-Karp "
               "(Vinyals et al. 2015)", "tour_length n * 0.5214 (a random tour)", seq_len="n = 5 cities",
-              train_defaults={"model": "pointer_net", "seq_len": 5, "hidden_size": 128, "batch_size": 128})
+              train_defaults={"model": "pointer_net", "seq_len": 5, "hidden_size": 128, "batch_size": 128,
+                              "options": {"embedding_size": 128}, "clip_norm": 2.0})
