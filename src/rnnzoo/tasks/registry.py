@@ -201,4 +201,5 @@ from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 _corpus.register(register_task)
 from . import babi as _babi  # noqa: E402, F401
 from . import entailment as _entailment  # noqa: E402, F401
+from . import pointer as _pointer  # noqa: E402, F401
 from . import symbols as _symbols  # noqa: E402, F401
