@@ -10,10 +10,11 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 
 from rnnzoo.core import probe
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, positive_int, real
-from rnnzoo.core.registry import Paper, model_info, register
+from rnnzoo.core.registry import FastPath, Paper, model_info, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.core.tree import tree_map
 
 MEMORY_INITS = ("constant", "learned", "random")
 
@@ -29,12 +30,19 @@ class NTMState(NamedTuple):
     reads: Tensor
 
 
+def shift_index(slots: int, width: int, device: torch.device | str | None = None) -> Tensor:
+    """``(N, 2S+1)`` int64: ``index[i, o] = (i - (o - S)) mod N``, the slot that shift ``o - S`` moves to slot i."""
+    offsets = torch.arange(width, device=device) - width // 2
+    return (torch.arange(slots, device=device).unsqueeze(1) - offsets.unsqueeze(0)) % slots
+
+
 def address(key: Tensor, beta: Tensor, gate: Tensor, shift: Tensor, gamma: Tensor, memory: Tensor,
-            previous: Tensor, eps: float) -> Tensor:
+            previous: Tensor, eps: float, index: Tensor | None = None) -> Tensor:
     """Graves et al. 2014 eqs (5)-(9) for every head at once (seed 003's NTM addressing).
 
     Shapes: key (B, K, M), beta (B, K), gate (B, K), shift (B, K, 2S+1) (a distribution over the shifts
-    -S..S), gamma (B, K) (>= 1), memory (B, N, M), previous (B, K, N) -> weights (B, K, N).
+    -S..S), gamma (B, K) (>= 1), memory (B, N, M), previous (B, K, N) -> weights (B, K, N); ``index``:
+    :func:`shift_index` (computed here when None).
     """
     with record_function("ntm/addressing"):
         # (5)-(6) content: softmax_i(beta * K[k, M_i]), K the cosine with eps in the norms and the denominator
@@ -47,9 +55,8 @@ def address(key: Tensor, beta: Tensor, gate: Tensor, shift: Tensor, gamma: Tenso
         g = gate.unsqueeze(2)
         gated = g * content + (1 - g) * previous
         # (8) circular convolution: shifted_i = sum_o gated_{(i - o) mod N} s_o, o = -S..S, as one gather
-        n, width = memory.shape[1], shift.shape[-1]
-        offsets = torch.arange(width, device=memory.device) - width // 2
-        index = (torch.arange(n, device=memory.device).unsqueeze(1) - offsets.unsqueeze(0)) % n  # (N, 2S+1)
+        if index is None:
+            index = shift_index(memory.shape[1], shift.shape[-1], memory.device)
         rolled = gated[:, :, index]  # (B, K, N, 2S+1)
         shifted = (rolled * shift.unsqueeze(2)).sum(-1)
         # (9) sharpening, with eps so that a weighting of zeros (or a negative one from an edited state) is no NaN
@@ -220,6 +227,30 @@ class NTMCell(Cell):
         return out
 
     def step(self, u_t: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
+        return self._step(u_t, state, shift_index(self.slots, 2 * self.shift_range + 1, u_t.device))
+
+    fused_kind = "autograd"
+    """The runner's fast path: the step loop without the runner's per-step work (validation, hooks), with the
+    shift's gather index made once per run. Nothing runs in parallel over time: every step reads the last."""
+
+    def fused(self, steps: Steps, state: NTMState) -> tuple[Tensor, NTMState] | None:
+        """Every step in a loop; at a masked step the state is kept and the output is zero."""
+        u = steps.u
+        if u is None:
+            return None
+        index = shift_index(self.slots, 2 * self.shift_range + 1, u.device)
+        outs = []
+        for t in range(u.shape[0]):
+            y, new = self._step(u[t], state, index)
+            if steps.mask is not None:
+                m = steps.mask[t].to(u.device)
+                new = tree_map(lambda a, b, m=m: torch.where(m.view(-1, *[1] * (a.dim() - 1)), a, b), new, state)
+                y = y * m.unsqueeze(1).to(y.dtype)
+            outs.append(y)
+            state = new
+        return torch.stack(outs), state
+
+    def _step(self, u_t: Tensor, state: NTMState, index: Tensor) -> tuple[Tensor, NTMState]:
         R, W, clip = self.read_heads, self.write_heads, self.clip_value
         with record_function("ntm/controller"):
             inp = torch.cat([u_t, state.reads.flatten(1)], 1)
@@ -231,7 +262,7 @@ class NTMCell(Cell):
         memory = state.memory
         weights = address(torch.cat([k_r, k_w], 1), torch.cat([b_r, b_w], 1), torch.cat([g_r, g_w], 1),
                           torch.cat([s_r, s_w], 1), torch.cat([gm_r, gm_w], 1), memory,
-                          torch.cat([state.read_weights, state.write_weights], 1), self.eps)
+                          torch.cat([state.read_weights, state.write_weights], 1), self.eps, index)
         w_read, w_write = weights.split([R, W], 1)
         with record_function("ntm/memory"):
             reads = torch.einsum("brn,bnm->brm", w_read, memory)  # eq (2)
@@ -258,4 +289,5 @@ class NTMCell(Cell):
 register("ntm", paper=Paper("Graves, Wayne & Danihelka", 2014, "Neural Turing machines", "1410.5401"),
          seed_equations="003's neural Turing machine section (paper eqs (1)-(9))",
          description="neural Turing machine: any registered controller cell with read/write heads on an N x M "
-                     "memory (content, interpolation, circular shift, sharpening; stable init)")(NTMCell)
+                     "memory (content, interpolation, circular shift, sharpening; stable init)",
+         fast_path=FastPath.AUTOGRAD)(NTMCell)

@@ -199,3 +199,4 @@ register_task(
 from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
+from . import ntm_tasks as _ntm_tasks  # noqa: E402, F401
