@@ -23,6 +23,6 @@ __all__ = [
     "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
     "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
     "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
-    "MogrifierLSTMCell", "NTMCell", "NTMState", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell",
-    "SRUState", "SRUppCell", "SRUppState",
+    "MogrifierLSTMCell", "NTMCell", "NTMState", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell",
+    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
 ]
