@@ -211,3 +211,15 @@ def test_batched_equals_each_example_alone():
     for b in range(3):
         torch.testing.assert_close(rnnzoo.run(cell, x[b:b + 1]).output, whole[b:b + 1])
 
+
+
+def test_head_parameters_are_bounded_and_gamma_at_least_one():
+    """Collier & Beel's clipping and the paper's ranges: beta >= 0, g and e in [0, 1], s a distribution, gamma >= 1
+    (a gamma below 1 or negative makes the sharpening a root of a negative number: NaN)."""
+    cell = _cell()
+    for value in (-1e6, 0.0, 1e6):
+        p = torch.full((2, W * cell.write_params), value, dtype=torch.float64).clamp(-cell.clip_value, cell.clip_value)
+        k, beta, g, s, gamma, e, a = cell._split(p, W, True)
+        assert (gamma >= 1).all() and (beta >= 0).all() and ((g >= 0) & (g <= 1)).all()
+        assert ((e >= 0) & (e <= 1)).all() and k.abs().max() <= 1 and a.abs().max() <= 1
+        torch.testing.assert_close(s.sum(-1), torch.ones(2, W, dtype=torch.float64))
