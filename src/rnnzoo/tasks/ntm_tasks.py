@@ -19,6 +19,7 @@ generalisation experiment of the paper's figure 4.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -284,9 +285,9 @@ class AssociativeRecallTask(NTMTask):
         return torch.where(after, 0.0, _QUIET).unsqueeze(2).expand(*x.shape[:2], self.bits).contiguous()
 
 
-def _register() -> None:
-    from .registry import register_task
-
+def register(register_task: Callable[..., None]) -> None:
+    """Register the three tasks (called by :mod:`rnnzoo.tasks.registry` with its ``register_task``: importing the
+    registry from here would be an import cycle)."""
     defaults = {"batch_size": 16, "optimizer": "adam", "lr": 1e-3}
     register_task("ntm_copy", CopyTask,
                   "copy (Graves et al. 2014 sec. 4.1): random-length sequences of random 8-bit vectors, a delimiter, "
@@ -302,6 +303,3 @@ def _register() -> None:
                   "zeros before the answer, a coin for each answer bit",
                   "2..6 items (max_items = seq_len) of 3 six-bit vectors; test_items= sets the test split's n",
                   defaults)
-
-
-_register()

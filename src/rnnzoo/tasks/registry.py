@@ -199,4 +199,6 @@ register_task(
 from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
-from . import ntm_tasks as _ntm_tasks  # noqa: E402, F401
+from . import ntm_tasks as _ntm_tasks  # noqa: E402
+
+_ntm_tasks.register(register_task)
