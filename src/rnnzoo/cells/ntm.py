@@ -38,7 +38,7 @@ def shift_index(slots: int, width: int, device: torch.device | str | None = None
 
 def address(key: Tensor, beta: Tensor, gate: Tensor, shift: Tensor, gamma: Tensor, memory: Tensor,
             previous: Tensor, eps: float, index: Tensor | None = None) -> Tensor:
-    """Graves et al. 2014 eqs (5)-(9) for every head at once (seed 003's NTM addressing).
+    """Graves et al. 2014 eqs (5)-(9) for every head at once.
 
     Shapes: key (B, K, M), beta (B, K), gate (B, K), shift (B, K, 2S+1) (a distribution over the shifts
     -S..S), gamma (B, K) (>= 1), memory (B, N, M), previous (B, K, N) -> weights (B, K, N); ``index``:
@@ -65,8 +65,9 @@ def address(key: Tensor, beta: Tensor, gate: Tensor, shift: Tensor, gamma: Tenso
 
 
 class NTMCell(Cell):
-    r"""Neural Turing machine (Graves, Wayne & Danihelka 2014, arXiv:1410.5401; seed 003's NTM section), with
-    the stabilising choices of Collier & Beel 2018 (arXiv:1807.08518)::
+    r"""Neural Turing machine (Graves, Wayne & Danihelka 2014, arXiv:1410.5401; seed 003 describes it without
+    equations: the numbers below are the paper's), with the stabilising choices of Collier & Beel 2018
+    (arXiv:1807.08518)::
 
         u_t = [x_t; r_{t-1}^1 .. r_{t-1}^R]                    # the controller reads the input and the last reads
         h_t, c_t = controller(u_t, c_{t-1});  h'_t = clip(h_t)  # any registered cell; clip to [-clip_value, clip_value]
@@ -287,7 +288,7 @@ class NTMCell(Cell):
 
 
 register("ntm", paper=Paper("Graves, Wayne & Danihelka", 2014, "Neural Turing machines", "1410.5401"),
-         seed_equations="003's neural Turing machine section (paper eqs (1)-(9))",
+         seed_equations="003 describes it (a controller and a memory matrix), no equations; the paper's eqs (1)-(9)",
          description="neural Turing machine: any registered controller cell with read/write heads on an N x M "
                      "memory (content, interpolation, circular shift, sharpening; stable init)",
          fast_path=FastPath.AUTOGRAD)(NTMCell)
