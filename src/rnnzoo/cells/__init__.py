@@ -16,6 +16,7 @@ from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
+from rnnzoo.cells.ntm import NTMCell, NTMState
 from rnnzoo.cells.pointer_net import PointerNet, PointerState
 from rnnzoo.cells.rhn import RHNCell, RHNState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
@@ -29,7 +30,7 @@ __all__ = [
     "DMNOutput", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState",
     "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell",
     "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell",
-    "MinRNNState", "MogrifierLSTMCell", "PointerNet", "PointerState", "RHNCell", "RHNState", "SCRNCell",
-    "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM",
-    "SentencePair", "Seq2Seq", "Seq2SeqInput",
+    "MinRNNState", "MogrifierLSTMCell", "NTMCell", "NTMState", "PointerNet", "PointerState", "RHNCell", "RHNState",
+    "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
+    "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput",
 ]

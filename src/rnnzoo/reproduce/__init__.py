@@ -15,6 +15,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_indrnn,
     claims_memn2n,
     claims_mogdrnn,
+    claims_ntm,
     claims_pointer,
     claims_speed,
     claims_xlstm,

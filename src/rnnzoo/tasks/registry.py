@@ -201,5 +201,8 @@ from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 _corpus.register(register_task)
 from . import babi as _babi  # noqa: E402, F401
 from . import entailment as _entailment  # noqa: E402, F401
+from . import ntm_tasks as _ntm_tasks  # noqa: E402
 from . import pointer as _pointer  # noqa: E402, F401
 from . import symbols as _symbols  # noqa: E402, F401
+
+_ntm_tasks.register(register_task)
