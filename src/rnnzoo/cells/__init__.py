@@ -5,6 +5,7 @@ from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
+from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
@@ -20,8 +21,8 @@ from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
 __all__ = [
     "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
-    "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
-    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
-    "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell",
-    "SRUState", "SRUppCell", "SRUppState",
+    "FSMNLookaheadState", "FSMNState", "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "Highway", "HighwayCell",
+    "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell",
+    "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell",
+    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "graph_batch",
 ]
