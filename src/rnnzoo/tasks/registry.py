@@ -199,3 +199,4 @@ register_task(
 from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
+from . import babi_symbolic as _babi_symbolic  # noqa: E402, F401
