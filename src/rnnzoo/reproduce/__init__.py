@@ -9,6 +9,7 @@
 # each module registers its claims on import (issue 11's cells)
 from rnnzoo.reproduce import (  # noqa: F401
     claims_fsmn,
+    claims_ggnn,
     claims_highway,
     claims_indrnn,
     claims_mogdrnn,

@@ -226,7 +226,8 @@ class GraphTask(StructuredTask):
             if not isinstance(output, NodeScores):
                 raise TypeError(f"output: task {self.name!r} selects nodes; expected NodeScores (ggnn with "
                                 f"output='node'), got {type(output).__name__}")
-            return masked_log_softmax(output.scores, output.mask), output.mask
+            mask = output.mask.unsqueeze(1) if output.scores.dim() == 3 else output.mask  # (B, K, S): a GGS-NN's
+            return masked_log_softmax(output.scores, mask), output.mask
         if not isinstance(output, Tensor):
             raise TypeError(f"output: task {self.name!r} expected class logits, got {type(output).__name__}")
         return torch.log_softmax(output, dim=-1), None

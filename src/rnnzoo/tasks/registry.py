@@ -200,3 +200,4 @@ from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
 from . import babi_symbolic as _babi_symbolic  # noqa: E402, F401
+from . import graph_paths as _graph_paths  # noqa: E402, F401
