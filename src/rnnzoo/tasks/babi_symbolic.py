@@ -84,18 +84,15 @@ def _state(rng: np.random.Generator, names: list[str], links: list[tuple[int, st
 
 
 def _task4(rng: np.random.Generator, question: str) -> list[str]:
-    while True:
-        links: list[tuple[int, str, int]] = []
-        _grid_tree(rng, links, [(0, 0)], 2)
-        asked = [(a, b) for a, d, b in links if d == question] + [(b, a) for a, d, b in links
-                                                                   if OPPOSITE[d] == question]
-        if asked:
-            break
-    names = rng.choice(LETTERS, 3, replace=False).tolist()
-    facts = _state(rng, names, links)
+    # bAbI's task 4 stories are three places in a line, two facts in one direction ("C e A / A e B"); the question
+    # asks along it or against it
+    d = question if rng.random() < 0.5 else OPPOSITE[question]
+    a, b, c = rng.choice(LETTERS, 3, replace=False).tolist()
+    facts = [f"{a} {d} {b}", f"{b} {d} {c}"]
     rng.shuffle(facts)
-    s, t = asked[int(rng.integers(len(asked)))]
-    return facts + [f"eval {names[s]} {question}\t{names[t]}"]
+    pairs = [(a, b), (b, c)] if d == question else [(b, a), (c, b)]
+    s, t = pairs[int(rng.integers(2))]
+    return facts + [f"eval {s} {question}\t{t}"]
 
 
 def _task15(rng: np.random.Generator, question: str) -> list[str]:
