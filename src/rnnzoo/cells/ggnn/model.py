@@ -13,7 +13,8 @@ directed edges::
 
 ``gate`` and ``value`` are the paper's ``i`` and ``j`` (linear layers ``H + D -> H``), ``node_score`` its ``g``
 (linear ``H + D -> 1``). GGS-NN (section 4) produces K outputs in sequence; output step k restarts propagation
-from the current annotations and re-estimates them (the annotation update, eqs (8)-(9))::
+from the current annotations and re-estimates them (the annotation update; eqs (8)-(9) as the issue cites
+them: the numbers were not checked against the PDF here)::
 
     h_v^(k,1) = [x_v^(k); 0];  H^(k,T) = T propagation steps;  o^(k) = readout(H^(k,T), X^(k))
     x_v^(k+1) = sigmoid(annotate([h_v^(k,T); x_v^(k)]))
