@@ -13,7 +13,7 @@ LI = Paper("Li, Tarlow, Brockschmidt & Zemel", 2016, "Gated graph sequence neura
 _RUNS = (("task4_n", 4, "n"), ("task4_s", 4, "s"), ("task4_w", 4, "w"), ("task4_e", 4, "e"),
          ("task15", 15, None), ("task16", 16, None), ("task18_gt", 18, ">"), ("task18_lt", 18, "<"))
 _TASK_OPTIONS = {"train_size": 50, "valid_size": 1000, "test_size": 10000}
-_BASE = {"model": "ggnn", "hidden_size": 16, "options": {"steps": 5}, "optimizer": "adam", "lr": 3e-3,
+_BASE = {"model": "ggnn", "seq_len": None, "hidden_size": 16, "options": {"steps": 5}, "optimizer": "adam", "lr": 3e-3,
          "batch_size": 10, "max_steps": 1000, "val_every": 50, "monitor": "accuracy", "stop_at": 1.0,
          "early_stopping": 8}
 _PASS = 0.9995  # the paper's "100.0" is rounded to one decimal of a percent
