@@ -38,3 +38,16 @@ def test_ggnn_babi_quick_runs_end_to_end(tmp_path) -> None:
     res = json.loads((run_dir / "task18_gt-s0" / "results.json").read_text())
     assert res["config"]["model"] == "ggnn" and res["config"]["task"] == "babi_symbolic_18"
     assert res["test"]["accuracy"] == summary["measured"]["task18_gt"]["per_seed"]["0"]
+
+
+def test_ggsnn_babi19_configs_and_quick(tmp_path) -> None:
+    claim = get_claim("ggsnn_babi19")
+    configs = claim.configs()
+    assert sorted(seed for _, seed, _ in configs) == [0, 1, 2]
+    cfg = configs[0][2]
+    assert (cfg.model, cfg.task, cfg.task_options["train_size"]) == ("ggsnn", "babi_symbolic_19", 250)
+    assert get_task(cfg.task, **cfg.task_options).model_options["output_steps"] == 2
+    run_dir = tmp_path / "ggsnn"
+    assert cli.main(["reproduce", "ggsnn_babi19", "--quick", "--seeds", "0", "--run-dir", str(run_dir)]) == 0
+    res = json.loads((run_dir / "task19-s0" / "results.json").read_text())
+    assert 0.0 <= res["test"]["accuracy"] <= 1.0
