@@ -7,6 +7,7 @@ from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
+from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
@@ -28,9 +29,9 @@ from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN",
     "DMNOutput", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState",
-    "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "LSTMCell",
-    "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell",
-    "MinRNNState", "MogrifierLSTMCell", "NTMCell", "NTMState", "PointerNet", "PointerState", "RHNCell", "RHNState",
-    "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
-    "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput",
+    "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
+    "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N",
+    "MinGRUCell", "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "NTMCell", "NTMState", "PointerNet",
+    "PointerState", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell",
+    "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput", "graph_batch",
 ]

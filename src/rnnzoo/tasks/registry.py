@@ -206,3 +206,5 @@ from . import pointer as _pointer  # noqa: E402, F401
 from . import symbols as _symbols  # noqa: E402, F401
 
 _ntm_tasks.register(register_task)
+from . import babi_symbolic as _babi_symbolic  # noqa: E402, F401
+from . import graph_paths as _graph_paths  # noqa: E402, F401
