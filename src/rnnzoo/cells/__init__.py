@@ -13,7 +13,7 @@ from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.rhn import RHNCell, RHNState
-from rnnzoo.cells.rmn import RMNCell, RMNState
+from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.sru import SRUCell, SRUState
@@ -23,6 +23,6 @@ __all__ = [
     "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DRNNCell", "DRNNState", "ElmanCell", "ElmanState", "FSMNCell",
     "FSMNLookaheadState", "FSMNState", "GRUCell", "GRUState", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
     "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MinGRUCell", "MinLSTMCell", "MinRNNState",
-    "MogrifierLSTMCell", "RHNCell", "RHNState", "RMNCell", "RMNState", "SCRNCell", "SCRNState",
+    "MogrifierLSTMCell", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "SCRNCell", "SCRNState",
     "SLSTMCell", "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState",
 ]

@@ -21,7 +21,19 @@ class RMNState(NamedTuple):
     """y: (B, H) the step's output (RM: the memory block's; RMR: the top LSTM's hidden state); h, c: (B, H) the
     bottom LSTM's hidden and cell state; mem_m, mem_c: (B, n, H) the memory embeddings ``M x_i`` and ``C x_i`` of
     the last n inputs, oldest first, newest last; filled: (B, n) 1.0 where a slot holds an input of this sequence,
-    else 0; c_top: (B, H) the top LSTM's cell state (RMR; a (B, 0) placeholder for RM)."""
+    else 0."""
+
+    y: Tensor
+    h: Tensor
+    c: Tensor
+    mem_m: Tensor
+    mem_c: Tensor
+    filled: Tensor
+
+
+class RMRState(NamedTuple):
+    """:class:`RMNState`'s fields (``y`` is the top LSTM's hidden state), then c_top: (B, H) the top LSTM's cell
+    state."""
 
     y: Tensor
     h: Tensor
@@ -69,8 +81,8 @@ class RMNCell(Cell):
         top_lstm: RMR (a second LSTM on the MB's output) instead of RM.
         temporal: add the temporal matrices (the paper's default; False is its ablation without them).
 
-    Shapes: x_t (B, I); state :class:`RMNState`; output y_t (B, H). Reports ``"attention"`` p_t (B, n) of kind
-    ``"attention"`` (slot n-1 is x_t), and the gates ``"z"``, ``"r"`` (sigmoid).
+    Shapes: x_t (B, I); state :class:`RMNState` (RMR: :class:`RMRState`); output y_t (B, H). Reports
+    ``"attention"`` p_t (B, n) of kind ``"attention"`` (slot n-1 is x_t), and the gates ``"z"``, ``"r"`` (sigmoid).
 
     Streaming: the memory embeddings of the last n inputs are fields of the state, so a sequence fed in chunks,
     step by step or with truncated BPTT computes what one run computes; a masked (padded) step keeps the state.
@@ -127,10 +139,11 @@ class RMNCell(Cell):
             for p in self.parameters():
                 p.uniform_(-bound, bound)
 
-    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> RMNState:
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> RMNState | RMRState:
         B, H, n = batch_size, self.hidden_size, self.memory_size
-        return RMNState(TensorSpec((B, H)), TensorSpec((B, H)), TensorSpec((B, H)), TensorSpec((B, n, H)),
-                        TensorSpec((B, n, H)), TensorSpec((B, n)), TensorSpec((B, H if self.top_lstm else 0)))
+        fields = (TensorSpec((B, H)), TensorSpec((B, H)), TensorSpec((B, H)), TensorSpec((B, n, H)),
+                  TensorSpec((B, n, H)), TensorSpec((B, n)))
+        return RMRState(*fields, TensorSpec((B, H))) if self.top_lstm else RMNState(*fields)
 
     def project(self, x: Tensor) -> Tensor:
         """Every input-only product for all steps at once: ``[W_ih x + b, M x, C x]``, (..., I) -> (..., 6H)."""
@@ -138,7 +151,7 @@ class RMNCell(Cell):
         b = torch.cat([self.bias, self.bias.new_zeros(2 * self.hidden_size)])
         return torch.addmm(b, x.reshape(-1, x.shape[-1]), w.t()).reshape(*x.shape[:-1], 6 * self.hidden_size)
 
-    def step(self, u_t: Tensor, state: RMNState) -> tuple[Tensor, RMNState]:
+    def step(self, u_t: Tensor, state: RMNState | RMRState) -> tuple[Tensor, RMNState | RMRState]:
         H, n = self.hidden_size, self.memory_size
         pre, m_t, c_t = u_t.split([4 * H, H, H], 1)
         h, c = _lstm(torch.addmm(pre, state.h, self.weight_hh.t()), state.c)
@@ -162,11 +175,11 @@ class RMNCell(Cell):
         self.report("z", z, "sigmoid")
         self.report("r", r, "sigmoid")
         y = z * torch.tanh(gn + (r * h) @ un.t()) + (1 - z) * h
-        c_top = state.c_top
-        if self.top_lstm:
-            pre_top = torch.addmm(self.bias_top, y, self.weight_ih_top.t())
-            y, c_top = _lstm(torch.addmm(pre_top, state.y, self.weight_hh_top.t()), state.c_top)
-        return y, RMNState(y, h, c, mem_m, mem_c, filled, c_top)
+        if not self.top_lstm:
+            return y, RMNState(y, h, c, mem_m, mem_c, filled)
+        pre_top = torch.addmm(self.bias_top, y, self.weight_ih_top.t())
+        y, c_top = _lstm(torch.addmm(pre_top, state.y, self.weight_hh_top.t()), state.c_top)
+        return y, RMRState(y, h, c, mem_m, mem_c, filled, c_top)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """The bottom LSTM's ``weight_hh`` by gate (i, f, g, o), and the top LSTM's for RMR."""
