@@ -80,7 +80,9 @@ def test_matches_the_naive_implementation(name, temporal):
     with probe.record() as rec:
         got = rnnzoo.run(cell, x, lengths=lengths).output
     want, att = naive_rmn(cell, x, lengths)
-    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)  # the step loop (a recording takes it)
+    fast = rnnzoo.run(cell, x, lengths=lengths).output  # the fast path
+    torch.testing.assert_close(fast, want, rtol=1e-10, atol=1e-12)
     rep = rec.report(cell, "attention")
     assert rep.kind == "attention"
     p = rep.stacked().transpose(0, 1)  # (B, T, n)
@@ -113,8 +115,9 @@ def test_the_start_of_a_sequence_masks_the_empty_slots_instead_of_attending_to_z
     with probe.record() as rec:
         a = rnnzoo.run(cell, x, clean).output
     p = rec.report(cell, "attention").stacked()  # (3, B, n)
-    b = rnnzoo.run(cell, x, dirty).output
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(rnnzoo.run(cell, x, dirty, use_fused=False).output, a, rtol=0, atol=0)
+    fused_clean = rnnzoo.run(cell, x, clean).output  # the fast path masks the same slots
+    torch.testing.assert_close(rnnzoo.run(cell, x, dirty).output, fused_clean, rtol=0, atol=0)
     for t in range(3):
         assert bool((p[t, :, :N - 1 - t] == 0).all())
         assert bool((p[t, :, N - 1 - t:] > 0).all())

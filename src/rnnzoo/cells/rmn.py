@@ -9,10 +9,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import boolean, check_cell_args, positive_int
-from rnnzoo.core.registry import Paper, register
+from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.lstm import lstm_recurrence
 
 _PAPER = Paper("Tran, Bisazza & Monz", 2016, "Recurrent memory networks for language modeling", "1601.01272")
 
@@ -83,6 +84,11 @@ class RMNCell(Cell):
 
     Shapes: x_t (B, I); state :class:`RMNState` (RMR: :class:`RMRState`); output y_t (B, H). Reports
     ``"attention"`` p_t (B, n) of kind ``"attention"`` (slot n-1 is x_t), and the gates ``"z"``, ``"r"`` (sigmoid).
+
+    Fast path: the bottom LSTM does not depend on the Memory Block, so a whole sequence runs the LSTM through
+    rnnzoo's fused LSTM Function, then the Memory Block of every step at once (each step's window unfolded from
+    the state's slots and the sequence), then RMR's top LSTM through the same Function; the step loop stays the
+    reference (tests/fused holds the two equal).
 
     Streaming: the memory embeddings of the last n inputs are fields of the state, so a sequence fed in chunks,
     step by step or with truncated BPTT computes what one run computes; a masked (padded) step keeps the state.
@@ -181,6 +187,58 @@ class RMNCell(Cell):
         y, c_top = _lstm(torch.addmm(pre_top, state.y, self.weight_hh_top.t()), state.c_top)
         return y, RMRState(y, h, c, mem_m, mem_c, filled, c_top)
 
+    fused_kind = "rnnzoo"
+    """The runner's fast path: the LSTM (RMR: both LSTMs) through :func:`rnnzoo.fused.lstm.lstm_recurrence`, the
+    Memory Block of all steps at once (the LSTM does not depend on it)."""
+
+    def fused(self, steps: Steps, state: RMNState | RMRState) -> tuple[Tensor, RMNState | RMRState] | None:
+        """Whole sequence: the bottom LSTM first, then every step's attention over its window (the state's slots
+        and the sequence's, unfolded), the gate, and for RMR the top LSTM. Masks whose valid steps are a prefix
+        of each row (lengths) are exact, the padding coming after every valid step; a mask with holes returns
+        None (the step loop runs)."""
+        if not steps.prefix:
+            return None
+        H, n = self.hidden_size, self.memory_size
+        u = steps.u  # (T, B, 6H)
+        T, B = u.shape[0], u.shape[1]
+        pre, m, cm = u.split([4 * H, H, H], 2)
+        h, h_T, c_T = lstm_recurrence(pre, state.h, state.c, self.weight_hh, mask=steps.mask)  # h: (T, B, H)
+        keys = torch.cat([state.mem_m.transpose(0, 1), m], 0)  # (n + T, B, H): global slot n + t is step t
+        values = torch.cat([state.mem_c.transpose(0, 1), cm], 0)
+        filled = torch.cat([state.filled.t(), state.filled.new_ones(T, B)], 0)  # (n + T, B)
+        # step t's window is global slots t + 1 .. t + n (its slot k is global t + 1 + k)
+        kw = keys[1:].unfold(0, n, 1)  # (T, B, H, n)
+        vw = values[1:].unfold(0, n, 1)
+        fw = filled[1:].unfold(0, n, 1)  # (T, B, n)
+        scores = torch.einsum("tbhk,tbh->tbk", kw, h)
+        if self.temporal:
+            scores = scores + h @ self.time_m.t()
+        p = torch.softmax(scores.masked_fill(fw <= 0, float("-inf")), 2)
+        s = torch.einsum("tbhk,tbk->tbh", vw, p)
+        if self.temporal:
+            s = s + p @ self.time_c
+        gz, gr, gn = (s @ self.weight_gs.t() + self.bias_g).split(H, 2)
+        uz, ur, un = self.weight_gh.split(H, 0)
+        z = torch.sigmoid(gz + h @ uz.t())
+        r = torch.sigmoid(gr + h @ ur.t())
+        y = z * torch.tanh(gn + (r * h) @ un.t()) + (1 - z) * h
+        if steps.mask is None:
+            last = torch.full((B,), T, dtype=torch.long, device=u.device)
+        else:
+            y = y * steps.mask.to(y.device).unsqueeze(2).to(y.dtype)  # a masked step outputs zero
+            last = steps.mask.sum(0).to(u.device)  # (B,) valid steps (a prefix)
+        idx = last.view(1, B) + torch.arange(n, device=u.device).view(n, 1)  # (n, B): the window after the last
+        mem_m = keys.gather(0, idx.unsqueeze(2).expand(n, B, H)).transpose(0, 1)
+        mem_c = values.gather(0, idx.unsqueeze(2).expand(n, B, H)).transpose(0, 1)
+        new_filled = filled.gather(0, idx).t()
+        if self.top_lstm:
+            y, y_T, c_top = lstm_recurrence(y @ self.weight_ih_top.t() + self.bias_top, state.y, state.c_top,
+                                            self.weight_hh_top, mask=steps.mask)
+            return y, RMRState(y_T, h_T, c_T, mem_m, mem_c, new_filled, c_top)
+        y_last = y.gather(0, (last - 1).clamp(min=0).view(1, B, 1).expand(1, B, H)).squeeze(0)
+        y_last = torch.where((last > 0).unsqueeze(1), y_last, state.y)
+        return y, RMNState(y_last, h_T, c_T, mem_m, mem_c, new_filled)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """The bottom LSTM's ``weight_hh`` by gate (i, f, g, o), and the top LSTM's for RMR."""
         acts = ("sigmoid", "sigmoid", "tanh", "sigmoid")
@@ -197,7 +255,8 @@ class RMNCell(Cell):
 register("rmn", paper=_PAPER, seed_equations="none (003 covers memory networks generally)",
          description="RM: an LSTM whose output attends over its own embeddings of the last n inputs (the Memory "
                      "Block), merged by a GRU-like gate",
-         gated=True)(RMNCell)
+         gated=True, fast_path=FastPath.RNNZOO)(RMNCell)
 register("rmr", paper=_PAPER, seed_equations="none (003 covers memory networks generally)",
          description="RMR: LSTM -> Memory Block over the last n inputs -> LSTM", gated=True,
+         fast_path=FastPath.RNNZOO,
          defaults={"top_lstm": True})(RMNCell)
