@@ -12,6 +12,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_highway,
     claims_indrnn,
     claims_mogdrnn,
+    claims_rmn,
     claims_speed,
     claims_xlstm,
 )
