@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
 from rnnzoo.core.cell import Cell, Steps
@@ -202,19 +203,43 @@ class RMNCell(Cell):
         u = steps.u  # (T, B, 6H)
         T, B = u.shape[0], u.shape[1]
         pre, m, cm = u.split([4 * H, H, H], 2)
-        h, h_T, c_T = lstm_recurrence(pre, state.h, state.c, self.weight_hh, mask=steps.mask)  # h: (T, B, H)
+        with record_function("rmn/lstm"):
+            h, h_T, c_T = lstm_recurrence(pre, state.h, state.c, self.weight_hh, mask=steps.mask)  # h: (T, B, H)
         keys = torch.cat([state.mem_m.transpose(0, 1), m], 0)  # (n + T, B, H): global slot n + t is step t
         values = torch.cat([state.mem_c.transpose(0, 1), cm], 0)
         filled = torch.cat([state.filled.t(), state.filled.new_ones(T, B)], 0)  # (n + T, B)
-        # step t's window is global slots t + 1 .. t + n (its slot k is global t + 1 + k)
-        kw = keys[1:].unfold(0, n, 1)  # (T, B, H, n)
-        vw = values[1:].unfold(0, n, 1)
-        fw = filled[1:].unfold(0, n, 1)  # (T, B, n)
-        scores = torch.einsum("tbhk,tbh->tbk", kw, h)
+        with record_function("rmn/memory"):
+            y = self._memory_block(h, keys, values, filled, steps.mask)
+        if steps.mask is None:
+            last = torch.full((B,), T, dtype=torch.long, device=u.device)
+        else:
+            last = steps.mask.sum(0).to(u.device)  # (B,) valid steps (a prefix)
+        idx = last.view(1, B) + torch.arange(n, device=u.device).view(n, 1)  # (n, B): the window after the last
+        mem_m = keys.gather(0, idx.unsqueeze(2).expand(n, B, H)).transpose(0, 1)
+        mem_c = values.gather(0, idx.unsqueeze(2).expand(n, B, H)).transpose(0, 1)
+        new_filled = filled.gather(0, idx).t()
+        if self.top_lstm:
+            with record_function("rmn/top_lstm"):
+                y, y_T, c_top = lstm_recurrence(y @ self.weight_ih_top.t() + self.bias_top, state.y,
+                                                state.c_top, self.weight_hh_top, mask=steps.mask)
+            return y, RMRState(y_T, h_T, c_T, mem_m, mem_c, new_filled, c_top)
+        y_last = y.gather(0, (last - 1).clamp(min=0).view(1, B, 1).expand(1, B, H)).squeeze(0)
+        y_last = torch.where((last > 0).unsqueeze(1), y_last, state.y)
+        return y, RMNState(y_last, h_T, c_T, mem_m, mem_c, new_filled)
+
+    def _memory_block(self, h: Tensor, keys: Tensor, values: Tensor, filled: Tensor, mask: Tensor | None) -> Tensor:
+        """The Memory Block of every step at once: h (T, B, H) time-major; keys ``M x``, values ``C x`` (n + T, B,
+        H) and filled (n + T, B) over the state's n slots then the sequence -> y (T, B, H), zero at masked steps."""
+        H, n = self.hidden_size, self.memory_size
+        T = h.shape[0]
+        # step t's window is global slots t + 1 .. t + n (its slot k is global t + 1 + k): one shifted slice of
+        # the sequence per slot, (T, B, H) each, instead of an unfolded (T, B, H, n) copy
+        scores = torch.stack([(keys[1 + k:1 + k + T] * h).sum(2) for k in range(n)], 2)  # (T, B, n)
         if self.temporal:
             scores = scores + h @ self.time_m.t()
+        fw = torch.stack([filled[1 + k:1 + k + T] for k in range(n)], 2)  # (T, B, n)
         p = torch.softmax(scores.masked_fill(fw <= 0, float("-inf")), 2)
-        s = torch.einsum("tbhk,tbk->tbh", vw, p)
+        s = sum(p[:, :, k:k + 1] * values[1 + k:1 + k + T] for k in range(n))  # (T, B, H)
         if self.temporal:
             s = s + p @ self.time_c
         gz, gr, gn = (s @ self.weight_gs.t() + self.bias_g).split(H, 2)
@@ -222,22 +247,9 @@ class RMNCell(Cell):
         z = torch.sigmoid(gz + h @ uz.t())
         r = torch.sigmoid(gr + h @ ur.t())
         y = z * torch.tanh(gn + (r * h) @ un.t()) + (1 - z) * h
-        if steps.mask is None:
-            last = torch.full((B,), T, dtype=torch.long, device=u.device)
-        else:
-            y = y * steps.mask.to(y.device).unsqueeze(2).to(y.dtype)  # a masked step outputs zero
-            last = steps.mask.sum(0).to(u.device)  # (B,) valid steps (a prefix)
-        idx = last.view(1, B) + torch.arange(n, device=u.device).view(n, 1)  # (n, B): the window after the last
-        mem_m = keys.gather(0, idx.unsqueeze(2).expand(n, B, H)).transpose(0, 1)
-        mem_c = values.gather(0, idx.unsqueeze(2).expand(n, B, H)).transpose(0, 1)
-        new_filled = filled.gather(0, idx).t()
-        if self.top_lstm:
-            y, y_T, c_top = lstm_recurrence(y @ self.weight_ih_top.t() + self.bias_top, state.y, state.c_top,
-                                            self.weight_hh_top, mask=steps.mask)
-            return y, RMRState(y_T, h_T, c_T, mem_m, mem_c, new_filled, c_top)
-        y_last = y.gather(0, (last - 1).clamp(min=0).view(1, B, 1).expand(1, B, H)).squeeze(0)
-        y_last = torch.where((last > 0).unsqueeze(1), y_last, state.y)
-        return y, RMNState(y_last, h_T, c_T, mem_m, mem_c, new_filled)
+        if mask is not None:
+            y = y * mask.to(y.device).unsqueeze(2).to(y.dtype)  # a masked step outputs zero
+        return y
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """The bottom LSTM's ``weight_hh`` by gate (i, f, g, o), and the top LSTM's for RMR."""

