@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="valid or test (default test)")
     p.add_argument("--out", help="JSON output (default <checkpoint>.<split>.json next to the checkpoint)")
     p.add_argument("--batch-size", type=positive_int, help="evaluation batch size (default: the run's)")
+    p.add_argument("--plots", type=positive_int, default=0, metavar="N",
+                   help="also draw the attention heatmaps (target step x source position, memory slots, pointer "
+                        "distributions: whatever the model reports as attention) of the split's first N examples")
     p.set_defaults(func=cmd_evaluate)
 
     p = parser.add_command(sub, "compare", help="train every model x task x length x seed and tabulate/plot",
@@ -202,11 +205,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rnnzoo.train.run import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, args.split, out=args.out, batch_size=args.batch_size)
+    result = evaluate_checkpoint(args.checkpoint, args.split, out=args.out, batch_size=args.batch_size,
+                                 plots=args.plots)
     metrics = "  ".join(f"{k} {v:.4g}" for k, v in result["metrics"].items())
     base = "  ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items())
     print(f"{result['model']} on {result['task']} T={result['seq_len']} ({result['split']}, step {result['steps']}): "
           f"{metrics}\nbaseline: {base}\nwritten to {result['out']}")
+    if args.plots:
+        drawn = result.get("plots", [])
+        print(f"attention heatmaps: {', '.join(drawn)}" if drawn else
+              f"attention heatmaps: none ({result['model']} reports no attention)")
     return 0
 
 

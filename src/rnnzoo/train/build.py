@@ -13,6 +13,7 @@ from rnnzoo.tasks import Task, UnknownTaskError, get_task
 from rnnzoo.train.config import TrainConfig, flag
 from rnnzoo.train.errors import ConfigError
 from rnnzoo.train.heads import SequenceModel
+from rnnzoo.train.structured import WholeModel, is_structured
 from rnnzoo.wrappers import REGULARISERS
 
 """The TrainConfig keys passed to :func:`rnnzoo.create` as its regulariser arguments."""
@@ -29,7 +30,13 @@ def build_task(cfg: TrainConfig) -> Task:
 
 
 def resolve_head(cfg: TrainConfig, task: Task) -> str:
-    """``cfg.head``, with ``"auto"`` meaning the task's target (``"last"`` or ``"per_step"``)."""
+    """``cfg.head``, with ``"auto"`` meaning the task's target (``"last"`` or ``"per_step"``; ``"structured"`` for
+    a structured task, whose model has its own outputs)."""
+    if is_structured(task):
+        if cfg.head != "auto":
+            raise ConfigError(f"--head: task {task.name!r} is scored by the task on the whole model's own outputs "
+                              f"(allowed: auto), got {cfg.head!r}")
+        return "structured"
     if cfg.head == "auto":
         return task.target
     if cfg.head in ("per_step", "next_token") and task.target != "per_step":
@@ -43,8 +50,9 @@ def resolve_head(cfg: TrainConfig, task: Task) -> str:
     return cfg.head
 
 
-def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
-    """The :class:`SequenceModel` for ``cfg`` on ``task`` (input and output sizes from the task)."""
+def build_model(cfg: TrainConfig, task: Task) -> SequenceModel | WholeModel:
+    """The :class:`SequenceModel` for ``cfg`` on ``task`` (input and output sizes from the task); on a structured
+    task, the :class:`~rnnzoo.train.structured.WholeModel` (the registered whole model, sizes from the task)."""
     try:
         info = rnnzoo.model_info(cfg.model)
     except UnknownModelError as err:
@@ -60,6 +68,8 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
         raise ConfigError(f"--tbptt: {cfg.model!r} cannot be fed in chunks carrying its state (its registry entry "
                           "has chunkable=False); use full BPTT (no --tbptt)")
     head = resolve_head(cfg, task)
+    if head == "structured":
+        return _build_whole(cfg, task)
     if cfg.crf and (head != "per_step" or task.loss != "cross_entropy"):
         raise ConfigError(f"--crf: needs a task with one class label per step (per_step head, cross-entropy), got "
                           f"task {task.name!r} with head {head!r} and loss {task.loss!r}")
@@ -83,6 +93,29 @@ def build_model(cfg: TrainConfig, task: Task) -> SequenceModel:
     if cfg.compile:
         # torch.compile in place: parameters and checkpoints are unchanged (rnnzoo.create(compile=True))
         model.backbone.compile(dynamic=False)
+    return model
+
+
+def _build_whole(cfg: TrainConfig, task: Task) -> WholeModel:
+    """The whole model of a structured task: ``--hidden-size`` and ``--option`` over the task's model options."""
+    unused = {flag(k): getattr(cfg, k) for k in ("bidirectional", "crf", "tie_weights", "layer_norm")
+              if getattr(cfg, k)}
+    unused |= {flag(k): getattr(cfg, k) for k in ("embedding_size", "variational_dropout", "zoneout", "weight_drop",
+                                                   "init") if getattr(cfg, k) is not None}
+    if cfg.num_layers != 1:
+        unused["--num-layers"] = cfg.num_layers
+    if cfg.dropout:
+        unused["--dropout"] = cfg.dropout
+    if unused:
+        key = next(iter(unused))
+        raise ConfigError(f"{key}: task {task.name!r} trains the whole model {cfg.model!r}, which takes its structure "
+                          f"from its own options (--option), got {unused}")
+    try:
+        model = WholeModel(cfg.model, hidden_size=cfg.hidden_size, options={**task.model_options, **cfg.options})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"--option (model {cfg.model!r}, options {cfg.options}): {err}") from None
+    if cfg.compile:
+        model.net.compile(dynamic=False)
     return model
 
 

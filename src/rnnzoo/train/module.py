@@ -38,6 +38,7 @@ from rnnzoo.train.errors import TrainingDiverged
 from rnnzoo.train.metrics import SequenceMetrics
 from rnnzoo.train.objective import crf_loss, full_loss, make_targets
 from rnnzoo.train.stream import stream_update
+from rnnzoo.train.structured import StructuredMetrics, batch_to, is_structured, split_loader
 from rnnzoo.train.tbptt import Chunks
 
 CHECKPOINT_FORMAT = 1
@@ -97,9 +98,11 @@ class TaskData(L.LightningDataModule):
         return DataLoader(_Clock(), batch_size=None)
 
     def _split_loader(self, name: str) -> DataLoader:
-        tensors = _batch_tensors(self.task.split(name))
         world = self.trainer.world_size if self.trainer is not None else 1
         rank = self.trainer.global_rank if self.trainer is not None else 0
+        if is_structured(self.task):
+            return split_loader(self.task, name, self.eval_batch_size, world=world, rank=rank)
+        tensors = _batch_tensors(self.task.split(name))
         if world > 1:
             tensors = tuple(t[rank::world] for t in tensors)
         return DataLoader(TensorDataset(*tensors), batch_size=self.eval_batch_size, shuffle=False)
@@ -131,6 +134,7 @@ class LitSequenceModel(L.LightningModule):
         self.task = build_task(self.cfg)
         self.head_kind = resolve_head(self.cfg, self.task)
         self.model = build_model(self.cfg, self.task)
+        self.structured = is_structured(self.task)
         self.loss_kind = self.task.loss
         self.stream = bool(getattr(self.task, "stream", False))
         self.per_epoch = updates_per_epoch(self.cfg, self.task)
@@ -142,7 +146,9 @@ class LitSequenceModel(L.LightningModule):
         self.automatic_optimization = False
         self.register_buffer("batches_done", torch.zeros((), dtype=torch.long))
         self.register_buffer("updates_done", torch.zeros((), dtype=torch.long))
-        self.val_metrics = SequenceMetrics(self.loss_kind, self.task.output_size, crf=self.cfg.crf)
+        self.val_metrics: SequenceMetrics | StructuredMetrics = (
+            StructuredMetrics(list(self.task.metrics)) if self.structured
+            else SequenceMetrics(self.loss_kind, self.task.output_size, crf=self.cfg.crf))
         self.wall_offset = 0.0
         self._fit_started: float | None = None
         # TBPTT: the next window of batch ``batches_done``, the state carried into it, that batch's windows
@@ -172,7 +178,7 @@ class LitSequenceModel(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    def train_batch(self, index: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    def train_batch(self, index: int) -> Any:
         """Training batch ``index`` (this process's share): ``x`` ``(B, T, I)``, ``y``, ``lengths``. A task with
         a finite training set (``epoch_batch``) gives slice ``index mod per_epoch`` of epoch ``index // per_epoch``."""
         epoch_batch = getattr(self.task, "epoch_batch", None)
@@ -183,8 +189,13 @@ class LitSequenceModel(L.LightningModule):
         else:
             gen = torch.Generator().manual_seed(batch_seed(self.cfg.seed, index))
             batch = self.task.sample(self.cfg.batch_size, gen)
-        x, y, lengths = batch.x, batch.y, batch.lengths
         world = self.trainer.world_size if self._trainer is not None else 1
+        if self.structured:  # the task knows its structure: its rows, moved as a whole
+            if world > 1:
+                share = self.cfg.batch_size // world
+                batch = self.task.select(batch, torch.arange(self.global_rank * share, (self.global_rank + 1) * share))
+            return batch_to(batch, self.device, next(self.model.parameters()).dtype)
+        x, y, lengths = batch.x, batch.y, batch.lengths
         if world > 1:
             share = self.cfg.batch_size // world
             rows = slice(self.global_rank * share, (self.global_rank + 1) * share)
@@ -217,8 +228,11 @@ class LitSequenceModel(L.LightningModule):
             index = int(self.batches_done)
             # dropout (the only other randomness) also follows the batch index: resume stays exact
             torch.manual_seed(batch_seed(cfg.seed, index, "dropout", self.global_rank))
-            x, y, lengths = self.train_batch(index)
-            targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
+            if self.structured:
+                whole = self.train_batch(index)
+            else:
+                x, y, lengths = self.train_batch(index)
+                targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
 
         def update(loss: Tensor, chunk: int) -> None:
             opt.zero_grad(set_to_none=True)
@@ -244,6 +258,12 @@ class LitSequenceModel(L.LightningModule):
 
         if cfg.tbptt is not None:
             total, size = self._tbptt_step(update)
+        elif self.structured:  # the task scores the whole model's own outputs
+            total = self.task.loss_of(self.model(whole.x), whole)
+            update(total, 0)
+            total = total.detach()
+            self.batches_done += 1
+            size = self.task.size(whole)
         else:
             pred, _ = self.model(x, lengths=lengths)
             if self.model.crf is not None:  # the sentence NLL averaged over the batch (crf_loss)
@@ -351,6 +371,10 @@ class LitSequenceModel(L.LightningModule):
     # ------------------------------------------------------------------ validation
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if self.structured:
+            self.val_metrics.update(self.task, self.model.net,
+                                    batch_to(batch, self.device, next(self.model.parameters()).dtype))
+            return
         x, y = batch[0], batch[1]
         lengths = batch[2] if len(batch) > 2 else None
         if self.stream:  # one long stream: in windows carrying the state, never all its logits at once

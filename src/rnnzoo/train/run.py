@@ -33,6 +33,7 @@ from typing import Any
 import torch
 import yaml
 
+from rnnzoo.tasks.structured import score_model
 from rnnzoo.train._quiet import quiet_lightning
 from rnnzoo.train.build import build_model, build_task, resolve_head
 from rnnzoo.train.callbacks import GracefulStop, LastCheckpoint, ProgressLog
@@ -46,6 +47,7 @@ from rnnzoo.train.module import CHECKPOINT_FORMAT, LitSequenceModel, TaskData
 from rnnzoo.train.objective import make_targets
 from rnnzoo.train.report import announce, check_resumable, stop_reason, summary
 from rnnzoo.train.stream import stream_update
+from rnnzoo.train.structured import WholeModel, batch_to, is_structured
 
 __all__ = ["Interrupted", "evaluate_checkpoint", "evaluate_model", "load_checkpoint", "resolve_checkpoint",
            "summary", "train"]
@@ -150,9 +152,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> SequenceModel:
-    """The trained :class:`SequenceModel` of a loaded checkpoint."""
-    model = SequenceModel.from_config(ckpt["rnnzoo"]["model_config"])
+def model_from_checkpoint(ckpt: dict[str, Any]) -> SequenceModel | WholeModel:
+    """The trained :class:`SequenceModel` (a :class:`WholeModel` for a structured task) of a loaded checkpoint."""
+    config = ckpt["rnnzoo"]["model_config"]
+    model = (WholeModel if config.get("structured") else SequenceModel).from_config(config)
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state)
@@ -162,8 +165,13 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> SequenceModel:
 
 
 @torch.no_grad()
-def evaluate_model(model: SequenceModel, task: Any, split: str, *, batch_size: int = 512) -> dict[str, float]:
+def evaluate_model(model: SequenceModel | WholeModel, task: Any, split: str, *,
+                   batch_size: int = 512) -> dict[str, float]:
     """Metrics of ``model`` on the task's fixed split ``split`` (one process, eval mode)."""
+    if is_structured(task):
+        data = task.split(split)
+        return score_model(task, model.net, batch_to(data, torch.device("cpu"), next(model.parameters()).dtype),
+                           batch_size=batch_size)
     was_training = model.training
     model.eval()
     data = task.split(split)
@@ -184,6 +192,26 @@ def evaluate_model(model: SequenceModel, task: Any, split: str, *, batch_size: i
         metrics.update(pred.float(), targets, crf=model.crf)
     model.train(was_training)
     return metrics.compute()
+
+
+def _attention_plots(model: SequenceModel | WholeModel, task: Any, split: str, count: int, folder: Path) -> list[str]:
+    """Heatmaps of the attention reports of the split's first ``count`` examples (see :func:`evaluate_checkpoint`)."""
+    from rnnzoo.diagnostics.attention import attention_maps, plot_attention
+
+    data = task.split(split)
+    if is_structured(task):
+        part = task.select(data, torch.arange(min(count, task.size(data))))
+        maps = attention_maps(model, lambda: model(part.x), examples=count)
+    else:
+        x = data.x[:count]
+        x = x.float() if x.is_floating_point() else x
+        lengths = data.lengths[:count] if data.lengths is not None else None
+        maps = attention_maps(model, lambda: model(x, lengths=lengths), examples=count)
+    paths = []
+    for i in range(min(count, min((len(v) for v in maps.values()), default=0))):
+        paths.append(str(plot_attention({name: rows[i] for name, rows in maps.items()}, folder / f"example{i}.png",
+                                        title=f"{task.name} ({split}) example {i}")))
+    return paths
 
 
 def merge_metrics_csv(run_dir: Path) -> Path | None:
@@ -241,7 +269,8 @@ def _diagnostics_callback(every: int) -> Any:
 def monitor_of(cfg: TrainConfig, task: Any) -> str:
     """The valid metric to monitor: ``cfg.monitor`` or the task's first metric (with ``crf``, where that one is
     a per-step likelihood the CRF does not have, ``accuracy`` of the Viterbi path)."""
-    names = SequenceMetrics(task.loss, task.output_size, crf=cfg.crf).names
+    names = (list(task.metrics) if is_structured(task)
+             else SequenceMetrics(task.loss, task.output_size, crf=cfg.crf).names)
     monitor = cfg.monitor or (task.metrics[0] if task.metrics[0] in names or not cfg.crf else "accuracy")
     if monitor not in names:
         crf = " with --crf" if cfg.crf else ""
@@ -448,9 +477,14 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test", *, out: str | Path | None = None,
-                        batch_size: int | None = None) -> dict[str, Any]:
+                        batch_size: int | None = None, plots: int = 0) -> dict[str, Any]:
     """Evaluate a checkpoint (or a run directory's ``last.ckpt``) on ``split``; writes JSON to ``out``
-    (default ``<checkpoint stem>.<split>.json`` next to the checkpoint) and returns it."""
+    (default ``<checkpoint stem>.<split>.json`` next to the checkpoint) and returns it.
+
+    ``plots``: draw the attention heatmaps (every report of kind ``"attention"``,
+    :mod:`rnnzoo.diagnostics.attention`) of the split's first ``plots`` examples into
+    ``<checkpoint stem>.<split>.attention/example<i>.png`` (listed under ``"plots"``; empty for a model that reports
+    no attention)."""
     ckpt_file = resolve_checkpoint(path)
     ckpt = load_checkpoint(ckpt_file)
     cfg = TrainConfig.from_dict(dict(ckpt["rnnzoo"]["config"]))
@@ -467,6 +501,9 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", *, out: str | Pat
         "steps": int(ckpt["rnnzoo"].get("updates", 0)), "checkpoint": str(ckpt_file),
     }
     target = Path(out) if out is not None else ckpt_file.with_name(f"{ckpt_file.stem}.{split}.json")
+    if plots:
+        result["plots"] = _attention_plots(model.float(), task, split, plots,
+                                           ckpt_file.with_name(f"{ckpt_file.stem}.{split}.attention"))
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(target, json.dumps(result, indent=2) + "\n")
     result["out"] = str(target)
