@@ -11,6 +11,11 @@ torch.nn.LSTM itself about 3x at (32, 100, 64, 128) (58 ms against 18 ms, issue 
 The report's header says which environment was used. The child imports rnnzoo afresh: a model registered at
 run time (not on import) is benched in the default environment only.
 
+**Whole models** (issue 12): ``--structured`` benches every registry entry of kind MODEL with ``test_options``
+(and cells named in ``--models``, e.g. an NTM at its paper's size ``--models 'ntm[...]' --sizes BxTxIxH``): train
+steps per second, decoding throughput at ``--widths`` for models with ``generate``, and the split of a step's time by
+``record_function("<name>/<part>")`` labels; :mod:`rnnzoo.bench.models` says how each is measured.
+
 **Results** go to ``--out RUN_DIR`` (default ``runs/bench-<YYYYmmdd-HHMMSS>``, a counter suffix if that exists):
 ``bench.md`` and ``bench.json``; a directory that holds another run's results is refused before anything is
 measured. The historic files under ``benchmarks/results/`` are not written any more.
