@@ -55,14 +55,14 @@ def _lstm(pre: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
 
 class RMNCell(Cell):
     r"""Recurrent memory network (Tran, Bisazza & Monz 2016, "Recurrent memory networks for language modeling",
-    NAACL, arXiv:1601.01272, Section 3; seed 003 describes memory networks, not this model). RM is an LSTM
+    NAACL, arXiv:1601.01272, Section 3, the Memory Block; seed 003 describes memory networks, not this model). RM is an LSTM
     followed by the Memory Block (MB); RMR (``top_lstm=True``) puts a second LSTM on the MB's output::
 
         h_t, c_t = LSTM(x_t; h_{t-1}, c_{t-1})               # weight_ih (4H, I), weight_hh (4H, H), bias (4H,)
         m_i = M x_i + T_M[k],  c_i = C x_i + T_C[k]          # i = t-n+1 .. t, k its slot (newest k = n-1)
-        p_t = softmax_i(m_i . h_t)                           # Section 3.1: p_t = softmax(M_t h_t), n slots
+        p_t = softmax_i(m_i . h_t)                           # the paper's p_t = softmax(M_t h_t), n slots
         s_t = sum_i p_t[i] c_i                               # s_t = C_t p_t
-        z_t = sigmoid(W_z s_t + U_z h_t + b_z)               # the GRU-like gating (Section 3.1)
+        z_t = sigmoid(W_z s_t + U_z h_t + b_z)               # the GRU-like gating
         r_t = sigmoid(W_r s_t + U_r h_t + b_r)
         hh_t = tanh(W s_t + U (r_t * h_t) + b)
         y_t = z_t * hh_t + (1 - z_t) * h_t                   # RM's output
@@ -79,16 +79,16 @@ class RMNCell(Cell):
     vector of a slot depends on its distance from the newest input (the authors' time index ``n+1-t .. n``).
 
     Args:
-        memory_size: n, the inputs in the memory (the paper's default 15).
+        memory_size: n, the inputs in the memory (the authors' default 15).
         top_lstm: RMR (a second LSTM on the MB's output) instead of RM.
-        temporal: add the temporal matrices (the paper's default; False is its ablation without them).
+        temporal: add the temporal matrices (the default; False drops them, the authors' code's ``-time false``).
 
     Shapes: x_t (B, I); state :class:`RMNState` (RMR: :class:`RMRState`); output y_t (B, H). Reports
     ``"attention"`` p_t (B, n) of kind ``"attention"`` (slot n-1 is x_t), and the gates ``"z"``, ``"r"`` (sigmoid).
 
     Fast path: the bottom LSTM does not depend on the Memory Block, so a whole sequence runs the LSTM through
-    rnnzoo's fused LSTM Function, then the Memory Block of every step at once (each step's window unfolded from
-    the state's slots and the sequence), then RMR's top LSTM through the same Function; the step loop stays the
+    rnnzoo's fused LSTM Function, then the Memory Block of every step at once (one shifted slice of the state's slots
+    and the sequence per window slot), then RMR's top LSTM through the same Function; the step loop stays the
     reference (tests/fused holds the two equal).
 
     Streaming: the memory embeddings of the last n inputs are fields of the state, so a sequence fed in chunks,
@@ -96,11 +96,11 @@ class RMNCell(Cell):
 
     Deviations: the paper's inputs are words and M, C are lookup tables (|V| x d); this cell reads vectors (the
     trainer embeds tokens), so ``M x_i``, ``C x_i`` are linear maps of the input vectors (a lookup when x is
-    one-hot; with the trainer's embedding E, M E is a lookup table of rank <= I). The paper writes one temporal
-    matrix T; the authors' code (github.com/ketranm/RMN, ``model/MemBlockG.lua``) adds one to each of M and C,
-    which this cell follows. The gating is the paper's GRU-like one with one bias per gate (the authors' code has
-    two, redundant); its alternatives (a linear sum, the MemN2N-style ``W h + s``) are not offered. One hop (the
-    paper's). Initialisation: every weight U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM (the authors' code: U(-0.05,
+    one-hot; with the trainer's embedding E, M E is a lookup table of rank <= I). The paper's full text was not
+    at hand here (its abstract and the authors' code were): where the text might differ, this cell follows the
+    authors' code (github.com/ketranm/RMN, ``model/MemBlockG.lua``): a temporal matrix added to each of M and C,
+    the GRU-like gate, one hop (``nhop=1``). The gate has one bias per gate (the code has two, redundant); the
+    code's non-gated Memory Block (``-gate false``) is not offered. Initialisation: every weight U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM (the authors' code: U(-0.05,
     0.05) and forget bias 1).
 
     Example:
