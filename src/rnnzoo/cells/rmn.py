@@ -55,8 +55,8 @@ def _lstm(pre: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
 
 class RMNCell(Cell):
     r"""Recurrent memory network (Tran, Bisazza & Monz 2016, "Recurrent memory networks for language modeling",
-    NAACL, arXiv:1601.01272, Section 3, the Memory Block; seed 003 describes memory networks, not this model). RM is an LSTM
-    followed by the Memory Block (MB); RMR (``top_lstm=True``) puts a second LSTM on the MB's output::
+    NAACL, arXiv:1601.01272, Section 3, the Memory Block; seed 003 describes memory networks, not this model). RM is
+    an LSTM followed by the Memory Block (MB); RMR (``top_lstm=True``) puts a second LSTM on the MB's output::
 
         h_t, c_t = LSTM(x_t; h_{t-1}, c_{t-1})               # weight_ih (4H, I), weight_hh (4H, H), bias (4H,)
         m_i = M x_i + T_M[k],  c_i = C x_i + T_C[k]          # i = t-n+1 .. t, k its slot (newest k = n-1)
@@ -100,8 +100,8 @@ class RMNCell(Cell):
     at hand here (its abstract and the authors' code were): where the text might differ, this cell follows the
     authors' code (github.com/ketranm/RMN, ``model/MemBlockG.lua``): a temporal matrix added to each of M and C,
     the GRU-like gate, one hop (``nhop=1``). The gate has one bias per gate (the code has two, redundant); the
-    code's non-gated Memory Block (``-gate false``) is not offered. Initialisation: every weight U(-1/sqrt(H), 1/sqrt(H)) as torch.nn.LSTM (the authors' code: U(-0.05,
-    0.05) and forget bias 1).
+    code's non-gated Memory Block (``-gate false``) is not offered. Initialisation: every weight U(-1/sqrt(H),
+    1/sqrt(H)) as torch.nn.LSTM (the authors' code: U(-0.05, 0.05) and forget bias 1).
 
     Example:
         >>> import torch, rnnzoo
