@@ -172,3 +172,16 @@ def test_the_registry_variants():
     assert rnnzoo.model_info("rmr").build(I, H).top_lstm is True
     assert rnnzoo.model_info("rmn").build(I, H).top_lstm is False
     assert rnnzoo.model_info("rmn").build(I, H).memory_size == 15  # the paper's default n
+
+
+def test_the_attention_heatmaps_of_a_stacked_model():
+    """``rnnzoo evaluate --plots`` draws what attention_maps collects: one (steps, n) matrix per example."""
+    from rnnzoo.diagnostics.attention import attention_maps
+
+    torch.manual_seed(6)
+    model = rnnzoo.create("rmn", I, H, memory_size=N)
+    x = torch.randn(2, T, I)
+    maps = attention_maps(model, lambda: model(x), examples=2)
+    (name, mats), = maps.items()
+    assert "attention" in name and [tuple(m.shape) for m in mats] == [(T, N), (T, N)]
+    torch.testing.assert_close(mats[0].sum(1), torch.ones(T))
