@@ -165,7 +165,8 @@ def test_the_cli_structured_mode_writes_its_results(tiny_models, tmp_path, capsy
 
 
 @pytest.mark.parametrize("argv,flag", [(["--structured", "--scaling"], "--structured"),
-                                       (["--structured", "--widths", "0", "--no-save"], "--widths")])
+                                       (["--structured", "--widths", "0", "--no-save"], "--widths"),
+                                       (["--structured", "--omp-wait", "passive", "--no-save"], "--omp-wait")])
 def test_bad_structured_arguments_name_the_flag(tiny_models, capsys, argv, flag):
     assert main(argv) == 2
     assert flag in capsys.readouterr().err

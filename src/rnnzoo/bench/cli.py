@@ -199,6 +199,9 @@ def _run(argv: list[str] | None) -> int:
     if args.structured:
         if args.scaling or args.streaming:
             raise BenchArgumentError("--structured: cannot be combined with --scaling or --streaming")
+        if args.omp_wait == "passive" and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+            raise BenchArgumentError("--omp-wait passive: not implemented for --structured (it measures in this "
+                                     "process; set OMP_WAIT_POLICY=PASSIVE in the environment instead)")
         from rnnzoo.bench.models import run_structured
 
         return run_structured(args, list(argv if argv is not None else sys.argv[1:]), sizes=sizes,
