@@ -11,6 +11,11 @@ torch.nn.LSTM itself about 3x at (32, 100, 64, 128) (58 ms against 18 ms, issue 
 The report's header says which environment was used. The child imports rnnzoo afresh: a model registered at
 run time (not on import) is benched in the default environment only.
 
+**Whole models** (issue 12): ``--structured`` benches every registry entry of kind MODEL with ``test_options``
+(and cells named in ``--models``, e.g. an NTM at its paper's size ``--models 'ntm[...]' --sizes BxTxIxH``): train
+steps per second, decoding throughput at ``--widths`` for models with ``generate``, and the split of a step's time by
+``record_function("<name>/<part>")`` labels; :mod:`rnnzoo.bench.models` says how each is measured.
+
 **Results** go to ``--out RUN_DIR`` (default ``runs/bench-<YYYYmmdd-HHMMSS>``, a counter suffix if that exists):
 ``bench.md`` and ``bench.json``; a directory that holds another run's results is refused before anything is
 measured. The historic files under ``benchmarks/results/`` are not written any more.
@@ -106,8 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-step latency of streaming inference (one step at a time, state carried) of the causal "
                         "models beside torch.nn.LSTMCell, instead of the size table (I, H from --sizes, default 1)")
     p.add_argument("--batches", default=None,
-                   help="--streaming: batch sizes, comma-separated (default " + ",".join(map(str, DEFAULT_BATCHES))
-                        + ")")
+                   help="--streaming, --structured: batch sizes, comma-separated (default "
+                        + ",".join(map(str, DEFAULT_BATCHES)) + "; --structured: 32)")
+    p.add_argument("--structured", action="store_true",
+                   help="whole models (registry kind MODEL, built from test_options; cells only when named in "
+                        "--models) instead of the size table: train steps / s, decoding sequences / s of models "
+                        "with generate() at --widths, and a step's time split by record_function '<name>/<part>' "
+                        "labels; size overrides as --models 'name[key=value]'; batch sizes from --batches "
+                        "(default 32; --quick 4); see rnnzoo.bench.models")
+    p.add_argument("--widths", default=None, help="--structured: beam widths for decoding (default 1,5)")
     p.add_argument("--spatial-size", type=int, default=4,
                    help="image side for spatial models (C=I/side^2, H/side^2 channels; default 4)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
@@ -184,6 +196,18 @@ def _run(argv: list[str] | None) -> int:
         if taken:
             raise BenchArgumentError(f"--out: {run_dir} already holds a bench run ({taken}); give another directory")
 
+    if args.structured:
+        if args.scaling or args.streaming:
+            raise BenchArgumentError("--structured: cannot be combined with --scaling or --streaming")
+        if args.omp_wait == "passive" and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+            raise BenchArgumentError("--omp-wait passive: not implemented for --structured (it measures in this "
+                                     "process; set OMP_WAIT_POLICY=PASSIVE in the environment instead)")
+        from rnnzoo.bench.models import run_structured
+
+        return run_structured(args, list(argv if argv is not None else sys.argv[1:]), sizes=sizes,
+                              batches=parse_batches(args.batches) if args.batches else None, reps=reps,
+                              warmup=warmup, threads=threads, run_dir=run_dir,
+                              log=lambda m: print(m, file=sys.stderr, flush=True))
     registry = rnnzoo.list_models()
     peer_names = [] if args.no_peers else [p.row for p in PEERS]
     default = ",".join(DEFAULT_SCALING_MODELS) if args.scaling else "*"

@@ -20,6 +20,7 @@ from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.ntm import NTMCell, NTMState
 from rnnzoo.cells.pointer_net import PointerNet, PointerState
 from rnnzoo.cells.rhn import RHNCell, RHNState
+from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
@@ -32,6 +33,7 @@ __all__ = [
     "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "Highway", "HighwayCell", "HighwayState", "IndRNNCell",
     "IndRNNState", "LSTMCell", "LSTMState", "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N",
     "MinGRUCell", "MinLSTMCell", "MinRNNState", "MogrifierLSTMCell", "NTMCell", "NTMState", "PointerNet",
-    "PointerState", "RHNCell", "RHNState", "SCRNCell", "SCRNState", "SLSTMCell", "SLSTMState", "SRUCell",
-    "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput", "graph_batch",
+    "PointerState", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "SCRNCell", "SCRNState", "SLSTMCell",
+    "SLSTMState", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "SentenceLSTM", "SentencePair", "Seq2Seq",
+    "Seq2SeqInput", "graph_batch",
 ]

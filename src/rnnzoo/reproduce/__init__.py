@@ -18,6 +18,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_mogdrnn,
     claims_ntm,
     claims_pointer,
+    claims_rmn,
     claims_speed,
     claims_xlstm,
 )
