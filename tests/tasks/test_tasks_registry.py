@@ -25,11 +25,15 @@ EXPECTED = [
 ]
 #: tasks on real corpora (rnnzoo.tasks.corpus; their data comes from rnnzoo.data, tested in test_corpus*.py)
 CORPUS = ["ptb_word", "ptb_char", "shakespeare", "japanese_vowels", "basic_motions", "jsb_chorales", "brown_pos"]
+#: issue 12's generated tasks: structured ones (trained with whole models) and the NTM's vector-sequence tasks
+ISSUE12 = ["babi", "babi_entailment", "babi_dmn", "ptr_sort", "convex_hull", "tsp", "seq_reverse", "seq_sort", "seq_copy",
+           "ntm_copy", "ntm_repeat_copy", "ntm_associative_recall", "babi_symbolic_4", "babi_symbolic_15",
+           "babi_symbolic_16", "babi_symbolic_18", "babi_symbolic_19", "graph_shortest_path"]
 
 
 def test_list_tasks():
     infos = list_tasks()
-    assert [i.name for i in infos] == EXPECTED + CORPUS
+    assert [i.name for i in infos] == EXPECTED + CORPUS + ISSUE12
     for info in infos:
         assert isinstance(info, TaskInfo)
         assert info.description and "\n" not in info.description
@@ -92,3 +96,14 @@ def test_unknown_option_names_allowed_options():
 def test_register_task_rejects_duplicates():
     with pytest.raises(ValueError, match="name"):
         tasks.register_task("adding", tasks.AddingTask, "x", "y")
+
+
+@pytest.mark.parametrize("name", [n for n in ISSUE12 if not n.startswith("ntm_")])
+def test_structured_tasks_declare_their_kind_and_metrics(name):
+    from rnnzoo import InputKind
+    from rnnzoo.tasks.structured import StructuredTask
+
+    task = get_task(name, seq_len=None) if name.startswith(("babi", "graph")) else get_task(name)
+    assert isinstance(task, StructuredTask) and task.name == name
+    assert task.input_kind not in (InputKind.VECTOR_SEQUENCE, InputKind.IMAGE_SEQUENCE)
+    assert task.metrics and set(task.baseline()) <= set(task.metrics) | {"optimal_tour_length"}

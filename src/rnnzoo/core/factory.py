@@ -113,7 +113,7 @@ def create(
                                                ("residual", residual, False), ("merge", merge, "concat"))
                     if v != default}
         accepted = info.options()
-        for key in ("num_layers", "dropout"):  # a whole model with options of these names takes them itself
+        for key in ("num_layers", "dropout", "bidirectional"):  # a whole model with such options takes them itself
             if key in stacking and (accepted is None or key in accepted):
                 options[key] = stacking.pop(key)
         if stacking:
