@@ -14,7 +14,7 @@ from torch import Tensor, nn
 import rnnzoo
 from rnnzoo.bench.cases import Selection, Size
 from rnnzoo.bench.cli import main
-from rnnzoo.bench.models import Target, bench_models, part_shares, structured_targets
+from rnnzoo.bench.models import Target, bench_models, event_labels, part_shares, structured_targets
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.model import StructuredModel
 from rnnzoo.core.registry import InputKind, ModelKind, Paper, register, unregister
@@ -109,10 +109,15 @@ def test_part_shares_count_backward_with_the_forward_label():
     step()  # warm-up: first calls of a shape are slow
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         step()
-    shares = part_shares(prof.events(), ["tinymem"])
+    events = prof.events()
+    shares = part_shares(events, ["tinymem"])
     assert set(shares) == {"tinymem/memory", "other"}
     assert sum(shares.values()) == pytest.approx(1.0)
-    assert shares["tinymem/memory"] > 0.8, shares
+    # which events count where, not how long they took (timings vary on a loaded machine): every matrix product,
+    # the 5 forward ones and the 9 of their backward (x needs no gradient: the first product has one), is credited
+    # to the label of the forward code
+    mm = [label for e, label in zip(events, event_labels(events, ["tinymem"]), strict=True) if e.name == "aten::mm"]
+    assert len(mm) == 14 and set(mm) == {"tinymem/memory"}, mm
 
 
 def test_part_shares_ignore_labels_of_unknown_names_and_return_nothing_without_labels():

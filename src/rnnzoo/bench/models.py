@@ -140,9 +140,10 @@ def _label_of(event: Any, labels: re.Pattern[str], by_seq: dict[int, str]) -> st
     return None
 
 
-def part_shares(events: Sequence[Any], names: Sequence[str]) -> dict[str, float]:
-    """Shares of the total self CPU time of ``events`` (``torch.profiler.profile(...).events()``) by the
-    ``"<name>/<part>"`` labels of ``names``, plus ``"other"``; {} when no event carries such a label."""
+def event_labels(events: Sequence[Any], names: Sequence[str]) -> list[str | None]:
+    """The ``"<name>/<part>"`` label of each of ``events`` (profiler FunctionEvents) for the model ``names``, backward
+    operators credited to the label of the forward operator that made them (autograd's sequence numbers); None
+    for unlabelled events."""
     labels = re.compile("^(" + "|".join(re.escape(n) for n in names) + ")/[^/]+$")
     by_seq: dict[int, str] = {}
     for e in events:
@@ -150,9 +151,16 @@ def part_shares(events: Sequence[Any], names: Sequence[str]) -> dict[str, float]
             label = _label_of(e, labels, {})
             if label is not None:
                 by_seq.setdefault(e.sequence_nr, label)
+    return [_label_of(e, labels, by_seq) for e in events]
+
+
+def part_shares(events: Sequence[Any], names: Sequence[str]) -> dict[str, float]:
+    """Shares of the total self CPU time of ``events`` (``torch.profiler.profile(...).events()``) by the
+    ``"<name>/<part>"`` labels of ``names`` (:func:`event_labels`), plus ``"other"``; {} when no event carries
+    such a label."""
     totals: dict[str, float] = {}
-    for e in events:
-        key = _label_of(e, labels, by_seq) or "other"
+    for e, label in zip(events, event_labels(events, names), strict=True):
+        key = label or "other"
         totals[key] = totals.get(key, 0.0) + e.self_cpu_time_total
     total = sum(totals.values())
     if total <= 0 or set(totals) <= {"other"}:
