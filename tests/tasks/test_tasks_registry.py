@@ -26,9 +26,9 @@ EXPECTED = [
 #: tasks on real corpora (rnnzoo.tasks.corpus; their data comes from rnnzoo.data, tested in test_corpus*.py)
 CORPUS = ["ptb_word", "ptb_char", "shakespeare", "japanese_vowels", "basic_motions", "jsb_chorales", "brown_pos"]
 #: issue 12's generated tasks: structured ones (trained with whole models) and the NTM's vector-sequence tasks
-ISSUE12 = ["babi", "babi_entailment", "babi_dmn", "ptr_sort", "convex_hull", "tsp", "seq_reverse", "seq_sort",
-           "seq_copy", "ntm_copy", "ntm_repeat_copy", "ntm_associative_recall", "babi_symbolic_4", "babi_symbolic_15",
-           "babi_symbolic_16", "babi_symbolic_18", "babi_symbolic_19", "graph_shortest_path"]
+ISSUE12 = ["ntm_copy", "ntm_repeat_copy", "ntm_associative_recall", "babi", "babi_symbolic_4", "babi_symbolic_15",
+           "babi_symbolic_16", "babi_symbolic_18", "babi_symbolic_19", "babi_entailment", "babi_dmn",
+           "graph_shortest_path", "ptr_sort", "convex_hull", "tsp", "seq_reverse", "seq_sort", "seq_copy"]
 
 
 def test_list_tasks():

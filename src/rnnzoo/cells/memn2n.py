@@ -50,11 +50,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-import rnnzoo
 from rnnzoo.attention import check_key_mask, masked_softmax
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.model import StructuredModel
 from rnnzoo.core.registry import InputKind, ModelKind, Paper, register
+from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
 from rnnzoo.data.babi import BabiInput, flatten_story
 
@@ -236,7 +236,7 @@ class MemN2N(StructuredModel):
         else:
             u1 = self.hops.sentence(self.B, question)[0]
         state = HopState(u1, torch.zeros(B, dtype=torch.long, device=story.device))
-        final = rnnzoo.run(self.hops, None, state=state, context=context, steps=self.hops.hops).state
+        final = run(self.hops, None, state=state, context=context, steps=self.hops.hops).state
         if self.hops.tying == "adjacent":
             return final.u @ self.hops.embed[-1].T  # W^T = C^K = E_K
         return self.W(final.u)

@@ -130,4 +130,5 @@ class BabiTask(StructuredTask):
 
 register_task("babi", BabiTask, "answer a question about a story: bAbI-style (regenerated) tasks 1/2/3/6, or the "
               "real bAbI v1.2 files from task_options data_dir", "the most frequent training answer",
-              seq_len="T = memory slots (facts kept, at most memory_size = 50)")
+              seq_len="T = memory slots (facts kept, at most memory_size = 50)",
+              train_defaults={"seq_len": None})  # no --seq-len: the stories set the lengths

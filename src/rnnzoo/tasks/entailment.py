@@ -172,7 +172,8 @@ def _factory(max_facts: int = 10, valid_size: int = 1000, test_size: int = 2000)
 
 register_task("babi_entailment", _factory,
               "Entailment (entail / neutral / contradict) of 'X is in the Y' by bAbI-style (regenerated) task-1 facts; "
-              "a substitute for SNLI", "accuracy 1/3 (uniform labels)", seq_len="premise <= 60 words")
+              "a substitute for SNLI", "accuracy 1/3 (uniform labels)", seq_len="premise <= 60 words",
+              train_defaults={"seq_len": None})  # no --seq-len: the stories set the lengths
 
 
 class BabiSupportsTask(BabiTask):
@@ -188,4 +189,5 @@ class BabiSupportsTask(BabiTask):
 
 register_task("babi_dmn", BabiSupportsTask, "the babi task, its loss adding a DMN's supporting-fact gate "
               "cross-entropy (models built with gate_supervision=True)", "the most frequent training answer",
-              seq_len="T = memory slots (facts kept, at most memory_size = 50)")
+              seq_len="T = memory slots (facts kept, at most memory_size = 50)",
+              train_defaults={"seq_len": None})  # no --seq-len: the stories set the lengths

@@ -199,12 +199,6 @@ register_task(
 from . import corpus as _corpus  # noqa: E402  (the real-corpus tasks)
 
 _corpus.register(register_task)
-from . import babi as _babi  # noqa: E402, F401
-from . import entailment as _entailment  # noqa: E402, F401
 from . import ntm_tasks as _ntm_tasks  # noqa: E402
-from . import pointer as _pointer  # noqa: E402, F401
-from . import symbols as _symbols  # noqa: E402, F401
 
 _ntm_tasks.register(register_task)
-from . import babi_symbolic as _babi_symbolic  # noqa: E402, F401
-from . import graph_paths as _graph_paths  # noqa: E402, F401
