@@ -101,10 +101,11 @@ def test_linear_start_removes_the_softmax_then_restores_it() -> None:
     model = build(linear_start=2).train()
     model.random_noise = 0.0
     x = example(model, 3, seed=2)
+    with torch.no_grad():  # a forward without gradients (a plot, a check) is no training batch: not counted
+        model(x)
     for _ in range(2):
         assert model.linear
-        with torch.no_grad():
-            out = model(x)
+        out = model(x).detach()
         torch.testing.assert_close(out[0], torch.tensor(naive(model, x, 0, linear=True), dtype=torch.float64))
     assert not model.linear  # after 2 training batches: the softmax is back (the paper's pitfall: keep it)
     with torch.no_grad(), probe.record() as rec:
@@ -201,3 +202,12 @@ def test_bad_input_raises() -> None:
         model(x._replace(story_lengths=torch.tensor([0, 1])))
     with pytest.raises(ValueError, match="hops"):
         build(hops=0)
+
+
+def test_bad_lengths_and_ids_are_named() -> None:
+    model = build().eval()
+    x = example(model, 3, seed=3)
+    with pytest.raises(ValueError, match="story_lengths"):
+        model(x._replace(story_lengths=torch.full_like(x.story_lengths, x.story.shape[1] + 4)))
+    with pytest.raises(ValueError, match="x.question"):
+        model(x._replace(question=torch.full_like(x.question, 10_000)))

@@ -224,8 +224,19 @@ class MemN2N(StructuredModel):
                              f"{story.dtype} and {tuple(question.shape)}")
         if story.shape[1] > self.memory_size:
             raise ValueError(f"x.story: {story.shape[1]} memory slots, more than memory_size={self.memory_size}")
+        if lengths.shape != (story.shape[0],) or lengths.dtype != torch.long:
+            raise ValueError(f"x.story_lengths: expected int64 of shape ({story.shape[0]},), got {lengths.dtype} "
+                             f"{tuple(lengths.shape)}")
+        if bool(((lengths < 0) | (lengths > story.shape[1])).any()):
+            raise ValueError(f"x.story_lengths: expected values in [0, {story.shape[1]}] (the story's memory slots), "
+                             f"got {lengths.tolist()}")
+        vocab = self.hops.embed.shape[1]  # every embedding (A, C, B) has the same vocabulary
+        for field, ids in (("story", story), ("question", question)):
+            if ids.numel() and bool(((ids < 0) | (ids >= vocab)).any()):
+                raise ValueError(f"x.{field}: expected word ids in [0, {vocab}), got values in "
+                                 f"[{int(ids.min())}, {int(ids.max())}]")
         linear = self.linear
-        if self.training:
+        if self.training and torch.is_grad_enabled():  # a training forward (not a plot or a no-grad check)
             self.trained_batches += 1
         B = story.shape[0]
         mask = torch.arange(story.shape[1], device=story.device) < lengths[:, None]

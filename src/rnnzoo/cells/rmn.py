@@ -231,15 +231,15 @@ class RMNCell(Cell):
         """The Memory Block of every step at once: h (T, B, H) time-major; keys ``M x``, values ``C x`` (n + T, B,
         H) and filled (n + T, B) over the state's n slots then the sequence -> y (T, B, H), zero at masked steps."""
         H, n = self.hidden_size, self.memory_size
-        T = h.shape[0]
-        # step t's window is global slots t + 1 .. t + n (its slot k is global t + 1 + k): one shifted slice of
-        # the sequence per slot, (T, B, H) each, instead of an unfolded (T, B, H, n) copy
-        scores = torch.stack([(keys[1 + k:1 + k + T] * h).sum(2) for k in range(n)], 2)  # (T, B, n)
+        # step t's window is global slots t + 1 .. t + n (its slot k is global t + 1 + k): windows as strided views
+        # (unfold, no copy of the sequence), one batched product over all steps and slots
+        win_k = keys[1:].unfold(0, n, 1)  # (T, B, H, n)
+        scores = torch.einsum("tbhn,tbh->tbn", win_k, h)
         if self.temporal:
             scores = scores + h @ self.time_m.t()
-        fw = torch.stack([filled[1 + k:1 + k + T] for k in range(n)], 2)  # (T, B, n)
+        fw = filled[1:].unfold(0, n, 1)  # (T, B, n)
         p = torch.softmax(scores.masked_fill(fw <= 0, float("-inf")), 2)
-        s = sum(p[:, :, k:k + 1] * values[1 + k:1 + k + T] for k in range(n))  # (T, B, H)
+        s = torch.einsum("tbn,tbhn->tbh", p, values[1:].unfold(0, n, 1))  # (T, B, H)
         if self.temporal:
             s = s + p @ self.time_c
         gz, gr, gn = (s @ self.weight_gs.t() + self.bias_g).split(H, 2)
