@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from rnnzoo.core import probe
 
-__all__ = ["attention_maps", "plot_attention"]
+__all__ = ["attention_maps", "plot_attention", "plot_split"]
 
 
 def attention_maps(model: nn.Module, call: Callable[[], Any], *, examples: int = 1) -> dict[str, list[Tensor]]:
@@ -75,3 +75,23 @@ def plot_attention(maps: Mapping[str, Tensor], path: str | Path, *, title: str =
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_split(model: nn.Module, task: Any, split: str, count: int, folder: str | Path) -> list[str]:
+    """Heatmaps of the attention reports of the first ``count`` examples of ``task``'s split ``split`` (a trained
+    :class:`~rnnzoo.train.heads.SequenceModel` or :class:`~rnnzoo.train.structured.WholeModel`), one PNG per
+    example, ``folder/example<i>.png``; returns their paths ([] for a model that reports no attention)."""
+    from rnnzoo.tasks.structured import StructuredTask
+
+    data = task.split(split)
+    if isinstance(task, StructuredTask):
+        part = task.select(data, torch.arange(min(count, task.size(data))))
+        maps = attention_maps(model, lambda: model(part.x), examples=count)
+    else:
+        x = data.x[:count]
+        x = x.float() if x.is_floating_point() else x
+        lengths = data.lengths[:count] if data.lengths is not None else None
+        maps = attention_maps(model, lambda: model(x, lengths=lengths), examples=count)
+    shown = min((len(rows) for rows in maps.values()), default=0)
+    return [str(plot_attention({name: rows[i] for name, rows in maps.items()}, Path(folder) / f"example{i}.png",
+                               title=f"{task.name} ({split}) example {i}")) for i in range(min(count, shown))]

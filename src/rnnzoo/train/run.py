@@ -194,26 +194,6 @@ def evaluate_model(model: SequenceModel | WholeModel, task: Any, split: str, *,
     return metrics.compute()
 
 
-def _attention_plots(model: SequenceModel | WholeModel, task: Any, split: str, count: int, folder: Path) -> list[str]:
-    """Heatmaps of the attention reports of the split's first ``count`` examples (see :func:`evaluate_checkpoint`)."""
-    from rnnzoo.diagnostics.attention import attention_maps, plot_attention
-
-    data = task.split(split)
-    if is_structured(task):
-        part = task.select(data, torch.arange(min(count, task.size(data))))
-        maps = attention_maps(model, lambda: model(part.x), examples=count)
-    else:
-        x = data.x[:count]
-        x = x.float() if x.is_floating_point() else x
-        lengths = data.lengths[:count] if data.lengths is not None else None
-        maps = attention_maps(model, lambda: model(x, lengths=lengths), examples=count)
-    paths = []
-    for i in range(min(count, min((len(v) for v in maps.values()), default=0))):
-        paths.append(str(plot_attention({name: rows[i] for name, rows in maps.items()}, folder / f"example{i}.png",
-                                        title=f"{task.name} ({split}) example {i}")))
-    return paths
-
-
 def merge_metrics_csv(run_dir: Path) -> Path | None:
     """Merge ``logs/version_*/metrics.csv`` into ``metrics.csv`` (a resumed segment replaces the rows
     of earlier segments from its first step on)."""
@@ -502,8 +482,10 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", *, out: str | Pat
     }
     target = Path(out) if out is not None else ckpt_file.with_name(f"{ckpt_file.stem}.{split}.json")
     if plots:
-        result["plots"] = _attention_plots(model.float(), task, split, plots,
-                                           ckpt_file.with_name(f"{ckpt_file.stem}.{split}.attention"))
+        from rnnzoo.diagnostics.attention import plot_split
+
+        result["plots"] = plot_split(model.float(), task, split, plots,
+                                     ckpt_file.with_name(f"{ckpt_file.stem}.{split}.attention"))
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(target, json.dumps(result, indent=2) + "\n")
     result["out"] = str(target)
