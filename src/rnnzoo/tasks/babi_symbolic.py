@@ -39,7 +39,7 @@ from rnnzoo.attention import masked_log_softmax
 from rnnzoo.cells.ggnn import NodeScores, graph_batch, select_graphs
 from rnnzoo.core.registry import InputKind
 
-from .base import Batch, check_generator, check_int
+from .base import Batch, check_int
 from .registry import register_task
 from .structured import StructuredTask
 
@@ -329,9 +329,7 @@ class BabiSymbolicTask(GraphTask):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``batch_size`` training stories drawn without replacement (all of them if fewer) with ``generator``."""
-        check_int("batch_size", batch_size, 1)
-        order = torch.randperm(self.train_size, generator=check_generator(generator))[:batch_size]
-        return self.select(self.train_set(), order)
+        return self.draw(self.train_set(), batch_size, generator)
 
     def split(self, name: str, generator_seed: int | None = None) -> Batch:
         self.check_split_name(name)

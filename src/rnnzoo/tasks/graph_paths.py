@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .babi_symbolic import GraphTask
-from .base import Batch, check_generator, check_int
+from .base import Batch, check_int
 from .registry import register_task
 
 __all__ = ["GraphShortestPathTask", "shortest_path_example"]
@@ -91,9 +91,7 @@ class GraphShortestPathTask(GraphTask):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``batch_size`` training graphs drawn without replacement (all of them if fewer) with ``generator``."""
-        check_int("batch_size", batch_size, 1)
-        order = torch.randperm(self.train_size, generator=check_generator(generator))[:batch_size]
-        return self.select(self.train_set(), order)
+        return self.draw(self.train_set(), batch_size, generator)
 
     def split(self, name: str, generator_seed: int | None = None) -> Batch:
         self.check_split_name(name)

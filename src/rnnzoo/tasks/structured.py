@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from rnnzoo.core.model import select_rows
 from rnnzoo.core.tree import tree_leaves
 
-from .base import Batch, Task
+from .base import Batch, Task, check_generator, check_int
 
 __all__ = ["StructuredTask", "batch_size_of"]
 
@@ -78,6 +78,13 @@ class StructuredTask(Task):
 
     def size(self, batch: Batch) -> int:
         return batch_size_of(batch)
+
+    def draw(self, train: Batch, batch_size: int, generator: torch.Generator) -> Batch:
+        """``batch_size`` examples of the finite training set ``train`` drawn without replacement with ``generator``
+        (all of them, shuffled, when the set is smaller): what a task with a small fixed training set samples."""
+        check_int("batch_size", batch_size, 1)
+        order = torch.randperm(self.size(train), generator=check_generator(generator))[:batch_size]
+        return self.select(train, order)
 
     def baseline_output(self, x: Tensor) -> Tensor:
         raise NotImplementedError(f"task {self.name!r}: a structured task reports its baseline analytically "
