@@ -8,6 +8,13 @@ runner, ``tree_seq_lstm``) and as a plain ``torch.nn.LSTM`` with a packed sequen
 over the LSTM's for the same batch (issue 13's target: at most 3x)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/tree_speed.py --batch 64 --hidden 64 --batches 20
+
+Measured (``--batches 5``, one thread, the shared 2-core machine at load ~3.5; batches of 64 expressions: 930 tokens,
+1,795 binary-tree nodes, 742 n-ary-tree nodes): train step time over torch.nn.LSTM's on the same batches, child-sum
+Tree-LSTM on the n-ary trees 1.86x (forward 4.3x; 4 levels at most), N-ary Tree-LSTM on the binary trees 7.9x (forward
+14.6x; ~18 levels, twice the nodes), S-LSTM 8.4x; rnnzoo's lstm 1.6x. Before the level step was compacted to the
+existing nodes (commit "shared: TreeLevels steps only the level's existing nodes"): 4.5x and 23.6x. What remains on
+deep trees is the per-level out-of-place write of the whole node-state table (forward and backward, ~18 times).
 """
 
 from __future__ import annotations
