@@ -187,7 +187,7 @@ def test_forget_bias_sets_the_forget_gates() -> None:
 
 def test_row_lstm_reads_rows_as_steps() -> None:
     torch.manual_seed(5)
-    model = RowLSTM(input_size=1, hidden_size=3, num_classes=2, width=4).to(D)
+    model = RowLSTM(input_size=1, hidden_size=3, num_classes=2, grid_shape=(3, 4)).to(D)
     x = grid_input((3, 4), [[3, 4], [2, 2]], 1, seed=5)
     logits = model(x)
     for b in range(2):

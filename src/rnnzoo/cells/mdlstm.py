@@ -228,13 +228,13 @@ class MDLSTM(StructuredModel):
     Args (keyword-only): input_size: F, the channels. hidden_size: H per direction. num_classes: C. ndim: N (2).
     num_directions: how many of the ``2^N`` directions (in :func:`~rnnzoo.core.order.directions` order; default
     all; 1 = the causal scan from the origin). num_layers: stacked layers. cell: ``"lstm"`` or ``"stable"``.
-    forget_bias: initial forget-gate bias (None: uniform as the rest). example_shape: the grid of
+    forget_bias: initial forget-gate bias (None: uniform as the rest). grid_shape: the grid of
     :meth:`example_input` (default 5 x 4 x ... ).
     """
 
     def __init__(self, *, input_size: int, hidden_size: int, num_classes: int, ndim: int = 2,
                  num_directions: int | None = None, num_layers: int = 1, cell: str = "lstm",
-                 forget_bias: float | None = None, example_shape: tuple[int, ...] | None = None) -> None:
+                 forget_bias: float | None = None, grid_shape: tuple[int, ...] | None = None) -> None:
         super().__init__()
         positive_int("input_size", input_size)
         positive_int("hidden_size", hidden_size)
@@ -247,10 +247,9 @@ class MDLSTM(StructuredModel):
             raise ValueError(f"num_directions: a {ndim}-D grid has {len(all_flips)} directions, got {num_directions}")
         self.flips = all_flips[:num_directions]
         self.input_size, self.hidden_size, self.num_classes, self.ndim = input_size, hidden_size, num_classes, ndim
-        self.example_shape = tuple(example_shape) if example_shape is not None else tuple(5 - k % 2 for k in
-                                                                                          range(ndim))
-        if len(self.example_shape) != ndim:
-            raise ValueError(f"example_shape: expected {ndim} sizes, got {self.example_shape}")
+        self.grid_shape = tuple(grid_shape) if grid_shape is not None else tuple(5 - k % 2 for k in range(ndim))
+        if len(self.grid_shape) != ndim:
+            raise ValueError(f"grid_shape: expected {ndim} sizes, got {self.grid_shape}")
         self.layers = nn.ModuleList()
         size = input_size
         for _ in range(num_layers):
@@ -277,21 +276,25 @@ class MDLSTM(StructuredModel):
         return y.flatten(1, -2).sum(1) / count  # the mean over the valid positions (B, C)
 
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
-        return random_grid(batch_size, self.example_shape, self.input_size, self.device, self.dtype, generator)
+        return random_grid(batch_size, self.grid_shape, self.input_size, self.device, self.dtype, generator)
 
 
 class RowLSTM(StructuredModel):
     """Row-by-row LSTM baseline on 2-D grids: each row ``(S_2 * F)`` one step, classify from the last valid row.
 
-    Args (keyword-only): input_size: F. hidden_size: H. num_classes: C. width: S_2, the grid's second axis (fixed:
-    a row is one input vector). Positions past an example's width are zero.
+    Args (keyword-only): input_size: F. hidden_size: H. num_classes: C. grid_shape: ``(S_1, S_2)``, the grids'
+    shape (S_2 is fixed: a row is one input vector of ``S_2 * F`` features). Positions past an example's sizes are
+    zeroed.
     """
 
-    def __init__(self, *, input_size: int, hidden_size: int, num_classes: int, width: int) -> None:
+    def __init__(self, *, input_size: int, hidden_size: int, num_classes: int, grid_shape: tuple[int, int]) -> None:
         super().__init__()
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_classes", num_classes),
-                        ("width", width)):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_classes", num_classes)):
             positive_int(name, v)
+        if len(tuple(grid_shape)) != 2:
+            raise ValueError(f"grid_shape: expected (S_1, S_2) of a 2-D grid, got {grid_shape!r}")
+        self.grid_shape = tuple(positive_int("grid_shape", s) for s in grid_shape)
+        width = self.grid_shape[1]
         self.input_size, self.width, self.num_classes = input_size, width, num_classes
         self.lstm = LSTMCell(width * input_size, hidden_size)
         self.output_layer = nn.Linear(hidden_size, num_classes)
@@ -306,7 +309,7 @@ class RowLSTM(StructuredModel):
         return self.output_layer(final.h)
 
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
-        return random_grid(batch_size, (5, self.width), self.input_size, self.device, self.dtype, generator)
+        return random_grid(batch_size, self.grid_shape, self.input_size, self.device, self.dtype, generator)
 
 
 GRAVES = Paper("Graves, Fernandez & Schmidhuber", 2007, "Multi-dimensional recurrent neural networks", "0705.2011")
@@ -318,4 +321,4 @@ register("mdlstm", paper=GRAVES, seed_equations="001 section 4.4, eq (26); Grave
          test_options={"input_size": 2, "hidden_size": 3, "num_classes": 4}, **_COMMON)(MDLSTM)
 register("row_lstm", paper=GRAVES, seed_equations="001 eqs (16)-(20) (the LSTM reading rows)",
          description="Baseline for grids: an LSTM reading a 2-D grid row by row (each row one step)",
-         test_options={"input_size": 2, "hidden_size": 3, "num_classes": 4, "width": 4}, **_COMMON)(RowLSTM)
+         test_options={"input_size": 2, "hidden_size": 3, "num_classes": 4, "grid_shape": (5, 4)}, **_COMMON)(RowLSTM)
