@@ -25,6 +25,7 @@ from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
+from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell  # noqa: F401  (issue 13)
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 
