@@ -30,7 +30,10 @@ their LeakyLP cell builds on it), ``cell="stable"``::
 **The model** (:class:`MDLSTM`, registry ``mdlstm``): as in Graves et al. section 3.1, the grid is scanned in all
 ``2^N`` directions (:func:`~rnnzoo.core.order.directions`), each by its own cell ("hidden layer"), and all of them
 feed the output layer: per position ``y_p = V [h^(1)_p; ...; h^(2^N)_p] + b_V`` (the sum of each direction's
-weighted contribution, as the paper's output layer receives them). ``num_layers > 1`` stacks such layers, each
+weighted contribution, as the paper's output layer receives them). The directions of a layer are scanned in ONE
+wavefront run (:class:`DirectionBank`: each direction's input reflected to start at the origin, the D cells stepped
+together with their own weights; equal to one run per direction, :func:`scan_directions`, in the tests).
+``num_layers > 1`` stacks such layers, each
 reading the concatenated directions of the one below. The image's class scores are the mean of ``y_p`` over the
 example's valid positions.
 
@@ -72,7 +75,8 @@ from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
 
-__all__ = ["CELL_KINDS", "GridInput", "MDLSTM", "MDLSTMCell", "RowLSTM", "check_grid", "grid_mask", "random_grid"]
+__all__ = ["CELL_KINDS", "DirectionBank", "GridInput", "MDLSTM", "MDLSTMCell", "RowLSTM", "check_grid", "grid_mask",
+           "random_grid", "reflect"]
 
 CELL_KINDS = ("lstm", "stable")
 
@@ -217,9 +221,75 @@ class MDLSTMCell(GridCell):
 
 
 def scan_directions(cells: nn.ModuleList, grid: Tensor, sizes: Tensor, flips: list[tuple[bool, ...]]) -> Tensor:
-    """Each cell run over ``grid`` ``(B, *S, F)`` in its direction; their outputs concatenated ``(B, *S, D*H)``."""
+    """Each cell run over ``grid`` ``(B, *S, F)`` in its direction, one run per direction (the reference twin of
+    :class:`DirectionBank`); their outputs concatenated ``(B, *S, D*H)``."""
     return torch.cat([run(cell, grid, order=Wavefront(flip, sizes)).output for cell, flip in zip(cells, flips,
                                                                                               strict=True)], -1)
+
+
+def reflect(x: Tensor, sizes: Tensor, flip: tuple[bool, ...]) -> Tensor:
+    """``x`` ``(B, *S, ...)`` reflected along the flipped axes within each example's ``sizes`` (an involution;
+    positions outside the sizes stay where they are)."""
+    for k, f in enumerate(flip):
+        if not f:
+            continue
+        axis, n = 1 + k, x.shape[1 + k]
+        i = torch.arange(n, device=x.device).unsqueeze(0)
+        s = sizes[:, k:k + 1].to(x.device)
+        idx = torch.where(i < s, s - 1 - i, i)  # (B, n)
+        view = [x.shape[0]] + [1] * (x.dim() - 1)
+        view[axis] = n
+        x = x.gather(axis, idx.view(view).expand_as(x))
+    return x
+
+
+class DirectionBank(GridCell):
+    """D cells of one layer stepped together: ONE wavefront run for all of a layer's directions.
+
+    Each direction's input is reflected (:func:`reflect`) so that its scan starts at the origin, the D inputs are
+    concatenated along the channels, and one step computes the D cells' gates with their own weights (a batched
+    product over the direction axis) and :meth:`MDLSTMCell.memory` / :meth:`MDLSTMCell.hidden` on ``(M, D, ...)``.
+    The cells are the parameters (``bank.cells[d]`` is direction d's :class:`MDLSTMCell`); :func:`scan_directions`
+    (one run per direction) is the reference the tests hold it equal to.
+
+    Shapes: input ``(..., D*I)``; ``project`` ``(..., D*G*H)``; state ``LSTMState(h (M, D*H), c (M, D*H))``.
+    """
+
+    def __init__(self, cells: nn.ModuleList) -> None:
+        super().__init__()
+        self.cells = cells
+        first = cells[0]
+        self.ndim, self.hidden_size, self.directions = first.ndim, first.hidden_size, len(cells)
+        self.input_size = first.input_size * self.directions
+        self.output_size = first.hidden_size * self.directions
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> LSTMState:
+        spec = TensorSpec((batch_size, self.output_size))
+        return LSTMState(spec, spec)
+
+    def project(self, x: Tensor) -> Tensor:
+        w = torch.stack([c.weight_ih for c in self.cells])  # (D, G*H, I)
+        b = torch.stack([c.bias for c in self.cells])  # (D, G*H)
+        u = torch.einsum("...di,dgi->...dg", x.unflatten(-1, (self.directions, -1)), w) + b
+        return u.flatten(-2)
+
+    def step(self, u_t: Tensor, prev: tuple[LSTMState, ...]) -> tuple[Tensor, LSTMState]:
+        D, H = self.directions, self.hidden_size
+        split = tuple(LSTMState(p.h.unflatten(-1, (D, H)), p.c.unflatten(-1, (D, H))) for p in prev)
+        hcat = torch.cat([p.h for p in split], -1)  # (M, D, N*H)
+        w = torch.stack([c.weight_hh for c in self.cells])  # (D, G*H, N*H)
+        pre = u_t.unflatten(-1, (D, -1)) + torch.einsum("mdk,dgk->mdg", hcat, w)
+        cell = self.cells[0]  # the pointwise part is the same for every direction
+        c, o_pre = cell.memory(pre, split)
+        h = cell.hidden(o_pre, c).flatten(-2)
+        return h, LSTMState(h, c.flatten(-2))
+
+
+def scan_bank(bank: DirectionBank, grid: Tensor, sizes: Tensor, flips: list[tuple[bool, ...]]) -> Tensor:
+    """All directions in one run of ``bank``: ``(B, *S, F) -> (B, *S, D*H)``, equal to :func:`scan_directions`."""
+    x = torch.cat([reflect(grid, sizes, f) for f in flips], -1)
+    out = run(bank, x, order=Wavefront(None, sizes)).output.unflatten(-1, (len(flips), -1))
+    return torch.cat([reflect(out[..., d, :], sizes, f) for d, f in enumerate(flips)], -1)
 
 
 class MDLSTM(StructuredModel):
@@ -258,13 +328,19 @@ class MDLSTM(StructuredModel):
             size = hidden_size * len(self.flips)
         self.output_layer = nn.Linear(size, num_classes)  # V: every direction feeds the output layer
 
-    def features(self, x: GridInput) -> Tensor:
-        """``(B, *S, D*H)``: the last layer's directions concatenated, zero outside each example's sizes."""
+    def features(self, x: GridInput, *, one_run: bool = True) -> Tensor:
+        """``(B, *S, D*H)``: the last layer's directions concatenated, zero outside each example's sizes.
+
+        ``one_run``: all directions of a layer in one wavefront run (:class:`DirectionBank`); False: one run per
+        direction (:func:`scan_directions`, the reference)."""
         grid, sizes = check_grid(x, self.ndim, self.input_size)
         mask = grid_mask(sizes, tuple(grid.shape[1:-1])).unsqueeze(-1)
         h = grid * mask
         for cells in self.layers:
-            h = scan_directions(cells, h, sizes, self.flips)
+            if one_run:
+                h = scan_bank(DirectionBank(cells), h, sizes, self.flips)
+            else:
+                h = scan_directions(cells, h, sizes, self.flips)
         return h
 
     def forward(self, x: GridInput) -> Tensor:
