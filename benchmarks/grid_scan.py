@@ -3,10 +3,12 @@ ConvLSTM over the rows (issue 13, "Speed": the wavefront scan's time should grow
 
 Models (batch 32, 32 units, one input channel): ``mdlstm`` with one direction and with all four (Graves et al.'s
 model), ``spatial_lstm`` (one layer, radius 1), and ``convlstm`` reading the image row by row (each row a step of
-``(1, 1, S)``, kernel 3, 32 channels). Runner steps per forward: ``H + W - 1`` fronts per direction for the
-wavefront models (what :class:`~rnnzoo.core.order.Wavefront` runs, tested in ``tests/core/test_order.py``), ``H``
-rows for the ConvLSTM. The printed ratios compare each model's time at
-the sizes with the growth of H + W (x2 per doubling) and of H x W (x4).
+``(1, 1, S)``, kernel 3, 32 channels). Runner steps per forward: ``H + W - 1`` fronts for the wavefront models (what
+:class:`~rnnzoo.core.order.Wavefront` runs, tested in ``tests/core/test_order.py``; the 4 directions of a layer are
+one run, each front 4 directions wide), ``H`` rows for the ConvLSTM. The steps grow with H + W; the time does only
+while a step's fixed cost dominates its work: each front holds up to ``min(H, W)`` positions (the padded front ``H``),
+so once the work dominates (one CPU thread at 28 pixels and more) the time grows with the cells, H x W. The printed
+ratios compare each model's time at the sizes with the growth of H + W (x2 per doubling) and of H x W (x4).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/grid_scan.py                 # 14, 28, 56 on the CPU
     PYTHONPATH=src python benchmarks/grid_scan.py --device cuda --out benchmarks/results/grid_scan_cuda.md
@@ -61,10 +63,15 @@ def cases(side: int, batch: int, hidden: int, device: torch.device) -> list[Case
     rows = grid.permute(0, 1, 3, 2).unsqueeze(3)  # (B, T=S rows, C=1, Y=1, X=S)
     fronts = 2 * side - 1
     out.append(("mdlstm, 1 direction", fronts, lambda: md1(x).sum()))
-    out.append(("mdlstm, 4 directions", 4 * fronts, lambda: md4(x).sum()))
+    out.append(("mdlstm, 4 directions (one run)", fronts, lambda: md4(x).sum()))
     out.append(("spatial_lstm, 1 layer", fronts, lambda: sp(x).log_density.sum()))
     out.append(("convlstm over rows", side, lambda: run(conv, rows).output.sum()))
     return out
+
+
+def ratios(sides: list[int], power: int) -> str:
+    """The growth of ``side ** power`` between consecutive sizes, e.g. ``x2, x2`` for H + W at 14, 28, 56."""
+    return ", ".join(f"x{(b / a) ** power:g}" for a, b in zip(sides, sides[1:], strict=False))
 
 
 def main() -> None:
@@ -84,12 +91,12 @@ def main() -> None:
             rows.setdefault(name, []).append((side, steps, timed(fn, args.reps, device)))
     lines = [f"grid scan, batch {args.batch}, {args.hidden} units, {device} ({platform.processor() or 'cpu'}, "
              f"{torch.get_num_threads()} threads), median of {args.reps}; seconds per forward + backward", "",
-             "| model | " + " | ".join(f"{s}x{s}: steps, s" for s in sides) + " | time ratio per doubling "
-             "(H+W: x2, HxW: x4) |", "|---" * (len(sides) + 2) + "|"]
+             "| model | " + " | ".join(f"{s}x{s}: steps, s" for s in sides) + " | time ratios between the sizes "
+             f"(H+W: {ratios(sides, 1)}; HxW: {ratios(sides, 2)}) |", "|---" * (len(sides) + 2) + "|"]
     for name, vals in rows.items():
         cells = [f"{steps}, {sec:.3f}" for _, steps, sec in vals]
-        ratios = ", ".join(f"x{b[2] / a[2]:.2f}" for a, b in zip(vals, vals[1:], strict=False))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratios} |")
+        growth = ", ".join(f"x{b[2] / a[2]:.2f}" for a, b in zip(vals, vals[1:], strict=False))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {growth} |")
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -9,7 +9,7 @@ from rnnzoo.reproduce.claims import Claim, Run, register_claim
 from rnnzoo.reproduce.verdict import Ordering
 
 _S_PER_UPDATE_MD, _S_PER_UPDATE_ROW, _S_EVAL = 0.25, 0.03, 15.0
-_STEPS = 400
+_STEPS = 800
 _SEEDS = (0, 1)
 
 register_claim(Claim(
@@ -31,7 +31,7 @@ register_claim(Claim(
             "on the shifted test images (the clean test accuracy is each run's test 'accuracy' in its "
             "results.json); pass: the mdlstm's median above the row_lstm's",
     base={"task": "grid_digits", "seq_len": None, "task_options": {"test_shift": 1}, "optimizer": "adam", "lr": 1e-2,
-          "batch_size": 32, "max_steps": _STEPS, "val_every": 100, "monitor": "accuracy", "eval_batch_size": 720,
+          "batch_size": 32, "max_steps": _STEPS, "val_every": 200, "monitor": "accuracy", "eval_batch_size": 720,
           "threads": 1},
     runs=(Run("mdlstm", {"model": "mdlstm", "hidden_size": 16}),
           Run("row_lstm", {"model": "row_lstm", "hidden_size": 48})),
