@@ -304,13 +304,15 @@ class StackLSTM(StructuredModel):
 
 def random_operations(batch_size: int, steps: int, input_size: int, *, generator: torch.Generator | None = None,
                       device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                      push_prob: float = 0.6) -> StackInput:
+                      push_prob: float = 0.6, padding: bool = True) -> StackInput:
     """A random valid :class:`StackInput`: pushes with probability ``push_prob`` (always on an empty stack), pops
-    otherwise, then NOOP after a length in [1, steps] (the first example full length)."""
+    otherwise, then (``padding``) NOOP after a length in [1, steps] (the first example full length)."""
     tokens = torch.randn(batch_size, steps, input_size, generator=generator)  # float32 draws: one input per seed
     draws = torch.rand(batch_size, steps, generator=generator)
     lengths = torch.randint(1, steps + 1, (batch_size,), generator=generator)
     lengths[0] = steps
+    if not padding:
+        lengths.fill_(steps)
     depth = torch.zeros(batch_size, dtype=torch.long)
     actions = torch.empty(batch_size, steps, dtype=torch.long)
     for t in range(steps):
