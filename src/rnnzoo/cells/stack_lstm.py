@@ -28,7 +28,7 @@ The store's capacity: the state has one shape across steps (the runner freezes m
 slot). **Invalid operations are rejected**: a pop on the empty stack, or a push when the store is full, leaves the
 stack unchanged inside the step (a step cannot raise for one example of a batch, and a padding step that the
 runner masks must not count) and is recorded in the state (``fault``: 1 pop on empty, 2 store full; ``fault_at``:
-the operation's index among the sequence's unmasked steps); :meth:`StackCell.check` raises on it, naming the
+the operation's index among the sequence's pushes and pops); :meth:`StackCell.check` raises on it, naming the
 example, the operation and the capacity, and :class:`StackLSTM` calls it after every run (``invalid="ignore"``
 lets pops on an empty stack pass as no-ops; a full store always raises). An action code outside {0, 1, 2} raises
 before the run.
@@ -92,8 +92,8 @@ class StackState(NamedTuple):
     """top: the inner cell's state at the pointer (for an LSTM ``LSTMState(h (B, H), c (B, H))``); store: the same
     structure with a slot axis, leaves (B, capacity + 1, ...), slot 0 the empty stack; parent: int64 (B, capacity + 1)
     the slot below each slot; pointer: int64 (B,) the top's slot; size: int64 (B,) pushes so far; ops: int64 (B,)
-    operations done (unmasked steps); fault: int64 (B,) 0, or the first invalid operation's code (1 pop on empty,
-    2 store full); fault_at: int64 (B,) that operation's index in ``ops``."""
+    pushes and pops done (NOOP and masked steps do not count); fault: int64 (B,) 0, or the first invalid
+    operation's code (1 pop on empty, 2 store full); fault_at: int64 (B,) that operation's index in ``ops``."""
 
     top: Any
     store: Any
@@ -222,7 +222,7 @@ class StackCell(Cell):
         top = tree_map(lambda s: _at(s, pointer), store)  # h[p], c[p]
         code = torch.where(push & full, FULL, torch.where(pop & empty, POP_EMPTY, 0))
         first = (state.fault == 0) & (code != 0)
-        new = StackState(top, store, parent, pointer, state.size + push_ok.long(), state.ops + 1,
+        new = StackState(top, store, parent, pointer, state.size + push_ok.long(), state.ops + (a != NOOP).long(),
                          torch.where(first, code, state.fault), torch.where(first, state.ops, state.fault_at))
         return self.output(new), new
 
@@ -241,7 +241,7 @@ class StackCell(Cell):
         what = (f"push ({PUSH}) with the store full: it holds capacity={self.capacity} pushes per sequence (a pop "
                 "frees no slot); build the model with a larger capacity") if code == FULL else (
                 f"pop ({POP}) on an empty stack")
-        raise ValueError(f"actions: example {b}, operation {at} (its {at + 1}th unmasked step): {what}; "
+        raise ValueError(f"actions: example {b}, operation {at} (its push or pop number {at + 1}): {what}; "
                          f"{int(bad.sum())} example(s) of {bad.numel()} made an invalid operation")
 
     def extra_repr(self) -> str:
@@ -259,7 +259,7 @@ class StackLSTM(StructuredModel):
     inner cell's registry name (a vector cell, default ``"lstm"``); cell_options: its options.
 
     ``forward(x)``: :class:`StackInput` -> ``(B, T, C)`` logits (or ``(B, T, H)``), zero at NOOP steps before the
-    head. The steps are one ``rnnzoo.run`` of :class:`StackCell` with ``mask = actions != NOOP``.
+    head. The steps are one ``rnnzoo.run`` of :class:`StackCell` (a NOOP step leaves the stack unchanged).
     """
 
     def __init__(self, *, input_size: int, hidden_size: int, num_classes: int | None = None, capacity: int = 64,
@@ -288,13 +288,14 @@ class StackLSTM(StructuredModel):
         if x.tokens.dim() != 3:
             raise ValueError(f"x.tokens: expected (B, T, {self.input_size}), got {tuple(x.tokens.shape)}")
         valid = x.actions != NOOP
-        if self.stack:
-            out = run(self.cell, x, mask=valid)
+        if self.stack:  # NOOP steps leave the stack as it is (no runner mask: no per-step copy of the store)
+            out = run(self.cell, x)
             self.cell.check(out.state, pops=self.invalid == "raise")
+            y = out.output.masked_fill(~valid.unsqueeze(-1), 0.0)
         else:  # every token pushed: a plain run of the inner cell from the empty stack's state
             start = self.cell.initial_state(x.tokens.shape[0], device=x.tokens.device, dtype=x.tokens.dtype).top
-            out = run(self.cell.inner, x.tokens, start, mask=valid)
-        return self.head(out.output) if self.head is not None else out.output
+            y = run(self.cell.inner, x.tokens, start, mask=valid).output
+        return self.head(y) if self.head is not None else y
 
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> StackInput:
         """Random tokens and valid operations (no pop on an empty stack), NOOP padding after a random length."""
