@@ -38,7 +38,7 @@ Shapes: :class:`StackInput` ``tokens`` ``(B, T, I)`` float and ``actions`` int64
 Cost: a step is an LSTM step for every example (a pop's result is discarded by a ``torch.where``) plus one
 scatter into and one gather from the store, ``O(capacity x H)`` per example for the out-of-place scatter.
 
-**Deviations.** The paper's LSTM (section 2, as in the reference code, cnn's ``LSTMBuilder``) couples the forget
+**Deviations.** The paper's LSTM (in the reference code: cnn's ``LSTMBuilder``, ``cnn/lstm.cc``) couples the forget
 gate to the input gate (``f = 1 - i``) and has peephole matrices from ``c`` into ``i`` and ``o``; the default here
 is the standard forget-gate LSTM (``cell="lstm"``, exactly torch.nn.LSTM); ``cell_options={"coupled": True,
 "peephole": True}`` gives the coupled gate with rnnzoo's diagonal peepholes (not full matrices). Any registered
@@ -72,7 +72,8 @@ from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec, map_spec
 from rnnzoo.core.tree import tree_map, tree_where
 
-__all__ = ["NOOP", "POP", "PUSH", "StackCell", "StackInput", "StackLSTM", "StackState", "check_stack_input"]
+__all__ = ["NOOP", "POP", "PUSH", "StackCell", "StackInput", "StackLSTM", "StackState", "check_stack_input",
+           "random_operations"]
 
 PUSH, POP, NOOP = 0, 1, 2
 """The operation codes of :class:`StackInput` ``actions``."""
