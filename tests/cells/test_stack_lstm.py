@@ -196,9 +196,13 @@ def test_gradients_through_pops_reach_the_popped_states_float64():
     assert g[0, 0].abs().sum() > 0 and g[0, 1:].abs().sum() == 0
 
 
-def test_any_vector_cell_can_be_the_stack_gru_and_zero_initial_state():
+@pytest.mark.parametrize("cell,options", [("gru", {}), ("lstm", {"coupled": True, "peephole": True})],
+                         ids=["gru", "paper_lstm_variant"])
+def test_any_vector_cell_can_be_the_stack_with_a_zero_initial_state(cell, options):
+    """The inner cell re-run over the stack's contents (GRU; the coupled-gate peephole LSTM of Dyer et al.'s code)."""
     torch.manual_seed(0)
-    model = rnnzoo.create("stack_lstm", input_size=I, hidden_size=H, cell="gru", initial="zeros").double()
+    model = rnnzoo.create("stack_lstm", input_size=I, hidden_size=H, cell=cell, cell_options=options,
+                          initial="zeros").double()
     x = _ops(11, batch=1, steps=14, push_prob=0.5)
     y = model(x)[0]
     inner, contents = model.cell.inner, []
