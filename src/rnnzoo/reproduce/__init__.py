@@ -11,6 +11,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_attention,
     claims_dmn,
     claims_fsmn,
+    claims_ft,
     claims_ggnn,
     claims_highway,
     claims_indrnn,
