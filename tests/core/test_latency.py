@@ -9,6 +9,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnzoo
 from rnnzoo.core.latency import LatencyControlled, LatencyStream, windows
+from rnnzoo.core.latency import stream as stream_of
 from rnnzoo.core.layers import BidirectionalState
 
 
@@ -222,3 +223,35 @@ def test_bad_input_names_the_argument():
     stream.flush()
     with pytest.raises(ValueError, match="flush: no frames"):
         stream.flush()
+
+
+def test_stream_of_a_stack_equals_the_model_with_residual_and_a_unidirectional_layer():
+    torch.manual_seed(1)
+    model = rnnzoo.create("lstm", 3, 4, num_layers=2, bidirectional=True, latency=(2, 1), residual=True).double()
+    mixed = rnnzoo.Stacked([LatencyControlled(rnnzoo.GRUCell(3, 4), chunk=3, right=2),
+                            rnnzoo.Recurrent(rnnzoo.LSTMCell(8, 5))]).double()
+    x = torch.randn(2, 13, 3, dtype=torch.float64)
+    for net, delay in ((model, 2 * (2 - 1 + 1)), (mixed, 3 - 1 + 2)):
+        net.eval()
+        stream = stream_of(net)
+        assert stream.delay == delay
+        parts, at = [], 0
+        for n in (1, 4, 0, 1, 1, 6):
+            y = stream.push(x[:, at:at + n])
+            at += n
+            parts.append(y)
+            done = sum(p.shape[1] for p in parts)
+            assert done >= at - delay  # every output at most `delay` frames late
+        parts.append(stream.flush())
+        torch.testing.assert_close(torch.cat(parts, 1), net(x)[0])
+    with pytest.raises(ValueError, match="layer 0 is a Bidirectional"):
+        stream_of(rnnzoo.create("lstm", 3, 4, bidirectional=True))
+
+
+def test_flush_after_every_frame_was_emitted():
+    layer = _layer(2, 0).eval()
+    x = torch.randn(1, 6, 3, dtype=torch.float64)
+    stream = layer.stream()
+    y = stream.push(x)
+    assert y.shape[1] == 6 and stream.flush().shape[1] == 0
+    torch.testing.assert_close(y, layer(x)[0])

@@ -65,7 +65,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnnzoo.core.cell import Cell
-from rnnzoo.core.layers import Bidirectional, BidirectionalState, Merge, _unpack
+from rnnzoo.core.layers import Bidirectional, BidirectionalState, Merge, Recurrent, Stacked, _unpack
 from rnnzoo.core.runner import RunOutput, StepHook, run, valid_steps
 from rnnzoo.core.tree import tree_leaves, tree_map
 
@@ -289,8 +289,8 @@ class LatencyStream:
 
     def _emit(self, n_chunks: int | None, like: Tensor) -> Tensor:
         layer = self.layer
-        if self._frames is None or n_chunks == 0:
-            return like.new_zeros((like.shape[0], 0, layer.output_size, *like.shape[3:]))
+        if self._frames is None or n_chunks == 0 or self._frames.shape[1] == 0:
+            return _empty(like, layer.output_size)
         b = layer.backward_run(self._frames, n_chunks=n_chunks).output
         m = b.shape[1]
         out = layer._merge(self._forward[:, :m], b)
@@ -299,4 +299,96 @@ class LatencyStream:
         return out
 
 
-__all__ = ["LatencyControlled", "LatencyStream", "check_latency", "windows"]
+def _empty(like: Tensor, size: int) -> Tensor:
+    """No frames: ``(B, 0, size, *spatial)`` shaped after the frames ``like``."""
+    return like.new_zeros((like.shape[0], 0, size, *like.shape[3:]))
+
+
+class _ForwardStream:
+    """A unidirectional layer in a :class:`StackStream`: every frame's output at once, the state carried."""
+
+    def __init__(self, layer: Recurrent) -> None:
+        self.layer, self.state = layer, None
+
+    def push(self, x: Tensor) -> Tensor:
+        if x.shape[1] == 0:
+            return _empty(x, self.layer.output_size)
+        out = self.layer.run(x if self.layer.batch_first else x.transpose(0, 1), self.state)
+        self.state = out.state
+        return out.output if self.layer.batch_first else out.output.transpose(0, 1)
+
+    def flush(self, like: Tensor) -> Tensor:
+        self.state = None
+        return _empty(like, self.layer.output_size)
+
+
+class StackStream:
+    """Online use of a stack (a :func:`rnnzoo.create` model or a :class:`~rnnzoo.core.layers.Stacked`) whose
+    layers are :class:`LatencyControlled` or unidirectional :class:`~rnnzoo.core.layers.Recurrent` layers.
+
+    ``push(x)`` / ``flush()`` as :class:`LatencyStream`: layer l's final outputs are pushed into layer l + 1 as
+    they come (with the stack's residual connections; dropout between layers follows ``train()``/``eval()``:
+    stream in eval mode). The output at t waits for at most ``delay``, the sum of the layers' delays. The
+    concatenated outputs equal ``model(x)[0]``.
+    """
+
+    def __init__(self, model: Stacked) -> None:
+        if not isinstance(model, Stacked):
+            raise TypeError(f"model: expected a Stacked model (rnnzoo.create), got {type(model).__name__}")
+        streams: list[Any] = []
+        for i, layer in enumerate(model.layers):
+            if isinstance(layer, LatencyControlled):
+                streams.append(LatencyStream(layer))
+            elif isinstance(layer, Recurrent) and not layer.reverse:
+                streams.append(_ForwardStream(layer))
+            else:
+                what = "a reversed Recurrent" if isinstance(layer, Recurrent) else f"a {type(layer).__name__}"
+                raise ValueError(f"model: layer {i} is {what}, which needs the whole sequence; a stream takes "
+                                 "latency-controlled and unidirectional layers")
+        self.model, self.streams = model, streams
+        self.delay = sum(layer.delay for layer in model.layers if isinstance(layer, LatencyControlled))
+        self._inputs: list[Tensor | None] = [None] * len(streams)
+        self.started = False
+
+    def _through(self, index: int, h: Tensor, y: Tensor) -> Tensor:
+        """Layer ``index``'s new outputs ``y`` connected (residual, dropout) with the inputs they belong to."""
+        pending = self._inputs[index]
+        pending = h if pending is None else torch.cat([pending, h], 1)
+        m = y.shape[1]
+        self._inputs[index] = pending[:, m:]
+        return self.model.connect(index, y, pending[:, :m])
+
+    def push(self, x: Tensor) -> Tensor:
+        """The next frames ``(B, n, *F)`` -> the stack's outputs that became final ``(B, m, *O)``."""
+        self.started = True
+        h = x
+        for i, stream in enumerate(self.streams):
+            h = self._through(i, h, stream.push(h))
+        return h
+
+    def flush(self) -> Tensor:
+        """The remaining outputs: each layer takes what the layer below flushed, then ends; then a reset."""
+        if not self.started:
+            raise ValueError("flush: no frames were pushed since the stream started (or was last flushed)")
+        h: Tensor | None = None
+        for i, stream in enumerate(self.streams):
+            parts = []
+            if h is not None:
+                parts.append(self._through(i, h, stream.push(h)))
+            like = h if h is not None else self._inputs[i]
+            assert like is not None
+            rest = stream.flush() if isinstance(stream, LatencyStream) else stream.flush(like)
+            parts.append(self._through(i, like[:, :0], rest))
+            h = torch.cat(parts, 1)
+        self._inputs = [None] * len(self.streams)
+        self.started = False
+        assert h is not None
+        return h
+
+
+def stream(model: LatencyControlled | Stacked) -> LatencyStream | StackStream:
+    """A stream over a latency-controlled layer or a stack of such (and unidirectional) layers."""
+    return LatencyStream(model) if isinstance(model, LatencyControlled) else StackStream(model)
+
+
+__all__ = ["LatencyControlled", "LatencyStream", "StackStream", "check_latency", "stream", "windows"]
