@@ -177,7 +177,8 @@ class LatencyControlled(Bidirectional):
             return t[:, :steps] if n_chunks is None else t
 
         keep = emit(valid.reshape(batch * k, width))  # (B, T')
-        output = tree_map(lambda t: emit(t) * keep.view(*keep.shape, *([1] * (t.dim() - 2))).to(t.dtype), out.output)
+        output = tree_map(lambda t: torch.where(keep.view(*keep.shape, *([1] * (t.dim() - 2))), emit(t),
+                                                t.new_zeros(())), out.output)
         states = tree_map(emit, out.states) if out.states is not None else None
         first = tree_map(lambda s: s.reshape(batch, k, *s.shape[1:])[:, 0], out.state)
         return RunOutput(output, first, states)
