@@ -255,3 +255,25 @@ def test_flush_after_every_frame_was_emitted():
     y = stream.push(x)
     assert y.shape[1] == 6 and stream.flush().shape[1] == 0
     torch.testing.assert_close(y, layer(x)[0])
+
+
+def test_a_spatial_cell_streams_and_matches_the_bidirectional_layer_when_the_window_reaches_the_end():
+    torch.manual_seed(2)
+    lc = LatencyControlled(rnnzoo.ConvLSTMCell(1, 2), chunk=2, right=1).double().eval()
+    x = torch.randn(2, 5, 1, 4, 4, dtype=torch.float64)
+    out, _ = lc(x, lengths=[5, 3])
+    assert out.shape == (2, 5, 4, 4, 4) and out[1, 3:].abs().sum() == 0
+    stream = lc.stream()
+    parts = [stream.push(x[:, :3]), stream.push(x[:, 3:]), stream.flush()]
+    torch.testing.assert_close(torch.cat(parts, 1), lc(x)[0])
+    wide = LatencyControlled(rnnzoo.ConvLSTMCell(1, 2), chunk=2, right=4).double()
+    bi = rnnzoo.Bidirectional(rnnzoo.ConvLSTMCell(1, 2)).double()
+    wide.load_state_dict(lc.state_dict())
+    bi.load_state_dict(lc.state_dict())
+    torch.testing.assert_close(wide(x, lengths=[5, 3])[0], bi(x, lengths=[5, 3])[0])
+
+
+def test_gradients_match_finite_differences():
+    layer = _layer(2, 1, "gru")
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: layer(t, lengths=[5, 4])[0], (x,))
