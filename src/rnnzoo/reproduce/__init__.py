@@ -15,6 +15,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_ggnn,
     claims_highway,
     claims_indrnn,
+    claims_latency,
     claims_memn2n,
     claims_mogdrnn,
     claims_ntm,
