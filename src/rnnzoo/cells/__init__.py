@@ -7,6 +7,7 @@ from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
+from rnnzoo.cells.ft_lstm import FTLSTMCell as FTLSTMCell
 from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
