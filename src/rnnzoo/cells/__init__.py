@@ -27,6 +27,7 @@ from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
+from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState  # noqa: F401
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN",
