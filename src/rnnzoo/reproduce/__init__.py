@@ -14,6 +14,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_ggnn,
     claims_highway,
     claims_indrnn,
+    claims_lg,
     claims_memn2n,
     claims_mogdrnn,
     claims_ntm,
