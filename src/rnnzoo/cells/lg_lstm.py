@@ -26,7 +26,7 @@ hidden cells are carried from layer to layer at the same position), so there is 
 the steps of one ``rnnzoo.run`` (the input features are fed unchanged at every step, the state carries
 ``h``/``c`` of every position and the layer counter). After L layers a position has seen the features within
 L - 1 pixels through the local path and, through the global path, the whole image from layer 2 on.
-``global_feature=False`` drops ``g`` (the ablation of the paper's table 4 and of the claim ``lg_lstm_global``).
+``global_feature=False`` drops ``g`` (the local-only ablation of the claim ``lg_lstm_global``).
 
 Shapes: B batch, Y x X image (rows, columns), C channels, d = hidden_size, K classes. Input :class:`ImageInput`:
 ``image`` ``(B, Y, X, C)`` channels last, ``sizes`` int64 ``(B, 2)`` (each example's valid rows and columns,
