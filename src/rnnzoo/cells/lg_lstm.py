@@ -20,12 +20,13 @@ neighbours, the global hidden cells and the position's own features; the eight o
 are a linear map of the last layer's depth hidden cells, ``scores[i, j] = W_out h^L[i, j, 9] + b_out``
 (the paper's final convolution).
 
-**The recurrent axis is depth.** The neighbours' hidden cells come from the *previous* layer (the paper
-computes each LG-LSTM layer over all positions in parallel; only the memory of each dimension and the depth
-hidden cells are carried from layer to layer at the same position), so there is no spatial scan: the layers are
-the steps of one ``rnnzoo.run`` (the input features are fed unchanged at every step, the state carries
-``h``/``c`` of every position and the layer counter). After L layers a position has seen the features within
-L - 1 pixels through the local path and, through the global path, the whole image from layer 2 on.
+**The recurrent axis is depth.** The neighbours' hidden cells come from the *previous* layer: one LG-LSTM layer
+updates all positions in parallel, and it is the *stack* of layers that lets "each pixel sense a much larger
+region" (the paper's abstract), which a spatial scan inside a layer would already give; only the memory of each
+dimension and the depth hidden cells are carried from layer to layer at the same position. So there is no spatial
+scan: the layers are the steps of one ``rnnzoo.run`` (the input features are fed unchanged at every step, the
+state carries ``h``/``c`` of every position and the layer counter). After L layers a position has seen the
+features within L - 1 pixels through the local path and, through the global path, the whole image from layer 2 on.
 ``global_feature=False`` drops ``g`` (the local-only ablation of the claim ``lg_lstm_global``).
 
 Shapes: B batch, Y x X image (rows, columns), C channels, d = hidden_size, K classes. Input :class:`ImageInput`:
