@@ -12,6 +12,7 @@ from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
+from rnnzoo.cells.lg_lstm import LGLSTM, ImageInput  # noqa: F401  (issue 13)
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.memn2n import MemN2N

@@ -16,6 +16,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_highway,
     claims_indrnn,
     claims_latency,
+    claims_lg,
     claims_memn2n,
     claims_mogdrnn,
     claims_ntm,
