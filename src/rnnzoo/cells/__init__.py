@@ -7,10 +7,12 @@ from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
+from rnnzoo.cells.ft_lstm import FTLSTMCell as FTLSTMCell
 from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
+from rnnzoo.cells.lg_lstm import LGLSTM, ImageInput  # noqa: F401  (issue 13)
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.mdlstm import MDLSTM, GridInput, MDLSTMCell, RowLSTM  # noqa: F401  (issue 13)
@@ -28,6 +30,7 @@ from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell  # noqa: F401  (issue 13)
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
+from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState  # noqa: F401
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN",

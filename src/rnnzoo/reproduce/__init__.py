@@ -11,9 +11,12 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_attention,
     claims_dmn,
     claims_fsmn,
+    claims_ft,
     claims_ggnn,
     claims_highway,
     claims_indrnn,
+    claims_latency,
+    claims_lg,
     claims_md,
     claims_memn2n,
     claims_mogdrnn,
@@ -21,6 +24,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_pointer,
     claims_rmn,
     claims_speed,
+    claims_stack,
     claims_xlstm,
 )
 from rnnzoo.reproduce.claims import QUICK, Claim, Run, UnknownClaimError, get_claim, list_claims, register_claim
