@@ -10,6 +10,13 @@ while a step's fixed cost dominates its work: each front holds up to ``min(H, W)
 so once the work dominates (one CPU thread at 28 pixels and more) the time grows with the cells, H x W. The printed
 ratios compare each model's time at the sizes with the growth of H + W (x2 per doubling) and of H x W (x4).
 
+Measured here (one thread of the shared 2-core machine, load varying; medians of 3, seconds per forward + backward
+at 14 / 28 / 56 pixels): batch 32, 32 units, the issue's size: mdlstm 1 direction 0.098 / 0.405 / 1.87 (x4.1, x4.6),
+4 directions in one run 0.466 / 1.72 / 8.38 (x3.7, x4.9), spatial_lstm 0.302 / 0.654 / 3.51, ConvLSTM over rows
+0.030 / 0.151 / 0.511: the steps double, the time grows with the cells (H x W), the work dominates. Batch 1, 8 units
+(``--batch 1 --hidden 8``): mdlstm 0.026 / 0.048 / 0.099 (x1.8, x2.1), 4 directions 0.027 / 0.056 / 0.129 (x2.1,
+x2.3), spatial_lstm x2.0, x2.6: where a step's fixed cost dominates, the time follows the H + W steps.
+
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/grid_scan.py                 # 14, 28, 56 on the CPU
     PYTHONPATH=src python benchmarks/grid_scan.py --device cuda --out benchmarks/results/grid_scan_cuda.md
 """
