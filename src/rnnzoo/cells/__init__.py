@@ -15,6 +15,7 @@ from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lg_lstm import LGLSTM, ImageInput  # noqa: F401  (issue 13)
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
+from rnnzoo.cells.mdlstm import MDLSTM, GridInput, MDLSTMCell, RowLSTM  # noqa: F401  (issue 13)
 from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
@@ -26,6 +27,7 @@ from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
+from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell  # noqa: F401  (issue 13)
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState  # noqa: F401
