@@ -21,9 +21,15 @@ def test_the_divergence_example_prints_what_the_readme_quotes(tmp_path, capsys):
     argv = ["train", *command.group(1).split(), "--progress", "none", "--run-dir", str(tmp_path / "run")]
     assert cli.main(argv) == 1
     err = " ".join(capsys.readouterr().err.split())
-    printed = re.search(r"training diverged at step \d+: loss [^,]+, gradient norm \w+", err)
+    printed = re.search(r"training diverged at step (\d+): loss ([^,]+), gradient norm (\w+)", err)
     assert printed, err
-    assert f'("{printed.group(0)};' in FLAT, f"README should quote: {printed.group(0)}"
+    quoted = re.search(r'\("training diverged at step (\d+): loss ([^,]+), gradient norm (\w+);', FLAT)
+    assert quoted, "the README quotes the divergence message"
+    # the step and the gradient norm are exact; a loss of 1e36 depends on the summation order of the threads
+    # (1.40e36 with 2 threads, 1.71e36 with 1): the same order of magnitude, within a factor of 2
+    assert printed.group(1, 3) == quoted.group(1, 3), (printed.group(0), quoted.group(0))
+    ratio = float(printed.group(2)) / float(quoted.group(2))
+    assert 0.5 < ratio < 2.0, f"README should quote: {printed.group(0)}"
 
 
 @pytest.mark.slow  # 11 s on a quiet machine, over 20 s on a busy one (Jacobians over T = 100, five plots)

@@ -7,12 +7,15 @@ from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
+from rnnzoo.cells.ft_lstm import FTLSTMCell as FTLSTMCell
 from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
+from rnnzoo.cells.lg_lstm import LGLSTM, ImageInput  # noqa: F401  (issue 13)
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
+from rnnzoo.cells.mdlstm import MDLSTM, GridInput, MDLSTMCell, RowLSTM  # noqa: F401  (issue 13)
 from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
@@ -25,8 +28,10 @@ from rnnzoo.cells.s_lstm import SLSTM, SLSTMTreeCell  # noqa: F401
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
+from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell  # noqa: F401  (issue 13)
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
+from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState  # noqa: F401
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM  # noqa: F401
 
 __all__ = [

@@ -15,6 +15,7 @@ from torch import nn
 
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.checks import boolean, positive_int, probability
+from rnnzoo.core.latency import LatencyControlled, check_latency
 from rnnzoo.core.layers import Bidirectional, Merge, Recurrent, Stacked
 from rnnzoo.core.registry import ModelInfo, ModelKind, model_info
 from rnnzoo.core.torch_equiv import to_torch
@@ -70,6 +71,7 @@ def create(
     zoneout: float | dict[str, float] | None = None,
     weight_drop: float | None = None,
     layer_norm: bool = False,
+    latency: tuple[int, int] | None = None,
     **options: Any,
 ) -> nn.Module:
     """Build a registered architecture.
@@ -101,6 +103,11 @@ def create(
             WeightDrop -> Zoneout -> VariationalDropout. The random ones act in training mode only
             (``model.train()``, zoneout's expectation in eval mode). Their values are recorded in
             ``model.config``; a model with any of them has no torch.nn equivalent (``to_torch`` raises).
+        latency: ``(N_c, N_r)`` with ``bidirectional=True``: latency-controlled bidirectional layers
+            (:class:`~rnnzoo.core.latency.LatencyControlled`, Zhang et al. 2016, arXiv:1510.08983): the
+            backward direction restarts in every chunk of N_c frames and reads N_r frames past it, so an output
+            waits for at most N_c - 1 + N_r future frames (``layer.stream()`` for online use). In ``rnnzoo
+            train`` it is given as a model option: ``--option latency=[N_c,N_r]``.
         **options: the cell's own options (see its docstring, e.g. ``activation="relu"``); for a
             whole-model entry, the model's options.
     """
@@ -110,7 +117,8 @@ def create(
     if info.kind is ModelKind.MODEL:
         stacking = {k: v for k, v, default in (("num_layers", num_layers, 1), ("bidirectional", bidirectional, False),
                                                ("batch_first", batch_first, True), ("dropout", dropout, 0.0),
-                                               ("residual", residual, False), ("merge", merge, "concat"))
+                                               ("residual", residual, False), ("merge", merge, "concat"),
+                                               ("latency", latency, None))
                     if v != default}
         accepted = info.options()
         for key in ("num_layers", "dropout", "bidirectional"):  # a whole model with such options takes them itself
@@ -144,6 +152,11 @@ def create(
     if dropout and num_layers == 1:
         warnings.warn("dropout: applies between stacked layers; with num_layers=1 it does nothing "
                       f"(got dropout={dropout})", stacklevel=2)
+    if latency is not None:
+        latency = check_latency(latency)
+        if not bidirectional:
+            raise ValueError(f"latency: a latency-controlled layer is bidirectional; pass bidirectional=True with "
+                             f"latency={latency!r} (a unidirectional layer has no latency to control)")
     info.check_options(options)
     regularisers = _regularisers(variational_dropout, zoneout, weight_drop, layer_norm)
     native_norm = layer_norm and "layer_norm" in (info.options() or ())
@@ -159,8 +172,11 @@ def create(
     layers: list[Any] = []
     size = input_size
     for index in range(num_layers):
-        if bidirectional:
-            layer: Any = Bidirectional(build(size), build(size), merge=merge, batch_first=batch_first)
+        if latency is not None:
+            layer: Any = LatencyControlled(build(size), build(size), chunk=latency[0], right=latency[1],
+                                           merge=merge, batch_first=batch_first)
+        elif bidirectional:
+            layer = Bidirectional(build(size), build(size), merge=merge, batch_first=batch_first)
         else:
             layer = Recurrent(build(size), batch_first=batch_first)
         layers.append(layer)
@@ -170,6 +186,8 @@ def create(
                   bidirectional=bidirectional, batch_first=batch_first, dropout=dropout,
                   residual=residual, merge=merge, **options)
     config.update({k: v for k, v in regularisers.items() if v})
+    if latency is not None:
+        config["latency"] = list(latency)
     if layer_norm:
         config["layer_norm"] = True
     model = Model(layers, name=name, config=config, dropout=dropout, residual=residual)

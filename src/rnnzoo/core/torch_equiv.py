@@ -41,6 +41,9 @@ def layer_cells(model: nn.Module) -> list[list[Any]]:
     ``[forward]`` or ``[forward, backward]``. Raises for a layer torch has no counterpart of."""
     out = []
     for layer in model.layers:
+        if getattr(layer, "latency", None) is not None:
+            raise ValueError(f"model: a latency-controlled layer ({type(layer).__name__}, chunk and right context "
+                             f"{layer.latency}) has no torch.nn equivalent")
         if hasattr(layer, "forward_layer"):
             out.append([layer.forward_layer.cell, layer.backward_layer.cell])
         elif hasattr(layer, "cell") and not getattr(layer, "reverse", False):

@@ -15,7 +15,19 @@ predictor analytically and on a split. See :func:`list_tasks` for the registered
 """
 
 # issue 12's generated tasks register themselves on import (after the registry, which never imports them)
-from . import babi, babi_symbolic, entailment, graph_paths, listops, pointer, symbols  # noqa: F401
+from . import (  # noqa: F401
+    babi,
+    babi_symbolic,
+    dyck,
+    entailment,
+    future_context,
+    graph_paths,
+    grid_digits,
+    listops,
+    pointer,
+    shapes,
+    symbols,
+)
 from .arithmetic import AddingTask, MarkedPairTask, MultiplicationTask
 from .base import Batch, GeneratedTask, Task, TaskInfo, evaluate
 from .copy_memory import CopyTask

@@ -30,7 +30,7 @@ TargetKind = Literal["last", "per_step"]
 
 #: metric names that are maximised (every other metric is minimised): the trainer's monitor, early stopping
 #: and the claims' verdicts read this one set
-HIGHER_IS_BETTER = frozenset({"accuracy", "sequence_accuracy", "exact_match", "token_accuracy"})
+HIGHER_IS_BETTER = frozenset({"accuracy", "sequence_accuracy", "exact_match", "token_accuracy", "shifted_accuracy"})
 LossKind = Literal["mse", "cross_entropy"]
 
 
