@@ -24,6 +24,7 @@ from rnnzoo.cells.ntm import NTMCell, NTMState
 from rnnzoo.cells.pointer_net import PointerNet, PointerState
 from rnnzoo.cells.rhn import RHNCell, RHNState
 from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
+from rnnzoo.cells.s_lstm import SLSTM, SLSTMTreeCell  # noqa: F401
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
@@ -31,6 +32,7 @@ from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell  # noqa: F401
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState  # noqa: F401
+from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM  # noqa: F401
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ConvLSTMCell", "ConvLSTMState", "DMN",

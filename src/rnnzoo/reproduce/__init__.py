@@ -25,6 +25,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_rmn,
     claims_speed,
     claims_stack,
+    claims_tree,
     claims_xlstm,
 )
 from rnnzoo.reproduce.claims import QUICK, Claim, Run, UnknownClaimError, get_claim, list_claims, register_claim

@@ -23,6 +23,7 @@ from . import (  # noqa: F401
     future_context,
     graph_paths,
     grid_digits,
+    listops,
     pointer,
     shapes,
     symbols,

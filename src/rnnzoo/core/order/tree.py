@@ -177,33 +177,36 @@ class _Levels(Cell):
         return self.tree.prepare(context, batch_size, device=device, dtype=dtype)
 
     def project(self, x: LevelInput, prepared: Any = None) -> Any:
-        return LevelInput(bind(self.tree.project, 1, prepared)(x.x), x.node, x.child)
+        return x  # projected in step, on the level's existing nodes only (padding slots are most of the slots)
 
     def step(self, u_t: LevelInput, state: Any, prepared: Any = None) -> tuple[Any, Any]:
-        u, node, child = u_t
+        x, node, child = u_t
         batch, slots, k = child.shape
-        mask = child >= 0
-        idx = child.clamp(min=0).reshape(batch, slots * k)
+        rows = (node < self.nodes).reshape(-1).nonzero().squeeze(1)  # (M,) the existing nodes of this level
+        example = rows // slots
+        kid = child.reshape(batch * slots, k).index_select(0, rows)  # (M, K)
+        mask = kid >= 0
+        flat_kid = (example * (self.nodes + 1)).unsqueeze(1) + kid.clamp(min=0)  # rows of the flattened table
 
         def gather(t: Tensor) -> Tensor:
-            g = t.gather(1, idx.view(batch, -1, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:]))
-            g = g.reshape(batch * slots, k, *t.shape[2:])
-            m = mask.reshape(batch * slots, k, *([1] * (t.dim() - 2)))
+            g = t.reshape(batch * (self.nodes + 1), *t.shape[2:])[flat_kid]  # (M, K, ...)
+            m = mask.view(*mask.shape, *([1] * (g.dim() - 2)))
             return torch.where(m, g, torch.zeros((), dtype=t.dtype, device=t.device))
 
-        kids = Children(tree_map(gather, state), mask.reshape(batch * slots, k))
-        y, new = bind(self.tree.step, 2, prepared, strict=True)(u.reshape(batch * slots, *u.shape[2:]), kids)
-        valid = (node < self.nodes).view(batch, slots)
+        x_rows = tree_map(lambda t: t.reshape(batch * slots, *t.shape[2:]).index_select(0, rows), x)
+        u = bind(self.tree.project, 1, prepared)(x_rows)
+        y, new = bind(self.tree.step, 2, prepared, strict=True)(u, Children(tree_map(gather, state), mask))
+        target = example * (self.nodes + 1) + node.reshape(-1).index_select(0, rows)
 
         def write(t: Tensor, n: Tensor) -> Tensor:
-            n = n.reshape(batch, slots, *n.shape[1:])
-            return t.scatter(1, node.view(batch, slots, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:]), n)
+            flat = t.reshape(batch * (self.nodes + 1), *t.shape[2:])
+            return flat.index_copy(0, target, n.to(t.dtype)).view_as(t)
 
-        new_table = tree_map(write, state, new)
-        y = tree_map(lambda t: t.reshape(batch, slots, *t.shape[1:]), y)
-        y = tree_map(lambda t: torch.where(valid.view(batch, slots, *([1] * (t.dim() - 2))), t,
-                                           torch.zeros((), dtype=t.dtype, device=t.device)), y)
-        return y, new_table
+        def place(t: Tensor) -> Tensor:
+            out = t.new_zeros(batch * slots, *t.shape[1:]).index_copy(0, rows, t)
+            return out.view(batch, slots, *t.shape[1:])
+
+        return tree_map(place, y), tree_map(write, state, new)
 
     def output(self, state: Any, prepared: Any = None) -> Any:
         batch = tree_leaves(state)[0].shape[0]
