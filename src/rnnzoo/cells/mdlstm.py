@@ -70,7 +70,7 @@ from torch import Tensor, nn
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.core.checks import positive_int
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import GridCell, Wavefront, directions
+from rnnzoo.core.order import GridCell, Wavefront, directions, grid_mask, reflect
 from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
@@ -109,16 +109,6 @@ def check_grid(x: Any, ndim: int, channels: int) -> GridInput:
         raise ValueError(f"sizes: expected 1 <= sizes[:, k] <= {list(grid.shape[1:-1])}, got "
                          f"{sizes.tolist() if sizes.numel() <= 16 else 'values outside'}")
     return x
-
-
-def grid_mask(sizes: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """``(B, *shape)`` bool: True at the positions inside each example's ``sizes`` ``(B, N)``."""
-    mask = torch.ones(sizes.shape[0], *shape, dtype=torch.bool, device=sizes.device)
-    for k, s in enumerate(shape):
-        view = [1] * (len(shape) + 1)
-        view[k + 1] = s
-        mask = mask & (torch.arange(s, device=sizes.device).view(view) < sizes[:, k].view(-1, *[1] * len(shape)))
-    return mask
 
 
 def random_grid(batch_size: int, shape: tuple[int, ...], channels: int, device: torch.device, dtype: torch.dtype,
@@ -225,22 +215,6 @@ def scan_directions(cells: nn.ModuleList, grid: Tensor, sizes: Tensor, flips: li
     :class:`DirectionBank`); their outputs concatenated ``(B, *S, D*H)``."""
     return torch.cat([run(cell, grid, order=Wavefront(flip, sizes)).output for cell, flip in zip(cells, flips,
                                                                                               strict=True)], -1)
-
-
-def reflect(x: Tensor, sizes: Tensor, flip: tuple[bool, ...]) -> Tensor:
-    """``x`` ``(B, *S, ...)`` reflected along the flipped axes within each example's ``sizes`` (an involution;
-    positions outside the sizes stay where they are)."""
-    for k, f in enumerate(flip):
-        if not f:
-            continue
-        axis, n = 1 + k, x.shape[1 + k]
-        i = torch.arange(n, device=x.device).unsqueeze(0)
-        s = sizes[:, k:k + 1].to(x.device)
-        idx = torch.where(i < s, s - 1 - i, i)  # (B, n)
-        view = [x.shape[0]] + [1] * (x.dim() - 1)
-        view[axis] = n
-        x = x.gather(axis, idx.view(view).expand_as(x))
-    return x
 
 
 class DirectionBank(GridCell):

@@ -95,8 +95,9 @@ def _as_sizes(sizes: Any, batch: int, shape: tuple[int, ...], device: torch.devi
     return sizes
 
 
-def _reflect(x: Tensor, sizes: Tensor | None, flip: tuple[bool, ...]) -> Tensor:
-    """Reflect a batch-first grid ``(B, *S, ...)`` along the flipped axes within each example's size (an involution)."""
+def reflect(x: Tensor, sizes: Tensor | None, flip: Sequence[bool]) -> Tensor:
+    """A batch-first grid ``(B, *S, ...)`` reflected along the flipped axes within each example's ``sizes`` ``(B, N)``
+    (None: the whole axes); positions outside the sizes stay where they are, so it is an involution."""
     for k, f in enumerate(flip):
         if not f:
             continue
@@ -106,7 +107,7 @@ def _reflect(x: Tensor, sizes: Tensor | None, flip: tuple[bool, ...]) -> Tensor:
             x = x.flip(axis)
             continue
         i = torch.arange(n, device=x.device).unsqueeze(0)
-        s = sizes[:, k:k + 1]
+        s = sizes[:, k:k + 1].to(x.device)
         idx = torch.where(i < s, s - 1 - i, i)  # (B, n): padding stays where it is
         view = [x.shape[0]] + [1] * (x.dim() - 1)
         view[axis] = n
@@ -187,6 +188,13 @@ def _coordinates(shape: tuple[int, ...], device: torch.device) -> Tensor:
     return torch.stack(grids, -1).reshape(-1, len(shape))
 
 
+def grid_mask(sizes: Tensor, shape: Sequence[int]) -> Tensor:
+    """``(B, *shape)`` bool: True at the cells inside each example's ``sizes`` ``(B, N)``."""
+    shape = tuple(shape)
+    inside = (_coordinates(shape, sizes.device).unsqueeze(0) < sizes.unsqueeze(1)).all(-1)
+    return inside.view(sizes.shape[0], *shape)
+
+
 class _GridPlan(NamedTuple):
     shape: tuple[int, ...]
     sizes: Tensor | None
@@ -236,7 +244,7 @@ class Wavefront(Order):
         cell.check_input(x[(0,) * (n + 1)].unsqueeze(0), "x")
         batch, shape = x.shape[0], tuple(x.shape[1:n + 1])
         sizes = _as_sizes(self.sizes, batch, shape, x.device)
-        x = _reflect(x, sizes, flip)
+        x = reflect(x, sizes, flip)
         front = shape[:-1]
         steps = sum(shape) - n + 1
         # coordinates of every (step d, slot) pair; the last coordinate is d - (sum of the slot's coordinates)
@@ -268,10 +276,9 @@ class Wavefront(Order):
         def to_grid(t: Tensor) -> Tensor:  # (B, T, *front, ...) -> (B, *S, ...), zero outside the sizes
             rest = t.shape[2 + n - 1:]
             g = t.reshape(batch, -1, *rest)[:, plan.inverse].reshape(batch, *plan.shape, *rest)
-            g = _reflect(g, plan.sizes, plan.flip)
+            g = reflect(g, plan.sizes, plan.flip)
             if plan.sizes is not None:
-                m = (_coordinates(plan.shape, t.device).unsqueeze(0) < plan.sizes.unsqueeze(1)).all(-1)
-                m = m.view(batch, *plan.shape, *([1] * len(rest)))
+                m = grid_mask(plan.sizes, plan.shape).view(batch, *plan.shape, *([1] * len(rest)))
                 g = torch.where(m, g, torch.zeros((), dtype=g.dtype, device=g.device))
             return g
 
