@@ -37,6 +37,7 @@ class InputKind(str, enum.Enum):
     WORD_CHARS = "word_chars"  # int64 (B, T, 1 + W): a word id, then its W character ids (0 = padding)
     SEQUENCE_TO_SEQUENCE = "sequence_to_sequence"  # a source sequence -> a target sequence (seq2seq)
     SENTENCE_PAIR = "sentence_pair"  # two token sequences -> one label (entailment: premise, hypothesis)
+    GRID = "grid"  # (B, S_1, ..., S_N, F) channels last, with per-example sizes (B, N): multi-dimensional recurrences
 
     def __str__(self) -> str:
         return self.value

@@ -32,6 +32,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnzoo.core import lookahead, probe
 from rnnzoo.core.cell import Cell, Steps, bind
+from rnnzoo.core.order.base import FORWARD, REVERSE, Order
 from rnnzoo.core.scan import scan_steps
 from rnnzoo.core.spec import check_state, unbatched_state
 from rnnzoo.core.torchscript import refuse_trace
@@ -147,29 +148,6 @@ def _exported_mask(lengths: Any, mask: Tensor | None, batch: int, steps: int, *,
     return _mask_bt(mask, batch, steps, batch_first=batch_first, device=device).t()
 
 
-def reverse_index(lengths: Tensor, steps: int, device: torch.device) -> Tensor:
-    """``(T, B)`` time indices reversing each sequence within its length (padding stays at the end)."""
-    t = torch.arange(steps, device=device).unsqueeze(1)
-    lens = lengths.to(device).unsqueeze(0)
-    return torch.where(t < lens, lens - 1 - t, t)
-
-
-def gather_time(tree: Any, index: Tensor) -> Any:
-    """Reorder every time-major leaf ``(T, B, ...)`` of ``tree`` by ``index`` ``(T, B)`` (per sequence)."""
-
-    def one(x: Tensor) -> Tensor:
-        idx = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
-        return x.gather(0, idx)
-
-    return tree_map(one, tree)
-
-
-def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
-    """Reverse each batch-first sequence ``x`` (B, T, ...) within its length; padding stays at the end."""
-    index = reverse_index(lengths, x.shape[1], x.device)
-    return gather_time(x.transpose(0, 1), index).transpose(0, 1)
-
-
 # ---------------------------------------------------------------------------------------------- run
 
 
@@ -202,6 +180,7 @@ def run(
     context: Any = None,
     steps: int | None = None,
     randomness: str = "per_sequence",
+    order: Order | None = None,
 ) -> RunOutput:
     """Run ``cell`` over the sequence ``x``.
 
@@ -236,6 +215,20 @@ def run(
         refuse_trace()  # a trace would freeze T, the lengths and the path taken: a silently wrong graph
     if randomness not in RANDOMNESS:
         raise ValueError(f"randomness: expected one of {RANDOMNESS}, got {randomness!r}")
+    if order is None:
+        order = REVERSE if reverse else FORWARD
+    elif not isinstance(order, Order):
+        raise TypeError(f"order: expected an rnnzoo.core.order.Order, got {type(order).__name__}")
+    elif reverse:
+        raise ValueError("reverse/order: pass one of them (reverse=True is order=Reverse())")
+    flat = order.flatten(cell, x, state, lengths=lengths, mask=mask, batch_first=batch_first)
+    if flat is not None:  # a structure (grid, trees): one run of the order's steps, then the structure restored
+        if step_hook is not None:
+            raise ValueError(f"step_hook: not supported with {order!r} (its steps are fronts or levels, not times)")
+        result = run(flat.cell, flat.x, flat.state, return_states=return_states, use_fused=use_fused,
+                     context=context, randomness=randomness)
+        return RunOutput(*order.restore(flat, result.output, result.state, result.states))
+    reverse = order.reverse
 
     packed = isinstance(x, PackedSequence)
     if packed:
@@ -324,27 +317,17 @@ def run(
     bind(cell.step, 2, prepared, strict=True)  # a cell whose own prepare returns what its step cannot take
     fast = use_fused and not return_states and step_hook is None and not per_step and not probe.recording()
 
-    index: Tensor | None = None  # per-sequence reversal (padding stays at the end): what fast paths need
-    if reverse:
-        # a cell without a fast path always sees the flipped order, so its per-step random draws do not
-        # depend on use_fused
-        if fast and lens is not None and cell.fused_kind is not None:
-            index = reverse_index(lens, n_steps, device)
-            xt = gather_time(xt, index)
-        else:  # flip: a leading run of masked steps is a no-op, so this is exact for any mask
-            xt = tree_map(lambda t: t.flip(0), xt)
-            mask_t = mask_t.flip(0) if mask_t is not None else None
+    # the visiting order; a cell without a fast path always sees one order, so its per-step random draws do not
+    # depend on use_fused
+    xt, mask_t, undo, time_of = order.reorder(xt, mask_t, lens, n_steps,
+                                              fast=fast and lens is not None and cell.fused_kind is not None)
     seq = Steps(cell, xt, mask_t, lens, prepared, n_steps, batch)
-    time_of = (lambda i: n_steps - 1 - i) if reverse else (lambda i: i)
     out_t, final, states_t = run_steps(seq, state, return_states=return_states, step_hook=step_hook,
                                        use_fused=fast, time_of=time_of, reprepare=prepare if per_step else None)
     if ahead:
         out_t, states_t = lookahead.shift_back(ahead, out_t, states_t, out_mask)
-    if reverse:
-        undo = (lambda tree: gather_time(tree, index)) if index is not None else (
-            lambda tree: tree_map(lambda t: t.flip(0), tree))
-        out_t = undo(out_t)
-        states_t = undo(states_t) if states_t is not None else None
+    out_t = undo(out_t)
+    states_t = undo(states_t) if states_t is not None else None
 
     output = tree_map(lambda t: t.transpose(0, 1), out_t) if batch_first else out_t
     states = None

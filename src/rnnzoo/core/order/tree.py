@@ -1,0 +1,299 @@
+"""Tree levels: the order of tree-structured recurrences (Tree-LSTM, S-LSTM; 001 section 4.1).
+
+A tree recurrence computes a node's state from its input and its children's states. A node's *level* is 0 for a
+leaf and ``1 + max(level of its children)`` otherwise, so every node of a level depends only on lower levels:
+:class:`TreeLevels` runs one step per level (leaves first) with all nodes of that level of every tree in the batch
+in one call of a :class:`TreeCell`, the children's states gathered by index. Tree-LSTM code that recurses one node
+at a time makes a call per node; here the calls are ``max depth + 1``.
+
+Trees come as children-index tensors ``(B, N, K)`` (node n's children within its example, in order, -1 = none) and
+an optional node mask ``(B, N)``; :func:`children_from_parents` builds them from parent pointers. The run's state is
+the table of every node's state (leaves ``(B, N + 1, ...)``; row N takes the writes of padding slots and is never
+read), written out of place level by level.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from rnnzoo.core.cell import Cell, bind
+from rnnzoo.core.order.base import Flat, Order
+from rnnzoo.core.spec import TensorSpec, map_spec
+from rnnzoo.core.tree import tree_leaves, tree_map
+
+
+class Children(NamedTuple):
+    """What a :class:`TreeCell`'s step receives in place of a previous state: the children's states ``state`` (leaves
+    ``(M, K, ...)``, zeros where there is no child) and ``mask`` ``(M, K)`` (True where a child is there)."""
+
+    state: Any
+    mask: Tensor
+
+
+class TreeCell(Cell):
+    """A cell of a tree recurrence (run with ``order=TreeLevels(children, node_mask)``).
+
+    ``state_spec(batch)`` / ``initial_state`` describe ONE node's state; ``project(x)`` maps ``(..., F) -> (..., P)``;
+    ``step(u_t, children) -> (y_t, new_state)``: ``u_t`` ``(M, *P)`` for M nodes at once, ``children`` a
+    :class:`Children`. ``max_children``: the K the cell accepts (None: any; an N-ary cell has N).
+    ``forward(x_t, children)`` is one such step by hand.
+    """
+
+    max_children: int | None = None
+
+    def forward(self, x_t: Any, state: Any = None, *, context: Any = None, prepared: Any = None) -> tuple[Any, Any]:
+        """One node step: ``x_t`` ``(M, F)``, ``state`` a :class:`Children` (None: a leaf, no children)."""
+        self.check_input(x_t, "x_t", batched_rank=self.feature_dims + 1)
+        batch = x_t.shape[0]
+        if state is None:
+            k = self.max_children or 1
+            zero = self.initial_state(batch * k, device=x_t.device, dtype=x_t.dtype)
+            state = Children(tree_map(lambda t: t.reshape(batch, k, *t.shape[1:]), zero),
+                             torch.zeros(batch, k, dtype=torch.bool, device=x_t.device))
+        if not isinstance(state, Children):
+            raise TypeError(f"state: expected rnnzoo.core.order.Children(state, mask), got {type(state).__name__}")
+        if prepared is None:
+            prepared = self.prepare(context, batch, device=x_t.device, dtype=x_t.dtype)
+        u = bind(self.project, 1, prepared)(x_t)
+        return bind(self.step, 2, prepared, strict=True)(u, state)
+
+
+class LevelInput(NamedTuple):
+    """One run step of a tree-level scan: the inputs ``x`` ``(B, M, F)`` of the level's nodes, their indices ``node``
+    ``(B, M)`` (N for a padding slot), their children ``child`` ``(B, M, K)`` (-1: none)."""
+
+    x: Tensor
+    node: Tensor
+    child: Tensor
+
+
+def _check_trees(children: Any, node_mask: Any, batch: int, nodes: int) -> tuple[Tensor, Tensor]:
+    if not isinstance(children, Tensor) or children.is_floating_point() or children.dtype == torch.bool:
+        got = children.dtype if isinstance(children, Tensor) else type(children).__name__
+        raise TypeError(f"children: expected an int64 tensor (B, N, K) of child indices (-1 = none), got {got}")
+    if children.dim() != 3 or tuple(children.shape[:2]) != (batch, nodes):
+        raise ValueError(f"children: expected shape ({batch}, {nodes}, K) (B, N, K), got {tuple(children.shape)}")
+    children = children.to(torch.int64)
+    if node_mask is None:
+        node_mask = torch.ones(batch, nodes, dtype=torch.bool, device=children.device)
+    elif not isinstance(node_mask, Tensor) or node_mask.dtype != torch.bool or tuple(node_mask.shape) != (batch, nodes):
+        got = (f"{node_mask.dtype} {tuple(node_mask.shape)}" if isinstance(node_mask, Tensor)
+               else type(node_mask).__name__)
+        raise TypeError(f"node_mask: expected a bool tensor of shape ({batch}, {nodes}), got {got}")
+    node_mask = node_mask.to(children.device)
+    if bool(((children < -1) | (children >= nodes)).any()):
+        raise ValueError(f"children: expected indices in [-1, {nodes}) (-1 = no child), got min {int(children.min())} "
+                         f"max {int(children.max())}")
+    has = children >= 0
+    if bool((has & ~node_mask.unsqueeze(-1)).any()):
+        raise ValueError("children: a padding node (node_mask False) has children")
+    child_exists = node_mask.gather(1, children.clamp(min=0).flatten(1)).view_as(children)
+    if bool((has & ~child_exists).any()):
+        raise ValueError("children: a child index points at a padding node (node_mask False)")
+    parents = torch.zeros(batch, nodes + 1, dtype=torch.long, device=children.device)
+    parents.scatter_add_(1, torch.where(has, children, nodes).flatten(1), torch.ones_like(children).flatten(1))
+    if bool((parents[:, :nodes] > 1).any()):
+        b, n = (parents[:, :nodes] > 1).nonzero()[0].tolist()
+        raise ValueError(f"children: node {n} of example {b} has {int(parents[b, n])} parents; trees have at most one")
+    return children, node_mask
+
+
+def tree_levels(children: Tensor, node_mask: Tensor | None = None) -> Tensor:
+    """``(B, N)`` int64 level of every node (0 for leaves, 1 + the highest child's level; -1 at padding nodes).
+
+    Raises if the children relation has a cycle."""
+    batch, nodes = children.shape[:2]
+    children, node_mask = _check_trees(children, node_mask, batch, nodes)
+    has = children >= 0
+    level = torch.zeros(batch, nodes, dtype=torch.long, device=children.device)
+    for _ in range(nodes + 1):
+        below = level.gather(1, children.clamp(min=0).flatten(1)).view_as(children)
+        new = torch.where(has, below + 1, 0).amax(-1) if children.shape[-1] else level
+        if torch.equal(new, level):
+            return torch.where(node_mask, level, -1)
+        level = new
+    raise ValueError("children: the children relation has a cycle (a node is its own descendant)")
+
+
+def children_from_parents(parent: Tensor, max_children: int | None = None) -> Tensor:
+    """``(B, N)`` parent pointers (-1: a root or a padding node) -> ``(B, N, K)`` children indices in increasing
+    order (-1 = none); K = the most children of any node (at least 1), or ``max_children`` (more raises)."""
+    if not isinstance(parent, Tensor) or parent.is_floating_point() or parent.dtype == torch.bool or parent.dim() != 2:
+        got = f"{parent.dtype} {tuple(parent.shape)}" if isinstance(parent, Tensor) else type(parent).__name__
+        raise TypeError(f"parent: expected an int64 tensor (B, N) of parent indices (-1 = root), got {got}")
+    batch, nodes = parent.shape
+    parent = parent.to(torch.int64)
+    if bool(((parent < -1) | (parent >= nodes)).any()):
+        raise ValueError(f"parent: expected indices in [-1, {nodes}), got min {int(parent.min())} "
+                         f"max {int(parent.max())}")
+    if bool((parent == torch.arange(nodes, device=parent.device)).any()):
+        raise ValueError("parent: a node is its own parent")
+    counts = torch.zeros(batch, nodes + 1, dtype=torch.long, device=parent.device)
+    counts.scatter_add_(1, torch.where(parent >= 0, parent, nodes), torch.ones_like(parent))
+    most = max(1, int(counts[:, :nodes].max())) if nodes else 1
+    k = most if max_children is None else max_children
+    if most > k:
+        raise ValueError(f"max_children: a node has {most} children, more than max_children={max_children}")
+    # rank of each child among its siblings: stable sort by parent keeps increasing child index
+    key = torch.where(parent >= 0, parent, nodes)
+    order = torch.argsort(key, dim=1, stable=True)
+    sorted_key = key.gather(1, order)
+    start = torch.searchsorted(sorted_key, sorted_key, right=False)
+    rank_sorted = torch.arange(nodes, device=parent.device).expand(batch, -1) - start
+    rank = torch.empty_like(rank_sorted).scatter_(1, order, rank_sorted)
+    children = torch.full((batch, nodes + 1, k), -1, dtype=torch.long, device=parent.device)
+    flat = key * k + rank.clamp(max=k - 1)
+    vals = torch.arange(nodes, device=parent.device).expand(batch, -1)
+    children.view(batch, -1).scatter_(1, torch.where(parent >= 0, flat, nodes * k), torch.where(parent >= 0, vals, -1))
+    return children[:, :nodes]
+
+
+class _Levels(Cell):
+    """The run's cell: the state is the table of every node's state (leaves ``(B, N + 1, ...)``)."""
+
+    def __init__(self, tree: TreeCell, nodes: int) -> None:
+        super().__init__()
+        self.tree = tree
+        self.nodes = nodes
+        self.input_size, self.output_size = tree.input_size, tree.output_size
+
+    def check_input(self, x: Any, name: str = "x", *, batched_rank: int | None = None) -> None:
+        if not isinstance(x, LevelInput):
+            raise TypeError(f"{name}: a tree-level scan's steps are LevelInput triples, got {type(x).__name__}")
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> Any:
+        one = self.tree.state_spec(batch_size)
+        return map_spec(lambda s: TensorSpec((batch_size, self.nodes + 1, *s.shape[1:]), s.dtype), one)
+
+    @property
+    def takes_context(self) -> bool:
+        return self.tree.takes_context
+
+    def prepare(self, context: Any, batch_size: int, *, device: Any = None, dtype: Any = None,
+                input_shape: Any = None) -> Any:
+        return self.tree.prepare(context, batch_size, device=device, dtype=dtype)
+
+    def project(self, x: LevelInput, prepared: Any = None) -> Any:
+        return LevelInput(bind(self.tree.project, 1, prepared)(x.x), x.node, x.child)
+
+    def step(self, u_t: LevelInput, state: Any, prepared: Any = None) -> tuple[Any, Any]:
+        u, node, child = u_t
+        batch, slots, k = child.shape
+        mask = child >= 0
+        idx = child.clamp(min=0).reshape(batch, slots * k)
+
+        def gather(t: Tensor) -> Tensor:
+            g = t.gather(1, idx.view(batch, -1, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:]))
+            g = g.reshape(batch * slots, k, *t.shape[2:])
+            m = mask.reshape(batch * slots, k, *([1] * (t.dim() - 2)))
+            return torch.where(m, g, torch.zeros((), dtype=t.dtype, device=t.device))
+
+        kids = Children(tree_map(gather, state), mask.reshape(batch * slots, k))
+        y, new = bind(self.tree.step, 2, prepared, strict=True)(u.reshape(batch * slots, *u.shape[2:]), kids)
+        valid = (node < self.nodes).view(batch, slots)
+
+        def write(t: Tensor, n: Tensor) -> Tensor:
+            n = n.reshape(batch, slots, *n.shape[1:])
+            return t.scatter(1, node.view(batch, slots, *([1] * (t.dim() - 2))).expand(-1, -1, *t.shape[2:]), n)
+
+        new_table = tree_map(write, state, new)
+        y = tree_map(lambda t: t.reshape(batch, slots, *t.shape[1:]), y)
+        y = tree_map(lambda t: torch.where(valid.view(batch, slots, *([1] * (t.dim() - 2))), t,
+                                           torch.zeros((), dtype=t.dtype, device=t.device)), y)
+        return y, new_table
+
+    def output(self, state: Any, prepared: Any = None) -> Any:
+        batch = tree_leaves(state)[0].shape[0]
+        flat = tree_map(lambda t: t.reshape(batch * (self.nodes + 1), *t.shape[2:]), state)
+        y = bind(self.tree.output, 1, prepared)(flat)
+        return tree_map(lambda t: t.reshape(batch, self.nodes + 1, *t.shape[1:]), y)
+
+
+class _TreePlan(NamedTuple):
+    nodes: int
+    node_mask: Tensor
+    inverse: Tensor  # (B, N) each node's slot in the run's (L * M) slots
+
+
+class TreeLevels(Order):
+    """Scan a batch of trees level by level, leaves first (module docstring).
+
+    Args:
+        children: int64 ``(B, N, K)``, node n's children within its example in order (-1 = none).
+        node_mask: bool ``(B, N)``, the nodes that exist (None: all N).
+
+    ``run(cell, x, order=TreeLevels(children, node_mask))`` with a :class:`TreeCell` ``cell`` and ``x`` ``(B, N, F)``
+    returns ``RunOutput(output (B, N, O) (zero at padding nodes), state (every node's state, leaves (B, N, ...), zero
+    at padding nodes), states None)``.
+    """
+
+    def __init__(self, children: Tensor, node_mask: Tensor | None = None) -> None:
+        self.children = children
+        self.node_mask = node_mask
+
+    def __repr__(self) -> str:
+        shape = tuple(self.children.shape) if isinstance(self.children, Tensor) else "?"
+        return f"TreeLevels(children={shape})"
+
+    def flatten(self, cell: Any, x: Any, state: Any, *, lengths: Any, mask: Any, batch_first: bool) -> Flat:
+        if not isinstance(cell, TreeCell):
+            raise TypeError(f"cell: a TreeLevels order runs a TreeCell, got {type(cell).__name__}")
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x: expected per-node features (B, N, F), got {got}")
+        if lengths is not None or mask is not None:
+            raise ValueError("lengths/mask: a tree batch's nodes are given by TreeLevels(node_mask=...)")
+        if not batch_first:
+            raise ValueError("batch_first: tree batches are batch first (B, N, F); pass batch_first=True")
+        if state is not None:
+            raise ValueError("state: a tree run starts from its leaves; pass state=None")
+        cell.check_input(x[:, :1].reshape(x.shape[0], x.shape[-1]), "x")
+        batch, nodes = x.shape[:2]
+        children, node_mask = _check_trees(self.children, self.node_mask, batch, nodes)
+        children, node_mask = children.to(x.device), node_mask.to(x.device)
+        k = children.shape[-1]
+        if cell.max_children is not None and k > cell.max_children:
+            if bool((children[..., cell.max_children:] >= 0).any()):
+                raise ValueError(f"children: {type(cell).__name__} takes at most {cell.max_children} children per "
+                                 f"node (in the first {cell.max_children} columns), got a child index in column "
+                                 f">= {cell.max_children}")
+            children, k = children[..., :cell.max_children], cell.max_children
+        level = tree_levels(children, node_mask)
+        depth = int(level.max()) + 1
+        # nodes of each level in increasing index, left-aligned in M slots
+        rank = torch.zeros(batch, nodes, dtype=torch.long, device=x.device)
+        width = 1
+        for lv in range(depth):
+            at = level == lv
+            rank = torch.where(at, at.long().cumsum(1) - 1, rank)
+            width = max(width, int(at.sum(1).max()))
+        node = torch.full((batch, depth * width), nodes, dtype=torch.long, device=x.device)
+        slot = torch.where(node_mask, level * width + rank, depth * width)
+        node_ext = torch.cat([node, node[:, :1]], 1)  # a trash column for padding nodes
+        node_ext.scatter_(1, slot, torch.arange(nodes, device=x.device).expand(batch, -1))
+        node = node_ext[:, :-1].reshape(batch, depth, width)
+        child = children.gather(1, node.clamp(max=nodes - 1).reshape(batch, -1, 1).expand(-1, -1, k))
+        child = torch.where((node < nodes).reshape(batch, -1, 1), child, -1).reshape(batch, depth, width, k)
+        xs = x.gather(1, node.clamp(max=nodes - 1).reshape(batch, -1, 1).expand(-1, -1, x.shape[-1]))
+        xs = xs.reshape(batch, depth, width, x.shape[-1])
+        inverse = slot.clamp(max=depth * width - 1)
+        return Flat(_Levels(cell, nodes), LevelInput(xs, node, child), None, _TreePlan(nodes, node_mask, inverse))
+
+    def restore(self, flat: Flat, output: Any, state: Any, states: Any) -> tuple[Any, Any, Any]:
+        plan: _TreePlan = flat.info
+        batch = plan.node_mask.shape[0]
+
+        def per_node(t: Tensor) -> Tensor:
+            f = t.reshape(batch, -1, *t.shape[3:])
+            g = f.gather(1, plan.inverse.view(batch, -1, *([1] * (f.dim() - 2))).expand(-1, -1, *f.shape[2:]))
+            return torch.where(plan.node_mask.view(batch, -1, *([1] * (g.dim() - 2))), g,
+                               torch.zeros((), dtype=g.dtype, device=g.device))
+
+        out = tree_map(per_node, output)
+        final = tree_map(lambda t: torch.where(plan.node_mask.view(batch, -1, *([1] * (t.dim() - 2))),
+                                               t[:, :plan.nodes], torch.zeros((), dtype=t.dtype, device=t.device)),
+                         state)
+        return out, final, None
