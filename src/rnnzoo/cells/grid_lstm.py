@@ -193,7 +193,9 @@ class GridLSTMCell(GridCell):
         if u_t is not None:
             h_in[self.depth_axis] = h_in[self.depth_axis] + u_t
         index = prev[self.depth_axis].depth  # (M,): this block's index along depth
-        layer = None if self.layers == 1 else index
+        # untied: block i uses set i; a wavefront also steps padding slots past the grid's depth (their results are
+        # discarded), which read the last set
+        layer = None if self.layers == 1 else index.clamp(max=self.layers - 1)
         H = torch.cat(h_in, dim=-1)
         h_out: list[Tensor | None] = [None] * self.ndim
         m_out: list[Tensor | None] = [None] * self.ndim
