@@ -12,6 +12,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_dmn,
     claims_fsmn,
     claims_ggnn,
+    claims_grid,
     claims_highway,
     claims_indrnn,
     claims_memn2n,
