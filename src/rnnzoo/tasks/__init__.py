@@ -15,8 +15,7 @@ predictor analytically and on a split. See :func:`list_tasks` for the registered
 """
 
 # issue 12's generated tasks register themselves on import (after the registry, which never imports them)
-from . import babi, babi_symbolic, entailment, graph_paths, pointer, symbols  # noqa: F401
-from . import parity_bits  # noqa: F401 (issue 13)
+from . import babi, babi_symbolic, entailment, graph_paths, parity_bits, pointer, symbols  # noqa: F401
 from .arithmetic import AddingTask, MarkedPairTask, MultiplicationTask
 from .base import Batch, GeneratedTask, Task, TaskInfo, evaluate
 from .copy_memory import CopyTask
