@@ -169,6 +169,8 @@ class GridLSTMCell(GridCell):
         w, b = self.weight[d], self.bias[d]
         if layer is None:
             pre = torch.nn.functional.linear(H, w[0], b[0])
+        elif bool((layer == layer[0]).all()):  # one depth for every block (a 1-D run): one matrix, no gather
+            pre = torch.nn.functional.linear(H, w[layer[0]], b[layer[0]])
         else:
             pre = torch.einsum("mrk,mk->mr", w[layer], H) + b[layer]
         kind = self.transforms[d]
