@@ -30,7 +30,7 @@ ISSUE12 = ["ntm_copy", "ntm_repeat_copy", "ntm_associative_recall", "babi", "bab
            "babi_symbolic_16", "babi_symbolic_18", "babi_symbolic_19", "babi_entailment", "babi_dmn",
            "graph_shortest_path", "ptr_sort", "convex_hull", "tsp", "seq_reverse", "seq_sort", "seq_copy"]
 #: issue 13's tasks (trees, stacks, grids, future context)
-ISSUE13 = ["dyck_parse", "future_context", "grid_digits", "grid_mnist", "shapes_global"]
+ISSUE13 = ["dyck_parse", "future_context", "grid_digits", "grid_mnist", "listops", "parity_bits", "shapes_global"]
 
 
 def test_list_tasks():

@@ -9,6 +9,7 @@ from rnnzoo.cells.elman import ElmanCell, ElmanState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
 from rnnzoo.cells.ft_lstm import FTLSTMCell as FTLSTMCell
 from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
+from rnnzoo.cells.grid_lstm import GridInput, GridLSTM, GridLSTMCell, GridState  # noqa: F401 (issue 13)
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState

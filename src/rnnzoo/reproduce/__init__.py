@@ -13,6 +13,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_fsmn,
     claims_ft,
     claims_ggnn,
+    claims_grid,
     claims_highway,
     claims_indrnn,
     claims_latency,

@@ -14,7 +14,7 @@ Every task draws randomness only from a ``torch.Generator`` passed in; fixed val
 predictor analytically and on a split. See :func:`list_tasks` for the registered names.
 """
 
-# issue 12's generated tasks register themselves on import (after the registry, which never imports them)
+# issues 12's and 13's generated tasks register themselves on import (after the registry, which never imports them)
 from . import (  # noqa: F401
     babi,
     babi_symbolic,
@@ -24,6 +24,7 @@ from . import (  # noqa: F401
     graph_paths,
     grid_digits,
     listops,
+    parity_bits,
     pointer,
     shapes,
     symbols,
