@@ -34,7 +34,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.cells.convlstm import ConvLSTMCell
-from rnnzoo.cells.mdlstm import GridInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.core.runner import run
 
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells.grid_lstm import GridInput, GridLSTM, GridLSTMCell
+from rnnzoo.cells.grid_lstm import GridLSTM, GridLSTMCell
+from rnnzoo.core.order import GridInput
 
 
 @pytest.fixture(autouse=True)
@@ -84,14 +85,14 @@ def naive_model(model: GridLSTM, inp: GridInput) -> torch.Tensor:
     """The model's logits computed example by example on each example's own (cropped) grid."""
     cell, n, D = model.cell, model.data_dims, model.depth
     rows = []
-    for b in range(inp.x.shape[0]):
-        sizes = [int(s) for s in inp.sizes[b]] if inp.sizes is not None else list(inp.x.shape[1:-1])
-        x = inp.x[b][tuple(slice(0, s) for s in sizes)]
+    for b in range(inp.grid.shape[0]):
+        sizes = [int(s) for s in inp.sizes[b]] if inp.sizes is not None else list(inp.grid.shape[1:-1])
+        x = inp.grid[b][tuple(slice(0, s) for s in sizes)]
         blocks = naive_grid(cell, x, D)
         if model.output_kind == "last":
             rows.append(model.head(blocks[(*[s - 1 for s in sizes], D - 1)][0][n]))
         else:
-            grid = torch.zeros(*inp.x.shape[1:-1], model.head.out_features)
+            grid = torch.zeros(*inp.grid.shape[1:-1], model.head.out_features)
             for pos in itertools.product(*(range(s) for s in sizes)):
                 grid[pos] = model.head(blocks[(*pos, D - 1)][0][n])
             rows.append(grid)
@@ -171,7 +172,7 @@ def test_tied_and_untied_parameter_counts() -> None:
 def test_a_non_lstm_1d_network_is_a_plain_mlp() -> None:
     m = model(input_size=4, hidden_size=3, depth=3, tied=False, transforms=("relu",))
     x = m.example_input(5, generator=torch.Generator().manual_seed(4))
-    h = x.x @ m.cell.proj.T
+    h = x.grid @ m.cell.proj.T
     for layer in range(3):
         h = torch.relu(h @ m.cell.weight[0][layer].T + m.cell.bias[0][layer])
     torch.testing.assert_close(m(x), m.head(h))
@@ -182,7 +183,7 @@ def test_the_input_enters_only_at_the_first_block() -> None:
     # equals the naive reference, where x is the depth dimension's hidden vector at the first block only)
     m = model(input_size=4, hidden_size=3, depth=4)
     x = m.example_input(2, generator=torch.Generator().manual_seed(5))
-    everywhere = rnnzoo.run(m.cell, x.x.unsqueeze(1).expand(2, 4, 4).contiguous()).state.h[:, 0]
+    everywhere = rnnzoo.run(m.cell, x.grid.unsqueeze(1).expand(2, 4, 4).contiguous()).state.h[:, 0]
     torch.testing.assert_close(m(x), naive_model(m, x))
     assert (m(x) - m.head(everywhere)).abs().max() > 1e-3
 
@@ -212,16 +213,16 @@ def test_bad_inputs_raise_naming_them() -> None:
     m = GridLSTM(input_size=3, hidden_size=2, data_dims=1, depth=2)
     good = m.example_input(2, generator=torch.Generator().manual_seed(0))
     with pytest.raises(TypeError, match="x: expected a GridInput"):
-        m(good.x)
-    with pytest.raises(ValueError, match=r"x.x: expected shape \(B, S, F=3\)"):
+        m(good.grid)
+    with pytest.raises(ValueError, match=r"x.grid: expected shape \(B, S, F=3\)"):
         m(GridInput(torch.randn(2, 3, 4), good.sizes))
-    with pytest.raises(ValueError, match=r"x.x: expected shape"):
+    with pytest.raises(ValueError, match=r"x.grid: expected shape"):
         m(GridInput(torch.randn(2, 3, 3, 3), None))
     with pytest.raises(ValueError, match=r"x.sizes: expected every size in \[1, S_k\]"):
-        m(GridInput(good.x, torch.tensor([[0], [1]])))
+        m(GridInput(good.grid, torch.tensor([[0], [1]])))
     with pytest.raises(ValueError, match=r"x.sizes: expected int64 of shape \(2, 1\)"):
-        m(GridInput(good.x, torch.tensor([1.0, 2.0])))
-    with pytest.raises(TypeError, match="x.x: expected a floating-point tensor"):
+        m(GridInput(good.grid, torch.tensor([1.0, 2.0])))
+    with pytest.raises(TypeError, match="x.grid: expected a floating-point tensor"):
         m(GridInput(torch.ones(2, 3, 3, dtype=torch.long), None))
     one = GridLSTM(input_size=3, hidden_size=2)
     with pytest.raises(ValueError, match="x.sizes: a vector input"):

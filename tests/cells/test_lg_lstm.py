@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells.lg_lstm import ImageInput
+from rnnzoo.core.order import GridInput
 
 # the neighbour feeding spatial dimension n = 1..8, (row offset, column offset), in the module's order:
 # up-left, up, up-right, left, right, down-left, down, down-right
@@ -74,11 +74,11 @@ def build(**options) -> torch.nn.Module:
     return rnnzoo.create("lg_lstm", **{**base, **options}).double().eval()
 
 
-def data(batch: int = 2, shape: tuple[int, int] = (4, 5), seed: int = 0) -> ImageInput:
+def data(batch: int = 2, shape: tuple[int, int] = (4, 5), seed: int = 0) -> GridInput:
     g = torch.Generator().manual_seed(seed)
     image = torch.randn(batch, *shape, 2, generator=g, dtype=torch.float64)
     sizes = torch.tensor([list(shape)] + [[3, 2]] * (batch - 1), dtype=torch.long)
-    return ImageInput(image, sizes)
+    return GridInput(image, sizes)
 
 
 @pytest.mark.parametrize("options", [{}, {"global_feature": False}, {"tie_layers": True, "global_grid": 1},
@@ -87,17 +87,17 @@ def test_matches_the_per_pixel_loop(options) -> None:
     model = build(**options)
     x = data()
     with torch.no_grad():
-        torch.testing.assert_close(model(x), naive(model, x.image, x.sizes), rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(model(x), naive(model, x.grid, x.sizes), rtol=1e-10, atol=1e-12)
 
 
 def test_outputs_are_zero_and_padding_is_ignored_outside_the_sizes() -> None:
     model = build()
     x = data(seed=1)
-    noisy = x.image.clone()
+    noisy = x.grid.clone()
     noisy[1, 3:] = 100.0
     noisy[1, :, 2:] = -100.0
     with torch.no_grad():
-        a, b = model(x), model(ImageInput(noisy, x.sizes))
+        a, b = model(x), model(GridInput(noisy, x.sizes))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert bool((a[1, 3:] == 0).all()) and bool((a[1, :, 2:] == 0).all())
 
@@ -107,16 +107,16 @@ def test_a_padded_example_equals_its_crop() -> None:
     x = data(seed=2)
     with torch.no_grad():
         padded = model(x)[1, :3, :2]
-        crop = model(ImageInput(x.image[1:, :3, :2].contiguous(), None))[0]
+        crop = model(GridInput(x.grid[1:, :3, :2].contiguous(), None))[0]
     torch.testing.assert_close(padded, crop, rtol=1e-12, atol=1e-12)
 
 
 def _changed(model, layers_pixel=(0, 0)) -> torch.Tensor:
     x = data(batch=1, shape=(6, 6), seed=3)
-    bumped = x.image.clone()
+    bumped = x.grid.clone()
     bumped[0, layers_pixel[0], layers_pixel[1]] += 1.0
     with torch.no_grad():
-        return (model(x) - model(ImageInput(bumped, x.sizes))).abs().amax(-1)[0] > 1e-12
+        return (model(x) - model(GridInput(bumped, x.sizes))).abs().amax(-1)[0] > 1e-12
 
 
 def test_the_local_path_reaches_layers_minus_one_pixels() -> None:
@@ -130,11 +130,11 @@ def test_the_global_path_reaches_the_whole_image_from_layer_two() -> None:
     # a blank image but one pixel: after layer 1 every other pixel has the same depth hidden cells v0, that pixel v1;
     # the max-pooled global term changes wherever v1 > v0 in some unit, and layer 2 reads it at every pixel
     def changed(model, bump: float) -> torch.Tensor:
-        blank = ImageInput(torch.zeros(1, 6, 6, 2, dtype=torch.float64), None)
-        marked = blank.image.clone()
+        blank = GridInput(torch.zeros(1, 6, 6, 2, dtype=torch.float64), None)
+        marked = blank.grid.clone()
         marked[0, 0, 0] = bump
         with torch.no_grad():
-            return (model(blank) - model(ImageInput(marked, None))).abs().amax(-1)[0] > 1e-12
+            return (model(blank) - model(GridInput(marked, None))).abs().amax(-1)[0] > 1e-12
 
     with_global = build(layers=2, global_grid=1)
     assert any(bool(changed(with_global, bump).all()) for bump in (3.0, -3.0))
@@ -147,7 +147,7 @@ def test_the_direction_weights_are_distinct() -> None:
     model = build(global_grid=1, layers=2)
     x = data(batch=1, shape=(4, 4), seed=4)
     with torch.no_grad():
-        mirrored = model(ImageInput(x.image.flip(2), x.sizes)).flip(2)
+        mirrored = model(GridInput(x.grid.flip(2), x.sizes)).flip(2)
         assert not torch.allclose(model(x), mirrored, atol=1e-6)
     assert model.cell.weight.shape[2] == 9  # one weight set per spatial dimension and depth
 
@@ -158,19 +158,19 @@ def test_gradients_match_the_loop_in_float64() -> None:
     model(x).square().sum().backward()
     fast = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    naive(model, x.image, x.sizes).square().sum().backward()
+    naive(model, x.grid, x.sizes).square().sum().backward()
     for a, b in zip(fast, [p.grad for p in model.parameters()], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize(("x", "match"), [
-    (torch.zeros(2, 4, 5, 2), "ImageInput"),
-    (ImageInput(torch.zeros(2, 4, 5, 3, dtype=torch.float64), None), "2 channels"),
-    (ImageInput(torch.zeros(2, 4, 5, 2, dtype=torch.long), None), "floating"),
-    (ImageInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.ones(2, 2)), "int64"),
-    (ImageInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.ones(3, 2, dtype=torch.long)), r"\(2, 2\)"),
-    (ImageInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.tensor([[4, 5], [5, 5]])), "rows in"),
-    (ImageInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.tensor([[4, 5], [1, 0]])), "columns in"),
+    (torch.zeros(2, 4, 5, 2), "GridInput"),
+    (GridInput(torch.zeros(2, 4, 5, 3, dtype=torch.float64), None), "2 channels"),
+    (GridInput(torch.zeros(2, 4, 5, 2, dtype=torch.long), None), "floating"),
+    (GridInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.ones(2, 2)), "int64"),
+    (GridInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.ones(3, 2, dtype=torch.long)), r"\(2, 2\)"),
+    (GridInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.tensor([[4, 5], [5, 5]])), "rows in"),
+    (GridInput(torch.zeros(2, 4, 5, 2, dtype=torch.float64), torch.tensor([[4, 5], [1, 0]])), "columns in"),
 ])
 def test_bad_input_names_the_argument(x, match) -> None:
     with pytest.raises((TypeError, ValueError), match=match):

@@ -10,8 +10,8 @@ import torch
 
 import rnnzoo
 from rnnzoo.cells.lstm import LSTMState
-from rnnzoo.cells.mdlstm import MDLSTM, GridInput, MDLSTMCell, RowLSTM, grid_mask
-from rnnzoo.core.order import Wavefront, directions
+from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
+from rnnzoo.core.order import GridInput, Wavefront, directions, grid_mask
 from rnnzoo.core.runner import run
 
 D = torch.float64

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells.mdlstm import GridInput, MDLSTMCell
+from rnnzoo.cells.mdlstm import MDLSTMCell
 from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell, causal_neighbourhood
-from rnnzoo.core.order import Wavefront
+from rnnzoo.core.order import GridInput, Wavefront
 from rnnzoo.core.runner import run
 
 D = torch.float64

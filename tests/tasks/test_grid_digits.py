@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells.mdlstm import GridInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.tasks import get_task
 from rnnzoo.tasks.grid_digits import GridDigitsTask, shift_images
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells.grid_lstm import GridInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.tasks import get_task
 from rnnzoo.tasks.registry import task_info
 
@@ -18,8 +18,8 @@ def test_deterministic_per_seed() -> None:
     a = task.sample(16, torch.Generator().manual_seed(3))
     b = task.sample(16, torch.Generator().manual_seed(3))
     c = task.sample(16, torch.Generator().manual_seed(4))
-    assert torch.equal(a.x.x, b.x.x) and torch.equal(a.y, b.y)
-    assert not torch.equal(a.x.x, c.x.x)
+    assert torch.equal(a.x.grid, b.x.grid) and torch.equal(a.y, b.y)
+    assert not torch.equal(a.x.grid, c.x.grid)
 
 
 @pytest.mark.parametrize("encoding", ["signed", "binary"])
@@ -27,11 +27,11 @@ def test_labels_are_the_parity_of_the_bits(encoding: str) -> None:
     task = get_task("parity_bits", bits=9, encoding=encoding)
     batch = task.sample(64, torch.Generator().manual_seed(0))
     assert isinstance(batch.x, GridInput) and batch.x.sizes is None
-    assert tuple(batch.x.x.shape) == (64, 9) and batch.x.x.dtype == torch.float32
+    assert tuple(batch.x.grid.shape) == (64, 9) and batch.x.grid.dtype == torch.float32
     one = 1.0
     zero = -1.0 if encoding == "signed" else 0.0
-    assert set(batch.x.x.unique().tolist()) <= {zero, one}
-    for row, label in zip(batch.x.x.tolist(), batch.y.tolist(), strict=True):
+    assert set(batch.x.grid.unique().tolist()) <= {zero, one}
+    for row, label in zip(batch.x.grid.tolist(), batch.y.tolist(), strict=True):
         ones = 0
         for v in row:
             if v == one:
@@ -43,10 +43,10 @@ def test_labels_are_the_parity_of_the_bits(encoding: str) -> None:
 def test_splits_are_fixed_and_differ() -> None:
     task = get_task("parity_bits", bits=7, valid_size=50, test_size=60)
     v, t = task.split("valid"), task.split("test")
-    assert v.x.x.shape[0] == 50 and t.x.x.shape[0] == 60
+    assert v.x.grid.shape[0] == 50 and t.x.grid.shape[0] == 60
     again = get_task("parity_bits", bits=7, valid_size=50, test_size=60).split("valid")
-    assert torch.equal(v.x.x, again.x.x) and torch.equal(v.y, again.y)
-    assert not torch.equal(v.x.x[:50], t.x.x[:50])
+    assert torch.equal(v.x.grid, again.x.grid) and torch.equal(v.y, again.y)
+    assert not torch.equal(v.x.grid[:50], t.x.grid[:50])
 
 
 def test_score_and_loss_of_a_perfect_and_a_coin_model() -> None:
@@ -55,7 +55,7 @@ def test_score_and_loss_of_a_perfect_and_a_coin_model() -> None:
 
     class Oracle(torch.nn.Module):
         def forward(self, x: GridInput) -> torch.Tensor:
-            y = ((x.x > 0).sum(1) % 2)
+            y = ((x.grid > 0).sum(1) % 2)
             return torch.nn.functional.one_hot(y, 2).float() * 20
 
     perfect = task.score(Oracle(), batch)

@@ -8,16 +8,16 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells.lg_lstm import ImageInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.tasks import get_task
 from rnnzoo.tasks.shapes import IGNORE, make_shapes
 from rnnzoo.tasks.structured import score_model
 
 
-def labels_from_images(x: ImageInput) -> torch.Tensor:
+def labels_from_images(x: GridInput) -> torch.Tensor:
     """Independently of the generator: the largest object's colour is the colour with the most pixels (colours are
     distinct per object); object pixels get 1 + that colour, background 0, padding IGNORE."""
-    image, sizes = x.image, x.sizes
+    image, sizes = x.grid, x.sizes
     B, Y, X, _ = image.shape
     out = torch.full((B, Y, X), IGNORE, dtype=torch.long)
     for b in range(B):
@@ -59,10 +59,10 @@ def test_objects_are_separate_distinctly_coloured_rectangles_with_one_largest() 
     x, _ = make_shapes(100, seed=8)
     for b in range(100):
         rows, cols = x.sizes[b].tolist()
-        assert bool((x.image[b, rows:] == 0).all()) and bool((x.image[b, :, cols:] == 0).all())
-        per_colour = x.image[b].sum((0, 1))
-        assert bool((x.image[b].sum(-1) <= 1).all())  # one colour per pixel
-        areas = components(x.image[b].sum(-1) > 0)
+        assert bool((x.grid[b, rows:] == 0).all()) and bool((x.grid[b, :, cols:] == 0).all())
+        per_colour = x.grid[b].sum((0, 1))
+        assert bool((x.grid[b].sum(-1) <= 1).all())  # one colour per pixel
+        areas = components(x.grid[b].sum(-1) > 0)
         assert len(areas) == 4  # never touching: 4 objects, 4 components
         present = sorted(per_colour[per_colour > 0].tolist())
         assert sorted(areas) == present  # one colour per component
@@ -74,8 +74,8 @@ def test_deterministic_per_seed() -> None:
     a = task.sample(8, torch.Generator().manual_seed(3))
     b = task.sample(8, torch.Generator().manual_seed(3))
     c = task.sample(8, torch.Generator().manual_seed(4))
-    assert torch.equal(a.x.image, b.x.image) and torch.equal(a.y, b.y) and torch.equal(a.x.sizes, b.x.sizes)
-    assert not torch.equal(a.x.image, c.x.image)
+    assert torch.equal(a.x.grid, b.x.grid) and torch.equal(a.y, b.y) and torch.equal(a.x.sizes, b.x.sizes)
+    assert not torch.equal(a.x.grid, c.x.grid)
     fresh = get_task("shapes_global", valid_size=20, test_size=20)
     assert torch.equal(task.split("valid").y, fresh.split("valid").y)
     assert not torch.equal(task.split("valid").y, task.split("test").y)
@@ -87,7 +87,7 @@ def test_scores_and_loss() -> None:
     y = batch.y
 
     class Oracle(torch.nn.Module):
-        def forward(self, x: ImageInput) -> torch.Tensor:
+        def forward(self, x: GridInput) -> torch.Tensor:
             return torch.nn.functional.one_hot(y.clamp(min=0), 6).double() * 10.0
 
     scores = task.score(Oracle(), batch)

@@ -62,12 +62,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import GridCell, Wavefront
+from rnnzoo.core.order import GridCell, GridInput, Wavefront, grid_mask
 from rnnzoo.core.registry import InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
 
-__all__ = ["TRANSFORMS", "GridInput", "GridLSTM", "GridLSTMCell", "GridState", "grid_mask"]
+__all__ = ["TRANSFORMS", "GridLSTM", "GridLSTMCell", "GridState"]
 
 PAPER = Paper("Kalchbrenner, Danihelka & Graves", 2015, "Grid Long Short-Term Memory", "1507.01526")
 
@@ -220,14 +220,6 @@ class GridLSTMCell(GridCell):
 # ---------------------------------------------------------------------------------------------------- whole models
 
 
-class GridInput(NamedTuple):
-    """A grid input: ``x`` ``(B, *S, F)`` (n data axes, channels last; ``(B, F)`` for n = 0: one vector, as the
-    parity network's k bits) and ``sizes`` int64 ``(B, n)``, each example's valid extent per data axis (None: full)."""
-
-    x: Tensor
-    sizes: Tensor | None = None
-
-
 _ENTRY: dict[str, Any] = {
     "paper": PAPER, "kind": ModelKind.MODEL, "causal": False, "chunkable": False, "bidirectional_ok": False,
     "unbatched": False, "gated": True,
@@ -289,12 +281,12 @@ class GridLSTM(StructuredModel):
     def check(self, x: Any) -> tuple[Tensor, Tensor | None]:
         """Validate a :class:`GridInput`; returns ``(x, sizes)``."""
         if not isinstance(x, GridInput):
-            raise TypeError(f"x: expected a GridInput(x, sizes), got {type(x).__name__}")
-        t, sizes, n = x.x, x.sizes, self.data_dims
+            raise TypeError(f"x: expected a GridInput(grid, sizes), got {type(x).__name__}")
+        t, sizes, n = x.grid, x.sizes, self.data_dims
         if not isinstance(t, Tensor) or not t.is_floating_point():
-            raise TypeError(f"x.x: expected a floating-point tensor, got {getattr(t, 'dtype', type(t).__name__)}")
+            raise TypeError(f"x.grid: expected a floating-point tensor, got {getattr(t, 'dtype', type(t).__name__)}")
         if t.dim() != n + 2 or t.shape[-1] != self.cell.input_size:
-            raise ValueError(f"x.x: expected shape (B, {', '.join(['S'] * n + [''])}F={self.cell.input_size}) "
+            raise ValueError(f"x.grid: expected shape (B, {', '.join(['S'] * n + [''])}F={self.cell.input_size}) "
                              f"(batch, {n} data axes, features), got {tuple(t.shape)}")
         if sizes is not None:
             if n == 0:
@@ -335,14 +327,3 @@ class GridLSTM(StructuredModel):
         if n:
             sizes = torch.stack([torch.randint(1, s + 1, (batch_size,), generator=generator) for s in extent], 1)
         return GridInput(x.to(self.device, self.dtype), None if sizes is None else sizes.to(self.device))
-
-
-def grid_mask(sizes: Tensor, extent: Sequence[int]) -> Tensor:
-    """``(B, *S)`` bool: True inside each example's ``sizes`` ``(B, n)`` on the grid ``extent`` ``S``."""
-    mask = torch.ones(sizes.shape[0], *extent, dtype=torch.bool, device=sizes.device)
-    for k, s in enumerate(extent):
-        shape = [1] * (len(extent) + 1)
-        shape[k + 1] = s
-        idx = torch.arange(s, device=sizes.device).view(shape)
-        mask = mask & (idx < sizes[:, k].view([-1] + [1] * len(extent)))
-    return mask

@@ -29,8 +29,8 @@ state carries ``h``/``c`` of every position and the layer counter). After L laye
 features within L - 1 pixels through the local path and, through the global path, the whole image from layer 2 on.
 ``global_feature=False`` drops ``g`` (the local-only ablation of the claim ``lg_lstm_global``).
 
-Shapes: B batch, Y x X image (rows, columns), C channels, d = hidden_size, K classes. Input :class:`ImageInput`:
-``image`` ``(B, Y, X, C)`` channels last, ``sizes`` int64 ``(B, 2)`` (each example's valid rows and columns,
+Shapes: B batch, Y x X image (rows, columns), C channels, d = hidden_size, K classes. Input :class:`GridInput`:
+``grid`` ``(B, Y, X, C)`` channels last, ``sizes`` int64 ``(B, 2)`` (each example's valid rows and columns,
 its pixels ``[0, sizes[b, 0]) x [0, sizes[b, 1])``; None = all full). Output: scores ``(B, Y, X, K)``, zero
 outside each example's size. The state (:class:`LGState`): ``h``, ``c`` ``(B, Y, X, 9, d)`` (index 8 = depth),
 ``layer`` int64 ``(B,)``.
@@ -64,24 +64,18 @@ from torch import Tensor, nn
 
 from rnnzoo.core.cell import Cell
 from rnnzoo.core.model import StructuredModel
+from rnnzoo.core.order import GridInput
 from rnnzoo.core.registry import InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
 
-__all__ = ["DIRECTIONS", "LGLSTM", "GridMask", "ImageInput", "LGCell", "LGState", "bin_masks", "check_image",
+__all__ = ["DIRECTIONS", "LGLSTM", "GridMask", "LGCell", "LGState", "bin_masks", "check_image",
            "global_hidden", "neighbours"]
 
 #: (di, dj) of the neighbour whose hidden cells enter spatial dimension n = 1..8 (index n - 1): row offset first.
 DIRECTIONS: tuple[tuple[int, int], ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 DEPTH = 8  # index of the depth dimension in the state's dimension axis
 DIMS = 9
-
-
-class ImageInput(NamedTuple):
-    """``image``: ``(B, Y, X, C)`` floating, channels last; ``sizes``: int64 ``(B, 2)`` valid (rows, columns)."""
-
-    image: Tensor
-    sizes: Tensor
 
 
 class LGState(NamedTuple):
@@ -102,19 +96,19 @@ class GridMask(NamedTuple):
 
 
 def check_image(x: Any, channels: int) -> tuple[Tensor, Tensor]:
-    """Validate an :class:`ImageInput` (``sizes`` None = every pixel valid); returns ``(image, sizes)``."""
-    if not isinstance(x, ImageInput):
-        raise TypeError(f"x: expected an ImageInput(image, sizes), got {type(x).__name__}")
-    image, sizes = x.image, x.sizes
+    """Validate a :class:`GridInput` (``sizes`` None = every pixel valid); returns ``(image, sizes)``."""
+    if not isinstance(x, GridInput):
+        raise TypeError(f"x: expected a GridInput(grid, sizes), got {type(x).__name__}")
+    image, sizes = x.grid, x.sizes
     if not isinstance(image, Tensor) or image.dim() != 4 or not image.is_floating_point():
         got = f"{image.dtype} {tuple(image.shape)}" if isinstance(image, Tensor) else type(image).__name__
-        raise ValueError(f"x.image: expected a floating tensor (B, Y, X, C) (channels last), got {got}")
+        raise ValueError(f"x.grid: expected a floating tensor (B, Y, X, C) (channels last), got {got}")
     if image.shape[-1] != channels:
-        raise ValueError(f"x.image: expected {channels} channels on the last axis (channels last), got shape "
+        raise ValueError(f"x.grid: expected {channels} channels on the last axis (channels last), got shape "
                          f"{tuple(image.shape)}")
     B, Y, X = image.shape[:3]
     if B == 0 or Y == 0 or X == 0:
-        raise ValueError(f"x.image: expected a non-empty batch of non-empty images, got shape {tuple(image.shape)}")
+        raise ValueError(f"x.grid: expected a non-empty batch of non-empty images, got shape {tuple(image.shape)}")
     if sizes is None:
         sizes = torch.tensor([[Y, X]], device=image.device).expand(B, 2)
     if not isinstance(sizes, Tensor) or sizes.dtype != torch.long or tuple(sizes.shape) != (B, 2):
@@ -257,7 +251,7 @@ class LGLSTM(StructuredModel):
                            global_grid=global_grid, tie_layers=tie_layers)
         self.classifier = nn.Linear(hidden_size, num_classes)
 
-    def forward(self, x: ImageInput) -> Tensor:
+    def forward(self, x: GridInput) -> Tensor:
         """Per-pixel class scores ``(B, Y, X, K)`` (zero outside each example's size)."""
         image, sizes = check_image(x, self.in_channels)
         B = image.shape[0]
@@ -266,10 +260,10 @@ class LGLSTM(StructuredModel):
         mask = bin_masks(sizes, tuple(image.shape[1:3]), 1)[:, 0]
         return self.classifier(final.h[..., DEPTH, :]) * mask[..., None].to(image.dtype)
 
-    def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> ImageInput:
+    def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         """Random 5 x 6 images; the first example full size, the others of random sizes (3..5 rows, 3..6 columns)."""
         image = torch.randn(batch_size, 5, 6, self.in_channels, generator=generator)
         sizes = torch.stack([torch.randint(3, 6, (batch_size,), generator=generator),
                              torch.randint(3, 7, (batch_size,), generator=generator)], dim=1)
         sizes[0] = torch.tensor([5, 6])
-        return ImageInput(image.to(self.device, self.dtype), sizes.to(self.device))
+        return GridInput(image.to(self.device, self.dtype), sizes.to(self.device))

@@ -62,7 +62,7 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -70,7 +70,7 @@ from torch import Tensor, nn
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.core.checks import positive_int
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import GridCell, Wavefront, directions, grid_mask, reflect
+from rnnzoo.core.order import GridCell, GridInput, Wavefront, directions, grid_mask, reflect
 from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
@@ -79,13 +79,6 @@ __all__ = ["CELL_KINDS", "DirectionBank", "GridInput", "MDLSTM", "MDLSTMCell", "
            "random_grid", "reflect"]
 
 CELL_KINDS = ("lstm", "stable")
-
-
-class GridInput(NamedTuple):
-    """grid: ``(B, S_1, ..., S_N, F)`` float, channels last; sizes: int64 ``(B, N)``, each example's extent."""
-
-    grid: Tensor
-    sizes: Tensor
 
 
 def check_grid(x: Any, ndim: int, channels: int) -> GridInput:

@@ -50,10 +50,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells.mdlstm import GridInput, MDLSTMCell, check_grid, grid_mask, random_grid
+from rnnzoo.cells.mdlstm import MDLSTMCell, check_grid, random_grid
 from rnnzoo.core.checks import positive_int
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import Wavefront
+from rnnzoo.core.order import GridInput, Wavefront, grid_mask
 from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 

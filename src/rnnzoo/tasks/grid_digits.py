@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnzoo.cells.mdlstm import GridInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.core.registry import InputKind
 
 from .base import Batch, check_int

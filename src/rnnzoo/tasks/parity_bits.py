@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnzoo.cells.grid_lstm import GridInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.core.registry import InputKind
 
 from .base import Batch, check_choice, check_generator, check_int

@@ -18,7 +18,7 @@ image): a model that sees only a window guesses among the other colours there, o
 can read it. Metrics: ``accuracy`` over the object pixels (monitored), ``pixel_accuracy`` over every valid pixel
 (background included), ``cross_entropy`` per valid pixel.
 
-Batches: ``x`` :class:`~rnnzoo.cells.lg_lstm.ImageInput` (``image`` ``(B, size, size, colours)``, ``sizes`` int64
+Batches: ``x`` :class:`~rnnzoo.core.order.GridInput` (``grid`` ``(B, size, size, colours)``, ``sizes`` int64
 ``(B, 2)``), ``y`` int64 ``(B, size, size)``. Training batches are fresh images drawn with the trainer's generator;
 ``valid`` and ``test`` are fixed by their own seeds.
 """
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnzoo.cells.lg_lstm import ImageInput
+from rnnzoo.core.order import GridInput
 from rnnzoo.core.registry import InputKind
 
 from .base import Batch, check_generator, check_int
@@ -65,8 +65,8 @@ def _place(rng: np.random.Generator, rows: int, cols: int, shapes: list[tuple[in
 
 
 def make_shapes(n: int, seed: int, *, size: int = 10, min_size: int = 8, colours: int = 5, objects: int = 4,
-                large: tuple[int, int] = (3, 4), small: tuple[int, int] = (1, 2)) -> tuple[ImageInput, Tensor]:
-    """``n`` labelled images from ``seed`` (module docstring): ``(ImageInput, labels int64 (n, size, size))``."""
+                large: tuple[int, int] = (3, 4), small: tuple[int, int] = (1, 2)) -> tuple[GridInput, Tensor]:
+    """``n`` labelled images from ``seed`` (module docstring): ``(GridInput, labels int64 (n, size, size))``."""
     rng = np.random.default_rng([seed, 13])
     image = np.zeros((n, size, size, colours), dtype=np.float32)
     labels = np.full((n, size, size), IGNORE, dtype=np.int64)
@@ -87,7 +87,7 @@ def make_shapes(n: int, seed: int, *, size: int = 10, min_size: int = 8, colours
             image[e, top:top + hgt, left:left + wid, colour[k]] = 1.0
             labels[e, top:top + hgt, left:left + wid] = 1 + colour[0]
         sizes[e] = (rows, cols)
-    return ImageInput(torch.from_numpy(image), torch.from_numpy(sizes)), torch.from_numpy(labels)
+    return GridInput(torch.from_numpy(image), torch.from_numpy(sizes)), torch.from_numpy(labels)
 
 
 class ShapesGlobalTask(StructuredTask):

@@ -71,6 +71,14 @@ class GridCell(Cell):
         return bind(self.step, 2, prepared, strict=True)(u, state)
 
 
+class GridInput(NamedTuple):
+    """The input of a grid model (``InputKind.GRID``): ``grid`` ``(B, S_1, ..., S_N, F)`` channels last, ``sizes``
+    int64 ``(B, N)`` each example's valid extent per axis (None: every example fills the grid)."""
+
+    grid: Tensor
+    sizes: Tensor | None = None
+
+
 class FrontInput(NamedTuple):
     """One run step of a wavefront: the inputs ``x`` ``(B, *front, F)`` of a front's slots and ``valid``
     ``(B, *front)`` (True where the slot is a cell of the example's grid at this front)."""
