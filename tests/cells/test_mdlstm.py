@@ -242,3 +242,12 @@ def test_all_directions_in_one_run_equal_one_run_per_direction(ndim: int, cell: 
     (g1,) = torch.autograd.grad(model.features(x).sum(), model.layers[0][-1].weight_hh)
     (g2,) = torch.autograd.grad(model.features(x, one_run=False).sum(), model.layers[0][-1].weight_hh)
     torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
+
+
+def test_sizes_none_means_every_example_fills_the_grid() -> None:
+    model = MDLSTM(input_size=2, hidden_size=3, num_classes=4).double()
+    grid = torch.randn(3, 4, 5, 2, dtype=torch.float64)
+    full = torch.tensor([[4, 5]] * 3)
+    torch.testing.assert_close(model(GridInput(grid)), model(GridInput(grid, full)), rtol=0, atol=0)
+    row = RowLSTM(input_size=2, hidden_size=3, num_classes=4, grid_shape=(4, 5)).double()
+    torch.testing.assert_close(row(GridInput(grid)), row(GridInput(grid, full)), rtol=0, atol=0)

@@ -34,10 +34,12 @@ def float_leaves(out) -> list[torch.Tensor]:
 
 
 def test_the_structured_models_are_registered() -> None:
-    # the issue-12 models; a model that loses its test_options would silently leave this suite
-    for name in ("seq2seq", "pointer_net", "memn2n", "dmn", "ggnn", "ggsnn", "match_lstm"):
-        if name in rnnzoo.list_models():
-            assert name in STRUCTURED, f"{name}: registered without test_options, the contract suite skips it"
+    # the issue-12 and issue-13 models; a model that loses its test_options would silently leave this suite
+    for name in ("seq2seq", "pointer_net", "memn2n", "dmn", "ggnn", "ggsnn", "match_lstm", "sentence_lstm",
+                 "mdlstm", "row_lstm", "spatial_lstm", "grid_lstm", "grid_lstm_1d", "lg_lstm", "tree_lstm", "s_lstm",
+                 "tree_seq_lstm", "stack_lstm"):
+        assert name in rnnzoo.list_models(), f"{name}: not registered"
+        assert name in STRUCTURED, f"{name}: registered without test_options, the contract suite skips it"
 
 
 @pytest.mark.parametrize("name", STRUCTURED)

@@ -278,3 +278,18 @@ def test_reverse_order_is_reverse_true() -> None:
             torch.testing.assert_close(a.output, b.output, rtol=0, atol=0)
     with pytest.raises(TypeError, match="order: expected an rnnzoo.core.order.Order"):
         run(cell, x, order="reverse")  # type: ignore[arg-type]
+
+
+def test_structural_orders_refuse_empty_structures_and_steps() -> None:
+    with pytest.raises(ValueError, match="non-empty batch of non-empty grids"):
+        run(ToyGrid(2), torch.zeros(2, 0, 4, F, dtype=torch.float64), order=Wavefront())
+    with pytest.raises(ValueError, match="steps: not supported"):
+        run(ToyGrid(2), torch.zeros(2, 3, 4, F, dtype=torch.float64), order=Wavefront(), steps=3)
+    kids = torch.full((2, 3, 1), -1)
+    with pytest.raises(ValueError, match=r"every tree needs at least one node, got none in example\(s\) \[1\]"):
+        run(ToyTree(), torch.zeros(2, 3, F, dtype=torch.float64),
+            order=TreeLevels(kids, torch.tensor([[True, False, False], [False, False, False]])))
+    with pytest.raises(ValueError, match="at least one node"):
+        run(ToyTree(), torch.zeros(2, 0, F, dtype=torch.float64), order=TreeLevels(torch.zeros(2, 0, 1).long()))
+    with pytest.raises(ValueError, match=r"node_mask: expected shape \(2, 3\)"):
+        run(ToyTree(), torch.zeros(2, 3, F, dtype=torch.float64), order=TreeLevels(kids, torch.ones(3, 2).bool()))

@@ -63,7 +63,7 @@ def test_score_and_loss_of_a_perfect_and_a_coin_model() -> None:
     coin = task.loss_of(torch.zeros(32, 2), batch)
     assert math.isclose(float(coin), math.log(2), rel_tol=1e-6)
     assert task.baseline() == {"accuracy": 0.5, "cross_entropy": math.log(2)}
-    with pytest.raises(ValueError, match=r"output: expected parity logits of shape \(B, 2\)"):
+    with pytest.raises(ValueError, match=r"output: expected logits of shape \(B, 2\)"):
         task.loss_of(torch.zeros(32, 3), batch)
 
 

@@ -82,7 +82,8 @@ CELL_KINDS = ("lstm", "stable")
 
 
 def check_grid(x: Any, ndim: int, channels: int) -> GridInput:
-    """Raise (naming the field, what was expected and what came) unless ``x`` is a valid :class:`GridInput`."""
+    """Raise (naming the field, what was expected and what came) unless ``x`` is a valid :class:`GridInput`; returns it
+    with ``sizes`` filled in (None: every example fills the grid)."""
     if not isinstance(x, GridInput):
         raise TypeError(f"x: expected a GridInput(grid, sizes), got {type(x).__name__}")
     grid, sizes = x
@@ -92,6 +93,9 @@ def check_grid(x: Any, ndim: int, channels: int) -> GridInput:
     if grid.dim() != ndim + 2 or grid.shape[-1] != channels:
         raise ValueError(f"grid: expected shape (B, {', '.join(f'S_{k + 1}' for k in range(ndim))}, {channels}) "
                          f"(channels last), got {tuple(grid.shape)}")
+    if sizes is None:
+        sizes = torch.tensor(grid.shape[1:-1], device=grid.device).expand(grid.shape[0], -1)
+        x = GridInput(grid, sizes)
     if not isinstance(sizes, Tensor) or sizes.dtype != torch.long:
         raise TypeError(f"sizes: expected an int64 tensor (B, {ndim}), got "
                         f"{getattr(sizes, 'dtype', type(sizes).__name__)}")

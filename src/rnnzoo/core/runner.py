@@ -225,6 +225,8 @@ def run(
     if flat is not None:  # a structure (grid, trees): one run of the order's steps, then the structure restored
         if step_hook is not None:
             raise ValueError(f"step_hook: not supported with {order!r} (its steps are fronts or levels, not times)")
+        if steps is not None:
+            raise ValueError(f"steps: not supported with {order!r} (the structure sets the number of steps)")
         result = run(flat.cell, flat.x, flat.state, return_states=return_states, use_fused=use_fused,
                      context=context, randomness=randomness)
         return RunOutput(*order.restore(flat, result.output, result.state, result.states))

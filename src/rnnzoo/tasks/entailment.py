@@ -39,8 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnzoo.cells.dmn import supervision_loss
 from rnnzoo.cells.match_lstm import SentencePair
@@ -51,7 +50,7 @@ from rnnzoo.data.babi_gen import ACTORS, LOCATIONS, OBJECTS, generate
 from .babi import BabiTask
 from .base import Batch, check_generator, check_int
 from .registry import register_task
-from .structured import StructuredTask
+from .structured import LabelTask
 
 __all__ = ["LABELS", "BabiSupportsTask", "EntailmentTask", "make_pairs"]
 
@@ -109,9 +108,11 @@ def make_pairs(n: int, seed: int, vocab: Vocabulary, max_facts: int) -> tuple[Se
     return x, torch.tensor(labels, dtype=torch.long)
 
 
-class EntailmentTask(StructuredTask):
+class EntailmentTask(LabelTask):
     """Entailment over regenerated bAbI-style stories (module docstring). Options: ``max_facts`` (premise window,
     default 10: every fact of a task-1 story before its question), ``valid_size`` and ``test_size`` (pairs)."""
+
+    num_classes = len(LABELS)
 
     name = "babi_entailment"
     input_kind = InputKind.SENTENCE_PAIR
@@ -142,25 +143,6 @@ class EntailmentTask(StructuredTask):
             x, y = make_pairs(self.split_sizes[name], seed, self.vocab, self.max_facts)
             self._cache[key] = Batch(x, y, None)
         return self._cache[key]
-
-    @staticmethod
-    def _logits(output: Any) -> Tensor:
-        logits = getattr(output, "logits", output)
-        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] != len(LABELS):
-            got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-            raise ValueError(f"output: expected logits of shape (B, {len(LABELS)}) (or a NamedTuple with .logits), "
-                             f"got {got}")
-        return logits
-
-    def loss_of(self, output: Any, batch: Batch) -> Tensor:
-        return F.cross_entropy(self._logits(output), batch.y)
-
-    def score(self, model: nn.Module, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
-        logits = self._logits(model(batch.x))
-        n = torch.tensor(float(batch.y.shape[0]))
-        correct = (logits.argmax(-1) == batch.y).double().sum()
-        ce = F.cross_entropy(logits.double(), batch.y, reduction="sum")
-        return {"accuracy": (correct, n), "cross_entropy": (ce, n)}
 
     def baseline(self) -> dict[str, float]:
         return {"accuracy": 1.0 / 3.0, "cross_entropy": math.log(3.0)}

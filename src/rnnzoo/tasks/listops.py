@@ -26,15 +26,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
 from rnnzoo.core.registry import InputKind
 from rnnzoo.data.trees import FORMS, LISTOPS_END, LISTOPS_OPERATORS, LISTOPS_VALUES, Tree, batch_trees, parse_listops
 
 from .base import Batch, check_choice, check_int
 from .registry import register_task
-from .structured import StructuredTask
+from .structured import LabelTask
 
 __all__ = ["VOCAB", "ListOpsTask", "evaluate", "generate_expression", "make_split"]
 
@@ -98,11 +96,13 @@ def make_split(count: int, seed: int, *, max_depth: int, max_args: int, min_leng
                      f"with max_depth {max_depth}, max_args {max_args}; asked for {count}")
 
 
-class ListOpsTask(StructuredTask):
+class ListOpsTask(LabelTask):
     """ListOps with gold trees (module docstring).
 
     Options: max_depth (4), max_args (5), min_length / max_length (exclusive bounds on the token count: 4 and 60),
     form (``"binary"`` or ``"nary"``), train_size (4,000), train_seed (0), valid_size / test_size (1,000 each)."""
+
+    num_classes = 10
 
     name = "listops"
     input_kind = InputKind.TREE
@@ -161,24 +161,6 @@ class ListOpsTask(StructuredTask):
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``batch_size`` training expressions drawn without replacement (all of them if fewer) with ``generator``."""
         return self.draw(self.train_set(), batch_size, generator)
-
-    @staticmethod
-    def _logits(output: Any) -> Tensor:
-        logits = getattr(output, "logits", output)
-        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] != 10:
-            got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-            raise ValueError(f"output: expected logits of shape (B, 10) (or a NamedTuple with .logits), got {got}")
-        return logits
-
-    def loss_of(self, output: Any, batch: Batch) -> Tensor:
-        return F.cross_entropy(self._logits(output), batch.y)
-
-    def score(self, model: nn.Module, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
-        logits = self._logits(model(batch.x))
-        n = torch.tensor(float(batch.y.shape[0]))
-        correct = (logits.argmax(-1) == batch.y).double().sum()
-        ce = F.cross_entropy(logits.double(), batch.y, reduction="sum")
-        return {"accuracy": (correct, n), "cross_entropy": (ce, n)}
 
     def baseline(self) -> dict[str, float]:
         """The training labels' frequencies as the prediction, scored on the test split: accuracy of the most

@@ -18,24 +18,24 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
 from rnnzoo.core.order import GridInput
 from rnnzoo.core.registry import InputKind
 
 from .base import Batch, check_choice, check_generator, check_int
 from .registry import register_task
-from .structured import StructuredTask
+from .structured import LabelTask
 
 __all__ = ["ParityBitsTask"]
 
 _SPLIT_SEEDS = {"valid": 1_414_213_562, "test": 1_732_050_807}
 
 
-class ParityBitsTask(StructuredTask):
+class ParityBitsTask(LabelTask):
     """k-bit parity fed whole (module docstring). Options: ``bits`` k (default 50), ``encoding`` (``"signed"`` or
     ``"binary"``), ``valid_size``, ``test_size``."""
+
+    num_classes = 2
 
     name = "parity_bits"
     input_kind = InputKind.GRID
@@ -69,23 +69,6 @@ class ParityBitsTask(StructuredTask):
         if key not in self._cache:
             self._cache[key] = self.make(self.split_sizes[name], torch.Generator().manual_seed(seed))
         return self._cache[key]
-
-    @staticmethod
-    def _logits(output: Any) -> Tensor:
-        if not isinstance(output, Tensor) or output.dim() != 2 or output.shape[1] != 2:
-            got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-            raise ValueError(f"output: expected parity logits of shape (B, 2), got {got}")
-        return output
-
-    def loss_of(self, output: Any, batch: Batch) -> Tensor:
-        return F.cross_entropy(self._logits(output), batch.y)
-
-    def score(self, model: nn.Module, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
-        logits = self._logits(model(batch.x))
-        n = torch.tensor(float(batch.y.shape[0]))
-        correct = (logits.argmax(-1) == batch.y).double().sum()
-        ce = F.cross_entropy(logits.double(), batch.y, reduction="sum")
-        return {"accuracy": (correct, n), "cross_entropy": (ce, n)}
 
     def baseline(self) -> dict[str, float]:
         """A fair coin: accuracy 1/2, cross-entropy ln 2."""

@@ -29,6 +29,7 @@ import abc
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnzoo.core.model import select_rows
@@ -116,3 +117,29 @@ def score_model(task: StructuredTask, model: nn.Module, batch: Batch, *, batch_s
     finally:
         model.train(was_training)
     return {name: float(s / c) if float(c) > 0 else float("nan") for name, (s, c) in sums.items()}
+
+
+class LabelTask(StructuredTask):
+    """A structured task with one class label per example: ``batch.y`` int64 ``(B,)``, the model's output logits
+    ``(B, num_classes)`` (or a NamedTuple with ``.logits``); cross-entropy loss, accuracy and summed cross-entropy."""
+
+    num_classes: int
+
+    def logits_of(self, output: Any) -> Tensor:
+        """The ``(B, num_classes)`` logits of a model's output (raises naming what came otherwise)."""
+        logits = getattr(output, "logits", output)
+        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] != self.num_classes:
+            got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            raise ValueError(f"output: expected logits of shape (B, {self.num_classes}) (or a NamedTuple with "
+                             f".logits), got {got}")
+        return logits
+
+    def loss_of(self, output: Any, batch: Batch) -> Tensor:
+        return F.cross_entropy(self.logits_of(output), batch.y)
+
+    def score(self, model: nn.Module, batch: Batch) -> dict[str, tuple[Tensor, Tensor]]:
+        logits = self.logits_of(model(batch.x))
+        n = torch.tensor(float(batch.y.shape[0]))
+        correct = (logits.argmax(-1) == batch.y).double().sum()
+        ce = F.cross_entropy(logits.double(), batch.y, reduction="sum")
+        return {"accuracy": (correct, n), "cross_entropy": (ce, n)}

@@ -249,8 +249,10 @@ class Wavefront(Order):
         flip = self.flip if self.flip is not None else (False,) * n
         if len(flip) != n:
             raise ValueError(f"flip: expected {n} bools (one per grid axis), got {len(flip)}")
-        cell.check_input(x[(0,) * (n + 1)].unsqueeze(0), "x")
         batch, shape = x.shape[0], tuple(x.shape[1:n + 1])
+        if batch == 0 or 0 in shape:
+            raise ValueError(f"x: expected a non-empty batch of non-empty grids, got shape {tuple(x.shape)}")
+        cell.check_input(x[(0,) * (n + 1)].unsqueeze(0), "x")
         sizes = _as_sizes(self.sizes, batch, shape, x.device)
         x = reflect(x, sizes, flip)
         front = shape[:-1]

@@ -79,10 +79,11 @@ def _check_trees(children: Any, node_mask: Any, batch: int, nodes: int) -> tuple
     children = children.to(torch.int64)
     if node_mask is None:
         node_mask = torch.ones(batch, nodes, dtype=torch.bool, device=children.device)
-    elif not isinstance(node_mask, Tensor) or node_mask.dtype != torch.bool or tuple(node_mask.shape) != (batch, nodes):
-        got = (f"{node_mask.dtype} {tuple(node_mask.shape)}" if isinstance(node_mask, Tensor)
-               else type(node_mask).__name__)
+    elif not isinstance(node_mask, Tensor) or node_mask.dtype != torch.bool:
+        got = node_mask.dtype if isinstance(node_mask, Tensor) else type(node_mask).__name__
         raise TypeError(f"node_mask: expected a bool tensor of shape ({batch}, {nodes}), got {got}")
+    elif tuple(node_mask.shape) != (batch, nodes):
+        raise ValueError(f"node_mask: expected shape ({batch}, {nodes}) (B, N), got {tuple(node_mask.shape)}")
     node_mask = node_mask.to(children.device)
     if bool(((children < -1) | (children >= nodes)).any()):
         raise ValueError(f"children: expected indices in [-1, {nodes}) (-1 = no child), got min {int(children.min())} "
@@ -253,9 +254,14 @@ class TreeLevels(Order):
             raise ValueError("batch_first: tree batches are batch first (B, N, F); pass batch_first=True")
         if state is not None:
             raise ValueError("state: a tree run starts from its leaves; pass state=None")
-        cell.check_input(x[:, :1].reshape(x.shape[0], x.shape[-1]), "x")
         batch, nodes = x.shape[:2]
+        if batch == 0 or nodes == 0:
+            raise ValueError(f"x: expected a non-empty batch of trees with at least one node, got {tuple(x.shape)}")
+        cell.check_input(x[:, :1].reshape(x.shape[0], x.shape[-1]), "x")
         children, node_mask = _check_trees(self.children, self.node_mask, batch, nodes)
+        if not bool(node_mask.any(1).all()):
+            raise ValueError(f"node_mask: every tree needs at least one node, got none in example(s) "
+                             f"{(~node_mask.any(1)).nonzero().flatten().tolist()}")
         children, node_mask = children.to(x.device), node_mask.to(x.device)
         k = children.shape[-1]
         if cell.max_children is not None and k > cell.max_children:
