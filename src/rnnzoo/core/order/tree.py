@@ -7,9 +7,13 @@ in one call of a :class:`TreeCell`, the children's states gathered by index. Tre
 at a time makes a call per node; here the calls are ``max depth + 1``.
 
 Trees come as children-index tensors ``(B, N, K)`` (node n's children within its example, in order, -1 = none) and
-an optional node mask ``(B, N)``; :func:`children_from_parents` builds them from parent pointers. The run's state is
-the table of every node's state (leaves ``(B, N + 1, ...)``; row N takes the writes of padding slots and is never
-read), written out of place level by level.
+an optional node mask ``(B, N)``; :func:`children_from_parents` builds them from parent pointers. Everything index-like
+is planned once, in :meth:`TreeLevels.flatten`: the existing nodes get one row each in level order (level 0 of every
+example, then level 1, ...), so a level is a contiguous block of rows; each node's children's rows (a zero row for a
+missing child) and input features are laid out in that order. The run's state is the table of those rows (every
+node's state and output), and a step computes only its level's existing nodes and writes their block (out of place:
+one rewrite of the ``n + 1`` rows per level, not of a ``(B, N + 1)`` table); the one per-step host read is the level's
+number (a sync per level on an accelerator).
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ class TreeCell(Cell):
 
     ``state_spec(batch)`` / ``initial_state`` describe ONE node's state; ``project(x)`` maps ``(..., F) -> (..., P)``;
     ``step(u_t, children) -> (y_t, new_state)``: ``u_t`` ``(M, *P)`` for M nodes at once, ``children`` a
-    :class:`Children`. ``max_children``: the K the cell accepts (None: any; an N-ary cell has N).
-    ``forward(x_t, children)`` is one such step by hand.
+    :class:`Children`, ``y_t`` ``(M, O)`` with O the int ``output_size``. ``max_children``: the K the cell accepts
+    (None: any; an N-ary cell has N). ``forward(x_t, children)`` is one such step by hand.
     """
 
     max_children: int | None = None
