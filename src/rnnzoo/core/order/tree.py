@@ -7,9 +7,13 @@ in one call of a :class:`TreeCell`, the children's states gathered by index. Tre
 at a time makes a call per node; here the calls are ``max depth + 1``.
 
 Trees come as children-index tensors ``(B, N, K)`` (node n's children within its example, in order, -1 = none) and
-an optional node mask ``(B, N)``; :func:`children_from_parents` builds them from parent pointers. The run's state is
-the table of every node's state (leaves ``(B, N + 1, ...)``; row N takes the writes of padding slots and is never
-read), written out of place level by level.
+an optional node mask ``(B, N)``; :func:`children_from_parents` builds them from parent pointers. Everything index-like
+is planned once, in :meth:`TreeLevels.flatten`: the existing nodes get one row each in level order (level 0 of every
+example, then level 1, ...), so a level is a contiguous block of rows; each node's children's rows (a zero row for a
+missing child) and input features are laid out in that order. The run's state is the table of those rows (every
+node's state and output), and a step computes only its level's existing nodes and writes their block (out of place:
+one rewrite of the ``n + 1`` rows per level, not of a ``(B, N + 1)`` table); the one per-step host read is the level's
+number (a sync per level on an accelerator).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from torch import Tensor
 from rnnzoo.core.cell import Cell, bind
 from rnnzoo.core.order.base import Flat, Order
 from rnnzoo.core.spec import TensorSpec, map_spec
-from rnnzoo.core.tree import tree_leaves, tree_map
+from rnnzoo.core.tree import tree_map
 
 
 class Children(NamedTuple):
@@ -38,8 +42,8 @@ class TreeCell(Cell):
 
     ``state_spec(batch)`` / ``initial_state`` describe ONE node's state; ``project(x)`` maps ``(..., F) -> (..., P)``;
     ``step(u_t, children) -> (y_t, new_state)``: ``u_t`` ``(M, *P)`` for M nodes at once, ``children`` a
-    :class:`Children`. ``max_children``: the K the cell accepts (None: any; an N-ary cell has N).
-    ``forward(x_t, children)`` is one such step by hand.
+    :class:`Children`, ``y_t`` ``(M, O)`` with O the int ``output_size``. ``max_children``: the K the cell accepts
+    (None: any; an N-ary cell has N). ``forward(x_t, children)`` is one such step by hand.
     """
 
     max_children: int | None = None
@@ -62,12 +66,11 @@ class TreeCell(Cell):
 
 
 class LevelInput(NamedTuple):
-    """One run step of a tree-level scan: the inputs ``x`` ``(B, M, F)`` of the level's nodes, their indices ``node``
-    ``(B, M)`` (N for a padding slot), their children ``child`` ``(B, M, K)`` (-1: none)."""
+    """One run step of a tree-level scan: ``level`` ``(B,)`` the level's number (the same in every row). What the
+    level's nodes need (their rows, their children's rows, their inputs) is planned once, in
+    :meth:`TreeLevels.flatten`."""
 
-    x: Tensor
-    node: Tensor
-    child: Tensor
+    level: Tensor
 
 
 def _check_trees(children: Any, node_mask: Any, batch: int, nodes: int) -> tuple[Tensor, Tensor]:
@@ -153,21 +156,30 @@ def children_from_parents(parent: Tensor, max_children: int | None = None) -> Te
 
 
 class _Levels(Cell):
-    """The run's cell: the state is the table of every node's state (leaves ``(B, N + 1, ...)``)."""
+    """The run's cell. Its state is ``(table, outputs)``: every node's state and output, one row per node in level
+    order (the nodes of level 0 of every example, then level 1, ...; leaves ``(B, R, ...)`` only to carry a batch
+    axis, read as ``B * R`` rows, the last a zero row that a missing child reads and nothing writes). A step writes
+    its level's contiguous block of rows (one ``slice_scatter`` per leaf: the table is rewritten once per level, but it
+    is the ``n + 1`` existing nodes' rows, not ``B * (N + 1)``). The plan (each node's row, its children's rows, its
+    input features, the levels' bounds) is computed once by :meth:`TreeLevels.flatten`; a step's input is its
+    level's number."""
 
-    def __init__(self, tree: TreeCell, nodes: int) -> None:
+    def __init__(self, tree: TreeCell, rows: int, bounds: list[tuple[int, int]], kid: Tensor, has: Tensor,
+                 x: Tensor) -> None:
         super().__init__()
         self.tree = tree
-        self.nodes = nodes
+        self.rows, self.bounds = rows, bounds  # R rows per example slot; (first row, count) of each level
+        self.kid, self.has, self.x = kid, has, x  # (n, K) children's rows (the zero row if none), (n, K), (n, F)
         self.input_size, self.output_size = tree.input_size, tree.output_size
 
     def check_input(self, x: Any, name: str = "x", *, batched_rank: int | None = None) -> None:
         if not isinstance(x, LevelInput):
-            raise TypeError(f"{name}: a tree-level scan's steps are LevelInput triples, got {type(x).__name__}")
+            raise TypeError(f"{name}: a tree-level scan's steps are LevelInput, got {type(x).__name__}")
 
     def state_spec(self, batch_size: int, *, input_shape: Any = None) -> Any:
         one = self.tree.state_spec(batch_size)
-        return map_spec(lambda s: TensorSpec((batch_size, self.nodes + 1, *s.shape[1:]), s.dtype), one)
+        table = map_spec(lambda s: TensorSpec((batch_size, self.rows, *s.shape[1:]), s.dtype), one)
+        return table, TensorSpec((batch_size, self.rows, self.tree.output_size))
 
     @property
     def takes_context(self) -> bool:
@@ -178,48 +190,30 @@ class _Levels(Cell):
         return self.tree.prepare(context, batch_size, device=device, dtype=dtype)
 
     def project(self, x: LevelInput, prepared: Any = None) -> Any:
-        return x  # projected in step, on the level's existing nodes only (padding slots are most of the slots)
+        return x  # projected in step, on the level's nodes
 
     def step(self, u_t: LevelInput, state: Any, prepared: Any = None) -> tuple[Any, Any]:
-        x, node, child = u_t
-        batch, slots, k = child.shape
-        rows = (node < self.nodes).reshape(-1).nonzero().squeeze(1)  # (M,) the existing nodes of this level
-        example = rows // slots
-        kid = child.reshape(batch * slots, k).index_select(0, rows)  # (M, K)
-        mask = kid >= 0
-        flat_kid = (example * (self.nodes + 1)).unsqueeze(1) + kid.clamp(min=0)  # rows of the flattened table
+        first, count = self.bounds[int(u_t.level[0])]  # one read of the step's level number
+        end = first + count
+        kid = self.kid[first:end].reshape(-1)
 
         def gather(t: Tensor) -> Tensor:
-            g = t.reshape(batch * (self.nodes + 1), *t.shape[2:])[flat_kid]  # (M, K, ...)
-            m = mask.view(*mask.shape, *([1] * (g.dim() - 2)))
-            return torch.where(m, g, torch.zeros((), dtype=t.dtype, device=t.device))
+            return t.reshape(-1, *t.shape[2:]).index_select(0, kid).view(count, -1, *t.shape[2:])  # (M, K, ...)
 
-        x_rows = tree_map(lambda t: t.reshape(batch * slots, *t.shape[2:]).index_select(0, rows), x)
-        u = bind(self.tree.project, 1, prepared)(x_rows)
-        y, new = bind(self.tree.step, 2, prepared, strict=True)(u, Children(tree_map(gather, state), mask))
-        target = example * (self.nodes + 1) + node.reshape(-1).index_select(0, rows)
+        table, outputs = state
+        u = bind(self.tree.project, 1, prepared)(self.x[first:end])
+        y, new = bind(self.tree.step, 2, prepared, strict=True)(u, Children(tree_map(gather, table),
+                                                                            self.has[first:end]))
 
         def write(t: Tensor, n: Tensor) -> Tensor:
-            flat = t.reshape(batch * (self.nodes + 1), *t.shape[2:])
-            return flat.index_copy(0, target, n.to(t.dtype)).view_as(t)
+            return t.reshape(-1, *t.shape[2:]).slice_scatter(n.to(t.dtype), 0, first, end).view_as(t)
 
-        def place(t: Tensor) -> Tensor:
-            out = t.new_zeros(batch * slots, *t.shape[1:]).index_copy(0, rows, t)
-            return out.view(batch, slots, *t.shape[1:])
-
-        return tree_map(place, y), tree_map(write, state, new)
-
-    def output(self, state: Any, prepared: Any = None) -> Any:
-        batch = tree_leaves(state)[0].shape[0]
-        flat = tree_map(lambda t: t.reshape(batch * (self.nodes + 1), *t.shape[2:]), state)
-        y = bind(self.tree.output, 1, prepared)(flat)
-        return tree_map(lambda t: t.reshape(batch, self.nodes + 1, *t.shape[1:]), y)
+        empty = u_t.level.new_zeros(u_t.level.shape[0], 0)  # the outputs are in the state
+        return empty, (tree_map(write, table, new), write(outputs, y))
 
 
 class _TreePlan(NamedTuple):
-    nodes: int
-    node_mask: Tensor
-    inverse: Tensor  # (B, N) each node's slot in the run's (L * M) slots
+    row: Tensor  # (B, N) each node's row in the run's table (the zero row at padding nodes)
 
 
 class TreeLevels(Order):
@@ -254,6 +248,9 @@ class TreeLevels(Order):
             raise ValueError("batch_first: tree batches are batch first (B, N, F); pass batch_first=True")
         if state is not None:
             raise ValueError("state: a tree run starts from its leaves; pass state=None")
+        if isinstance(cell.output_size, bool) or not isinstance(cell.output_size, int):
+            raise TypeError(f"cell: a TreeCell's output_size is the int O of its (M, O) outputs, got "
+                            f"{cell.output_size!r}")
         batch, nodes = x.shape[:2]
         if batch == 0 or nodes == 0:
             raise ValueError(f"x: expected a non-empty batch of trees with at least one node, got {tuple(x.shape)}")
@@ -272,37 +269,32 @@ class TreeLevels(Order):
             children, k = children[..., :cell.max_children], cell.max_children
         level = tree_levels(children, node_mask)
         depth = int(level.max()) + 1
-        # nodes of each level in increasing index, left-aligned in M slots
-        rank = torch.zeros(batch, nodes, dtype=torch.long, device=x.device)
-        width = 1
-        for lv in range(depth):
-            at = level == lv
-            rank = torch.where(at, at.long().cumsum(1) - 1, rank)
-            width = max(width, int(at.sum(1).max()))
-        node = torch.full((batch, depth * width), nodes, dtype=torch.long, device=x.device)
-        slot = torch.where(node_mask, level * width + rank, depth * width)
-        node_ext = torch.cat([node, node[:, :1]], 1)  # a trash column for padding nodes
-        node_ext.scatter_(1, slot, torch.arange(nodes, device=x.device).expand(batch, -1))
-        node = node_ext[:, :-1].reshape(batch, depth, width)
-        child = children.gather(1, node.clamp(max=nodes - 1).reshape(batch, -1, 1).expand(-1, -1, k))
-        child = torch.where((node < nodes).reshape(batch, -1, 1), child, -1).reshape(batch, depth, width, k)
-        xs = x.gather(1, node.clamp(max=nodes - 1).reshape(batch, -1, 1).expand(-1, -1, x.shape[-1]))
-        xs = xs.reshape(batch, depth, width, x.shape[-1])
-        inverse = slot.clamp(max=depth * width - 1)
-        return Flat(_Levels(cell, nodes), LevelInput(xs, node, child), None, _TreePlan(nodes, node_mask, inverse))
+        # the existing nodes in level order (within a level: by example, then node index), one table row each
+        flat_level = torch.where(node_mask, level, depth).reshape(-1)
+        order = torch.argsort(flat_level, stable=True)
+        counts = torch.bincount(flat_level, minlength=depth + 1).tolist()
+        total = sum(counts[:depth])
+        rows = total // batch + 1  # R: B * R >= total + 1 rows, the last one the zero row
+        zero_row = batch * rows - 1
+        order = order[:total]
+        row = torch.full((batch * nodes,), zero_row, dtype=torch.long, device=x.device)
+        row[order] = torch.arange(total, device=x.device)
+        kid = children.reshape(-1, k)[order]  # (n, K)
+        has = kid >= 0
+        base = (order // nodes * nodes).unsqueeze(1)  # each node's example's first flat index
+        kid = torch.where(has, row[(base + kid.clamp(min=0)).reshape(-1)].view_as(kid), zero_row)
+        xs = x.reshape(batch * nodes, x.shape[-1])[order]
+        bounds = [(sum(counts[:lv]), counts[lv]) for lv in range(depth)]
+        adapter = _Levels(cell, rows, bounds, kid, has, xs)
+        steps = LevelInput(torch.arange(depth, device=x.device).expand(batch, -1))
+        return Flat(adapter, steps, None, _TreePlan(row.view(batch, nodes)))
 
     def restore(self, flat: Flat, output: Any, state: Any, states: Any) -> tuple[Any, Any, Any]:
         plan: _TreePlan = flat.info
-        batch = plan.node_mask.shape[0]
+        batch, nodes = plan.row.shape
 
-        def per_node(t: Tensor) -> Tensor:
-            f = t.reshape(batch, -1, *t.shape[3:])
-            g = f.gather(1, plan.inverse.view(batch, -1, *([1] * (f.dim() - 2))).expand(-1, -1, *f.shape[2:]))
-            return torch.where(plan.node_mask.view(batch, -1, *([1] * (g.dim() - 2))), g,
-                               torch.zeros((), dtype=g.dtype, device=g.device))
+        def per_node(t: Tensor) -> Tensor:  # (B, R, ...) table -> (B, N, ...), the zero row at padding nodes
+            return t.reshape(-1, *t.shape[2:]).index_select(0, plan.row.reshape(-1)).view(batch, nodes, *t.shape[2:])
 
-        out = tree_map(per_node, output)
-        final = tree_map(lambda t: torch.where(plan.node_mask.view(batch, -1, *([1] * (t.dim() - 2))),
-                                               t[:, :plan.nodes], torch.zeros((), dtype=t.dtype, device=t.device)),
-                         state)
-        return out, final, None
+        table, outputs = state
+        return per_node(outputs), tree_map(per_node, table), None
