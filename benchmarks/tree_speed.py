@@ -9,12 +9,13 @@ over the LSTM's for the same batch (issue 13's target: at most 3x)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/tree_speed.py --batch 64 --hidden 64 --batches 20
 
-Measured (``--batches 5``, one thread, the shared 2-core machine at load ~3.5; batches of 64 expressions: 930 tokens,
-1,795 binary-tree nodes, 742 n-ary-tree nodes): train step time over torch.nn.LSTM's on the same batches, child-sum
-Tree-LSTM on the n-ary trees 1.86x (forward 4.3x; 4 levels at most), N-ary Tree-LSTM on the binary trees 7.9x (forward
-14.6x; ~18 levels, twice the nodes), S-LSTM 8.4x; rnnzoo's lstm 1.6x. Before the level step was compacted to the
-existing nodes (commit "shared: TreeLevels steps only the level's existing nodes"): 4.5x and 23.6x. What remains on
-deep trees is the per-level out-of-place write of the whole node-state table (forward and backward, ~18 times).
+Measured (``--batches 5``, one thread, the shared 2-core machine; batches of 64 expressions: 930 tokens, 1,795
+binary-tree nodes, 742 n-ary-tree nodes), train step time over torch.nn.LSTM's on the same batches, medians of 3
+interleaved runs of the code before and after "TreeLevels plans rows once in flatten": N-ary Tree-LSTM on the binary
+trees 6.10x -> 2.44x (forward 15.2x -> 5.8x; ~18 levels, twice the nodes), child-sum on the binary trees 6.57x ->
+2.23x, child-sum on the n-ary trees 1.35x -> 0.75x (4 levels at most), S-LSTM 6.69x -> 2.87x. Per-run ratios are
+noisy (the N-ary one came out 1.96, 3.24 and 2.44). The first version (every level stepped over all B x width slots)
+was 4.5x and 23.6x.
 """
 
 from __future__ import annotations
