@@ -70,7 +70,7 @@ def naive(model, image: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
 
 def build(**options) -> torch.nn.Module:
     torch.manual_seed(0)
-    base = {"in_channels": 2, "num_classes": 3, "hidden_size": 3, "layers": 3, "global_grid": 2}
+    base = {"input_size": 2, "num_classes": 3, "hidden_size": 3, "layers": 3, "global_grid": 2}
     return rnnzoo.create("lg_lstm", **{**base, **options}).double().eval()
 
 

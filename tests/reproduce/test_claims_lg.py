@@ -22,7 +22,7 @@ def test_lg_lstm_global_configs() -> None:
     assert {k: v for k, v in g.options.items() if k != "global_feature"} == \
         {k: v for k, v in loc.options.items() if k != "global_feature"}
     assert (g.model, g.task, g.monitor) == ("lg_lstm", "shapes_global", "accuracy")
-    assert get_task(g.task, **g.task_options).model_options == {"in_channels": 5, "num_classes": 6}
+    assert get_task(g.task, **g.task_options).model_options == {"input_size": 5, "num_classes": 6}
     assert [c.describe(claim.metric) for c in claim.conditions] == ["global above local in accuracy by more than 0.05"]
     assert claim.minutes <= 10
 

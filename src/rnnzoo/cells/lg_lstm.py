@@ -49,7 +49,7 @@ cells (so the global term acts from layer 2 on). Weights are separate per layer 
 layers are in the paper); ``tie_layers=True`` shares them (a recurrence in depth with one weight set).
 
 >>> import torch, rnnzoo
->>> model = rnnzoo.create("lg_lstm", in_channels=3, num_classes=4, hidden_size=8, layers=2)
+>>> model = rnnzoo.create("lg_lstm", input_size=3, num_classes=4, hidden_size=8, layers=2)
 >>> x = model.example_input(2, generator=torch.Generator().manual_seed(0))
 >>> tuple(model(x).shape)
 (2, 5, 6, 4)
@@ -161,14 +161,14 @@ class LGCell(Cell):
 
     feature_dims = 3
 
-    def __init__(self, in_channels: int, hidden_size: int, *, layers: int = 2, global_feature: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, *, layers: int = 2, global_feature: bool = True,
                  global_grid: int = 3, tie_layers: bool = False) -> None:
         super().__init__()
-        self.input_size, self.output_size = in_channels, hidden_size
+        self.input_size, self.output_size = input_size, hidden_size
         self.layers, self.global_feature, self.global_grid = layers, global_feature, global_grid
         self.tie_layers = tie_layers
         n_global = global_grid * global_grid * hidden_size if global_feature else 0
-        self.in_features = in_channels + (len(DIRECTIONS) + 1) * hidden_size + n_global
+        self.in_features = input_size + (len(DIRECTIONS) + 1) * hidden_size + n_global
         sets = 1 if tie_layers else layers
         bound = hidden_size ** -0.5  # torch.nn.LSTM's U(-1/sqrt(d), 1/sqrt(d))
         self.weight = nn.Parameter(torch.empty(sets, self.in_features, DIMS, 4, hidden_size).uniform_(-bound, bound))
@@ -226,19 +226,19 @@ class LGCell(Cell):
                       "neighbours' hidden cells and a global max-pooled hidden feature, layers as steps",
           kind=ModelKind.MODEL, input_kind=InputKind.GRID, causal=False, chunkable=False, bidirectional_ok=False,
           lengths=True, unbatched=False, gated=True,
-          test_options={"in_channels": 3, "num_classes": 4, "hidden_size": 4, "layers": 2, "global_grid": 2})
+          test_options={"input_size": 3, "num_classes": 4, "hidden_size": 4, "layers": 2, "global_grid": 2})
 class LGLSTM(StructuredModel):
     """LG-LSTM per-pixel classifier (module docstring; arXiv:1511.04510 section 3).
 
-    Args (keyword only): in_channels C; num_classes K; hidden_size d (per dimension); layers L (the paper: 5);
+    Args (keyword only): input_size C; num_classes K; hidden_size d (per dimension); layers L (the paper: 5);
     global_feature: use the global hidden cells (False: the local-only ablation); global_grid G (bins per side of
     the global max pooling); tie_layers: one weight set for every layer.
     """
 
-    def __init__(self, *, in_channels: int, num_classes: int, hidden_size: int = 16, layers: int = 2,
+    def __init__(self, *, input_size: int, num_classes: int, hidden_size: int = 16, layers: int = 2,
                  global_feature: bool = True, global_grid: int = 3, tie_layers: bool = False) -> None:
         super().__init__()
-        for name, value, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 1),
+        for name, value, low in (("input_size", input_size, 1), ("num_classes", num_classes, 1),
                                  ("hidden_size", hidden_size, 1), ("layers", layers, 1),
                                  ("global_grid", global_grid, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -246,14 +246,14 @@ class LGLSTM(StructuredModel):
         for name, flag in (("global_feature", global_feature), ("tie_layers", tie_layers)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name}: expected a bool, got {flag!r}")
-        self.in_channels, self.num_classes, self.layers = in_channels, num_classes, layers
-        self.cell = LGCell(in_channels, hidden_size, layers=layers, global_feature=global_feature,
+        self.input_size, self.num_classes, self.layers = input_size, num_classes, layers
+        self.cell = LGCell(input_size, hidden_size, layers=layers, global_feature=global_feature,
                            global_grid=global_grid, tie_layers=tie_layers)
         self.classifier = nn.Linear(hidden_size, num_classes)
 
     def forward(self, x: GridInput) -> Tensor:
         """Per-pixel class scores ``(B, Y, X, K)`` (zero outside each example's size)."""
-        image, sizes = check_image(x, self.in_channels)
+        image, sizes = check_image(x, self.input_size)
         B = image.shape[0]
         steps = image.unsqueeze(1).expand(B, self.layers, *image.shape[1:])  # the same features at every layer
         final = run(self.cell, steps, context=sizes).state
@@ -262,7 +262,7 @@ class LGLSTM(StructuredModel):
 
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         """Random 5 x 6 images; the first example full size, the others of random sizes (3..5 rows, 3..6 columns)."""
-        image = torch.randn(batch_size, 5, 6, self.in_channels, generator=generator)
+        image = torch.randn(batch_size, 5, 6, self.input_size, generator=generator)
         sizes = torch.stack([torch.randint(3, 6, (batch_size,), generator=generator),
                              torch.randint(3, 7, (batch_size,), generator=generator)], dim=1)
         sizes[0] = torch.tensor([5, 6])

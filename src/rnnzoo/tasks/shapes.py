@@ -113,7 +113,7 @@ class ShapesGlobalTask(StructuredTask):
                             "test": check_int("test_size", test_size, 1)}
         self.seq_len = 0
         self.output_size = self.colours + 1
-        self.model_options: dict[str, Any] = {"in_channels": self.colours, "num_classes": self.colours + 1}
+        self.model_options: dict[str, Any] = {"input_size": self.colours, "num_classes": self.colours + 1}
         self._cache: dict[tuple[str, int], Batch] = {}
 
     def _make(self, n: int, seed: int) -> Batch:
