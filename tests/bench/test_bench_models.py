@@ -175,3 +175,16 @@ def test_the_cli_structured_mode_writes_its_results(tiny_models, tmp_path, capsy
 def test_bad_structured_arguments_name_the_flag(tiny_models, capsys, argv, flag):
     assert main(argv) == 2
     assert flag in capsys.readouterr().err
+
+
+def test_rows_carry_the_models_work_as_rates_and_steps():
+    from rnnzoo.bench.models import model_cells
+
+    rows = bench_models([Target("tree_lstm", "tree_lstm", {}, 4)], reps=1, warmup=0, parts=False)
+    row = rows[0]
+    model = rnnzoo.create("tree_lstm", **rnnzoo.model_info("tree_lstm").test_options)
+    assert set(row.work) == {"nodes", "steps"} and row.work["nodes"] > 0
+    same = Target("tree_lstm", "tree_lstm", {}, 4).example(model, torch.Generator().manual_seed(0))
+    assert row.work == model.work(same)  # the row's first example draw
+    cell = model_cells(row)[5]
+    assert f"{row.work['steps']:,} steps" in cell and "nodes / s" in cell

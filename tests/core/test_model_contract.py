@@ -117,3 +117,17 @@ def test_registry_entry(name: str) -> None:
     cls = type(build(name))
     doc = (cls.__doc__ or "") + (__import__(cls.__module__, fromlist=["_"]).__doc__ or "")
     assert info.paper.arxiv in doc, f"{name}: the docstring must cite arXiv:{info.paper.arxiv} with its equations"
+
+
+@pytest.mark.parametrize("name", ["mdlstm", "row_lstm", "spatial_lstm", "grid_lstm", "grid_lstm_1d", "lg_lstm",
+                                  "tree_lstm", "s_lstm", "tree_seq_lstm", "stack_lstm"])
+def test_work_counts_what_a_forward_processes(name: str) -> None:
+    # rnnzoo bench --structured prints these per second: positive counts, the runner steps among them
+    model = build(name)
+    x = example(model, 3)
+    work = model.work(x)
+    assert "steps" in work and len(work) >= 2, work
+    assert all(isinstance(v, int) and v > 0 for v in work.values()), work
+    bigger = model.work(model.select(example(model, 6), torch.arange(6)))
+    unit = next(k for k in work if k != "steps")
+    assert bigger[unit] > 0 and model.work(model.select(x, torch.tensor([0])))[unit] < work[unit]

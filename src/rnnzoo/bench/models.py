@@ -42,7 +42,8 @@ from rnnzoo.core.tree import tree_leaves
 
 Log = Callable[[str], None]
 
-MODEL_COLUMNS = ("model", "size", "params", "train ms / step", "train steps / s", "decode seq / s", "split of a step")
+MODEL_COLUMNS = ("model", "size", "params", "train ms / step", "train steps / s", "work of a step", "decode seq / s",
+                 "split of a step")
 DEFAULT_WIDTHS = (1, 5)
 _AUTOGRAD = "autograd::engine::evaluate_function: "
 
@@ -90,6 +91,7 @@ class ModelRow:
     decode: dict[int, float] = field(default_factory=dict)
     parts: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    work: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,25 +220,30 @@ def bench_models(targets: Sequence[Target], *, reps: int, warmup: int, widths: S
                 _loss(model(x)).backward()
             model.zero_grad(set_to_none=True)
             shares = part_shares(prof.events(), rnnzoo.list_models())
+        work = model.work(x) if callable(getattr(model, "work", None)) else {}
         rows.append(ModelRow(t.row, t.name, t.label, sum(p.numel() for p in model.parameters()),
-                             statistics.median(samples[key]), decode.get(key, {}), shares))
+                             statistics.median(samples[key]), decode.get(key, {}), shares, work=dict(work)))
     return rows
 
 
 def model_cells(row: ModelRow) -> list[str]:
     """A row as table cells (MODEL_COLUMNS)."""
     if row.note:
-        return [row.row, row.size, "-", "-", "-", "-", row.note]
+        return [row.row, row.size, "-", "-", "-", "-", "-", row.note]
+    work = ", ".join(f"{v:,} steps" if k == "steps" else f"{v / row.train_s:,.0f} {k} / s"
+                     for k, v in row.work.items()) or "-"
     dec = ", ".join(f"w{w}: {v:,.0f}" for w, v in sorted(row.decode.items())) or "-"
     split = ", ".join(f"{k.split('/', 1)[-1]} {v:.0%}" for k, v in row.parts.items()) or "-"
-    return [row.row, row.size, f"{row.params:,}", f"{row.train_s * 1e3:.2f}", f"{1 / row.train_s:,.1f}", dec, split]
+    return [row.row, row.size, f"{row.params:,}", f"{row.train_s * 1e3:.2f}", f"{1 / row.train_s:,.1f}", work, dec,
+            split]
 
 
 METHOD = ("a train step = forward + backward of the sum of the float outputs, zero_grad untimed; median of "
           "interleaved rounds. decode seq / s = batch / median time of `generate(x, width=w)` (no_grad, eval). "
           "split = shares of one profiled train step's self CPU time by record_function labels "
           "'<name>/<part>' (backward operators counted with the forward operator that made them); other = "
-          "unlabelled work (the loss, glue).")
+          "unlabelled work (the loss, glue). work of a step = the model's `work(x)` counts (nodes, cells, "
+          "operations) per second of a train step, and the runner steps of one forward.")
 
 
 def print_models(rows: Sequence[ModelRow]) -> str:

@@ -62,7 +62,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import GridCell, GridInput, Wavefront, grid_mask
+from rnnzoo.core.order import GridCell, GridInput, Wavefront, grid_mask, grid_work
 from rnnzoo.core.registry import InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
@@ -327,3 +327,9 @@ class GridLSTM(StructuredModel):
         if n:
             sizes = torch.stack([torch.randint(1, s + 1, (batch_size,), generator=generator) for s in extent], 1)
         return GridInput(x.to(self.device, self.dtype), None if sizes is None else sizes.to(self.device))
+
+    def work(self, x: GridInput) -> dict[str, int]:
+        """Blocks computed (the data cells times the depth) and runner steps (the fronts of data axes + depth)."""
+        t, sizes = self.check(x)
+        w = grid_work(t, sizes)
+        return {"blocks": w["cells"] * self.depth, "steps": w["steps"] + self.depth - 1}  # n = 0: depth steps

@@ -267,3 +267,9 @@ class LGLSTM(StructuredModel):
                              torch.randint(3, 7, (batch_size,), generator=generator)], dim=1)
         sizes[0] = torch.tensor([5, 6])
         return GridInput(image.to(self.device, self.dtype), sizes.to(self.device))
+
+    def work(self, x: GridInput) -> dict[str, int]:
+        """Pixels updated by every layer and runner steps (the layers: depth is the recurrent axis)."""
+        image, sizes = check_image(x, self.input_size)
+        pixels = int(sizes.prod(-1).sum()) if sizes is not None else image.shape[0] * image.shape[1] * image.shape[2]
+        return {"cells": pixels * self.layers, "steps": self.layers}

@@ -70,7 +70,7 @@ from torch import Tensor, nn
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.core.checks import positive_int
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import GridCell, GridInput, Wavefront, directions, grid_mask, reflect
+from rnnzoo.core.order import GridCell, GridInput, Wavefront, directions, grid_mask, grid_work, reflect
 from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
@@ -325,6 +325,11 @@ class MDLSTM(StructuredModel):
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         return random_grid(batch_size, self.grid_shape, self.input_size, self.device, self.dtype, generator)
 
+    def work(self, x: GridInput) -> dict[str, int]:
+        """Cells scanned (every direction of every layer) and runner steps (one wavefront run per layer)."""
+        w = grid_work(*check_grid(x, self.ndim, self.input_size))
+        return {"cells": w["cells"] * len(self.flips) * len(self.layers), "steps": w["steps"] * len(self.layers)}
+
 
 class RowLSTM(StructuredModel):
     """Row-by-row LSTM baseline on 2-D grids: each row ``(S_2 * F)`` one step, classify from the last valid row.
@@ -357,6 +362,11 @@ class RowLSTM(StructuredModel):
 
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         return random_grid(batch_size, self.grid_shape, self.input_size, self.device, self.dtype, generator)
+
+    def work(self, x: GridInput) -> dict[str, int]:
+        """Cells read and runner steps (one per row)."""
+        grid, sizes = check_grid(x, 2, self.input_size)
+        return {"cells": grid_work(grid, sizes)["cells"], "steps": grid.shape[1]}
 
 
 GRAVES = Paper("Graves, Fernandez & Schmidhuber", 2007, "Multi-dimensional recurrent neural networks", "0705.2011")

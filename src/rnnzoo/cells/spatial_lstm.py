@@ -53,7 +53,7 @@ from torch import Tensor, nn
 from rnnzoo.cells.mdlstm import MDLSTMCell, check_grid, random_grid
 from rnnzoo.core.checks import positive_int
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import GridInput, Wavefront, grid_mask
+from rnnzoo.core.order import GridInput, Wavefront, grid_mask, grid_work
 from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 
@@ -148,6 +148,11 @@ class SpatialLSTM(StructuredModel):
 
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         return random_grid(batch_size, self.grid_shape, self.input_size, self.device, self.dtype, generator)
+
+    def work(self, x: GridInput) -> dict[str, int]:
+        """Pixels scanned by every layer and runner steps (one wavefront run per layer)."""
+        w = grid_work(*check_grid(x, 2, self.input_size))
+        return {"cells": w["cells"] * len(self.layers), "steps": w["steps"] * len(self.layers)}
 
 
 register("spatial_lstm", paper=Paper("Theis & Bethge", 2015, "Generative image modeling using spatial LSTMs",

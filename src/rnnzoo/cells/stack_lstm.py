@@ -316,6 +316,11 @@ class StackLSTM(StructuredModel):
         return random_operations(batch_size, 7, self.input_size, generator=generator, device=self.device,
                                  dtype=self.dtype)
 
+    def work(self, x: StackInput) -> dict[str, int]:
+        """Stack operations (pushes and pops; no-ops are padding) and runner steps."""
+        check_stack_input(x, self.input_size)
+        return {"operations": int((x.actions != NOOP).sum()), "steps": x.actions.shape[1]}
+
 
 def random_operations(batch_size: int, steps: int, input_size: int, *, generator: torch.Generator | None = None,
                       device: torch.device | str | None = None, dtype: torch.dtype | None = None,

@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.core.checks import positive_int, probability, real
 from rnnzoo.core.model import StructuredModel
-from rnnzoo.core.order import Children, TreeCell, TreeLevels
+from rnnzoo.core.order import Children, TreeCell, TreeLevels, tree_levels
 from rnnzoo.core.registry import FastPath, InputKind, ModelKind, Paper, register
 from rnnzoo.core.runner import run
 from rnnzoo.core.spec import TensorSpec
@@ -238,6 +238,11 @@ class _TreeModel(StructuredModel):
         vocab = {str(i): i for i in range(1, self.vocab_size)}
         return batch_trees(trees, vocab, width=9, max_children=self.arity or 3, seq_width=5).to(self.device)
 
+    def work(self, x: TreeBatch) -> dict[str, int]:
+        """Nodes computed and runner steps (the batch's levels)."""
+        x = check_trees(x, self.vocab_size)
+        return {"nodes": int(x.node_mask.sum()), "steps": int(tree_levels(x.children, x.node_mask).max()) + 1}
+
 
 class TreeLSTM(_TreeModel):
     """Tree-LSTM classifier (Tai et al. 2015, arXiv:1503.00075; module docstring): embeddings, a child-sum or N-ary
@@ -283,6 +288,11 @@ class TreeSequenceLSTM(_TreeModel):
         out = run(self.lstm, self.dropout(self.embedding(x.sequence)), lengths=x.lengths.cpu())
         root = out.state.h  # the last valid step's h
         return TreeOutput(self.classifier(self.dropout(root)), out.output, root)
+
+    def work(self, x: TreeBatch) -> dict[str, int]:
+        """Tokens read and runner steps (the longest sequence)."""
+        x = check_trees(x, self.vocab_size)
+        return {"tokens": int(x.lengths.sum()), "steps": int(x.lengths.max())}
 
 
 _COMMON = dict(kind=ModelKind.MODEL, input_kind=InputKind.TREE, causal=False, chunkable=False, bidirectional_ok=False,

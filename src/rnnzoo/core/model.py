@@ -22,6 +22,11 @@ inside the cells' steps with ``self.report(name, weights, kind="attention")`` (:
 ``rnnzoo evaluate --plots`` draws every report of kind ``"attention"`` as a heatmap (step x position), for any
 model, without a table of model names.
 
+``work(x)`` (optional) counts what one forward over ``x`` processes, for the benchmark's rates: ``{"nodes": n}`` for a
+tree model, ``{"cells": n}`` for a grid, ``{"operations": n}`` for a stack; the key ``"steps"`` is the number of steps
+the runner takes (a count, not a rate: a wavefront's fronts, a tree batch's levels). ``rnnzoo bench --structured``
+prints every other count per second of a train step.
+
 Parts of a step that the benchmark should time separately (an NTM's controller, addressing and memory update)
 are wrapped in ``torch.profiler.record_function("<registry name>/<part>")``; ``rnnzoo bench`` splits a step's
 time by these labels.
@@ -60,6 +65,10 @@ class StructuredModel(nn.Module):
     def select(self, x: Any, index: Tensor) -> Any:
         """The examples ``index`` (int64 ``(b,)``) of the batch ``x``, as a batch of b."""
         return select_rows(x, index)
+
+    def work(self, x: Any) -> dict[str, int]:
+        """What one forward over ``x`` processes (module docstring): counts by unit; none by default."""
+        return {}
 
     def _param(self) -> Tensor | None:
         return next(iter(self.parameters()), None)

@@ -10,7 +10,7 @@ from rnnzoo.reproduce.verdict import Ordering
 
 _S_PER_UPDATE_MD, _S_PER_UPDATE_ROW, _S_EVAL = 0.25, 0.03, 15.0
 _STEPS = 800
-_SEEDS = (0, 1)
+_SEEDS = (0, 1, 2)
 
 register_claim(Claim(
     name="mdlstm_digits", paper=GRAVES,

@@ -16,9 +16,18 @@ are handled by the order, once.
 """
 
 from rnnzoo.core.order.base import Flat, Forward, Order, Reverse, gather_time, reverse_index, reverse_padded
-from rnnzoo.core.order.grid import FrontInput, GridCell, GridInput, Wavefront, directions, grid_mask, reflect
+from rnnzoo.core.order.grid import (
+    FrontInput,
+    GridCell,
+    GridInput,
+    Wavefront,
+    directions,
+    grid_mask,
+    grid_work,
+    reflect,
+)
 from rnnzoo.core.order.tree import Children, LevelInput, TreeCell, TreeLevels, children_from_parents, tree_levels
 
 __all__ = ["Children", "Flat", "Forward", "FrontInput", "GridCell", "GridInput", "LevelInput", "Order", "Reverse",
            "TreeCell", "TreeLevels", "Wavefront", "children_from_parents", "directions", "gather_time", "grid_mask",
-           "reflect", "reverse_index", "reverse_padded", "tree_levels"]
+           "grid_work", "reflect", "reverse_index", "reverse_padded", "tree_levels"]

@@ -206,6 +206,14 @@ def grid_mask(sizes: Tensor, shape: Sequence[int]) -> Tensor:
     return inside.view(sizes.shape[0], *shape)
 
 
+def grid_work(grid: Tensor, sizes: Tensor | None) -> dict[str, int]:
+    """What one wavefront scan of ``grid`` ``(B, S_1, ..., S_N, F)`` processes: ``cells`` (inside each example's
+    ``sizes``; None: all) and ``steps`` (the fronts, ``sum(S) - N + 1``): a grid model's ``work``."""
+    shape = tuple(grid.shape[1:-1])
+    cells = int(sizes.prod(-1).sum()) if sizes is not None else grid.shape[0] * math.prod(shape)
+    return {"cells": cells, "steps": sum(shape) - len(shape) + 1}
+
+
 class _GridPlan(NamedTuple):
     shape: tuple[int, ...]
     sizes: Tensor | None
