@@ -25,7 +25,7 @@ pixel's density is conditioned on the last layer's ``h_ij``, so ``log p(x) = sum
     pi = softmax(W_pi h + b_pi) (K),  mu = W_mu h + b_mu (K, C),  log sigma = W_s h + b_s (K, C)
     log p(x_ij | h_ij) = logsumexp_k [log pi_k + sum_c log N(x_ijc; mu_kc, sigma_kc^2)]
 
-Inputs: :class:`~rnnzoo.cells.mdlstm.GridInput` (``grid`` ``(B, H, W, C)`` channels last, ``sizes`` ``(B, 2)``).
+Inputs: :class:`~rnnzoo.core.order.GridInput` (``grid`` ``(B, H, W, C)`` channels last, ``sizes`` ``(B, 2)``).
 Output: :class:`PixelDensity` ``log_density`` ``(B, H, W)`` (zero outside each image's sizes);
 :meth:`SpatialLSTM.nll_bits` gives the negative log-likelihood in bits per (sub)pixel.
 

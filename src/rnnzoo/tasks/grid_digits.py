@@ -1,6 +1,6 @@
 """Digit images as 2-D grids, for grid recurrences (MD-LSTM, spatial LSTM) and the row-by-row LSTM baseline.
 
-``x`` is a :class:`~rnnzoo.cells.mdlstm.GridInput`: ``grid`` ``(B, S, S, 1)`` float32 in [0, 1] (channels last) and
+``x`` is a :class:`~rnnzoo.core.order.GridInput`: ``grid`` ``(B, S, S, 1)`` float32 in [0, 1] (channels last) and
 ``sizes`` int64 ``(B, 2)`` (every image full size); ``y`` a :class:`GridLabels`: ``label`` ``(B,)`` int64 in
 ``[0, 10)`` and ``shifted`` ``(B,)`` bool. Models: ``mdlstm`` reads the
 grid by wavefronts, ``row_lstm`` one row per step (the row-wise reading of Graves et al. 2007's comparison); both

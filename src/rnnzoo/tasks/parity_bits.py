@@ -5,7 +5,7 @@ neural network as a whole through a single projection", so no recurrence over th
 compute the parity along its depth. The paper reports that a 1-LSTM network (``grid_lstm_1d``) learns it for up to
 250 bits, where deep networks without gating fail. (The sequential parity task, one bit per step, is ``parity``.)
 
-Inputs: :class:`~rnnzoo.cells.grid_lstm.GridInput` with ``x`` ``(B, k)`` float32 (a grid of no data axes and k
+Inputs: :class:`~rnnzoo.core.order.GridInput` with ``grid`` ``(B, k)`` float32 (a grid of no data axes and k
 features), bits in {0, 1} (``encoding="binary"``) or {-1, +1} (``"signed"``, the default: bit 1 -> +1), ``sizes``
 None. Targets ``y`` int64 ``(B,)``: the number of 1 bits mod 2. Metrics accuracy and cross-entropy; the trivial
 baseline (a fair coin) has accuracy 1/2 and cross-entropy ln 2. Training batches are drawn fresh from the trainer's

@@ -13,7 +13,7 @@ their state (zeros until they start), so every predecessor a valid cell reads is
 boundary. The padded front computes ``M`` slots per step (about twice the cells of a 2-D square grid): the price of
 one dense call per front. Computing only each front's live slots (gathered, then written back) was measured and not
 kept: on one CPU thread, batch 32 x 32 units, the 2-D MD-LSTM's forward + backward went from 1.62 to 1.37 s at
-56 x 56 and did not change at 14 and 28 (nor spatial_lstm's at 56): the gathers and writes cost about what the
+56 x 56 and did not change at 14 and 28 (nor the spatial LSTM's at 56): the gathers and writes cost about what the
 cell saves, and in 3-D the smaller products round differently (outputs within 1 ulp, not bitwise equal).
 
 Directions: ``flip[k]`` scans axis k from each example's last valid index backwards (the example's cells are
