@@ -1,0 +1,84 @@
+"""Cells whose step is one recurrent product and an elementwise update: the protocol that gives them a fast path.
+
+Most recurrent cells of the literature (the gated cells of torchrecurrent's catalogue, the ODE-inspired ones, the
+evolved ones) compute a step as::
+
+    r_t       = concat(state.<recurrent_fields>) @ recurrent_weight().T      # (B, R): the only matrix product in time
+    new_state = pointwise(u_t, r_t, state)                                   # elementwise in the units
+
+with ``u_t = project(x_t)`` hoisted out of the time loop. A cell that says so by subclassing
+:class:`PointwiseCell` and implementing ``project``, ``recurrent_weight`` and ``pointwise`` gets ``step`` (the
+reference loop) and ``fused`` (:func:`rnnzoo.fused.pointwise.pointwise_recurrence`: the whole sequence in one
+autograd Function, no graph per step, its backward derived from ``pointwise`` itself) without writing either.
+
+The contract ``pointwise`` keeps (the fast path's backward relies on it; ``tests/fused/test_pointwise.py`` checks it
+for every registered PointwiseCell): every state field is ``(B, H)`` (one ``hidden_size``), ``r_t`` is ``(B, G*H)``
+(G blocks of H units) and unit ``j`` of every new state field reads only unit ``j`` of each H-block of ``u_t`` and
+``r_t`` and unit ``j`` of each old state field (and parameters). Per-unit parameters (a learned time step, a
+diagonal recurrent weight) are fine; anything mixing units (a layer norm, a softmax over units, a second recurrent
+product after a gate) is not: such a cell subclasses :class:`~rnnzoo.core.cell.Cell` directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnzoo.core.cell import Cell, Steps
+
+
+class PointwiseCell(Cell):
+    """Base of the cells described in the module docstring.
+
+    Subclasses set ``hidden_size`` and ``recurrent_fields`` (the state fields, in order, whose concatenation
+    multiplies ``recurrent_weight().T``; default ``("h",)``) and implement:
+
+    * ``project(x)``: ``(..., I) -> (..., P)`` every input-only pre-activation (P a multiple of H, or anything the
+      cell's ``pointwise`` reads unit-locally);
+    * ``recurrent_weight()``: the ``(R, K)`` matrix (K the summed size of ``recurrent_fields``), or None for a cell
+      whose recurrence is elementwise only (then ``r_t`` is None);
+    * ``pointwise(u_t, r_t, state) -> new_state`` (a NamedTuple of ``(B, H)`` tensors).
+
+    ``output(state)`` is the first field unless overridden, and must be one of the state's fields for the fast path
+    (``output_field``).
+    """
+
+    recurrent_fields: tuple[str, ...] = ("h",)
+    output_field: str = "h"
+    fused_kind = "rnnzoo"
+    hidden_size: int
+
+    def recurrent_weight(self) -> Tensor | None:
+        """The ``(R, K)`` recurrent matrix (``r_t = concat(recurrent_fields) @ W.T``), or None."""
+        raise NotImplementedError
+
+    def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: Any) -> Any:
+        """The elementwise update: ``u_t (B, P)``, ``r_t (B, R)`` or None, ``state`` -> the new state."""
+        raise NotImplementedError
+
+    def recurrent_input(self, state: Any) -> Tensor:
+        """``concat(state.<recurrent_fields>)``: ``(B, K)``."""
+        parts = [getattr(state, name) for name in self.recurrent_fields]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    def recurrent(self, state: Any) -> Tensor | None:
+        """``r_t``: the step's one recurrent product, ``(B, R)`` (None without a recurrent matrix)."""
+        w = self.recurrent_weight()
+        return None if w is None else self.recurrent_input(state) @ w.t()
+
+    def output(self, state: Any) -> Any:
+        return getattr(state, self.output_field)
+
+    def step(self, u_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        new = self.pointwise(u_t, self.recurrent(state), state)
+        return self.output(new), new
+
+    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
+        """The whole sequence through :func:`rnnzoo.fused.pointwise.pointwise_recurrence` (time-major ``u``)."""
+        from rnnzoo.fused.pointwise import pointwise_recurrence
+
+        if not isinstance(steps.u, Tensor):
+            return None
+        return pointwise_recurrence(self, steps.u, state, steps.mask)
