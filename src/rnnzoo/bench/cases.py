@@ -176,12 +176,21 @@ class Peer:
     expected: str = ""
 
 
-PEERS: tuple[Peer, ...] = (
-    *(Peer(f"torchrecurrent.{attr}", "torchrecurrent", attr, False, lambda cls, s: cls(s.I, s.H, batch_first=True))
-      for attr in ("OriginalLSTM", "PeepholeLSTM", "SCRN")),
-    Peer("sru.SRU", "sru", "SRU", True, lambda cls, s: cls(s.I, s.H, num_layers=1),
-         expected="Running SRU on CPU"),  # training on CPU is the point
-)
+_SRU = Peer("sru.SRU", "sru", "SRU", True, lambda cls, s: cls(s.I, s.H, num_layers=1),
+            expected="Running SRU on CPU")  # training on CPU is the point
+
+
+def _torchrecurrent(cls: Any, s: Size) -> nn.Module:
+    return cls(s.I, s.H, batch_first=True)
+
+
+def peers() -> tuple[Peer, ...]:
+    """The peer rows: every ``torchrecurrent.<Layer>`` a registry entry names in its ``peers`` (its layer classes
+    all take ``(input_size, hidden_size, batch_first=True)``), and the sru package's SRU. A new cell with a
+    torchrecurrent counterpart is benched beside it by naming it in its registry entry, nothing here."""
+    names = dict.fromkeys(p for name in rnnzoo.list_models() for p in rnnzoo.model_info(name).peers
+                          if p.startswith("torchrecurrent."))
+    return (*(Peer(row, "torchrecurrent", row.split(".", 1)[1], False, _torchrecurrent) for row in names), _SRU)
 
 
 @contextlib.contextmanager
@@ -216,7 +225,7 @@ def peer_cases(names: Iterable[str]) -> tuple[list[Case], list[str]]:
     cases: list[Case] = []
     notes: list[str] = []
     failed: set[str] = set()
-    for peer in PEERS:
+    for peer in peers():
         if peer.row not in wanted or peer.module in failed:
             continue
         try:

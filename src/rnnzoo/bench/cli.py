@@ -36,7 +36,6 @@ import torch
 
 import rnnzoo
 from rnnzoo.bench.cases import (
-    PEERS,
     PRESETS,
     QUICK_SIZES,
     BenchArgumentError,
@@ -47,6 +46,9 @@ from rnnzoo.bench.cases import (
     parse_sizes,
     peer_cases,
     rnnzoo_case,
+)
+from rnnzoo.bench.cases import (
+    peers as all_peers,
 )
 from rnnzoo.bench.measure import Row, bench_size
 from rnnzoo.bench.report import (
@@ -209,7 +211,7 @@ def _run(argv: list[str] | None) -> int:
                               warmup=warmup, threads=threads, run_dir=run_dir,
                               log=lambda m: print(m, file=sys.stderr, flush=True))
     registry = rnnzoo.list_models()
-    peer_names = [] if args.no_peers else [p.row for p in PEERS]
+    peer_names = [] if args.no_peers else [p.row for p in all_peers()]
     default = ",".join(DEFAULT_SCALING_MODELS) if args.scaling else "*"
     selections = parse_models(args.models or default, registry + peer_names, registry)
     cases, notes = registry_cases([s for s in selections if s.name in registry], spatial)
