@@ -80,6 +80,29 @@ class ToyOscillator(PointwiseCell):
         return YZ(state.y + self.dt * z, z)
 
 
+class ToyDiagonal(PointwiseCell):
+    """No recurrent matrix (``recurrent_weight()`` None): a per-unit recurrent weight, IndRNN-like."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
+        self.wi = nn.Parameter(torch.randn(hidden_size, input_size) * 0.5)
+        self.w = nn.Parameter(torch.randn(hidden_size))
+
+    def state_spec(self, batch_size, *, input_shape=None):
+        return H1(TensorSpec((batch_size, self.hidden_size)))
+
+    def project(self, x):
+        return x @ self.wi.t()
+
+    def recurrent_weight(self):
+        return None
+
+    def pointwise(self, u, r, state):
+        assert r is None
+        return H1(torch.tanh(u + self.w * state.h))
+
+
 def _loop(cell, u, state, mask):
     """The reference: the cell's step, masked as the runner does (state kept, output zero)."""
     outs = []
@@ -91,7 +114,7 @@ def _loop(cell, u, state, mask):
     return torch.stack(outs), state
 
 
-@pytest.mark.parametrize("make", [ToyGRU, ToyOscillator])
+@pytest.mark.parametrize("make", [ToyGRU, ToyOscillator, ToyDiagonal])
 def test_function_equals_the_step_loop_in_values_and_gradients(make):
     torch.manual_seed(0)
     cell = make(3, 4).double()
