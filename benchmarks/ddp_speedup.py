@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pair {i + 1} {arm}: --devices {devices} --threads {threads}: "
                   f"{result['median']:,.0f} tokens/s (lines {', '.join(f'{r:,.0f}' for r in result['rates'])}; "
                   f"{result['seconds']:.0f} s)", flush=True)
+            if args.out is not None:  # every run as it comes (a long benchmark stopped early keeps them)
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "runs.json").write_text(json.dumps(runs, indent=2) + "\n")
     a = statistics.median(r["median"] for r in runs["A"])
     b = statistics.median(r["median"] for r in runs["B"])
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3

@@ -166,3 +166,33 @@ def test_two_rnnzoo_train_commands_as_two_nodes(tmp_path):
     assert "results:" in outs[0][0] and outs[1][0] == ""  # rank 1 trains silently
     assert cli.main(["train", *TINY, "--max-steps", "6", "--run-dir", str(one)]) == 0
     _assert_same_run(two, one, 6)
+
+
+@pytest.fixture
+def _markov_lm():
+    from rnnzoo.tasks import register_task
+    from rnnzoo.tasks import registry as task_registry
+    from rnnzoo.tasks.corpus import LanguageModelTask
+    from tests.train.test_lm import markov_corpus
+
+    register_task("_dist_lm", lambda seq_len=None: LanguageModelTask(markov_corpus(3000), name="_dist_lm",
+                                                                     seq_len=seq_len),
+                  "generated Markov token stream (tests)", "unigram")
+    yield "_dist_lm"
+    del task_registry._REGISTRY["_dist_lm"]
+
+
+def test_a_language_model_on_two_nodes(tmp_path, _markov_lm):
+    """One valid stream, fewer rows than processes: every process validates all of it (Lightning refuses an empty
+    loader), and the run still equals the one-process run."""
+    _skip_without_fork()
+    from rnnzoo.train.run import train
+    from tests.train.test_lm import lm_config
+
+    cfg = lm_config(task=_markov_lm, num_nodes=2, accelerator="cpu")
+    two, one = tmp_path / "two", tmp_path / "one"
+    argv = ["train()", json.dumps(cfg.to_dict()), str(two)]
+    out = _fork_nodes(argv, argv)
+    assert out[0][0] == 0 and out[1] == (0, {"rank": 1, "world_size": 2, "run_dir": str(two), "steps": 6}), out
+    train(cfg.replace(num_nodes=1), one, echo=lambda _: None)
+    _assert_same_run(two, one, 6)

@@ -104,8 +104,10 @@ class TaskData(L.LightningDataModule):
         if is_structured(self.task):
             return split_loader(self.task, name, self.eval_batch_size, world=world, rank=rank)
         tensors = _batch_tensors(self.task.split(name))
-        if world > 1:
+        if world > 1 and tensors[0].shape[0] >= world:
             tensors = tuple(t[rank::world] for t in tensors)
+        # else (a language model's one stream): every process evaluates all of it, and the synced metrics are
+        # its metrics (Lightning needs a batch on every process)
         return DataLoader(TensorDataset(*tensors), batch_size=self.eval_batch_size, shuffle=False)
 
     def val_dataloader(self) -> DataLoader:

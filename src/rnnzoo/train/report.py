@@ -42,8 +42,9 @@ def announce(cfg: TrainConfig, task: Any, n_params: int, monitor: str, run_dir: 
     if world > 1:
         how = "FSDP" if cfg.strategy == "fsdp" else "DDP"
         nodes = f" on {cfg.num_nodes} nodes" if cfg.num_nodes > 1 else ""
-        procs = (f" on {world} processes{nodes} ({how} over {launch['backend']}, launched by {launch['launcher']}, "
-                 f"{cfg.batch_size // world} of the {cfg.batch_size} sequences of each batch per process)")
+        by = "" if launch["launcher"] == "spawn" else f"; launched by {launch['launcher']}"
+        procs = (f" on {world} processes{nodes} ({how} over {launch['backend']}, {cfg.batch_size // world} of the "
+                 f"{cfg.batch_size} sequences of each batch per process{by})")
     if launch["accelerator"] == "gpu":
         procs += f" on GPU{'s' if world > 1 else ''} ({cfg.precision})"
     base = ", ".join(f"{shown(k)} {v:.4g}" for k, v in task.baseline().items())
