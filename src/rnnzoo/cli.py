@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "until the valid MSE is below 0.001 (at most 3,000 updates): solved at step 1,250 (test MSE "
                     "~5e-4 against the baseline 0.167) in about 30 s of CPU time.")
     add_training_flags(p, single=True)
-    p.add_argument("--run-dir", help="output directory (default runs/<model>-<task>-T<seq>-<timestamp>)")
+    p.add_argument("--run-dir", help="output directory (default runs/<model>-<task>-T<seq>-<timestamp>; required "
+                                      "under torchrun, srun or a launch by hand on several nodes, where every "
+                                      "process runs this command: docs/distributed.md)")
     p.add_argument("--resume", metavar="RUN_DIR|CKPT",
                    help="continue a run from its last.ckpt (or a checkpoint), exactly as if never stopped, up to a "
                         "--max-steps beyond the step it reached; only " + ", ".join(flag(k) for k in RESUMABLE)
