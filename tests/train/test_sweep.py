@@ -14,7 +14,7 @@ import pytest
 
 from rnnzoo import cli
 from rnnzoo.train import compare as compare_mod
-from rnnzoo.train import sweep
+from rnnzoo.train import sweep, sweep_ray
 from rnnzoo.train.config import TrainConfig
 from rnnzoo.train.errors import ConfigError, RunDirError, TrainingDiverged
 from rnnzoo.train.run import Interrupted, train
@@ -150,8 +150,8 @@ def test_bad_sweep_arguments_name_the_flag(tmp_path, monkeypatch, capsys):
 def test_resources_follow_the_configuration():
     cfg = TrainConfig.from_dict({"model": "elman", "task": "adding", "seq_len": 8, "threads": 3, "devices": 2,
                                  "batch_size": 8})
-    assert sweep.resources(cfg) == {"num_cpus": 6.0, "num_gpus": 0.0}
-    assert sweep.resources(cfg.replace(threads=None)) == {"num_cpus": 2.0, "num_gpus": 0.0}
+    assert sweep_ray.resources(cfg) == {"num_cpus": 6.0, "num_gpus": 0.0}
+    assert sweep_ray.resources(cfg.replace(threads=None)) == {"num_cpus": 2.0, "num_gpus": 0.0}
     gpu = cfg.replace(threads=None)
     object.__setattr__(gpu, "accelerator", "gpu")  # the key another change of issue 14 adds
-    assert sweep.resources(gpu) == {"num_cpus": 2.0, "num_gpus": 2.0}
+    assert sweep_ray.resources(gpu) == {"num_cpus": 2.0, "num_gpus": 2.0}

@@ -21,14 +21,14 @@ a local Ray with that many concurrent runs; ``ray_address`` joins an existing cl
 ``workers`` caps the concurrent runs (default: as many as the cluster's resources fit). Every Ray task runs the same
 :func:`run_plan` as the in-process path, with ``num_cpus = (threads or 1) x devices`` and ``num_gpus = devices`` for
 a GPU run, and torch set to ``threads`` (default 1) intra-op threads so that concurrent runs do not oversubscribe
-the cores. With several machines, the run directories must be on a file system all of them see at the same path.
+the cores (:mod:`rnnzoo.train.sweep_ray`). With several machines, the run directories must be on a file system all
+of them see at the same path.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import re
 import sys
@@ -44,7 +44,7 @@ import yaml
 from rnnzoo.train.config import TrainConfig
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 
-__all__ = ["EXECUTION_KEYS", "LOG", "OUTCOME", "Outcome", "Plan", "add_sweep_flags", "plan_actions", "resources",
+__all__ = ["EXECUTION_KEYS", "LOG", "OUTCOME", "Outcome", "Plan", "add_sweep_flags", "one_line", "plan_actions",
            "run_plan", "run_sweep"]
 
 Echo = Callable[[str], None]
@@ -236,7 +236,7 @@ def _logged(run_dir: Path, console: bool) -> Iterator[TextIO]:
             yield out
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
@@ -276,14 +276,14 @@ def run_plan(plan: Plan, action: str = "new", train_fn: TrainFn | None = None, *
         except (Interrupted, KeyboardInterrupt) as err:
             if console:
                 raise
-            outcome = Outcome(plan.name, sub, "failed", error=f"interrupted: {_one_line(err)}", interrupted=True)
+            outcome = Outcome(plan.name, sub, "failed", error=f"interrupted: {one_line(err)}", interrupted=True)
         except Exception as err:
             if isinstance(err, RuntimeError) and str(err).startswith("training diverged"):  # from a DDP worker
                 step = re.search(r"at step (\d+)", str(err))
                 outcome = Outcome(plan.name, sub, "diverged", error=str(err), step=int(step[1]) if step else None)
             else:
                 traceback.print_exc(file=out)
-                outcome = Outcome(plan.name, sub, "failed", error=_one_line(err))
+                outcome = Outcome(plan.name, sub, "failed", error=one_line(err))
         outcome.seconds = time.time() - started
         if not outcome.interrupted:  # an interrupted run has no outcome yet: a re-run resumes it
             record = {"status": outcome.status, "error": outcome.error, "step": outcome.step,
@@ -293,41 +293,11 @@ def run_plan(plan: Plan, action: str = "new", train_fn: TrainFn | None = None, *
         return outcome
 
 
-# ------------------------------------------------------------------------------------------ resources
-
-
-def resources(cfg: TrainConfig, *, gpus_present: bool = False) -> dict[str, float]:
-    """The Ray resources of one run: ``num_cpus = (threads or 1) x devices``, and ``num_gpus = devices`` when the
-    run trains on GPUs (``accelerator`` gpu, or auto where the cluster has GPUs)."""
-    accelerator = getattr(cfg, "accelerator", "cpu")
-    devices = int(cfg.devices)
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus_present)
-    return {"num_cpus": float((cfg.threads or 1) * devices), "num_gpus": float(devices if gpu else 0)}
-
-
-def _check_one_node(plans: list[Plan]) -> None:
-    for plan in plans:
-        nodes = getattr(plan.cfg, "num_nodes", 1)
-        if nodes != 1:
-            raise ConfigError(f"--num-nodes: a sweep runs each run as one Ray task on one machine, expected 1, got "
-                              f"{nodes} (plan {plan.name!r}); launch a multi-node run with rnnzoo train")
-
-
 # ------------------------------------------------------------------------------------------ the sweep
 
 
 def _progress(done: int, total: int, running: int, failed: int, tail: str) -> str:
     return f"[sweep] {done}/{total} done, {running} running, {failed} failed ({tail})"
-
-
-def _import_ray(why: str) -> Any:
-    try:
-        import ray
-    except ImportError as err:
-        raise ConfigError(f"{why} runs the sweep on Ray, which is not installed ({err}); install the extra: "
-                          f"{RAY_EXTRA}") from None
-    return ray
-
 
 def run_sweep(plans: list[Plan], *, workers: int | None = None, ray_address: str | None = None,
               overwrite: bool = False, echo: Echo = print, train_fn: TrainFn | None = None,
@@ -339,7 +309,8 @@ def run_sweep(plans: list[Plan], *, workers: int | None = None, ray_address: str
         plans: the runs; their run directories are checked first (:func:`plan_actions`).
         workers: concurrent runs. None or 1 without ``ray_address``: in this process, one after another;
             >= 2: a local Ray with that many; with ``ray_address``: at most that many (default: what the cluster fits).
-        ray_address: an existing Ray cluster (``ray start --head`` prints it; ``auto`` finds a local one).
+        ray_address: an existing Ray cluster (``ray start --head`` prints it; ``auto`` finds a local one), or
+            ``local``: a fresh Ray on this machine even for ``workers=1``.
         overwrite: retrain every plan, clearing its run directory's artifacts.
         echo: where the progress lines go (``[sweep] 5/12 done, 2 running, 1 failed (...)``).
         train_fn: what trains one plan (default :func:`rnnzoo.train.train`), called as ``train_fn(cfg, run_dir,
@@ -361,6 +332,10 @@ def run_sweep(plans: list[Plan], *, workers: int | None = None, ray_address: str
         use_ray = ray_address is not None or (workers or 1) > 1
     if not use_ray and ray_address is not None:
         raise ConfigError("--ray-address: given, but use_ray=False runs the sweep in this process")
+    if use_ray:
+        from rnnzoo.train.sweep_ray import import_ray, why_ray
+
+        import_ray(why_ray(workers, ray_address))  # missing Ray: said before anything else
     actions = plan_actions(plans, overwrite=overwrite, refuse_hint=refuse_hint)
     outcomes: list[Outcome | None] = [None] * len(plans)
     todo = [i for i, a in enumerate(actions) if a != "skip"]
@@ -390,79 +365,11 @@ def run_sweep(plans: list[Plan], *, workers: int | None = None, ray_address: str
         for i in todo:  # the run's lines go to the console and to its train.log
             finish(i, run_plan(plans[i], actions[i], train_fn, console=True), 0)
     elif todo:
-        _run_ray(plans, actions, todo, workers=workers, ray_address=ray_address, train_fn=train_fn, echo=echo,
+        from rnnzoo.train.sweep_ray import run_ray
+
+        run_ray(plans, actions, todo, workers=workers, ray_address=ray_address, train_fn=train_fn, echo=echo,
                  finish=finish)
     return [o for o in outcomes if o is not None]
-
-
-def _remote_run(plan: Plan, action: str, train_fn: TrainFn | None) -> Outcome:
-    """A Ray task: torch's intra-op threads from the plan (default 1), then :func:`run_plan`."""
-    import torch
-
-    torch.set_num_threads(plan.cfg.threads or 1)
-    return run_plan(plan, action, train_fn)
-
-
-def _run_ray(plans: list[Plan], actions: list[str], todo: list[int], *, workers: int | None, ray_address: str | None,
-             train_fn: TrainFn | None, echo: Echo, finish: Callable[[int, Outcome, int], None]) -> None:
-    why = f"--ray-address {ray_address}" if ray_address is not None else f"--workers {workers}"
-    ray = _import_ray(why)
-    _check_one_node([plans[i] for i in todo])
-    started_here = False
-    if not ray.is_initialized():
-        if ray_address is None:
-            need = [resources(plans[i].cfg) for i in todo]
-            cpus = int(max(r["num_cpus"] for r in need)) * int(workers or 1)
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, object_store_memory=128 * 1024**2)
-        else:
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        started_here = True
-    try:
-        total = ray.cluster_resources()
-        gpus = total.get("GPU", 0.0) > 0
-        need = {i: resources(plans[i].cfg, gpus_present=gpus) for i in todo}
-        fits = []
-        for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
-            most = max(r[key] for r in need.values())
-            if most > total.get(name, 0.0):
-                raise ConfigError(f"--ray-address: a run requests {most:g} {name}(s) (threads x devices), the Ray "
-                                  f"cluster has {total.get(name, 0.0):g}")
-            if most > 0:
-                fits.append(int(total.get(name, 0.0) // most))
-        slots = max(1, min(fits))
-        if workers is not None:
-            slots = min(slots, workers)
-        echo(f"[sweep] Ray: {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs; {slots} runs at a time, "
-             f"each run's output in its {LOG}")
-        task = ray.remote(max_retries=0)(_remote_run)
-        queue = list(todo)
-        inflight: dict[Any, int] = {}
-        try:
-            while queue or inflight:
-                while queue and len(inflight) < slots:
-                    i = queue.pop(0)
-                    # a worker's current directory is not the driver's: it gets the absolute path
-                    plan = dataclasses.replace(plans[i], run_dir=plans[i].run_dir.absolute())
-                    ref = task.options(**need[i]).remote(plan, actions[i], train_fn)
-                    inflight[ref] = i
-                ready, _ = ray.wait(list(inflight), num_returns=1)
-                for ref in ready:
-                    i = inflight.pop(ref)
-                    try:
-                        outcome = ray.get(ref)
-                    except Exception as err:  # the worker died (RayTaskError, WorkerCrashedError, ...)
-                        outcome = Outcome(plans[i].name, plans[i].run_dir, "failed",
-                                          error=f"Ray worker: {_one_line(err)}", interrupted=True)
-                    finish(i, outcome, len(inflight))
-        except BaseException:
-            for ref in inflight:
-                ray.cancel(ref, force=True)
-            raise
-    finally:
-        if started_here:
-            ray.shutdown()
-
 
 # ------------------------------------------------------------------------------------------ command line
 
@@ -493,5 +400,6 @@ def add_sweep_flags(p: argparse.ArgumentParser) -> None:
                         "(default 1 under Ray) and logs to RUN_DIR/<run>/train.log")
     g.add_argument("--ray-address", type=_address, default=argparse.SUPPRESS, metavar="ADDR",
                    help="run on an existing Ray cluster (`ray start --head` prints the address; auto: the local "
-                        "one); --workers then caps the concurrent runs (default: what the cluster's CPUs/GPUs fit); "
+                        "one; local: a fresh Ray on this machine, also for --workers 1); --workers then caps the "
+                        "concurrent runs (default: what the cluster's CPUs/GPUs fit); "
                         "run directories must be on a file system every node sees")
