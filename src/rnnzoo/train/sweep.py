@@ -299,6 +299,7 @@ def run_plan(plan: Plan, action: str = "new", train_fn: TrainFn | None = None, *
 def _progress(done: int, total: int, running: int, failed: int, tail: str) -> str:
     return f"[sweep] {done}/{total} done, {running} running, {failed} failed ({tail})"
 
+
 def run_sweep(plans: list[Plan], *, workers: int | None = None, ray_address: str | None = None,
               overwrite: bool = False, echo: Echo = print, train_fn: TrainFn | None = None,
               use_ray: bool | None = None, refuse_hint: str = "",
@@ -368,8 +369,9 @@ def run_sweep(plans: list[Plan], *, workers: int | None = None, ray_address: str
         from rnnzoo.train.sweep_ray import run_ray
 
         run_ray(plans, actions, todo, workers=workers, ray_address=ray_address, train_fn=train_fn, echo=echo,
-                 finish=finish)
+                finish=finish)
     return [o for o in outcomes if o is not None]
+
 
 # ------------------------------------------------------------------------------------------ command line
 
