@@ -15,12 +15,15 @@ It prints each wall time, the ratio ray-1 / ray-2 (the speed-up of the second wo
     OMP_NUM_THREADS=1 nice -n 5 PYTHONPATH=src python benchmarks/sweep_speedup.py --out runs/sweep-speedup
 
 On a shared machine the second worker only helps as far as a second core is free: the load average before and
-after each configuration is printed beside its time.
+after each configuration is printed beside its time, and the runs' own seconds (``results.json``'s
+``wall_seconds``, summed) over the sweep's wall time: how many runs were in flight on average. Two workers that
+keep two runs in flight but see each run take twice as long had no free core to use.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +49,11 @@ def run(mode: str, out: Path, steps: int) -> tuple[float, str]:
     return wall, (out / mode / "compare.md").read_text()
 
 
+def run_seconds(run_dir: Path) -> float:
+    """The runs' own wall seconds (``results.json``), summed: over the sweep's wall time, the runs in flight."""
+    return sum(json.loads(p.read_text())["wall_seconds"] for p in run_dir.glob("*/results.json"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/sweep-speedup"), help="run directories and logs")
@@ -62,8 +70,10 @@ def main() -> None:
     for mode in modes:
         load = os.getloadavg()[0]
         walls[mode], tables[mode] = run(mode, args.out, args.steps)
+        inside = run_seconds(args.out / mode)
         print(f"{mode:>10}: {walls[mode]:7.1f} s wall  (load average {load:.1f} before, {os.getloadavg()[0]:.1f} "
-              f"after)", flush=True)
+              f"after; the runs' own seconds {inside:.0f}, {inside / walls[mode]:.2f} runs in flight on average)",
+              flush=True)
     print(f"speed-up of 2 Ray workers over 1: {walls['ray-1'] / walls['ray-2']:.2f}x")
     if "in-process" in walls:
         print(f"speed-up of 2 Ray workers over the in-process default: {walls['in-process'] / walls['ray-2']:.2f}x")

@@ -155,3 +155,6 @@ def test_resources_follow_the_configuration():
     gpu = cfg.replace(threads=None)
     object.__setattr__(gpu, "accelerator", "gpu")  # the key another change of issue 14 adds
     assert sweep_ray.resources(gpu) == {"num_cpus": 2.0, "num_gpus": 2.0}
+    object.__setattr__(gpu, "accelerator", "auto")  # auto: the GPUs where the cluster has them
+    assert sweep_ray.resources(gpu, gpus_present=True)["num_gpus"] == 2.0
+    assert sweep_ray.resources(gpu, gpus_present=False)["num_gpus"] == 0.0

@@ -13,6 +13,7 @@ import pytest
 from rnnzoo import cli
 from rnnzoo.train import sweep
 from rnnzoo.train.config import TrainConfig
+from rnnzoo.train.errors import ConfigError
 
 ray = pytest.importorskip("ray", reason="the Ray tests need the optional extra: pip install 'rnnzoo[ray]'")
 
@@ -91,3 +92,10 @@ def test_reproduce_through_two_workers_equals_sequential(tmp_path, capsys):
     assert [r["status"] for r in par["runs"]] == ["ok", "ok"]
     assert (tmp_path / "ray" / "reproduce.md").read_text().split("Seeds")[0] == \
         (tmp_path / "seq" / "reproduce.md").read_text().split("Seeds")[0]
+
+
+def test_a_run_larger_than_the_cluster_is_refused_before_anything_runs(tmp_path):
+    cfg = TrainConfig.from_dict({"model": "elman", "task": "adding", "seq_len": 8, "threads": 3})
+    with pytest.raises(ConfigError, match=r"a run requests 3 CPU\(s\) \(threads x devices\), the Ray cluster has 2"):
+        sweep.run_sweep([sweep.Plan(cfg, tmp_path / "big")], workers=2, echo=lambda _: None)
+    assert not (tmp_path / "big").exists()

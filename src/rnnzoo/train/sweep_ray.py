@@ -75,18 +75,24 @@ def run_ray(plans: list[Plan], actions: list[str], todo: list[int], *, workers: 
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
                      configure_logging=False, object_store_memory=128 * 1024**2)
         else:
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            try:
+                ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except ConnectionError as err:
+                raise ConfigError(f"--ray-address: cannot connect to a Ray cluster at {ray_address!r} ({err}); "
+                                  "expected one started with `ray start --head` (Ray's token authentication: the "
+                                  "head's token in RAY_AUTH_TOKEN, see docs/sweeps.md)") from None
         started_here = True
     try:
         total = ray.cluster_resources()
         gpus = total.get("GPU", 0.0) > 0
         need = {i: resources(plans[i].cfg, gpus_present=gpus) for i in todo}
         fits = []
-        for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        for key, name, flag, why in (("num_cpus", "CPU", "--threads", "threads x devices"),
+                                     ("num_gpus", "GPU", "--devices", "devices")):
             most = max(r[key] for r in need.values())
             if most > total.get(name, 0.0):
-                raise ConfigError(f"--ray-address: a run requests {most:g} {name}(s) (threads x devices), the Ray "
-                                  f"cluster has {total.get(name, 0.0):g}")
+                raise ConfigError(f"{flag}: a run requests {most:g} {name}(s) ({why}), the Ray cluster has "
+                                  f"{total.get(name, 0.0):g}; expected at most that")
             if most > 0:
                 fits.append(int(total.get(name, 0.0) // most))
         slots = max(1, min(fits))
