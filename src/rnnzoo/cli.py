@@ -7,7 +7,7 @@
     rnnzoo train --model gru --task copy --seq-len 70 --clip-norm 1 --max-steps 2000
     rnnzoo train --resume RUN_DIR [--max-steps N] continue an interrupted (or finished) run
     rnnzoo evaluate RUN_DIR/checkpoints/last.ckpt --split test
-    rnnzoo compare --models elman,lstm,gru --tasks adding --seq-lens 50,100 --seeds 0,1
+    rnnzoo compare --models elman,lstm,gru --tasks adding --seq-lens 50,100 --seeds 0,1 [--workers 2]
     rnnzoo bench ... / rnnzoo diagnose ...        delegated to rnnzoo.bench / rnnzoo.diagnostics.cli
 
 Exit status: 0 success; 1 training diverged (NaN/inf); 2 bad input (unknown name, invalid value,
@@ -28,6 +28,7 @@ from rnnzoo.train.config import TrainConfig, flag, layer
 from rnnzoo.train.config_file import ConfigFile, load_config_file
 from rnnzoo.train.defaults import DEFAULT_JOB
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
+from rnnzoo.train.sweep import add_sweep_flags
 
 PROG = "rnnzoo"
 #: keys that ``--resume`` may change; the others define the run and must stay as they were. The process count
@@ -101,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=names, help="comma-separated task names (default adding)")
     p.add_argument("--seq-lens", type=ints, help="comma-separated sequence lengths (default: each task's)")
     p.add_argument("--seeds", type=ints, help="comma-separated seeds (default 0)")
-    p.add_argument("--run-dir", help="output directory (default runs/compare-<timestamp>)")
+    p.add_argument("--run-dir", help="output directory (default runs/compare-<timestamp>); used again, the "
+                                     "comparison resumes: finished runs of the same configuration are skipped, "
+                                     "failed ones retried, interrupted ones resumed")
+    add_sweep_flags(p)
     add_training_flags(p, single=False)
     p.set_defaults(func=cmd_compare)
 
@@ -238,7 +242,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         out = compare(base, explicit, models=args.models, tasks=getattr(args, "tasks", None),
                       seq_lens=getattr(args, "seq_lens", None), seeds=getattr(args, "seeds", None) or [base.seed],
-                      run_dir=getattr(args, "run_dir", None), overwrite=getattr(args, "overwrite", False))
+                      run_dir=getattr(args, "run_dir", None), overwrite=getattr(args, "overwrite", False),
+                      workers=getattr(args, "workers", None), ray_address=getattr(args, "ray_address", None))
     except ConfigError as err:
         raise (file.blame(err, explicit) if file is not None else err) from None
     print(f"compare: {out / 'compare.md'}, {out / 'compare.csv'}, {out / 'compare.png'}")
