@@ -1,6 +1,8 @@
 """The built-in cells; importing this package registers them."""
 
 from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
+from rnnzoo.cells.bistable import BistableState, BRCell, NBRCell  # noqa: F401
+from rnnzoo.cells.cfn import CFNCell, CFNState  # noqa: F401
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
 from rnnzoo.cells.dmn import DMN, DMNOutput
@@ -13,7 +15,10 @@ from rnnzoo.cells.grid_lstm import GridLSTM, GridLSTMCell, GridState
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
+from rnnzoo.cells.intersection_rnn import IntersectionRNNCell, IntersectionState  # noqa: F401
 from rnnzoo.cells.lg_lstm import LGLSTM, LGCell
+from rnnzoo.cells.lightru import LightRUCell, LightRUState  # noqa: F401
+from rnnzoo.cells.ligru import LiGRUCell, LiGRUState  # noqa: F401
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
@@ -23,6 +28,7 @@ from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.ntm import NTMCell, NTMState
 from rnnzoo.cells.pointer_net import PointerNet, PointerState
+from rnnzoo.cells.ran import RANCell, RANState  # noqa: F401
 from rnnzoo.cells.rhn import RHNCell, RHNState
 from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.s_lstm import SLSTM, SLSTMTreeCell
@@ -33,6 +39,7 @@ from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
+from rnnzoo.cells.star import STARCell, STARState  # noqa: F401
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
 
 __all__ = [
