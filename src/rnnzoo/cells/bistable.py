@@ -77,7 +77,7 @@ class _Bistable(PointwiseCell):
         ra, rc = self._feedback(r_t, h)
         a = 1.0 + torch.tanh(ua + ra)
         c = torch.sigmoid(uc + rc)
-        self.report("c", c, "sigmoid")
+        self.report("z", c, "sigmoid")  # c_t, the update gate, under the GRU's name
         return BistableState(c * h + (1.0 - c) * torch.tanh(ux + a * h))
 
     def extra_repr(self) -> str:

@@ -86,8 +86,8 @@ class CFNCell(PointwiseCell):
         rt, re = r_t.chunk(2, -1)
         theta = torch.sigmoid(ut + rt)
         eta = torch.sigmoid(ue + re)
-        self.report("theta", theta, "sigmoid")
-        self.report("eta", eta, "sigmoid")
+        self.report("f", theta, "sigmoid")  # theta_t: forget-like gate on tanh(h)
+        self.report("i", eta, "sigmoid")  # eta_t: input-like gate
         return CFNState(theta * torch.tanh(state.h) + eta * torch.tanh(ux))
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:

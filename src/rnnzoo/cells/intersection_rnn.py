@@ -100,7 +100,7 @@ class IntersectionRNNCell(PointwiseCell):
         gy = torch.sigmoid(ugy + rgy)
         gh = torch.sigmoid(ugh + rgh)
         self.report("gy", gy, "sigmoid")
-        self.report("gh", gh, "sigmoid")
+        self.report("z", gh, "sigmoid")  # the state's update gate, under the GRU's name
         y = gy * carry + (1.0 - gy) * torch.relu(uy + ry)
         h = gh * state.h + (1.0 - gh) * torch.tanh(uh + rh)
         return IntersectionState(h, y)

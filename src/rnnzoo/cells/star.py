@@ -84,7 +84,7 @@ class STARCell(PointwiseCell):
         assert r_t is not None
         uz, uk = u_t.chunk(2, -1)
         k = torch.sigmoid(uk + r_t)
-        self.report("k", k, "sigmoid")
+        self.report("z", k, "sigmoid")  # k_t, the update gate, under the GRU's name
         return STARState(torch.tanh((1.0 - k) * state.h + k * torch.tanh(uz)))
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
