@@ -31,6 +31,8 @@ checks the unit-locality the tables rely on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -67,6 +69,27 @@ def _tables(new: tuple[Tensor, ...], r: Tensor | None, prev: tuple[Tensor, ...],
     return jr, js
 
 
+@contextmanager
+def _rebound(cell: Any, tensors: list[Tensor]) -> Iterator[None]:
+    """Within the block the cell's trainable parameters (``named_parameters`` order, as ``pointwise_recurrence``
+    passed them) read as ``tensors``; put back on exit."""
+    names = [name for name, p in cell.named_parameters() if p.requires_grad]
+    if len(names) != len(tensors):
+        raise RuntimeError(f"pointwise backward: the cell has {len(names)} trainable parameters, the forward "
+                           f"passed {len(tensors)}")
+    saved = []
+    try:
+        for name, value in zip(names, tensors, strict=True):
+            owner_name, _, leaf = name.rpartition(".")
+            owner = cell.get_submodule(owner_name) if owner_name else cell
+            saved.append((owner, leaf, owner._parameters[leaf]))
+            owner._parameters[leaf] = value
+        yield
+    finally:
+        for owner, leaf, param in reversed(saved):
+            owner._parameters[leaf] = param
+
+
 class PointwiseFunction(torch.autograd.Function):
     """``(cell, make, mask, n_state, u, W, *state0, *params) -> (out, *s_T)``; see the module."""
 
@@ -101,7 +124,7 @@ class PointwiseFunction(torch.autograd.Function):
             cur = make(*new)
         stacked = [torch.stack(h) for h in history]  # (T+1, B, H) per field
         ctx.cell, ctx.make, ctx.n_state = cell, make, n_state
-        ctx.params = params  # leaves (the cell's parameters): their gradients come from one reverse-mode product
+        ctx.params = params  # the cell's parameters as read now: their gradients come from one reverse-mode product
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has_w = W is not None
         ctx.save_for_backward(u, W if W is not None else u.new_empty(0), mask if mask is not None else u.new_empty(0),
@@ -130,7 +153,10 @@ class PointwiseFunction(torch.autograd.Function):
             rec_in = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
             r_all = rec_in @ W.t()
         G = r_all.shape[-1] // H if r_all is not None else 0
-        with torch.enable_grad():  # one graph of the pointwise part over all steps: the tables, then the parameters
+        # the parameters as the forward read them (a wrapper such as weight drop may have swapped a tensor in for a
+        # parameter during the forward only): detached leaves put in their place while the graph is rebuilt
+        want = [p.detach().requires_grad_(True) for p in ctx.params]
+        with torch.enable_grad(), _rebound(cell, want):  # one graph of the pointwise part over all steps
             u_req = u_flat.detach().requires_grad_(True)
             r_req = r_all.detach().requires_grad_(True) if r_all is not None else None
             prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
@@ -163,7 +189,6 @@ class PointwiseFunction(torch.autograd.Function):
         dW = None
         if W is not None and ctx.needs_input_grad[5]:
             dW = dr.reshape(N, G * H).t() @ rec_in
-        want = list(ctx.params)
         with torch.enable_grad():
             cot = g_new.reshape(N, S, H).unbind(1)
             used = [(n, c) for n, c in zip(new, cot, strict=True) if n.requires_grad]
