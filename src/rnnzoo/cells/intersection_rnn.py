@@ -11,10 +11,36 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+
+
+class _HState(NamedTuple):
+    h: Tensor
+
+
+class _TimePath(PointwiseCell):
+    """The cell's time path alone (``h``; ``y`` is read by no step), for the fast path: ``u = [u_h, u_gh]``,
+    ``W = [W_hh; W_ghh]``. Holds no parameters (its recurrent matrix is a slice of the cell's)."""
+
+    def __init__(self, cell: IntersectionRNNCell) -> None:
+        super().__init__()
+        self.hidden_size = cell.hidden_size
+        H, w = cell.hidden_size, cell.weight_hh
+        self._w = torch.cat([w[H:2 * H], w[3 * H:]])  # [W_hh; W_ghh] of the stacked [y; h; gy; gh]
+
+    def recurrent_weight(self) -> Tensor:
+        return self._w
+
+    def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: _HState) -> _HState:
+        assert r_t is not None
+        uh, ugh = u_t.chunk(2, -1)
+        rh, rgh = r_t.chunk(2, -1)
+        gh = torch.sigmoid(ugh + rgh)
+        return _HState(gh * state.h + (1.0 - gh) * torch.tanh(uh + rh))
 
 
 class IntersectionState(NamedTuple):
@@ -104,6 +130,40 @@ class IntersectionRNNCell(PointwiseCell):
         y = gy * carry + (1.0 - gy) * torch.relu(uy + ry)
         h = gh * state.h + (1.0 - gh) * torch.tanh(uh + rh)
         return IntersectionState(h, y)
+
+    def fused(self, steps: Steps, state: IntersectionState) -> tuple[Tensor, IntersectionState] | None:
+        """The time path ``h`` through the generic Function (one state field, two recurrent blocks), then the
+        output ``y_t`` of every step at once from ``h_{t-1}`` (two products over all steps): ``y`` feeds no step, so
+        it need not ride in the recurrence. Masked steps keep ``h`` (and ``y``) and output zero, as the loop."""
+        from rnnzoo.fused.pointwise import pointwise_recurrence
+
+        u, mask = steps.u, steps.mask
+        if not isinstance(u, Tensor):
+            return None
+        H = self.hidden_size
+        T, B = u.shape[0], u.shape[1]
+        uy, uh, ugy, ugh, carry = u.split(H, -1)
+        out_h, final = pointwise_recurrence(_TimePath(self), torch.cat([uh, ugh], -1), _HState(state.h), mask)
+        if mask is None:
+            h_prev = torch.cat([state.h.unsqueeze(0), out_h[:-1]])
+            last = None
+        else:  # the state before each step: the last valid step's h (forward-filled), h_0 before any
+            steps_idx = torch.arange(T, device=u.device).unsqueeze(1).expand(T, B)
+            filled, _ = torch.where(mask, steps_idx, -1).cummax(0)  # (T, B): the last valid step <= t, or -1
+            with_h0 = torch.cat([state.h.unsqueeze(0), out_h])  # index s + 1 holds step s's h
+            h_after = with_h0.gather(0, (filled + 1).unsqueeze(2).expand(T, B, H))
+            h_prev = torch.cat([state.h.unsqueeze(0), h_after[:-1]])
+            last = filled[-1]
+        ry, rgy = (h_prev @ torch.cat([self.weight_hh[:H], self.weight_hh[2 * H:3 * H]]).t()).split(H, -1)
+        gy = torch.sigmoid(ugy + rgy)
+        self.report("gy", gy, "sigmoid")
+        y = gy * carry + (1.0 - gy) * torch.relu(uy + ry)
+        if mask is None:
+            return y, IntersectionState(final.h, y[-1])
+        y = y * mask.unsqueeze(2).to(y.dtype)
+        y_last = torch.where((last >= 0).unsqueeze(1), y.gather(0, last.clamp(min=0).view(1, B, 1).expand(1, B, H))[0],
+                             state.y)
+        return y, IntersectionState(final.h, y_last)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_yh`` (relu), ``W_hh`` (tanh), ``W_gyh`` and ``W_ghh`` (sigmoid)."""
