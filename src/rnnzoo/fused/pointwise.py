@@ -35,6 +35,8 @@ checks the unit-locality the tables rely on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -64,6 +66,27 @@ def _diagonals(outputs: list[Tensor], inputs: list[Tensor | None], N: int, H: in
             if grad is not None and table is not None:
                 table[:, :, i] = grad.view(N, -1, H)
     return tables
+
+
+@contextmanager
+def _rebound(cell: Any, tensors: list[Tensor]) -> Iterator[None]:
+    """Within the block the cell's trainable parameters (``named_parameters`` order, as ``pointwise_recurrence``
+    passed them) read as ``tensors``; put back on exit."""
+    names = [name for name, p in cell.named_parameters() if p.requires_grad]
+    if len(names) != len(tensors):
+        raise RuntimeError(f"pointwise backward: the cell has {len(names)} trainable parameters, the forward "
+                           f"passed {len(tensors)}")
+    saved = []
+    try:
+        for name, value in zip(names, tensors, strict=True):
+            owner_name, _, leaf = name.rpartition(".")
+            owner = cell.get_submodule(owner_name) if owner_name else cell
+            saved.append((owner, leaf, owner._parameters[leaf]))
+            owner._parameters[leaf] = value
+        yield
+    finally:
+        for owner, leaf, param in reversed(saved):
+            owner._parameters[leaf] = param
 
 
 def _cat(parts: list[Tensor]) -> Tensor:
@@ -103,7 +126,7 @@ class PointwiseFunction(torch.autograd.Function):
             cur = make(*new)
         stacked = [torch.stack(h) for h in history]  # (T+1, B, H) per field
         ctx.cell, ctx.make, ctx.n_state = cell, make, n_state
-        ctx.params = params  # leaves (the cell's parameters): their gradients come from one reverse-mode product
+        ctx.params = params  # the cell's parameters as read now: their gradients come from one reverse-mode product
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has = (W is not None, W2 is not None, mask is not None)
         empty = u.new_empty(0)
@@ -126,7 +149,10 @@ class PointwiseFunction(torch.autograd.Function):
         prev = tuple(st[:-1].reshape(N, H) for st in stacked)
         u_flat = u.reshape(N, *u.shape[2:])
         rec_in = _cat([prev[i] for i in ctx.rec_index]) if W is not None else None
-        with torch.enable_grad():  # one graph of the update over all steps: the tables, then the parameters
+        # the parameters as the forward read them (a wrapper such as weight drop may have swapped a tensor in for a
+        # parameter during the forward only): detached leaves put in their place while the graph is rebuilt
+        want = [p.detach().requires_grad_(True) for p in ctx.params]
+        with torch.enable_grad(), _rebound(cell, want):  # one graph of the update over all steps: tables, parameters
             u_req = u_flat.detach().requires_grad_(True)
             prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
             r1_req = (rec_in @ W.t()).detach().requires_grad_(True) if W is not None else None
@@ -183,7 +209,6 @@ class PointwiseFunction(torch.autograd.Function):
 
         dW = dr.reshape(N, G1 * H).t() @ rec_in if W is not None and ctx.needs_input_grad[5] else None
         dW2 = dr2.reshape(N, -1).t() @ q.detach() if W2 is not None and ctx.needs_input_grad[6] else None
-        want = list(ctx.params)
         with torch.enable_grad():
             outs = list(new) + ([q] if q is not None else [])
             cots = list(g_new.reshape(N, S, H).unbind(1)) + ([gq_all.reshape(N, -1)] if q is not None else [])
