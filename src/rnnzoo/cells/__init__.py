@@ -1,5 +1,6 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.atr import ATRCell, ATRState  # noqa: F401
 from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
@@ -18,6 +19,8 @@ from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
 from rnnzoo.cells.memn2n import MemN2N
+from rnnzoo.cells.mgu import MGUCell, MGUState  # noqa: F401
+from rnnzoo.cells.minimal_rnn import MinimalRNNCell, MinimalRNNState  # noqa: F401
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
@@ -28,12 +31,15 @@ from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.s_lstm import SLSTM, SLSTMTreeCell
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
+from rnnzoo.cells.sgrn import SGRNCell, SGRNState  # noqa: F401
+from rnnzoo.cells.sgu import DSGUCell, SGUCell, SGUState  # noqa: F401
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell
 from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
+from rnnzoo.cells.ugrnn import UGRNNCell, UGRNNState  # noqa: F401
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ChildSumTreeLSTMCell", "ConvLSTMCell",
