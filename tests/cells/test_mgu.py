@@ -43,7 +43,8 @@ def _naive(Wf, Wh, Uf, Uh, bf, bh, x, h0, mask):
     return out, hT
 
 
-def test_mgu_equals_the_papers_equations():
+@pytest.mark.parametrize("use_fused", [False, True])
+def test_mgu_equals_the_papers_equations(use_fused):
     torch.manual_seed(0)
     cell = MGUCell(I, H).double()
     with torch.no_grad():
@@ -55,7 +56,7 @@ def test_mgu_equals_the_papers_equations():
     mask[0, 2] = mask[1, 4:] = False
     W, U, bias = cell.weight_ih.detach(), cell.weight_hh.detach(), cell.bias.detach()
     want, want_h = _naive(W[:H], W[H:], U[:H], U[H:], bias[:H], bias[H:], x, h0, mask)
-    res = rnnzoo.run(cell, x, MGUState(h0), mask=mask)
+    res = rnnzoo.run(cell, x, MGUState(h0), mask=mask, use_fused=use_fused)
     torch.testing.assert_close(res.output, want, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
 

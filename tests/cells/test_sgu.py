@@ -49,7 +49,8 @@ def _naive(cell, x, h0, mask, deep, slope):
 
 @pytest.mark.parametrize("cls", [SGUCell, DSGUCell])
 @pytest.mark.parametrize("slope", [0.2, 1 / 6])
-def test_sgu_and_dsgu_equal_the_papers_equations(cls, slope):
+@pytest.mark.parametrize("use_fused", [False, True])
+def test_sgu_and_dsgu_equal_the_papers_equations(cls, slope, use_fused):
     torch.manual_seed(0)
     cell = cls(I, H, hard_slope=slope).double()
     with torch.no_grad():
@@ -60,7 +61,7 @@ def test_sgu_and_dsgu_equal_the_papers_equations(cls, slope):
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[0, 2] = mask[1, 4:] = False
     want, want_h = _naive(cell, x, h0, mask, cls is DSGUCell, slope)
-    res = rnnzoo.run(cell, x, SGUState(h0), mask=mask)
+    res = rnnzoo.run(cell, x, SGUState(h0), mask=mask, use_fused=use_fused)
     torch.testing.assert_close(res.output, want, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
@@ -41,9 +41,10 @@ class MGUCell(Cell):
 
     Initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)) (torch.nn.GRU's; the paper states none).
 
-    Fast path: none (the step loop, ``FastPath.NONE``). The candidate's recurrent product ``U_h (f_t * h_{t-1})``
-    comes after the gate, a second product per step that reads the gate of every unit, so the cell is not a
-    :class:`~rnnzoo.core.pointwise.PointwiseCell`; ``project`` still hoists ``W x + b`` out of the loop.
+    Fast path: ``FastPath.AUTOGRAD``, the steps in plain autograd operations without the runner's per-step work
+    (:meth:`fused`). The candidate's recurrent product ``U_h (f_t * h_{t-1})`` comes after the gate, a second
+    product per step that reads the gate of every unit, so the cell is not a
+    :class:`~rnnzoo.core.pointwise.PointwiseCell`; ``project`` hoists ``W x + b`` out of the loop.
 
     Deviations: none in the computation. (torchrecurrent's ``MGUCell`` computes the same function with a second,
     redundant bias ``b_hh`` beside ``b_ih``; ``docs/torchrecurrent_gated.md``.)
@@ -84,6 +85,30 @@ class MGUCell(Cell):
         new = torch.lerp(h, hc, f)  # (1 - f) * h + f * hc
         return new, MGUState(new)
 
+    fused_kind = "autograd"
+
+    def fused(self, steps: Steps, state: MGUState) -> tuple[Tensor, MGUState] | None:
+        """The whole sequence: the step's operations in one loop over the time-major ``u``, masked steps keeping the
+        state and outputting zero (what the runner's step loop does, without its per-step work)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        H = self.hidden_size
+        uf, uh = steps.u.split(H, -1)
+        Uf, Uh = self.weight_hh[:H].t(), self.weight_hh[H:].t()
+        ms = steps.mask.unsqueeze(2).unbind(0) if steps.mask is not None else None
+        h, outs = state.h, []
+        for t, (uf_t, uh_t) in enumerate(zip(uf.unbind(0), uh.unbind(0), strict=True)):
+            f = torch.sigmoid(torch.addmm(uf_t, h, Uf))
+            new = torch.lerp(h, torch.tanh(torch.addmm(uh_t, f * h, Uh)), f)
+            if ms is not None:
+                new = torch.where(ms[t], new, h)
+                outs.append(new * ms[t])
+            else:
+                outs.append(new)
+            h = new
+        out = torch.stack(outs) if outs else steps.u.new_zeros((0, *h.shape))
+        return out, MGUState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``U_f`` (sigmoid) and ``U_h`` (tanh; it multiplies ``f_t * h_{t-1}``)."""
         return gate_blocks(self.weight_hh, ("f", "h"), ("sigmoid", "tanh"))
@@ -96,4 +121,4 @@ register("mgu", paper=Paper("Zhou, Wu, Zhang & Zhou", 2016, "Minimal gated unit 
                              "1603.09420"),
          seed_equations="none (not in the seeds)",
          description="GRU with a single forget gate that also resets the candidate's recurrent input",
-         gated=True, fast_path=FastPath.NONE, peers=("torchrecurrent.MGU",))(MGUCell)
+         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.MGU",))(MGUCell)
