@@ -61,6 +61,24 @@ def test_mgu_equals_the_papers_equations(use_fused):
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
 
 
+def test_fused_function_equals_the_step_loop_in_float64_gradients():
+    torch.manual_seed(3)
+    cell = MGUCell(I, H).double()
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[0, 1] = mask[2, 3:] = False
+    grads, results = [], []
+    for use_fused in (False, True):
+        res = rnnzoo.run(cell, x, MGUState(h0), mask=mask, use_fused=use_fused)
+        loss = (res.output * torch.linspace(-1, 1, H, dtype=torch.float64)).sum() + res.state.h.pow(2).sum()
+        grads.append(torch.autograd.grad(loss, [x, h0, *cell.parameters()]))
+        results.append(res)
+    torch.testing.assert_close(results[1].output, results[0].output, rtol=0, atol=1e-13)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
 def test_mgu_without_bias():
     torch.manual_seed(1)
     cell = MGUCell(I, H, bias=False).double()

@@ -11,8 +11,9 @@ from torch import Tensor, nn
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
-from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.mgu import mgu_recurrence
 
 
 class MGUState(NamedTuple):
@@ -41,8 +42,8 @@ class MGUCell(Cell):
 
     Initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)) (torch.nn.GRU's; the paper states none).
 
-    Fast path: ``FastPath.AUTOGRAD``, the steps in plain autograd operations without the runner's per-step work
-    (:meth:`fused`). The candidate's recurrent product ``U_h (f_t * h_{t-1})`` comes after the gate, a second
+    Fast path: :func:`rnnzoo.fused.mgu.mgu_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward). The candidate's recurrent product ``U_h (f_t * h_{t-1})`` comes after the gate, a second
     product per step that reads the gate of every unit, so the cell is not a
     :class:`~rnnzoo.core.pointwise.PointwiseCell`; ``project`` hoists ``W x + b`` out of the loop.
 
@@ -85,28 +86,14 @@ class MGUCell(Cell):
         new = torch.lerp(h, hc, f)  # (1 - f) * h + f * hc
         return new, MGUState(new)
 
-    fused_kind = "autograd"
+    fused_kind = "rnnzoo"
 
     def fused(self, steps: Steps, state: MGUState) -> tuple[Tensor, MGUState] | None:
-        """The whole sequence: the step's operations in one loop over the time-major ``u``, masked steps keeping the
-        state and outputting zero (what the runner's step loop does, without its per-step work)."""
+        """The whole sequence through :func:`rnnzoo.fused.mgu.mgu_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
         if not isinstance(steps.u, Tensor):
             return None
-        H = self.hidden_size
-        uf, uh = steps.u.split(H, -1)
-        Uf, Uh = self.weight_hh[:H].t(), self.weight_hh[H:].t()
-        ms = steps.mask.unsqueeze(2).unbind(0) if steps.mask is not None else None
-        h, outs = state.h, []
-        for t, (uf_t, uh_t) in enumerate(zip(uf.unbind(0), uh.unbind(0), strict=True)):
-            f = torch.sigmoid(torch.addmm(uf_t, h, Uf))
-            new = torch.lerp(h, torch.tanh(torch.addmm(uh_t, f * h, Uh)), f)
-            if ms is not None:
-                new = torch.where(ms[t], new, h)
-                outs.append(new * ms[t])
-            else:
-                outs.append(new)
-            h = new
-        out = torch.stack(outs) if outs else steps.u.new_zeros((0, *h.shape))
+        out, h = mgu_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
         return out, MGUState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
@@ -121,4 +108,4 @@ register("mgu", paper=Paper("Zhou, Wu, Zhang & Zhou", 2016, "Minimal gated unit 
                              "1603.09420"),
          seed_equations="none (not in the seeds)",
          description="GRU with a single forget gate that also resets the candidate's recurrent input",
-         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.MGU",))(MGUCell)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.MGU",))(MGUCell)
