@@ -66,6 +66,28 @@ def test_sgu_and_dsgu_equal_the_papers_equations(cls, slope, use_fused):
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [SGUCell, DSGUCell])
+def test_fused_function_equals_the_step_loop_in_float64_gradients(cls):
+    torch.manual_seed(3)
+    cell = cls(I, H).double()
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.uniform_(-1.5, 1.5)
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[0, 1] = mask[2, 3:] = False
+    grads, outs = [], []
+    for use_fused in (False, True):
+        res = rnnzoo.run(cell, x, SGUState(h0), mask=mask, use_fused=use_fused)
+        loss = (res.output * torch.linspace(-1, 1, H, dtype=torch.float64)).sum() + res.state.h.pow(2).sum()
+        grads.append(torch.autograd.grad(loss, [x, h0, *cell.parameters()]))
+        outs.append(res.output)
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=1e-13)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
 def test_the_slope_changes_the_function():
     torch.manual_seed(2)
     cell = SGUCell(I, H).double()

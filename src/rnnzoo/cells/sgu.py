@@ -12,8 +12,9 @@ from torch import Tensor, nn
 from rnnzoo.core.blocks import RecurrentBlock
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, real
-from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.sgu import sgu_recurrence
 
 
 class SGUState(NamedTuple):
@@ -50,9 +51,9 @@ class SGUCell(Cell):
 
     Initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)) (torch.nn.GRU's; the paper states none).
 
-    Fast path: ``FastPath.AUTOGRAD``, the steps in plain autograd operations without the runner's per-step work
-    (:meth:`fused`). ``W_zxh`` multiplies ``x_g * h_{t-1}``, a product of the state modulated by the input, so the
-    cell is not a :class:`~rnnzoo.core.pointwise.PointwiseCell`; ``project`` hoists ``W x + b`` out of the loop
+    Fast path: :func:`rnnzoo.fused.sgu.sgu_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward). ``W_zxh`` multiplies ``x_g * h_{t-1}``, a product of the state modulated by the input,
+    so the cell is not a :class:`~rnnzoo.core.pointwise.PointwiseCell`; ``project`` hoists ``W x + b`` out of the loop
     and the two state products ``W_hz h`` and ``W_zxh (x_g h)`` are taken at each step.
 
     Deviations / provenance: the paper names the activations sigma_1, sigma_2, sigma_3; tanh, softplus and the
@@ -110,28 +111,15 @@ class SGUCell(Cell):
         new = torch.lerp(h, zout, z)  # (1 - z) * h + z * z_out
         return new, SGUState(new)
 
-    fused_kind = "autograd"
+    fused_kind = "rnnzoo"
 
     def fused(self, steps: Steps, state: SGUState) -> tuple[Tensor, SGUState] | None:
-        """The whole sequence: the step's operations in one loop over the time-major ``u``, masked steps keeping the
-        state and outputting zero (what the runner's step loop does, without its per-step work)."""
+        """The whole sequence through :func:`rnnzoo.fused.sgu.sgu_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
         if not isinstance(steps.u, Tensor):
             return None
-        xg, xz = steps.u.chunk(2, -1)
-        Wg, Wz, slope = self.weight_hg.t(), self.weight_hz.t(), self.hard_slope
-        ms = steps.mask.unsqueeze(2).unbind(0) if steps.mask is not None else None
-        h, outs = state.h, []
-        for t, (xg_t, xz_t) in enumerate(zip(xg.unbind(0), xz.unbind(0), strict=True)):
-            zg = torch.tanh((xg_t * h) @ Wg)
-            z = hard_sigmoid(torch.addmm(xz_t, h, Wz), slope)
-            new = torch.lerp(h, self.gated_output(zg * h), z)
-            if ms is not None:
-                new = torch.where(ms[t], new, h)
-                outs.append(new * ms[t])
-            else:
-                outs.append(new)
-            h = new
-        out = torch.stack(outs) if outs else steps.u.new_zeros((0, *h.shape))
+        Wo = self.weight_go if self.deep else None
+        out, h = sgu_recurrence(steps.u, self.weight_hg, self.weight_hz, Wo, state.h, self.hard_slope, steps.mask)
         return out, SGUState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
@@ -157,7 +145,7 @@ class DSGUCell(SGUCell):
 
     ``weight_go = W_go`` ``(H, H)`` (no bias, as the paper); the rest as :class:`SGUCell`.
 
-    Args, Shapes, Initialisation, Fast path (autograd: three state products per step) and Deviations: as
+    Args, Shapes, Initialisation, Fast path (the same Function, with ``W_go``) and Deviations: as
     :class:`SGUCell`.
     """
 
@@ -175,7 +163,7 @@ class DSGUCell(SGUCell):
 _PAPER = Paper("Gao & Glowacka", 2016, "Deep gate recurrent neural network", "1604.02910")
 register("sgu", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="One multiplicative input-state path (softplus) and one hard-sigmoid update gate",
-         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.SGU",))(SGUCell)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.SGU",))(SGUCell)
 register("dsgu", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="SGU with a learned projection and a sigmoid on the multiplicative path",
-         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.DSGU",))(DSGUCell)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.DSGU",))(DSGUCell)
