@@ -58,6 +58,16 @@ class PointwiseCell(Cell):
         """The elementwise update: ``u_t (B, P)``, ``r_t (B, R)`` or None, ``state`` -> the new state."""
         raise NotImplementedError
 
+    pointwise_derivatives: Any = None
+    """Optional, for a cell with ONE state field: ``pointwise_derivatives(u, r, h) -> (jr (N, G, H), jh (N, H))``,
+    the diagonal derivatives of the new state with respect to each H-block of ``r`` and to the old state, in closed
+    form over ``N`` rows (all steps at once), together with ``pointwise_vjp(u, r, h, g, dr) -> (du (N, P),
+    {parameter name: gradient})`` (``g (N, H)`` the cotangent of the new state, ``dr (N, G*H)`` that of ``r``;
+    the gradients of the parameters ``pointwise`` reads, summed over the rows). The fast path's backward then
+    takes them instead of differentiating ``pointwise`` with autograd (about three elementwise passes fewer over
+    the whole sequence); the model contract suite holds the result equal to the step loop's gradients."""
+    pointwise_vjp: Any = None
+
     def recurrent_input(self, state: Any) -> Tensor:
         """``concat(state.<recurrent_fields>)``: ``(B, K)``."""
         parts = [getattr(state, name) for name in self.recurrent_fields]

@@ -131,6 +131,8 @@ class PointwiseFunction(torch.autograd.Function):
         stacked = [torch.stack(h) for h in history]  # (T+1, B, H) per field
         ctx.cell, ctx.make, ctx.n_state = cell, make, n_state
         ctx.params = params  # leaves (the cell's parameters): their gradients come from one reverse-mode product
+        names = {id(p): name for name, p in cell.named_parameters()}
+        ctx.param_names = [names.get(id(p)) for p in params]  # what pointwise_vjp's gradients are keyed by
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has_w = W is not None
         ctx.save_for_backward(u, W if W is not None else u.new_empty(0), mask if mask is not None else u.new_empty(0),
@@ -159,14 +161,21 @@ class PointwiseFunction(torch.autograd.Function):
             rec_in = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
             r_all = rec_in @ W.t()
         G = r_all.shape[-1] // H if r_all is not None else 0
-        with torch.enable_grad():  # one graph of the pointwise part over all steps: the tables, then the parameters
-            u_req = u_flat.detach().requires_grad_(True)
-            r_req = r_all.detach().requires_grad_(True) if r_all is not None else None
-            prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
-            new = tuple(cell.pointwise(u_req, r_req, make(*prev_req)))
-            jr, js = _tables(new, r_req, prev_req, G)
-        jr = jr.view(T, B, G, S, H) if jr is not None else None
-        js = js.view(T, B, S, S, H)
+        # a one-field cell that writes its own derivatives (PointwiseCell.pointwise_derivatives/_vjp): the tables and
+        # the input and parameter gradients in closed form over all steps, no autograd graph of the pointwise part
+        analytic = S == 1 and W is not None and getattr(cell, "pointwise_derivatives", None) is not None
+        if analytic:
+            jr1, jh1 = cell.pointwise_derivatives(u_flat, r_all, prev[0])  # (N, G, H), (N, H)
+            jr, js = jr1.reshape(T, B, G, 1, H), jh1.reshape(T, B, 1, 1, H)
+        else:
+            with torch.enable_grad():  # one graph of the pointwise part over all steps: the tables, then the parameters
+                u_req = u_flat.detach().requires_grad_(True)
+                r_req = r_all.detach().requires_grad_(True) if r_all is not None else None
+                prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
+                new = tuple(cell.pointwise(u_req, r_req, make(*prev_req)))
+                jr, js = _tables(new, r_req, prev_req, G)
+            jr = jr.view(T, B, G, S, H) if jr is not None else None
+            js = js.view(T, B, S, S, H)
 
         g = torch.stack([gf if gf is not None else torch.zeros_like(stacked[i][-1])
                          for i, gf in enumerate(g_final)], dim=1)  # (B, S, H): d loss / d s_t
@@ -196,14 +205,19 @@ class PointwiseFunction(torch.autograd.Function):
         dW = None
         if W is not None and ctx.needs_input_grad[5]:
             dW = dr.reshape(N, G * H).t() @ rec_in
-        want = list(ctx.params)
-        with torch.enable_grad():
-            cot = g_new.reshape(N, S, H).unbind(1)
-            used = [(n, c) for n, c in zip(new, cot, strict=True) if n.requires_grad]
-            grads = torch.autograd.grad([n for n, _ in used], [u_req, *want], [c for _, c in used],
-                                        allow_unused=True) if used else (None,) * (1 + len(want))
-        du = grads[0].view_as(u) if grads[0] is not None else None
-        dparams = tuple(grads[1:])
+        if analytic:
+            du_flat, by_name = cell.pointwise_vjp(u_flat, r_all, prev[0], g_new.reshape(N, H), dr.reshape(N, G * H))
+            du = du_flat.view_as(u)
+            dparams = tuple(by_name.get(name) for name in ctx.param_names)
+        else:
+            want = list(ctx.params)
+            with torch.enable_grad():
+                cot = g_new.reshape(N, S, H).unbind(1)
+                used = [(n, c) for n, c in zip(new, cot, strict=True) if n.requires_grad]
+                grads = torch.autograd.grad([n for n, _ in used], [u_req, *want], [c for _, c in used],
+                                            allow_unused=True) if used else (None,) * (1 + len(want))
+            du = grads[0].view_as(u) if grads[0] is not None else None
+            dparams = tuple(grads[1:])
         g0 = tuple(g[:, i] for i in range(S))
         return (None, None, None, None, du, dW, *g0, *dparams)
 
