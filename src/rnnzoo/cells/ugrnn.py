@@ -84,6 +84,18 @@ class UGRNNCell(PointwiseCell):
         self.report("z", g, "sigmoid")
         return UGRNNState(torch.lerp(c, state.h, g))  # g * h + (1 - g) * c
 
+    def pointwise_derivatives(self, u: Tensor, r: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Closed-form tables for the fast path's backward: ``dh'/dr_c = (1 - g)(1 - c^2)``,
+        ``dh'/dr_g = (h - c) g (1 - g)``, ``dh'/dh = g`` (rows ``(N, ...)``)."""
+        a = u + r
+        c = torch.tanh(a[:, :self.hidden_size])
+        g = torch.sigmoid(a[:, self.hidden_size:])
+        return torch.stack([(1 - g) * (1 - c * c), (h - c) * g * (1 - g)], 1), g
+
+    def pointwise_vjp(self, u: Tensor, r: Tensor, h: Tensor, g: Tensor, dr: Tensor) -> tuple[Tensor, dict]:
+        """``u`` enters exactly as ``r`` does: ``du = dr``; ``pointwise`` reads no parameter."""
+        return dr, {}
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_ch`` (tanh) and ``W_gh`` (sigmoid)."""
         return gate_blocks(self.weight_hh, ("c", "g"), ("tanh", "sigmoid"))
