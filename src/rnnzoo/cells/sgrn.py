@@ -41,7 +41,8 @@ class SGRNCell(PointwiseCell):
     Initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)) (torch.nn.RNN's).
 
     Deviations / provenance: the paper (a journal article without an arXiv version) was not reachable from where
-    this cell was written, so its equations could not be checked against the text: the equations above are the
+    this cell was written, so neither its equations nor its author list and title (given here for the DOI from
+    memory) could be checked against the text: the equations above are the
     ones torchrecurrent 0.2.5 documents for its ``SGRNCell`` (with its two biases, ``bias`` = its ``b_ih``,
     entering the gate and the written value, and ``bias_f`` = its ``b_hh``, the gate only). The tests hold this
     cell to those equations and to torchrecurrent; they cannot tell whether the paper agrees.
