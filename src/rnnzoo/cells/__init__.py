@@ -1,5 +1,6 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.atr import ATRCell, ATRState
 from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.bistable import BistableState, BRCell, NBRCell
 from rnnzoo.cells.cfn import CFNCell, CFNState
@@ -23,6 +24,8 @@ from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
 from rnnzoo.cells.memn2n import MemN2N
+from rnnzoo.cells.mgu import MGUCell, MGUState
+from rnnzoo.cells.minimal_rnn import MinimalRNNCell, MinimalRNNState
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
@@ -34,6 +37,8 @@ from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.s_lstm import SLSTM, SLSTMTreeCell
 from rnnzoo.cells.scrn import SCRNCell, SCRNState
 from rnnzoo.cells.seq2seq import Seq2Seq, Seq2SeqInput
+from rnnzoo.cells.sgrn import SGRNCell, SGRNState
+from rnnzoo.cells.sgu import DSGUCell, SGUCell, SGUState
 from rnnzoo.cells.slstm import SLSTMCell, SLSTMState
 from rnnzoo.cells.spatial_lstm import SpatialLSTM, SpatialLSTMCell
 from rnnzoo.cells.sru import SRUCell, SRUState
@@ -41,19 +46,21 @@ from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
 from rnnzoo.cells.star import STARCell, STARState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
+from rnnzoo.cells.ugrnn import UGRNNCell, UGRNNState
 
 __all__ = [
-    "AttentionDecoderCell", "AttentionDecoderState", "BRCell", "BistableState", "CFNCell", "CFNState", "CNNBiLSTM",
-    "ChildSumTreeLSTMCell", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput", "DRNNCell", "DRNNState",
-    "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState", "FTLSTMCell", "GGNN", "GGSNN",
-    "GRUCell", "GRUState", "GraphBatch", "GridLSTM", "GridLSTMCell", "GridState", "Highway", "HighwayCell",
-    "HighwayState", "IndRNNCell", "IndRNNState", "IntersectionRNNCell", "IntersectionState", "LGCell", "LGLSTM",
-    "LSTMCell", "LSTMState", "LiGRUCell", "LiGRUState", "LightRUCell", "LightRUState", "MDLSTM", "MDLSTMCell",
-    "MLSTMCell", "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell", "MinRNNState",
+    "ATRCell", "ATRState", "AttentionDecoderCell", "AttentionDecoderState", "BRCell", "BistableState", "CFNCell",
+    "CFNState", "CNNBiLSTM", "ChildSumTreeLSTMCell", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput",
+    "DRNNCell", "DRNNState", "DSGUCell", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState",
+    "FTLSTMCell", "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "GridLSTM", "GridLSTMCell", "GridState",
+    "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "IntersectionRNNCell",
+    "IntersectionState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell", "LiGRUState", "LightRUCell",
+    "LightRUState", "MDLSTM", "MDLSTMCell", "MGUCell", "MGUState", "MLSTMCell", "MLSTMState", "MatchCell",
+    "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MinimalRNNCell", "MinimalRNNState",
     "MogrifierLSTMCell", "NBRCell", "NTMCell", "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState",
     "RANCell", "RANState", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "RowLSTM", "SCRNCell",
-    "SCRNState", "SLSTM", "SLSTMCell", "SLSTMState", "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell",
-    "SRUppState", "STARCell", "STARState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM",
-    "SpatialLSTMCell", "StackCell", "StackInput", "StackLSTM", "StackState", "TreeLSTM", "TreeSequenceLSTM",
-    "graph_batch",
+    "SCRNState", "SGRNCell", "SGRNState", "SGUCell", "SGUState", "SLSTM", "SLSTMCell", "SLSTMState",
+    "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "STARCell", "STARState", "SentenceLSTM",
+    "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM", "SpatialLSTMCell", "StackCell", "StackInput",
+    "StackLSTM", "StackState", "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "graph_batch",
 ]

@@ -62,6 +62,16 @@ class PointwiseCell(Cell):
         """The elementwise update: ``u_t (B, P)``, ``r_t (B, R)`` or None, ``state`` -> the new state."""
         raise NotImplementedError
 
+    pointwise_derivatives: Any = None
+    """Optional, for a cell with ONE state field and one recurrent product: ``pointwise_derivatives(u, r, h) -> (jr
+    (N, G, H), jh (N, H))``, the diagonal derivatives of the new state with respect to each H-block of ``r`` and to
+    the old state, in closed form over ``N`` rows (all steps at once), together with ``pointwise_vjp(u, r, h, g, dr)
+    -> (du (N, P), {parameter name: gradient})`` (``g (N, H)`` the cotangent of the new state, ``dr (N, G*H)`` that of
+    ``r``; the gradients of the parameters ``pointwise`` reads, summed over the rows). The fast path's backward then
+    takes them instead of differentiating ``pointwise`` with autograd (about three elementwise passes fewer over the
+    whole sequence); the model contract suite holds the result equal to the step loop's gradients."""
+    pointwise_vjp: Any = None
+
     def second_weight(self) -> Tensor | None:
         """A second recurrent product that follows a gate (MGU's, a reset-before GRU's ``U_h (f * h)``): the
         ``(R2, K2)`` matrix applied to :meth:`gated_input`; its product is appended to ``r_t``

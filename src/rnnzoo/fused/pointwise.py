@@ -93,6 +93,79 @@ def _cat(parts: list[Tensor]) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
+def _back_one_field(g: Tensor, g_out: Tensor | None, js: Tensor, jr: Tensor | None, W: Tensor | None,
+                    mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The loop back in time of a cell with ONE state field and one recurrent product (the common case), as the
+    general loop computes it but on ``(B, H)`` tensors: per step a multiply by each table and one fused multiply-add
+    ``dr_t @ W``; the tables are unbound once and the per-step cotangents collected in lists (no indexing, no copies,
+    no ``index_add`` in the loop). Returns ``(d s_0 (B, H), g_new (T, B, 1, H), dr (T, B, G, H) or None)``."""
+    T, B, H = js.shape[0], js.shape[1], g.shape[-1]
+    js_t = js.reshape(T, B, H).unbind(0)
+    jr_t = jr.reshape(T, B, -1, H).unbind(0) if W is not None else None
+    go_t = g_out.unbind(0) if g_out is not None else None
+    m_t = mask.unsqueeze(2).unbind(0) if mask is not None else None
+    g_news: list[Tensor] = []
+    drs: list[Tensor] = []
+    for t in range(T - 1, -1, -1):
+        if go_t is not None:  # the output is zero on a masked row: its gradient goes nowhere
+            g = g + go_t[t] * m_t[t] if m_t is not None else g + go_t[t]
+        gt = g * m_t[t] if m_t is not None else g
+        g_news.append(gt)
+        prev = gt * js_t[t]
+        if jr_t is not None:
+            drt = gt.unsqueeze(1) * jr_t[t]  # (B, G, H)
+            drs.append(drt)
+            prev = torch.addmm(prev, drt.reshape(B, -1), W)
+        g = torch.where(m_t[t], prev, g) if m_t is not None else prev
+    g_new = torch.stack(g_news[::-1]).unsqueeze(2)
+    dr = torch.stack(drs[::-1]) if drs else None
+    return g, g_new, dr
+
+
+def _through(gt: Tensor, table: Tensor) -> Tensor:
+    """``sum_i gt[:, i] * table[:, :, i]``: ``gt (B, n, H)``, ``table (B, k, n, H)`` -> ``(B, k, H)``."""
+    return (gt.unsqueeze(1) * table).sum(dim=2) if gt.shape[1] > 1 else gt * table[:, :, 0]
+
+
+def _back_general(g: Tensor, g_out: Tensor | None, js: Tensor, jr: Tensor | None, W: Tensor | None,
+                  W2: Tensor | None, mask: Tensor | None, G1: int, quads: tuple[Tensor, Tensor] | None,
+                  out_index: int, rec_index: list[int]) -> tuple[Tensor, ...]:
+    """The loop back in time for any number of state fields and an optional second product (the module's part 2).
+    Returns ``(d s_0 (B, S, H), g_new (T, B, S, H), dr1 (T, B, G1, H) or None, dr2 or None, dq (T, B, Kq, H) or
+    None)``; ``quads``: the second product's tables ``(dq/dr1 (T, B, G1, Kq, H), dq/ds (T, B, S, Kq, H))``."""
+    T, B, S, H = js.shape[0], js.shape[1], js.shape[2], js.shape[-1]
+    G = jr.shape[2] if jr is not None else 0
+    g_new = g.new_empty((T, B, S, H))  # the cotangent of each new state (zero on masked rows)
+    dr = g.new_empty((T, B, G1, H)) if W is not None else None
+    dr2 = g.new_empty((T, B, G - G1, H)) if W2 is not None else None
+    Kq = quads[0].shape[3] if quads is not None else 0
+    gq_all = g.new_empty((T, B, Kq, H)) if W2 is not None else None
+    ms = mask.view(T, B, 1, 1) if mask is not None else None
+    rec_slot = torch.tensor(rec_index, device=g.device)
+    for t in range(T - 1, -1, -1):
+        if g_out is not None:  # the output is zero on a masked row: its gradient goes nowhere
+            g[:, out_index] += g_out[t] * ms[t, :, 0] if ms is not None else g_out[t]
+        gt = g * ms[t] if ms is not None else g
+        g_new[t] = gt
+        prev_g = _through(gt, js[t])  # (B, S, H)
+        if W is not None:
+            drt = _through(gt, jr[t])  # (B, G, H)
+            dr1 = drt[:, :G1]
+            if W2 is not None and quads is not None:
+                dr2[t] = drt[:, G1:]
+                gq = (drt[:, G1:].reshape(B, -1) @ W2).view(B, Kq, H)
+                gq_all[t] = gq
+                dr1 = dr1 + _through(gq, quads[0][t])
+                prev_g = prev_g + _through(gq, quads[1][t])
+            dr[t] = dr1
+            back = (dr1.reshape(B, G1 * H) @ W).view(B, -1, H)
+            prev_g = prev_g.index_add(1, rec_slot, back)
+        if ms is not None:
+            prev_g = torch.where(ms[t], prev_g, g)
+        g = prev_g
+    return g, g_new, dr, dr2, gq_all
+
+
 class PointwiseFunction(torch.autograd.Function):
     """``(cell, make, mask, n_state, u, W, W2, *state0, *params) -> (out, *s_T)``; see the module."""
 
@@ -127,6 +200,8 @@ class PointwiseFunction(torch.autograd.Function):
         stacked = [torch.stack(h) for h in history]  # (T+1, B, H) per field
         ctx.cell, ctx.make, ctx.n_state = cell, make, n_state
         ctx.params = params  # the cell's parameters as read now: their gradients come from one reverse-mode product
+        names = {id(p): name for name, p in cell.named_parameters()}
+        ctx.param_names = [names.get(id(p)) for p in params]  # what pointwise_vjp's gradients are keyed by
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has = (W is not None, W2 is not None, mask is not None)
         empty = u.new_empty(0)
@@ -152,72 +227,66 @@ class PointwiseFunction(torch.autograd.Function):
         # the parameters as the forward read them (a wrapper such as weight drop may have swapped a tensor in for a
         # parameter during the forward only): detached leaves put in their place while the graph is rebuilt
         want = [p.detach().requires_grad_(True) for p in ctx.params]
-        with torch.enable_grad(), _rebound(cell, want):  # one graph of the update over all steps: tables, parameters
-            u_req = u_flat.detach().requires_grad_(True)
-            prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
-            r1_req = (rec_in @ W.t()).detach().requires_grad_(True) if W is not None else None
-            q = cell.gated_input(u_req, r1_req, make(*prev_req)) if W2 is not None else None
-            r2 = (q.detach() @ W2.t()).detach() if q is not None else None  # W2's gradient is dW2, below
-            r_req = (torch.cat([r1_req.detach(), r2], dim=-1).requires_grad_(True) if r2 is not None
-                     else r1_req)
-            new = tuple(cell.pointwise(u_req, r_req, make(*prev_req)))
-            jr, *js_list = _diagonals(list(new), [r_req, *prev_req], N, H)  # (N, G, S, H), S x (N, 1, S, H)
-            q_blocks = q.view(N, -1, H).unbind(1) if q is not None else ()
-            jq = _diagonals(list(q_blocks), [r1_req, *prev_req], N, H) if q is not None else None
-        G = jr.shape[1] if jr is not None else 0
-        G1 = r1_req.shape[-1] // H if r1_req is not None else 0
-        jr = jr.view(T, B, G, S, H) if jr is not None else None
-        js = torch.cat(js_list, dim=1).view(T, B, S, S, H)  # [t, b, from field, to field, h]
-        if jq is not None:
-            Kq = len(q_blocks)
-            jqr = jq[0].view(T, B, G1, Kq, H)
-            jqs = torch.cat(jq[1:], dim=1).view(T, B, S, Kq, H)
+        # a one-field cell that writes its own derivatives (PointwiseCell.pointwise_derivatives/_vjp): the tables and
+        # the input and parameter gradients in closed form over all steps, no autograd graph of the pointwise part
+        analytic = (S == 1 and W is not None and W2 is None
+                    and getattr(cell, "pointwise_derivatives", None) is not None)
+        q = quads = None
+        if analytic:
+            r_all = rec_in @ W.t()
+            with _rebound(cell, want):
+                jr1, jh1 = cell.pointwise_derivatives(u_flat, r_all, prev[0])  # (N, G, H), (N, H)
+            G1 = jr1.shape[1]
+            jr, js = jr1.reshape(T, B, G1, 1, H), jh1.reshape(T, B, 1, 1, H)
+        else:
+            with torch.enable_grad(), _rebound(cell, want):  # one graph of the update over all steps
+                u_req = u_flat.detach().requires_grad_(True)
+                prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
+                r1_req = (rec_in @ W.t()).detach().requires_grad_(True) if W is not None else None
+                q = cell.gated_input(u_req, r1_req, make(*prev_req)) if W2 is not None else None
+                r2 = (q.detach() @ W2.t()).detach() if q is not None else None  # W2's gradient is dW2, below
+                r_req = (torch.cat([r1_req.detach(), r2], dim=-1).requires_grad_(True) if r2 is not None
+                         else r1_req)
+                new = tuple(cell.pointwise(u_req, r_req, make(*prev_req)))
+                jr, *js_list = _diagonals(list(new), [r_req, *prev_req], N, H)  # (N, G, S, H), S x (N, 1, S, H)
+                if q is not None:
+                    q_blocks = q.view(N, -1, H).unbind(1)
+                    jq = _diagonals(list(q_blocks), [r1_req, *prev_req], N, H)
+                    quads = (jq[0].view(T, B, -1, len(q_blocks), H),
+                             torch.cat(jq[1:], dim=1).view(T, B, S, len(q_blocks), H))
+            G1 = r1_req.shape[-1] // H if r1_req is not None else 0
+            jr = jr.view(T, B, -1, S, H) if jr is not None else None
+            js = torch.cat(js_list, dim=1).view(T, B, S, S, H)  # [t, b, from field, to field, h]
 
         g = torch.stack([gf if gf is not None else torch.zeros_like(stacked[i][-1])
                          for i, gf in enumerate(g_final)], dim=1)  # (B, S, H): d loss / d s_t
-        g_new = g.new_empty((T, B, S, H))  # the cotangent of each new state (zero on masked rows)
-        dr = g.new_empty((T, B, G1, H)) if W is not None else None
-        dr2 = g.new_empty((T, B, G - G1, H)) if W2 is not None else None
-        gq_all = g.new_empty((T, B, Kq, H)) if W2 is not None else None
-        ms = mask.view(T, B, 1, 1) if mask is not None else None
-        rec_slot = torch.tensor(ctx.rec_index, device=g.device)
-
-        def through(gt: Tensor, table: Tensor) -> Tensor:  # sum_i gt[:, i] * table[:, :, i]: (B, k, H)
-            return (gt.unsqueeze(1) * table).sum(dim=2) if gt.shape[1] > 1 else gt * table[:, :, 0]
-
-        for t in range(T - 1, -1, -1):
-            if g_out is not None:  # the output is zero on a masked row: its gradient goes nowhere
-                g[:, ctx.out_index] += g_out[t] * ms[t, :, 0] if ms is not None else g_out[t]
-            gt = g * ms[t] if ms is not None else g
-            g_new[t] = gt
-            prev_g = through(gt, js[t])  # (B, S, H)
-            if W is not None:
-                drt = through(gt, jr[t])  # (B, G, H)
-                dr1 = drt[:, :G1]
-                if W2 is not None:
-                    dr2[t] = drt[:, G1:]
-                    gq = (drt[:, G1:].reshape(B, -1) @ W2).view(B, Kq, H)
-                    gq_all[t] = gq
-                    dr1 = dr1 + through(gq, jqr[t])
-                    prev_g = prev_g + through(gq, jqs[t])
-                dr[t] = dr1
-                back = (dr1.reshape(B, G1 * H) @ W).view(B, -1, H)
-                prev_g = prev_g.index_add(1, rec_slot, back)
-            if ms is not None:
-                prev_g = torch.where(ms[t], prev_g, g)
-            g = prev_g
+        dr2 = gq_all = None
+        if S == 1 and W2 is None and T > 0:  # one field, one product: the loop on (B, H) tensors
+            g1, g_new, dr = _back_one_field(g[:, 0], g_out, js, jr, W, mask)
+            g = g1.unsqueeze(1)
+        else:
+            g, g_new, dr, dr2, gq_all = _back_general(g, g_out, js, jr, W, W2, mask, G1, quads, ctx.out_index,
+                                                      ctx.rec_index)
 
         dW = dr.reshape(N, G1 * H).t() @ rec_in if W is not None and ctx.needs_input_grad[5] else None
         dW2 = dr2.reshape(N, -1).t() @ q.detach() if W2 is not None and ctx.needs_input_grad[6] else None
-        with torch.enable_grad():
-            outs = list(new) + ([q] if q is not None else [])
-            cots = list(g_new.reshape(N, S, H).unbind(1)) + ([gq_all.reshape(N, -1)] if q is not None else [])
-            used = [(o, c) for o, c in zip(outs, cots, strict=True) if o.requires_grad]
-            grads = torch.autograd.grad([o for o, _ in used], [u_req, *want], [c for _, c in used],
-                                        allow_unused=True) if used else (None,) * (1 + len(want))
-        du = grads[0].view_as(u) if grads[0] is not None else None
+        if analytic:
+            with _rebound(cell, want):
+                du_flat, by_name = cell.pointwise_vjp(u_flat, r_all, prev[0], g_new.reshape(N, H),
+                                                      dr.reshape(N, G1 * H))
+            du = du_flat.view_as(u)
+            dparams = tuple(by_name.get(name) for name in ctx.param_names)
+        else:
+            with torch.enable_grad():
+                outs = list(new) + ([q] if q is not None else [])
+                cots = list(g_new.reshape(N, S, H).unbind(1)) + ([gq_all.reshape(N, -1)] if q is not None else [])
+                used = [(o, c) for o, c in zip(outs, cots, strict=True) if o.requires_grad]
+                grads = torch.autograd.grad([o for o, _ in used], [u_req, *want], [c for _, c in used],
+                                            allow_unused=True) if used else (None,) * (1 + len(want))
+            du = grads[0].view_as(u) if grads[0] is not None else None
+            dparams = tuple(grads[1:])
         g0 = tuple(g[:, i] for i in range(S))
-        return (None, None, None, None, du, dW, dW2, *g0, *grads[1:])
+        return (None, None, None, None, du, dW, dW2, *g0, *dparams)
 
 
 def pointwise_recurrence(cell: Any, u: Tensor, state: Any, mask: Tensor | None = None) -> tuple[Tensor, Any]:
