@@ -19,6 +19,7 @@ from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, Sentence
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
 from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
+from rnnzoo.cells.miru import MiRU1Cell, MiRU2Cell, MiRUState  # noqa: F401
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.ntm import NTMCell, NTMState
@@ -34,6 +35,7 @@ from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
+from rnnzoo.cells.typed_rnn import TGRUCell, TGRUState, TLSTMCell, TLSTMState, TRNNCell, TRNNState  # noqa: F401
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ChildSumTreeLSTMCell", "ConvLSTMCell",
