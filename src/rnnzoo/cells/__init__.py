@@ -16,6 +16,7 @@ from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.lg_lstm import LGLSTM, LGCell
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
+from rnnzoo.cells.mc_lstm import MCLSTMCell, MCLSTMState  # noqa: F401
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
 from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
@@ -36,6 +37,7 @@ from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
 from rnnzoo.cells.typed_rnn import TGRUCell, TGRUState, TLSTMCell, TLSTMState, TRNNCell, TRNNState  # noqa: F401
+from rnnzoo.cells.wmc_lstm import WMCLSTMCell, WMCLSTMState  # noqa: F401
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ChildSumTreeLSTMCell", "ConvLSTMCell",

@@ -109,15 +109,16 @@ class _Typed(PointwiseCell):
         return z, f, o, (nxt[:, :H], nxt[:, H:2 * H], nxt[:, 2 * H:])
 
     def recurrent_weights(self) -> list[str]:
-        """None: no weight multiplies the state (``weight_drop`` has nothing to mask)."""
-        return []
+        """``weight_ih``: no weight multiplies the state; these set the forget gate, the coefficient of the old state
+        (what ``weight_drop`` masks, as for minGRU's gate weights)."""
+        return ["weight_ih"]
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
 
 
 class TRNNCell(_Typed):
-    r"""T-RNN, the strongly-typed vanilla RNN (Balduzzi & Ghifary 2016, arXiv:1602.02218, sec. 2.4)::
+    r"""T-RNN, the strongly-typed vanilla RNN (Balduzzi & Ghifary 2016, arXiv:1602.02218)::
 
         z_t = W_z x_t + b_z                          # the candidate: learnware, no state
         f_t = sigmoid(W_f x_t + b_f)                 # the forget gate: learnware, no state
@@ -155,7 +156,7 @@ class TRNNCell(_Typed):
 
 
 class TGRUCell(_Typed):
-    r"""T-GRU, the strongly-typed GRU (Balduzzi & Ghifary 2016, arXiv:1602.02218, sec. 2.4)::
+    r"""T-GRU, the strongly-typed GRU (Balduzzi & Ghifary 2016, arXiv:1602.02218)::
 
         z_t = V_z x_{t-1} + W_z x_t + b_z            # learnware: the current and the previous input, no state
         f_t = sigmoid(V_f x_{t-1} + W_f x_t + b_f)
@@ -188,7 +189,7 @@ class TGRUCell(_Typed):
 
 
 class TLSTMCell(_Typed):
-    r"""T-LSTM, the strongly-typed LSTM (Balduzzi & Ghifary 2016, arXiv:1602.02218, sec. 2.4)::
+    r"""T-LSTM, the strongly-typed LSTM (Balduzzi & Ghifary 2016, arXiv:1602.02218)::
 
         z_t = V_z x_{t-1} + W_z x_t + b_z
         f_t = sigmoid(V_f x_{t-1} + W_f x_t + b_f)
