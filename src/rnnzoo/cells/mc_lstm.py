@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.core.cell import Cell
+from rnnzoo.cells._step_loop import step_loop
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, positive_int
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
@@ -56,7 +57,8 @@ class MCLSTMCell(Cell):
 
     Shapes: x_t (B, M + L); state ``MCLSTMState(h (B, K), c (B, K))``; output h (B, K).
 
-    Fast path: none (the step loop): the normalisation by ``||c||_1`` and the softmaxes mix the units, and the
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Function): the normalisation by ``||c||_1`` and the softmaxes mix the units, and the
     redistribution is a matrix per example.
 
     Initialisation (after the authors' code): weights U(-1/sqrt(K), 1/sqrt(K)); ``b_i = 0``; ``B_r = 3`` on the
@@ -139,6 +141,13 @@ class MCLSTMCell(Cell):
         h = o * mtot
         return h, MCLSTMState(h, (1 - o) * mtot)
 
+    fused_kind = "autograd"
+    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
+
+    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
+        return step_loop(self.step, steps, state)
+
     def recurrent_weights(self) -> list[str]:
         """``weight_hh``: the gates' weights on the normalised cells (what ``weight_drop`` masks)."""
         return ["weight_hh"]
@@ -151,4 +160,4 @@ register("mc_lstm", paper=Paper("Hoedt, Kratzert, Klotz, Halmich, Holzleitner, N
                                 "MC-LSTM: Mass-conserving LSTM", "2101.05186"),
          seed_equations="none (not in the seeds)",
          description="Mass-conserving LSTM: softmax input/redistribution gates, mass in = mass in cells + mass out",
-         gated=True, fast_path=FastPath.NONE)(MCLSTMCell)
+         gated=True, fast_path=FastPath.AUTOGRAD)(MCLSTMCell)

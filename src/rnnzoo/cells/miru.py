@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnzoo.cells._step_loop import step_loop
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -84,7 +85,8 @@ class MiRU1Cell(Cell, _MiRU):
 
     Shapes: x_t (B, I); state ``MiRUState(h (B, H))``; output (B, H).
 
-    Fast path: none (the step loop): ``U_h`` multiplies ``r_t * h_{t-1}``, a second recurrent product after a
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Function): ``U_h`` multiplies ``r_t * h_{t-1}``, a second recurrent product after a
     gate, which :class:`~rnnzoo.core.pointwise.PointwiseCell` does not cover.
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
@@ -118,6 +120,13 @@ class MiRU1Cell(Cell, _MiRU):
         hc = torch.tanh(uh + (r * h) @ self.weight_hh[H:].t())
         new = torch.lerp(hc, h, self.update_coefficient)  # lambda * h + (1 - lambda) * hc
         return new, MiRUState(new)
+
+    fused_kind = "autograd"
+    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
+
+    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
+        return step_loop(self.step, steps, state)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         H = self.hidden_size
@@ -185,7 +194,7 @@ class MiRU2Cell(PointwiseCell, _MiRU):
 _PAPER = Paper("Zyarah & Kudithipudi", 2025, "Minion gated recurrent unit for continual learning", "2503.06175")
 register("miru1", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="GRU with the update gate replaced by a fixed coefficient lambda (reset gate kept)",
-         gated=True, fast_path=FastPath.NONE, peers=("torchrecurrent.MiRU1",))(MiRU1Cell)
+         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.MiRU1",))(MiRU1Cell)
 register("miru2", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="GRU with both gates replaced by fixed coefficients (lambda update, beta reset)",
          fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.MiRU2",))(MiRU2Cell)

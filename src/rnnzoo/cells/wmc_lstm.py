@@ -10,8 +10,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnzoo.cells._step_loop import step_loop
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
@@ -42,7 +43,8 @@ class WMCLSTMCell(Cell):
 
     Shapes: x_t (B, I); state ``WMCLSTMState(h (B, H), c (B, H))``; output h (B, H).
 
-    Fast path: none (the step loop): ``V_o c_t`` is a second recurrent product after the cell update.
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Function): ``V_o c_t`` is a second recurrent product after the cell update.
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's).
 
     Deviations: none in the step. (torchrecurrent's WMCLSTM adds a bias inside each tanh, ``tanh(V c + b_c)``,
@@ -97,6 +99,13 @@ class WMCLSTMCell(Cell):
         h = o * torch.tanh(c)
         return h, WMCLSTMState(h, c)
 
+    fused_kind = "autograd"
+    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
+
+    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
+        return step_loop(self.step, steps, state)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         H = self.hidden_size
         names = ("U_i", "U_f", "U_g", "U_o")
@@ -112,4 +121,4 @@ register("wmc_lstm", paper=Paper("Landi, Baraldi, Cornia & Cucchiara", 2021, "Wo
                                  "2109.00020"),
          seed_equations="none (not in the seeds)",
          description="LSTM whose gates also read tanh(V c) of the cell state (working memory connections)",
-         gated=True, fast_path=FastPath.NONE, peers=("torchrecurrent.WMCLSTM",))(WMCLSTMCell)
+         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.WMCLSTM",))(WMCLSTMCell)
