@@ -97,3 +97,17 @@ def test_sizes_and_bias_are_checked():
     with pytest.raises(TypeError, match="bias"):
         MiRU2Cell(I, H, bias=1)
     assert MiRU2Cell(I, H, bias=False).bias is None
+
+
+def test_miru2_function_gradcheck_with_holes():
+    """The hand-written backward of rnnzoo.fused.miru against autograd's numerical gradients (float64)."""
+    from rnnzoo.fused.miru import miru2_recurrence
+
+    torch.manual_seed(6)
+    u = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    U = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[True, False], [False, True], [True, True], [True, False], [False, True]])
+    for m in (None, mask):
+        assert torch.autograd.gradcheck(lambda u_, h_, U_, m=m: miru2_recurrence(u_, h_, U_, lam=0.3, beta=0.6,
+                                                                                   mask=m), (u, h0, U))

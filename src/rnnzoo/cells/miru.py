@@ -23,6 +23,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.miru import miru2_recurrence
 
 
 class MiRUState(NamedTuple):
@@ -111,22 +112,31 @@ class MiRU1Cell(Cell, _MiRU):
         """``[W_r x + b_r, W_h x + b_h]`` for all steps: ``(..., I) -> (..., 2H)``."""
         return _project(self, x)
 
-    def step(self, u_t: Tensor, state: MiRUState) -> tuple[Tensor, MiRUState]:
+    def _weights(self) -> tuple[Tensor, Tensor]:
+        """``(U_r^T, U_h^T)``, sliced once per run."""
+        H = self.hidden_size
+        return self.weight_hh[:H].t(), self.weight_hh[H:].t()
+
+    def _step(self, u_t: Tensor, state: MiRUState, w: tuple[Tensor, Tensor]) -> tuple[Tensor, MiRUState]:
         H = self.hidden_size
         h = state.h
         ur, uh = u_t.split(H, -1)
-        r = torch.sigmoid(ur + h @ self.weight_hh[:H].t())
+        r = torch.sigmoid(torch.addmm(ur, h, w[0]))
         self.report("r", r, "sigmoid")
-        hc = torch.tanh(uh + (r * h) @ self.weight_hh[H:].t())
+        hc = torch.tanh(torch.addmm(uh, r * h, w[1]))
         new = torch.lerp(hc, h, self.update_coefficient)  # lambda * h + (1 - lambda) * hc
         return new, MiRUState(new)
+
+    def step(self, u_t: Tensor, state: MiRUState) -> tuple[Tensor, MiRUState]:
+        return self._step(u_t, state, self._weights())
 
     fused_kind = "autograd"
     """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
     autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
-        return step_loop(self.step, steps, state)
+        w = self._weights()
+        return step_loop(lambda u_t, s: self._step(u_t, s, w), steps, state)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         H = self.hidden_size
@@ -152,7 +162,8 @@ class MiRU2Cell(PointwiseCell, _MiRU):
 
     Shapes: x_t (B, I); state ``MiRUState(h (B, H))``; output (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell` (one recurrent product ``U_h h_{t-1}`` per step).
+    Fast path: :func:`rnnzoo.fused.miru.miru2_recurrence`, one Function with a hand-written backward (the cell is
+    also a :class:`~rnnzoo.core.pointwise.PointwiseCell`: one recurrent product ``U_h h_{t-1}`` per step).
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
     Deviations: one bias (torchrecurrent adds a second, redundant one); lambda and beta are fixed hyperparameters
@@ -182,6 +193,14 @@ class MiRU2Cell(PointwiseCell, _MiRU):
     def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: MiRUState) -> MiRUState:
         hc = torch.tanh(u_t + self.reset_coefficient * r_t)
         return MiRUState(torch.lerp(hc, state.h, self.update_coefficient))
+
+    def fused(self, steps: Steps, state: MiRUState) -> tuple[Tensor, MiRUState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.miru.miru2_recurrence` (a hand-written backward)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = miru2_recurrence(steps.u, state.h, self.weight_hh, lam=self.update_coefficient,
+                                  beta=self.reset_coefficient, mask=steps.mask)
+        return out, MiRUState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         return [RecurrentBlock("U_h", self.weight_hh, "tanh", True, "weight_hh")]

@@ -84,27 +84,39 @@ class WMCLSTMCell(Cell):
         out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
         return out.view(*x.shape[:-1], out.shape[-1])
 
-    def step(self, u_t: Tensor, state: WMCLSTMState) -> tuple[Tensor, WMCLSTMState]:
+    def _weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(U^T, [V_i; V_f]^T, V_o^T)``, sliced once per run (a slice per step would cost autograd a full-size
+        gradient buffer per step)."""
         H = self.hidden_size
-        pre = u_t + state.h @ self.weight_hh.t()
-        wm = torch.tanh(state.c @ self.weight_ch[:2 * H].t())
+        return self.weight_hh.t(), self.weight_ch[:2 * H].t(), self.weight_ch[2 * H:].t()
+
+    def _step(self, u_t: Tensor, state: WMCLSTMState, w: tuple[Tensor, Tensor, Tensor]
+              ) -> tuple[Tensor, WMCLSTMState]:
+        H = self.hidden_size
+        u_hh, v_if, v_o = w
+        pre = torch.addmm(u_t, state.h, u_hh)
+        wm = torch.tanh(state.c @ v_if)
         pi, pf, pg, po = pre.split(H, -1)
         i = torch.sigmoid(pi + wm[:, :H])
         f = torch.sigmoid(pf + wm[:, H:])
-        c = f * state.c + i * torch.tanh(pg)
-        o = torch.sigmoid(po + torch.tanh(c @ self.weight_ch[2 * H:].t()))
+        c = torch.addcmul(i * torch.tanh(pg), f, state.c)  # f * c + i * g
+        o = torch.sigmoid(po + torch.tanh(c @ v_o))
         self.report("i", i, "sigmoid")
         self.report("f", f, "sigmoid")
         self.report("o", o, "sigmoid")
         h = o * torch.tanh(c)
         return h, WMCLSTMState(h, c)
 
+    def step(self, u_t: Tensor, state: WMCLSTMState) -> tuple[Tensor, WMCLSTMState]:
+        return self._step(u_t, state, self._weights())
+
     fused_kind = "autograd"
     """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
     autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
-        return step_loop(self.step, steps, state)
+        w = self._weights()
+        return step_loop(lambda u_t, s: self._step(u_t, s, w), steps, state)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         H = self.hidden_size
