@@ -22,11 +22,13 @@ from rnnzoo.cells.lightru import LightRUCell, LightRUState
 from rnnzoo.cells.ligru import LiGRUCell, LiGRUState
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
+from rnnzoo.cells.mc_lstm import MCLSTMCell, MCLSTMState
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
 from rnnzoo.cells.memn2n import MemN2N
 from rnnzoo.cells.mgu import MGUCell, MGUState
 from rnnzoo.cells.minimal_rnn import MinimalRNNCell, MinimalRNNState
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
+from rnnzoo.cells.miru import MiRU1Cell, MiRU2Cell, MiRUState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
 from rnnzoo.cells.ntm import NTMCell, NTMState
@@ -46,7 +48,9 @@ from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
 from rnnzoo.cells.star import STARCell, STARState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
+from rnnzoo.cells.typed_rnn import TGRUCell, TGRUState, TLSTMCell, TLSTMState, TRNNCell, TRNNState
 from rnnzoo.cells.ugrnn import UGRNNCell, UGRNNState
+from rnnzoo.cells.wmc_lstm import WMCLSTMCell, WMCLSTMState
 
 __all__ = [
     "ATRCell", "ATRState", "AttentionDecoderCell", "AttentionDecoderState", "BRCell", "BistableState", "CFNCell",
@@ -55,12 +59,14 @@ __all__ = [
     "FTLSTMCell", "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "GridLSTM", "GridLSTMCell", "GridState",
     "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "IntersectionRNNCell",
     "IntersectionState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell", "LiGRUState", "LightRUCell",
-    "LightRUState", "MDLSTM", "MDLSTMCell", "MGUCell", "MGUState", "MLSTMCell", "MLSTMState", "MatchCell",
-    "MatchLSTM", "MemN2N", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MinimalRNNCell", "MinimalRNNState",
-    "MogrifierLSTMCell", "NBRCell", "NTMCell", "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState",
-    "RANCell", "RANState", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "RowLSTM", "SCRNCell",
-    "SCRNState", "SGRNCell", "SGRNState", "SGUCell", "SGUState", "SLSTM", "SLSTMCell", "SLSTMState",
-    "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "STARCell", "STARState", "SentenceLSTM",
-    "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM", "SpatialLSTMCell", "StackCell", "StackInput",
-    "StackLSTM", "StackState", "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "graph_batch",
+    "LightRUState", "MCLSTMCell", "MCLSTMState", "MDLSTM", "MDLSTMCell", "MGUCell", "MGUState", "MLSTMCell",
+    "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N", "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell",
+    "MinLSTMCell", "MinRNNState", "MinimalRNNCell", "MinimalRNNState", "MogrifierLSTMCell", "NBRCell", "NTMCell",
+    "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState", "RANCell", "RANState", "RHNCell", "RHNState",
+    "RMNCell", "RMNState", "RMRState", "RowLSTM", "SCRNCell", "SCRNState", "SGRNCell", "SGRNState", "SGUCell",
+    "SGUState", "SLSTM", "SLSTMCell", "SLSTMState", "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell",
+    "SRUppState", "STARCell", "STARState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM",
+    "SpatialLSTMCell", "StackCell", "StackInput", "StackLSTM", "StackState", "TGRUCell", "TGRUState", "TLSTMCell",
+    "TLSTMState", "TRNNCell", "TRNNState", "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "WMCLSTMCell",
+    "WMCLSTMState", "graph_batch",
 ]
