@@ -1,5 +1,6 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells import janet, multiplicative_lstm, mut, nas, res_lstm  # noqa: F401 (issue 15, LSTM-like cells)
 from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
