@@ -95,6 +95,8 @@ class NASCell(PointwiseCell):
         l1_2, l1_3 = torch.sigmoid(a2 + b2), torch.relu(a3 * b3)
         l1_4, l1_5 = torch.tanh(a4 + b4), torch.sigmoid(a5 + b5)
         l1_6, l1_7 = torch.tanh(a6 + b6), torch.sigmoid(a7 + b7)
+        self.report("i", l1_0, "sigmoid")  # gates the relu leaf written into the cell (an input gate's role)
+        self.report("o", l1_5, "sigmoid")  # gates the tanh leaf on the output path
         l2_0 = torch.tanh(torch.tanh(l1_0 * l1_1) + state.c)
         l2_1 = torch.tanh(l1_2 + l1_3)
         c = l2_0 * l2_1
