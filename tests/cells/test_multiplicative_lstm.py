@@ -39,7 +39,8 @@ def _naive(cell, x, h0, c0, mask, candidate_tanh):
 
 
 @pytest.mark.parametrize("candidate_tanh", [False, True])
-def test_multiplicative_lstm_equals_naive(candidate_tanh):
+@pytest.mark.parametrize("use_fused", [False, True])
+def test_multiplicative_lstm_equals_naive(candidate_tanh, use_fused):
     torch.manual_seed(0)
     cell = MultiplicativeLSTMCell(I, H, candidate_tanh=candidate_tanh).double()
     with torch.no_grad():
@@ -50,7 +51,7 @@ def test_multiplicative_lstm_equals_naive(candidate_tanh):
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[0, 2] = mask[1, 4:] = False
     want, want_h, want_c = _naive(cell, x, h0, c0, mask, candidate_tanh)
-    res = rnnzoo.run(cell, x, MultiplicativeLSTMState(h0, c0), mask=mask)
+    res = rnnzoo.run(cell, x, MultiplicativeLSTMState(h0, c0), mask=mask, use_fused=use_fused)
     torch.testing.assert_close(res.output, want, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.c, want_c, rtol=0, atol=1e-12)

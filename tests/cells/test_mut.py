@@ -60,7 +60,8 @@ CELLS = {"mut1": MUT1Cell, "mut2": MUT2Cell, "mut3": MUT3Cell}
 
 @pytest.mark.parametrize("kind", sorted(CELLS))
 @pytest.mark.parametrize(("I", "H"), [(5, 5), (3, 5)])
-def test_mut_equals_naive(kind, I, H):
+@pytest.mark.parametrize("use_fused", [False, True])
+def test_mut_equals_naive(kind, I, H, use_fused):
     torch.manual_seed(0)
     cell = CELLS[kind](I, H).double()
     with torch.no_grad():
@@ -71,7 +72,7 @@ def test_mut_equals_naive(kind, I, H):
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[0, 2] = mask[1, 4:] = False
     want, want_h = _naive(kind, cell, x, h0, mask, H)
-    res = rnnzoo.run(cell, x, MUTState(h0), mask=mask)
+    res = rnnzoo.run(cell, x, MUTState(h0), mask=mask, use_fused=use_fused)
     torch.testing.assert_close(res.output, want, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
 

@@ -41,7 +41,8 @@ def _naive(cell, x, h0, c0, mask, H):
 
 
 @pytest.mark.parametrize(("I", "H", "identity"), [(5, 5, None), (3, 5, None), (5, 5, False)])
-def test_res_lstm_equals_naive(I, H, identity):
+@pytest.mark.parametrize("use_fused", [False, True])
+def test_res_lstm_equals_naive(I, H, identity, use_fused):
     torch.manual_seed(0)
     cell = ResLSTMCell(I, H, identity_shortcut=identity).double()
     assert (cell.weight_short is None) == (I == H and identity is None)
@@ -53,7 +54,7 @@ def test_res_lstm_equals_naive(I, H, identity):
     mask = torch.ones(B, T, dtype=torch.bool)
     mask[0, 2] = mask[1, 4:] = False
     want, want_h, want_c = _naive(cell, x, h0, c0, mask, H)
-    res = rnnzoo.run(cell, x, ResLSTMState(h0, c0), mask=mask)
+    res = rnnzoo.run(cell, x, ResLSTMState(h0, c0), mask=mask, use_fused=use_fused)
     torch.testing.assert_close(res.output, want, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.h, want_h, rtol=0, atol=1e-12)
     torch.testing.assert_close(res.state.c, want_c, rtol=0, atol=1e-12)

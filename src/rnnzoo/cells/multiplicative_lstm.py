@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnzoo.cells._autograd_loop import autograd_loop
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import boolean, check_cell_args
-from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
 
 
@@ -48,8 +49,9 @@ class MultiplicativeLSTMCell(Cell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter.
 
-    Fast path: none (the step loop): the gates' product ``W_*m m_t`` comes after the elementwise product with the
-    input, a second recurrent product per step.
+    Fast path: a loop of plain autograd operations (:func:`rnnzoo.cells._autograd_loop.autograd_loop`): the gates'
+    product ``W_*m m_t`` comes after the elementwise product with the input, a second recurrent product per step,
+    so there is no PointwiseCell form.
 
     Deviations: biases on the four pre-activations (``bias=False`` is the paper's exact form). torchrecurrent's
     ``MultiplicativeLSTM`` applies tanh to the cell input and adds biases inside ``m_t``
@@ -85,20 +87,40 @@ class MultiplicativeLSTMCell(Cell):
             return u
         return u + torch.cat([self.bias.new_zeros(self.hidden_size), self.bias])
 
-    def step(self, u_t: Tensor, state: MultiplicativeLSTMState) -> tuple[Tensor, MultiplicativeLSTMState]:
+    def update(self, u_t: Tensor, state: MultiplicativeLSTMState, w_mh: Tensor, w_m: Tensor
+               ) -> tuple[MultiplicativeLSTMState, tuple[Tensor, Tensor, Tensor]]:
+        """One step from the transposed weights ``w_mh = weight_mh.T``, ``w_m = weight_m.T``: the new state and
+        the gates ``(i, f, o)``."""
         H = self.hidden_size
-        m = u_t[:, :H] * (state.h @ self.weight_mh.t())
-        g = torch.addmm(u_t[:, H:], m, self.weight_m.t())
-        i, f, hh, o = g.chunk(4, -1)
+        m = u_t[:, :H] * (state.h @ w_mh)
+        i, f, hh, o = torch.addmm(u_t[:, H:], m, w_m).chunk(4, -1)
         i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
         if self.candidate_tanh:
             hh = torch.tanh(hh)
+        c = f * state.c + i * hh
+        return MultiplicativeLSTMState(torch.tanh(c) * o, c), (i, f, o)
+
+    def step(self, u_t: Tensor, state: MultiplicativeLSTMState) -> tuple[Tensor, MultiplicativeLSTMState]:
+        new, (i, f, o) = self.update(u_t, state, self.weight_mh.t(), self.weight_m.t())
         self.report("i", i, "sigmoid")
         self.report("f", f, "sigmoid")
         self.report("o", o, "sigmoid")
-        c = f * state.c + i * hh
-        h = torch.tanh(c) * o
-        return h, MultiplicativeLSTMState(h, c)
+        return new.h, new
+
+    fused_kind = "autograd"
+    """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
+
+    def fused(self, steps: Steps, state: MultiplicativeLSTMState
+              ) -> tuple[Tensor, MultiplicativeLSTMState] | None:
+        """The whole sequence: the step's equations with the weights transposed once; masked steps keep (h, c)
+        and output zeros."""
+        w_mh, w_m = self.weight_mh.t(), self.weight_m.t()
+
+        def one(u_t: Tensor, s: MultiplicativeLSTMState) -> tuple[Tensor, MultiplicativeLSTMState]:
+            new = self.update(u_t, s, w_mh, w_m)[0]
+            return new.h, new
+
+        return autograd_loop(one, steps.u, state, steps.mask)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_mh``, the only matrix applied to ``h_{t-1}`` (its effect is scaled by the input, ``W_mx x_t``)."""
@@ -113,5 +135,5 @@ register("multiplicative_lstm",
          paper=Paper("Krause, Lu, Murray & Renals", 2016, "Multiplicative LSTM for sequence modelling", "1609.07959"),
          seed_equations="none (not in the seeds); the paper's mLSTM equations on 001 eqs (16)-(20) without peepholes",
          description="LSTM whose gates read m = (W x) * (W h): an input-dependent recurrent transition",
-         gated=True, fast_path=FastPath.NONE,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.MultiplicativeLSTM",))(MultiplicativeLSTMCell)

@@ -9,10 +9,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnzoo.cells._autograd_loop import autograd_loop
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
-from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
 
 
@@ -38,8 +39,9 @@ def identity_choice(name: str, value: Any, input_size: int, hidden_size: int) ->
 
 class _MUT(Cell):
     """What the three mutations share: ``z``, ``r`` and the candidate ``tanh(W_hh (r * h) + ...)``; the update
-    ``h_t = cand * z + h_{t-1} * (1 - z)``; the step loop (``W_hh`` multiplies ``r * h``, a second recurrent
-    product after a gate, so no :class:`~rnnzoo.core.pointwise.PointwiseCell` form)."""
+    ``h_t = cand * z + h_{t-1} * (1 - z)``. ``W_hh`` multiplies ``r * h``, a second recurrent product after a gate,
+    so there is no :class:`~rnnzoo.core.pointwise.PointwiseCell` form: the fast path is a loop of plain autograd
+    operations (:func:`rnnzoo.cells._autograd_loop.autograd_loop`)."""
 
     identity_slot: int | None = None  # which of (z, r, h) reads x_t through the identity in the paper
     gate_rows: int = 2  # rows of H in weight_hg: the gates that read the state through a matrix
@@ -83,17 +85,35 @@ class _MUT(Cell):
         u = self.input_terms(x)
         return u if self.bias is None else u + self.bias
 
-    def gates(self, u_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    def gates(self, u_t: Tensor, h: Tensor, w_hg: Tensor) -> tuple[Tensor, Tensor]:
+        """``(z, r)`` from ``u_t`` and ``h_{t-1}``; ``w_hg`` is ``weight_hg.T``."""
         raise NotImplementedError
 
+    def update(self, u_t: Tensor, h: Tensor, w_hg: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One step from the transposed weights: ``(h_t, z, r)``."""
+        z, r = self.gates(u_t, h, w_hg)
+        cand = torch.tanh(torch.addmm(u_t[:, 2 * self.hidden_size:], r * h, w_hh))
+        return torch.lerp(h, cand, z), z, r  # cand * z + h * (1 - z)
+
     def step(self, u_t: Tensor, state: MUTState) -> tuple[Tensor, MUTState]:
-        h = state.h
-        z, r = self.gates(u_t, h)
+        h, z, r = self.update(u_t, state.h, self.weight_hg.t(), self.weight_hh.t())
         self.report("z", z, "sigmoid")
         self.report("r", r, "sigmoid")
-        cand = torch.tanh(torch.addmm(u_t[:, 2 * self.hidden_size:], r * h, self.weight_hh.t()))
-        h = torch.lerp(h, cand, z)  # cand * z + h * (1 - z)
         return h, MUTState(h)
+
+    fused_kind = "autograd"
+    """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
+
+    def fused(self, steps: Steps, state: MUTState) -> tuple[Tensor, MUTState] | None:
+        """The whole sequence: the step's equations with the weights transposed once; masked steps keep h and
+        output zeros."""
+        w_hg, w_hh = self.weight_hg.t(), self.weight_hh.t()
+
+        def one(u_t: Tensor, s: MUTState) -> tuple[Tensor, MUTState]:
+            h = self.update(u_t, s.h, w_hg, w_hh)[0]
+            return h, MUTState(h)
+
+        return autograd_loop(one, steps.u, state, steps.mask)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         names = ("r",) if self.gate_rows == 1 else ("z", "r")
@@ -123,7 +143,8 @@ class MUT1Cell(_MUT):
 
     Shapes: x_t (B, I); state ``MUTState(h (B, H))``; output (B, H). Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Fast path: none (the step loop): ``W_hh`` multiplies ``r * h``, a second product after a gate.
+    Fast path: a loop of plain autograd operations (``W_hh`` multiplies ``r * h``, a second product after a
+    gate: no PointwiseCell form).
 
     Deviations: with I != H (or ``identity_input=False``) the input reaches the candidate through a learned map,
     which the paper (I == H) does not have. torchrecurrent's ``MUT1`` always learns that map and adds a bias
@@ -133,9 +154,9 @@ class MUT1Cell(_MUT):
     identity_slot = 2
     gate_rows = 1
 
-    def gates(self, u_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    def gates(self, u_t: Tensor, h: Tensor, w_hg: Tensor) -> tuple[Tensor, Tensor]:
         u_z, u_r = u_t[:, :self.hidden_size], u_t[:, self.hidden_size:2 * self.hidden_size]
-        return torch.sigmoid(u_z), torch.sigmoid(u_r + h @ self.weight_hg.t())
+        return torch.sigmoid(u_z), torch.sigmoid(torch.addmm(u_r, h, w_hg))
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_xz x + b_z, W_xr x + b_r, tanh(x) + b_h]`` (``tanh(W_xh x)`` without the identity): (..., 3H)."""
@@ -162,7 +183,8 @@ class MUT2Cell(_MUT):
 
     Shapes: x_t (B, I); state ``MUTState(h (B, H))``; output (B, H). Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Fast path: none (the step loop): ``W_hh`` multiplies ``r * h``, a second product after a gate.
+    Fast path: a loop of plain autograd operations (``W_hh`` multiplies ``r * h``, a second product after a
+    gate: no PointwiseCell form).
 
     Deviations: with I != H (or ``identity_input=False``) the reset gate reads ``W_xr x_t``, a learned map the
     paper (I == H) does not have. torchrecurrent's ``MUT2`` always learns it.
@@ -170,9 +192,8 @@ class MUT2Cell(_MUT):
 
     identity_slot = 1
 
-    def gates(self, u_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        g = u_t[:, :2 * self.hidden_size] + h @ self.weight_hg.t()
-        z, r = torch.sigmoid(g).chunk(2, -1)
+    def gates(self, u_t: Tensor, h: Tensor, w_hg: Tensor) -> tuple[Tensor, Tensor]:
+        z, r = torch.sigmoid(torch.addmm(u_t[:, :2 * self.hidden_size], h, w_hg)).chunk(2, -1)
         return z, r
 
 
@@ -191,7 +212,8 @@ class MUT3Cell(_MUT):
 
     Shapes: x_t (B, I); state ``MUTState(h (B, H))``; output (B, H). Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Fast path: none (the step loop): ``W_hh`` multiplies ``r * h``, a second product after a gate.
+    Fast path: a loop of plain autograd operations (``W_hh`` multiplies ``r * h``, a second product after a
+    gate: no PointwiseCell form).
 
     Deviations: none.
     """
@@ -199,11 +221,10 @@ class MUT3Cell(_MUT):
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size, bias=bias)
 
-    def gates(self, u_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    def gates(self, u_t: Tensor, h: Tensor, w_hg: Tensor) -> tuple[Tensor, Tensor]:
         H = self.hidden_size
-        w_z, w_r = self.weight_hg[:H], self.weight_hg[H:]
-        z = torch.sigmoid(u_t[:, :H] + torch.tanh(h) @ w_z.t())
-        r = torch.sigmoid(u_t[:, H:2 * H] + h @ w_r.t())
+        z = torch.sigmoid(torch.addmm(u_t[:, :H], torch.tanh(h), w_hg[:, :H]))
+        r = torch.sigmoid(torch.addmm(u_t[:, H:2 * H], h, w_hg[:, H:]))
         return z, r
 
 
@@ -213,4 +234,5 @@ for _name, _cls, _what in (("mut1", MUT1Cell, "update gate from the input only, 
                            ("mut3", MUT3Cell, "update gate reads tanh(h)")):
     register(_name, paper=_PAPER, seed_equations="none (not in the seeds); the paper's sec. 4 listing",
              description=f"{_name.upper()}: a GRU mutation found by architecture search ({_what})",
-             gated=True, fast_path=FastPath.NONE, peers=(f"torchrecurrent.{_name.upper()}",))(_cls)
+             gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+             peers=(f"torchrecurrent.{_name.upper()}",))(_cls)

@@ -9,11 +9,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnzoo.cells._autograd_loop import autograd_loop
 from rnnzoo.cells.mut import identity_choice
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell
+from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
-from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
 
 
@@ -51,7 +52,8 @@ class ResLSTMCell(Cell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (peepholes included).
 
-    Fast path: none (the step loop): ``W_p`` multiplies ``tanh(c_t)`` after the update, a second product per step.
+    Fast path: a loop of plain autograd operations (:func:`rnnzoo.cells._autograd_loop.autograd_loop`): ``W_p``
+    multiplies ``tanh(c_t)`` after the update, a second product per step, so there is no PointwiseCell form.
 
     Deviations: none with equal sizes. torchrecurrent's ``ResLSTM`` always learns ``W_h`` (the paper's identity
     shortcut, parameter-free, is what makes it "residual").
@@ -91,20 +93,40 @@ class ResLSTMCell(Cell):
             u = torch.cat([u[..., :4 * self.hidden_size] + self.bias, u[..., 4 * self.hidden_size:]], -1)
         return torch.cat([u, x], -1) if self.weight_short is None else u
 
-    def step(self, u_t: Tensor, state: ResLSTMState) -> tuple[Tensor, ResLSTMState]:
+    def update(self, u_t: Tensor, state: ResLSTMState, w_hh: Tensor, w_proj: Tensor
+               ) -> tuple[ResLSTMState, tuple[Tensor, Tensor, Tensor]]:
+        """One step from the transposed weights ``w_hh = weight_hh.T``, ``w_proj = weight_proj.T``: the new state
+        and the gates ``(i, f, o)``."""
         H = self.hidden_size
-        g = torch.addmm(u_t[:, :4 * H], state.h, self.weight_hh.t())
-        gi, gf, gc, go = g.chunk(4, -1)
+        gi, gf, gc, go = torch.addmm(u_t[:, :4 * H], state.h, w_hh).chunk(4, -1)
         w_ci, w_cf, w_co = self.peephole.chunk(3)
         i = torch.sigmoid(gi + w_ci * state.c)
         f = torch.sigmoid(gf + w_cf * state.c)
         c = f * state.c + i * torch.tanh(gc)
         o = torch.sigmoid(go + w_co * c)
+        h = o * torch.addmm(u_t[:, 4 * H:], torch.tanh(c), w_proj)
+        return ResLSTMState(h, c), (i, f, o)
+
+    def step(self, u_t: Tensor, state: ResLSTMState) -> tuple[Tensor, ResLSTMState]:
+        new, (i, f, o) = self.update(u_t, state, self.weight_hh.t(), self.weight_proj.t())
         self.report("i", i, "sigmoid")
         self.report("f", f, "sigmoid")
         self.report("o", o, "sigmoid")
-        h = o * torch.addmm(u_t[:, 4 * H:], torch.tanh(c), self.weight_proj.t())
-        return h, ResLSTMState(h, c)
+        return new.h, new
+
+    fused_kind = "autograd"
+    """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
+
+    def fused(self, steps: Steps, state: ResLSTMState) -> tuple[Tensor, ResLSTMState] | None:
+        """The whole sequence: the step's equations with the weights transposed once; masked steps keep (h, c)
+        and output zeros."""
+        w_hh, w_proj = self.weight_hh.t(), self.weight_proj.t()
+
+        def one(u_t: Tensor, s: ResLSTMState) -> tuple[Tensor, ResLSTMState]:
+            new = self.update(u_t, s, w_hh, w_proj)[0]
+            return new.h, new
+
+        return autograd_loop(one, steps.u, state, steps.mask)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by gate (i, f, c, o)."""
@@ -119,4 +141,5 @@ register("res_lstm", paper=Paper("Kim, El-Khamy & Lee", 2017, "Residual LSTM: de
                                  "architecture for distant speech recognition", "1701.03360"),
          seed_equations="001 eqs (16)-(20) (the peephole LSTM it extends); the paper's sec. 3.2",
          description="Peephole LSTM with an output projection and a shortcut from the input: h = o * (W_p tanh(c) + x)",
-         gated=True, fast_path=FastPath.NONE, peers=("torchrecurrent.ResLSTM",))(ResLSTMCell)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         peers=("torchrecurrent.ResLSTM",))(ResLSTMCell)
