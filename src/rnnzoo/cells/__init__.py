@@ -17,6 +17,7 @@ from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.intersection_rnn import IntersectionRNNCell, IntersectionState
+from rnnzoo.cells.janet import JANETCell, JANETState
 from rnnzoo.cells.lg_lstm import LGLSTM, LGCell
 from rnnzoo.cells.lightru import LightRUCell, LightRUState
 from rnnzoo.cells.ligru import LiGRUCell, LiGRUState
@@ -31,9 +32,13 @@ from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
 from rnnzoo.cells.miru import MiRU1Cell, MiRU2Cell, MiRUState
 from rnnzoo.cells.mlstm import MLSTMCell, MLSTMState
 from rnnzoo.cells.mogrifier import MogrifierLSTMCell
+from rnnzoo.cells.multiplicative_lstm import MultiplicativeLSTMCell, MultiplicativeLSTMState
+from rnnzoo.cells.mut import MUT1Cell, MUT2Cell, MUT3Cell, MUTState
+from rnnzoo.cells.nas import NASCell, NASState
 from rnnzoo.cells.ntm import NTMCell, NTMState
 from rnnzoo.cells.pointer_net import PointerNet, PointerState
 from rnnzoo.cells.ran import RANCell, RANState
+from rnnzoo.cells.res_lstm import ResLSTMCell, ResLSTMState
 from rnnzoo.cells.rhn import RHNCell, RHNState
 from rnnzoo.cells.rmn import RMNCell, RMNState, RMRState
 from rnnzoo.cells.s_lstm import SLSTM, SLSTMTreeCell
@@ -58,15 +63,16 @@ __all__ = [
     "DRNNCell", "DRNNState", "DSGUCell", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState",
     "FTLSTMCell", "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "GridLSTM", "GridLSTMCell", "GridState",
     "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "IntersectionRNNCell",
-    "IntersectionState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell", "LiGRUState", "LightRUCell",
-    "LightRUState", "MCLSTMCell", "MCLSTMState", "MDLSTM", "MDLSTMCell", "MGUCell", "MGUState", "MLSTMCell",
-    "MLSTMState", "MatchCell", "MatchLSTM", "MemN2N", "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell",
-    "MinLSTMCell", "MinRNNState", "MinimalRNNCell", "MinimalRNNState", "MogrifierLSTMCell", "NBRCell", "NTMCell",
-    "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState", "RANCell", "RANState", "RHNCell", "RHNState",
-    "RMNCell", "RMNState", "RMRState", "RowLSTM", "SCRNCell", "SCRNState", "SGRNCell", "SGRNState", "SGUCell",
-    "SGUState", "SLSTM", "SLSTMCell", "SLSTMState", "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell",
-    "SRUppState", "STARCell", "STARState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM",
-    "SpatialLSTMCell", "StackCell", "StackInput", "StackLSTM", "StackState", "TGRUCell", "TGRUState", "TLSTMCell",
-    "TLSTMState", "TRNNCell", "TRNNState", "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "WMCLSTMCell",
-    "WMCLSTMState", "graph_batch",
+    "IntersectionState", "JANETCell", "JANETState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell",
+    "LiGRUState", "LightRUCell", "LightRUState", "MCLSTMCell", "MCLSTMState", "MDLSTM", "MDLSTMCell", "MGUCell",
+    "MGUState", "MLSTMCell", "MLSTMState", "MUT1Cell", "MUT2Cell", "MUT3Cell", "MUTState", "MatchCell", "MatchLSTM",
+    "MemN2N", "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MinimalRNNCell",
+    "MinimalRNNState", "MogrifierLSTMCell", "MultiplicativeLSTMCell", "MultiplicativeLSTMState", "NASCell",
+    "NASState", "NBRCell", "NTMCell", "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState", "RANCell",
+    "RANState", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "ResLSTMCell", "ResLSTMState", "RowLSTM",
+    "SCRNCell", "SCRNState", "SGRNCell", "SGRNState", "SGUCell", "SGUState", "SLSTM", "SLSTMCell", "SLSTMState",
+    "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "STARCell", "STARState", "SentenceLSTM",
+    "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM", "SpatialLSTMCell", "StackCell", "StackInput",
+    "StackLSTM", "StackState", "TGRUCell", "TGRUState", "TLSTMCell", "TLSTMState", "TRNNCell", "TRNNState",
+    "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "WMCLSTMCell", "WMCLSTMState", "graph_batch",
 ]

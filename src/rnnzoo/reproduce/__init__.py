@@ -18,6 +18,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_indrnn,
     claims_latency,
     claims_lg,
+    claims_lstmlike,
     claims_md,
     claims_memn2n,
     claims_mogdrnn,
