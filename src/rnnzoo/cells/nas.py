@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._autograd_loop import autograd_loop
+from rnnzoo.cells._step_loop import autograd_loop
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
 from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
