@@ -78,7 +78,7 @@ run_step() {  # name, seconds, command...: run with a time limit, record the out
 PYTEST=("$PYTHON" -m pytest -q -p no:cacheprovider -m "not slow" -k "$DEVICE" -rfEs --durations=15)
 run_step tests-contract-fused "$TESTS_S" "${PYTEST[@]}" --junitxml="$OUT/tests-contract-fused.xml" \
     tests/core/test_contract.py tests/core/test_contract_layer_norm.py \
-    tests/fused/test_fused_vs_loop.py tests/fused/test_layer_norm_fused.py
+    tests/fused/test_fused_vs_loop.py tests/fused/test_layer_norm_fused.py tests/fused/test_fused_gradcheck.py
 run_step tests-export "$EXPORT_S" "${PYTEST[@]}" --junitxml="$OUT/tests-export.xml" tests/export/test_export_registry.py
 run_step bench "$BENCH_S" "$PYTHON" -m rnnzoo bench --device "$DEVICE" --models "$BENCH_MODELS" --sizes "$BENCH_SIZES" \
     --reps 5 --warmup 2 --no-peers --out "$OUT/bench"
