@@ -79,7 +79,8 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
                    help="a task option, e.g. --task-option num_classes=8 (repeatable)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=number(int),
-                   help=f"global batch size, split evenly over --devices (default {d('batch_size')})")
+                   help=f"global batch size, split evenly over --devices x --num-nodes processes "
+                        f"(default {d('batch_size')})")
     g.add_argument("--eval-batch-size", type=number(int),
                    help=f"evaluation batch size (default {d('eval_batch_size')})")
     g.add_argument("--optimizer", choices=("sgd", "adam", "rmsprop"), help=f"(default {d('optimizer')})")
@@ -113,10 +114,20 @@ def add_training_flags(p: argparse.ArgumentParser, *, single: bool) -> None:
     g = p.add_argument_group("run")
     if single:
         g.add_argument("--seed", type=number(int), help=f"random seed (default {d('seed')})")
+    g.add_argument("--accelerator", choices=("auto", "cpu", "gpu"),
+                   help="where to train: auto = a GPU when CUDA is available, else the CPU (default auto)")
     g.add_argument("--devices", type=number(int),
-                   help="CPU processes; N > 1 trains with DDP over gloo, each process on 1/N of the batch "
-                        "(default 1)")
-    g.add_argument("--precision", choices=("32-true", "64-true", "bf16-mixed"), help="(default 32-true)")
+                   help="processes per node: GPUs, or CPU processes; N > 1 trains with DDP, each process on its "
+                        "share of the global batch (default 1)")
+    g.add_argument("--num-nodes", type=number(int),
+                   help="machines; each runs the command under torchrun or srun, or by hand with MASTER_ADDR, "
+                        "MASTER_PORT and NODE_RANK set (docs/distributed.md) (default 1)")
+    g.add_argument("--strategy", choices=("auto", "ddp", "fsdp"),
+                   help="auto or ddp: DistributedDataParallel, NCCL on GPUs, gloo on CPU; fsdp: Lightning's "
+                        "FSDPStrategy (GPUs only) (default auto)")
+    g.add_argument("--precision", choices=("32-true", "64-true", "bf16-mixed", "16-mixed"),
+                   help="float32, float64, or float32 weights with bfloat16 / float16 autocast (16-mixed: GPUs "
+                        "only, with a gradient scaler) (default 32-true)")
     g.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                    help="torch.use_deterministic_algorithms (default off)")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction,

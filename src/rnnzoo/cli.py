@@ -7,7 +7,7 @@
     rnnzoo train --model gru --task copy --seq-len 70 --clip-norm 1 --max-steps 2000
     rnnzoo train --resume RUN_DIR [--max-steps N] continue an interrupted (or finished) run
     rnnzoo evaluate RUN_DIR/checkpoints/last.ckpt --split test
-    rnnzoo compare --models elman,lstm,gru --tasks adding --seq-lens 50,100 --seeds 0,1
+    rnnzoo compare --models elman,lstm,gru --tasks adding --seq-lens 50,100 --seeds 0,1 [--workers 2]
     rnnzoo bench ... / rnnzoo diagnose ...        delegated to rnnzoo.bench / rnnzoo.diagnostics.cli
 
 Exit status: 0 success; 1 training diverged (NaN/inf); 2 bad input (unknown name, invalid value,
@@ -28,11 +28,16 @@ from rnnzoo.train.config import TrainConfig, flag, layer
 from rnnzoo.train.config_file import ConfigFile, load_config_file
 from rnnzoo.train.defaults import DEFAULT_JOB
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
+from rnnzoo.train.sweep import add_sweep_flags
 
 PROG = "rnnzoo"
-#: keys that ``--resume`` may change; the others define the run and must stay as they were
-RESUMABLE = ("max_steps", "devices", "val_every", "early_stopping", "stop_at", "monitor", "progress", "log_every",
-             "diagnose_every", "deterministic", "threads", "eval_batch_size", "compile", "epochs")
+#: keys that ``--resume`` may change; the others define the run and must stay as they were. The process count
+#: (devices, num_nodes) keeps the data order (every process takes its share of the same global batch); precision
+#: may change among the float32-weight ones (not to or from 64-true); strategy stays (FSDP's optimizer state is
+#: laid out otherwise than DDP's). docs/distributed.md says what stays exact.
+RESUMABLE = ("max_steps", "devices", "num_nodes", "accelerator", "precision", "val_every", "early_stopping",
+             "stop_at", "monitor", "progress", "log_every", "diagnose_every", "deterministic", "threads",
+             "eval_batch_size", "compile", "epochs")
 _DELEGATES = {"bench": ("rnnzoo.bench.cli", "main"), "diagnose": ("rnnzoo.diagnostics.cli", "main"),
               "export": ("rnnzoo.export.cli", "main"), "data": ("rnnzoo.data.cli", "main"),
               "reproduce": ("rnnzoo.reproduce.cli", "main")}
@@ -68,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "until the valid MSE is below 0.001 (at most 3,000 updates): solved at step 1,250 (test MSE "
                     "~5e-4 against the baseline 0.167) in about 30 s of CPU time.")
     add_training_flags(p, single=True)
-    p.add_argument("--run-dir", help="output directory (default runs/<model>-<task>-T<seq>-<timestamp>)")
+    p.add_argument("--run-dir", help="output directory (default runs/<model>-<task>-T<seq>-<timestamp>; required "
+                                      "under torchrun, srun or a launch by hand on several nodes, where every "
+                                      "process runs this command: docs/distributed.md)")
     p.add_argument("--resume", metavar="RUN_DIR|CKPT",
                    help="continue a run from its last.ckpt (or a checkpoint), exactly as if never stopped, up to a "
                         "--max-steps beyond the step it reached; only " + ", ".join(flag(k) for k in RESUMABLE)
@@ -95,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=names, help="comma-separated task names (default adding)")
     p.add_argument("--seq-lens", type=ints, help="comma-separated sequence lengths (default: each task's)")
     p.add_argument("--seeds", type=ints, help="comma-separated seeds (default 0)")
-    p.add_argument("--run-dir", help="output directory (default runs/compare-<timestamp>)")
+    p.add_argument("--run-dir", help="output directory (default runs/compare-<timestamp>); used again, the "
+                                     "comparison resumes: finished runs of the same configuration are skipped, "
+                                     "failed ones retried, interrupted ones resumed")
+    add_sweep_flags(p)
     add_training_flags(p, single=False)
     p.set_defaults(func=cmd_compare)
 
@@ -142,6 +152,10 @@ def resume_config(args: argparse.Namespace, checkpoint: dict[str, Any]) -> Train
         if key not in RESUMABLE and value != base.get(key, defaults.get(key)):
             raise ConfigError(f"{flag(key)}: cannot change when resuming (the run has {base.get(key)!r}, got "
                               f"{value!r}); only {', '.join(flag(k) for k in RESUMABLE)} may change")
+    old, new = base.get("precision", "32-true"), explicit.get("precision", base.get("precision", "32-true"))
+    if "64-true" in (old, new) and old != new:
+        raise ConfigError(f"--precision: cannot change between 64-true and another precision when resuming (the "
+                          f"weights' dtype would change), the run has {old!r}, got {new!r}")
     return TrainConfig.from_dict({**base, **explicit})
 
 
@@ -198,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         results = train(cfg, getattr(args, "run_dir", None), resume=resume, overwrite=overwrite)
     except ConfigError as err:  # a model, task or option the registries refuse: blame the file if it set it
         raise (file.blame(err, explicit_values(args)) if file is not None else err) from None
-    print(summary(results))
+    if "rank" not in results:  # global rank > 0 of a launched run: rank 0 reports
+        print(summary(results))
     return 0
 
 
@@ -227,7 +242,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         out = compare(base, explicit, models=args.models, tasks=getattr(args, "tasks", None),
                       seq_lens=getattr(args, "seq_lens", None), seeds=getattr(args, "seeds", None) or [base.seed],
-                      run_dir=getattr(args, "run_dir", None), overwrite=getattr(args, "overwrite", False))
+                      run_dir=getattr(args, "run_dir", None), overwrite=getattr(args, "overwrite", False),
+                      workers=getattr(args, "workers", None), ray_address=getattr(args, "ray_address", None))
     except ConfigError as err:
         raise (file.blame(err, explicit) if file is not None else err) from None
     print(f"compare: {out / 'compare.md'}, {out / 'compare.csv'}, {out / 'compare.png'}")

@@ -1,7 +1,8 @@
 """The generic fast path of :class:`~rnnzoo.core.pointwise.PointwiseCell` (:mod:`rnnzoo.fused.pointwise`).
 
-Two cells typed here (a reset-after GRU: three recurrent blocks, one state field; a coupled-oscillator-like cell: two
-state fields both feeding the product, per-unit parameters in the update) run through the Function and through a
+Four cells typed here (a reset-after GRU: three recurrent blocks, one state field; a coupled-oscillator-like cell: two
+state fields both feeding the product, per-unit parameters in the update; a diagonal recurrence without a matrix; an
+MGU-like cell with a second product after its gate) run through the Function and through a
 plain step loop written here; outputs, final states and float64 gradients of everything agree, with masks holding
 holes and ends. Every registered cell that is a PointwiseCell is checked for the unit-locality the backward needs.
 """
@@ -80,6 +81,63 @@ class ToyOscillator(PointwiseCell):
         return YZ(state.y + self.dt * z, z)
 
 
+class ToyMGU(PointwiseCell):
+    """A second product after the gate (MGU: ``tanh(W x + U_h (f * h))``), 2 blocks of candidate input too."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
+        self.wi = nn.Parameter(torch.randn(2 * hidden_size, input_size) * 0.5)
+        self.wf = nn.Parameter(torch.randn(hidden_size, hidden_size) * 0.5)
+        self.wh = nn.Parameter(torch.randn(hidden_size, 2 * hidden_size) * 0.5)
+        self.scale = nn.Parameter(torch.rand(hidden_size))
+
+    def state_spec(self, batch_size, *, input_shape=None):
+        return H1(TensorSpec((batch_size, self.hidden_size)))
+
+    def project(self, x):
+        return x @ self.wi.t()
+
+    def recurrent_weight(self):
+        return self.wf
+
+    def second_weight(self):
+        return self.wh
+
+    def gated_input(self, u, r1, state):
+        f = torch.sigmoid(u[:, :self.hidden_size] + r1)
+        return torch.cat([f * state.h, self.scale * f * f], dim=-1)
+
+    def pointwise(self, u, r, state):
+        H = self.hidden_size
+        f = torch.sigmoid(u[:, :H] + r[:, :H])
+        cand = torch.tanh(u[:, H:] + r[:, H:])
+        return H1((1 - f) * state.h + f * cand)
+
+
+class ToyDiagonal(PointwiseCell):
+    """No recurrent matrix (``recurrent_weight()`` None): a per-unit recurrent weight, IndRNN-like."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, hidden_size
+        self.wi = nn.Parameter(torch.randn(hidden_size, input_size) * 0.5)
+        self.w = nn.Parameter(torch.randn(hidden_size))
+
+    def state_spec(self, batch_size, *, input_shape=None):
+        return H1(TensorSpec((batch_size, self.hidden_size)))
+
+    def project(self, x):
+        return x @ self.wi.t()
+
+    def recurrent_weight(self):
+        return None
+
+    def pointwise(self, u, r, state):
+        assert r is None
+        return H1(torch.tanh(u + self.w * state.h))
+
+
 def _loop(cell, u, state, mask):
     """The reference: the cell's step, masked as the runner does (state kept, output zero)."""
     outs = []
@@ -91,7 +149,7 @@ def _loop(cell, u, state, mask):
     return torch.stack(outs), state
 
 
-@pytest.mark.parametrize("make", [ToyGRU, ToyOscillator])
+@pytest.mark.parametrize("make", [ToyGRU, ToyOscillator, ToyDiagonal, ToyMGU])
 def test_function_equals_the_step_loop_in_values_and_gradients(make):
     torch.manual_seed(0)
     cell = make(3, 4).double()

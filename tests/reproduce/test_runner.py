@@ -14,7 +14,7 @@ from rnnzoo.reproduce.table import END, START, load_results, render_table
 from rnnzoo.reproduce.verdict import Ordering
 
 
-def test_quick_run_writes_labelled_results_and_never_overwrites(tmp_path, capsys):
+def test_quick_run_writes_labelled_results_skips_finished_runs_and_never_overwrites(tmp_path, capsys):
     run_dir = tmp_path / "to"
     argv = ["reproduce", "pascanu_temporal_order", "--quick", "--seeds", "0,1", "--run-dir", str(run_dir)]
     assert cli.main(argv) == 0
@@ -31,11 +31,12 @@ def test_quick_run_writes_labelled_results_and_never_overwrites(tmp_path, capsys
             assert res["config"]["seed"] == seed
     assert QUICK_LABEL in (run_dir / "reproduce.md").read_text()
     before = (run_dir / "clip-T50-s0" / "results.json").stat().st_mtime_ns
-    assert cli.main(argv) == 2
-    assert "already holds a reproduction" in capsys.readouterr().err
-    (run_dir / "reproduce.json").unlink()
-    assert cli.main(argv) == 2  # the sub run directories still refuse
-    assert "never overwrites a run" in capsys.readouterr().err
+    assert cli.main(argv) == 0  # the same command again: the finished runs are read back, not retrained
+    assert "4 finished before (skipped)" in capsys.readouterr().out
+    assert json.loads((run_dir / "reproduce.json").read_text())["measured"] == summary["measured"]
+    assert cli.main([a for a in argv if a != "--quick"]) == 2  # the full scale is another configuration
+    err = capsys.readouterr().err
+    assert "clip-T50-s0 holds a run of a different configuration" in err and "never overwrites a run" in err
     assert (run_dir / "clip-T50-s0" / "results.json").stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="--quick"):  # a smoke run is never a result
         load_results([_copy(run_dir, summary)])

@@ -6,7 +6,10 @@ evolved ones) compute a step as::
     r_t       = concat(state.<recurrent_fields>) @ recurrent_weight().T      # (B, R): the only matrix product in time
     new_state = pointwise(u_t, r_t, state)                                   # elementwise in the units
 
-with ``u_t = project(x_t)`` hoisted out of the time loop. A cell that says so by subclassing
+with ``u_t = project(x_t)`` hoisted out of the time loop; optionally a second product after a gate (MGU's and a
+reset-before GRU's ``U_h (f_t * h_{t-1})``), appended to ``r_t``::
+
+    r_t = [r1_t, gated_input(u_t, r1_t, state) @ second_weight().T] A cell that says so by subclassing
 :class:`PointwiseCell` and implementing ``project``, ``recurrent_weight`` and ``pointwise`` gets ``step`` (the
 reference loop) and ``fused`` (:func:`rnnzoo.fused.pointwise.pointwise_recurrence`: the whole sequence in one
 autograd Function, no graph per step, its backward derived from ``pointwise`` itself) without writing either.
@@ -15,8 +18,8 @@ The contract ``pointwise`` keeps (the fast path's backward relies on it; ``tests
 for every registered PointwiseCell): every state field is ``(B, H)`` (one ``hidden_size``), ``r_t`` is ``(B, G*H)``
 (G blocks of H units) and unit ``j`` of every new state field reads only unit ``j`` of each H-block of ``u_t`` and
 ``r_t`` and unit ``j`` of each old state field (and parameters). Per-unit parameters (a learned time step, a
-diagonal recurrent weight) are fine; anything mixing units (a layer norm, a softmax over units, a second recurrent
-product after a gate) is not: such a cell subclasses :class:`~rnnzoo.core.cell.Cell` directly.
+diagonal recurrent weight) are fine; anything mixing units (a layer norm, a softmax over units, a matrix-valued state)
+is not: such a cell subclasses :class:`~rnnzoo.core.cell.Cell` directly.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class PointwiseCell(Cell):
       cell's ``pointwise`` reads unit-locally);
     * ``recurrent_weight()``: the ``(R, K)`` matrix (K the summed size of ``recurrent_fields``), or None for a cell
       whose recurrence is elementwise only (then ``r_t`` is None);
-    * ``pointwise(u_t, r_t, state) -> new_state`` (a NamedTuple of ``(B, H)`` tensors).
+    * ``pointwise(u_t, r_t, state) -> new_state`` (a NamedTuple of ``(B, H)`` tensors);
+    * optionally ``second_weight()`` and ``gated_input(u_t, r1_t, state)`` (a second product after a gate).
 
     ``output(state)`` is the first field unless overridden, and must be one of the state's fields for the fast path
     (``output_field``).
@@ -58,6 +62,27 @@ class PointwiseCell(Cell):
         """The elementwise update: ``u_t (B, P)``, ``r_t (B, R)`` or None, ``state`` -> the new state."""
         raise NotImplementedError
 
+    pointwise_derivatives: Any = None
+    """Optional, for a cell with ONE state field and one recurrent product: ``pointwise_derivatives(u, r, h) -> (jr
+    (N, G, H), jh (N, H))``, the diagonal derivatives of the new state with respect to each H-block of ``r`` and to
+    the old state, in closed form over ``N`` rows (all steps at once), together with ``pointwise_vjp(u, r, h, g, dr)
+    -> (du (N, P), {parameter name: gradient})`` (``g (N, H)`` the cotangent of the new state, ``dr (N, G*H)`` that of
+    ``r``; the gradients of the parameters ``pointwise`` reads, summed over the rows). The fast path's backward then
+    takes them instead of differentiating ``pointwise`` with autograd (about three elementwise passes fewer over the
+    whole sequence); the model contract suite holds the result equal to the step loop's gradients."""
+    pointwise_vjp: Any = None
+
+    def second_weight(self) -> Tensor | None:
+        """A second recurrent product that follows a gate (MGU's, a reset-before GRU's ``U_h (f * h)``): the
+        ``(R2, K2)`` matrix applied to :meth:`gated_input`; its product is appended to ``r_t``
+        (``r_t = [r1_t, gated_input(u_t, r1_t, state) @ W2.T]``). None (the default): one product per step."""
+        return None
+
+    def gated_input(self, u_t: Tensor, r1_t: Tensor, state: Any) -> Tensor:
+        """The ``(B, K2)`` input of the second product (unit-local in ``u_t``, ``r1_t`` and ``state``); only called
+        when :meth:`second_weight` is not None."""
+        raise NotImplementedError
+
     def recurrent_input(self, state: Any) -> Tensor:
         """``concat(state.<recurrent_fields>)``: ``(B, K)``."""
         parts = [getattr(state, name) for name in self.recurrent_fields]
@@ -72,7 +97,11 @@ class PointwiseCell(Cell):
         return getattr(state, self.output_field)
 
     def step(self, u_t: Tensor, state: Any) -> tuple[Tensor, Any]:
-        new = self.pointwise(u_t, self.recurrent(state), state)
+        r = self.recurrent(state)
+        w2 = self.second_weight()
+        if w2 is not None:
+            r = torch.cat([r, self.gated_input(u_t, r, state) @ w2.t()], dim=-1)
+        new = self.pointwise(u_t, r, state)
         return self.output(new), new
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:

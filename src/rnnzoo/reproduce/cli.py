@@ -3,11 +3,12 @@
 ::
 
     rnnzoo reproduce --list                              every claim with its estimated time on 2 cores
-    rnnzoo reproduce NAME [--seeds 0,1,2] [--run-dir D] [--quick]
+    rnnzoo reproduce NAME [--seeds 0,1,2] [--run-dir D] [--quick] [--workers N | --ray-address ADDR]
     rnnzoo reproduce table RESULT_JSON... [--readme README.md]
 
 ``--quick`` is a smoke scale for tests (a few updates on tiny splits), labelled as such and never a result.
-Exit status: 0 done (whatever the verdict), 2 bad input (unknown claim, invalid setting, used run directory).
+Exit status: 0 done (whatever the verdict), 2 bad input (unknown claim, invalid setting, a run directory holding
+a run of another configuration, Ray missing for --workers >= 2).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from rnnzoo.reproduce.claims import UnknownClaimError, get_claim, list_claims
+from rnnzoo.train.sweep import add_sweep_flags
 
 PROG = "rnnzoo reproduce"
 
@@ -55,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("name", nargs="?", help="the claim (see --list)")
     parser.add_argument("--list", action="store_true", help="list the claims with their estimated time")
     parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the claim's)")
-    parser.add_argument("--run-dir", help="output directory (default runs/reproduce-NAME-<timestamp>); never reused")
+    parser.add_argument("--run-dir", help="output directory (default runs/reproduce-NAME-<timestamp>); used again, "
+                        "finished runs are read back, failed ones retried; a run of another configuration in it is "
+                        "never overwritten")
     parser.add_argument("--quick", action="store_true",
                         help="smoke scale for tests: a few updates on tiny data; labelled, never a result")
+    add_sweep_flags(parser)
     try:
         args = parser.parse_args(args_list)
     except SystemExit as exit_:
@@ -73,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rnnzoo.train.errors import ConfigError, RunDirError
 
     try:
-        summary = reproduce(get_claim(args.name), seeds=args.seeds, run_dir=args.run_dir, quick=args.quick)
+        summary = reproduce(get_claim(args.name), seeds=args.seeds, run_dir=args.run_dir, quick=args.quick,
+                            workers=getattr(args, "workers", None), ray_address=getattr(args, "ray_address", None))
     except (UnknownClaimError, ConfigError, RunDirError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
 """Run a claim: every run x seed through :func:`rnnzoo.train.train`, then published vs measured and a verdict.
 
-``RUN_DIR/<label>-s<seed>/`` holds each training run (an existing one is never overwritten: the claim is
-refused before anything trains); ``RUN_DIR/reproduce.json`` and ``reproduce.md`` the summary.
+``RUN_DIR/<label>-s<seed>/`` holds each training run; ``RUN_DIR/reproduce.json`` and ``reproduce.md`` the summary.
+The runs go through :func:`rnnzoo.train.sweep.run_sweep` (in this process, or on Ray with ``--workers N`` /
+``--ray-address``). The same ``--run-dir`` again reads the finished runs back and retries the failed ones; a run
+directory holding a run of another configuration is never overwritten (refused before anything trains).
 """
 
 from __future__ import annotations
@@ -111,46 +113,48 @@ def _new_dir(name: str) -> Path:
 
 
 def reproduce(claim: Claim, *, seeds: list[int] | None = None, run_dir: str | Path | None = None,
-              quick: bool = False, echo: Echo = print) -> dict[str, Any]:
+              quick: bool = False, workers: int | None = None, ray_address: str | None = None,
+              echo: Echo = print) -> dict[str, Any]:
     """Run ``claim`` (all runs x ``seeds``, default the claim's) into ``run_dir``; returns the summary dict
-    also written to ``reproduce.json``. Raises RunDirError before training if a run directory exists."""
-    from rnnzoo.train.errors import RunDirError, TrainingDiverged
-    from rnnzoo.train.run import check_run_dir, train
+    also written to ``reproduce.json``.
 
-    plans = claim.configs(seeds, quick=quick)  # every config validated before anything is written
+    The runs go through :func:`rnnzoo.train.sweep.run_sweep` (``workers``, ``ray_address``: in this process or on
+    Ray). ``run_dir`` used before: its finished runs of the same configuration are read back (not retrained),
+    failed ones retrained, interrupted ones resumed, and the summary written again; a run directory holding a
+    run of another configuration is refused (RunDirError) before anything trains: a reproduction never
+    overwrites a run. A failed run is a row whose status says why; the verdict uses the runs that finished."""
+    from rnnzoo.train.sweep import Plan, run_sweep
+
+    configs = claim.configs(seeds, quick=quick)  # every config validated before anything is written
     root = Path(run_dir) if run_dir is not None else _new_dir(claim.name)
-    if (root / "reproduce.json").exists():
-        raise RunDirError(f"--run-dir: {root} already holds a reproduction (reproduce.json); choose another --run-dir")
-    for run, seed, _ in plans:
-        sub = root / f"{run.label}-s{seed}"
-        if sub.exists():
-            raise RunDirError(f"--run-dir: {sub} already exists; a reproduction never overwrites a run, choose "
-                              "another --run-dir")
-        check_run_dir(sub, overwrite=False)
-    root.mkdir(parents=True, exist_ok=True)
+    plans = [Plan(cfg, root / f"{run.label}-s{seed}") for run, seed, cfg in configs]
     if quick:
         echo(f"[{claim.name}] {QUICK_LABEL}")
+    outcomes = run_sweep(plans, workers=workers, ray_address=ray_address, echo=echo,
+                         refuse_hint=" (a reproduction never overwrites a run)")
     runs: list[dict[str, Any]] = []
     per_seed: dict[str, dict[int, float]] = {label: {} for label in claim.labels}
-    for i, (run, seed, cfg) in enumerate(plans, 1):
-        sub = root / f"{run.label}-s{seed}"
-        echo(f"[{claim.name} {i}/{len(plans)}] {run.label} seed {seed} -> {sub}")
-        row: dict[str, Any] = {"label": run.label, "seed": seed, "run_dir": str(sub)}
-        try:
-            res = train(cfg, sub, echo=echo)
-            value = measure(claim, res, sub)
-            row.update(status="ok", value=value, steps=res["steps"], wall_seconds=res["wall_seconds"],
-                       parameters=res["parameters"])
-            if not math.isnan(value):  # inf counts: seconds_to_* of a run that never reached the loss
-                per_seed[run.label][seed] = value
-        except TrainingDiverged as err:
-            row.update(status=f"diverged at step {err.step}")
+    for (run, seed, _), plan, outcome in zip(configs, plans, outcomes, strict=True):
+        row: dict[str, Any] = {"label": run.label, "seed": seed, "run_dir": str(plan.run_dir),
+                               "status": outcome.label}
+        res = outcome.results
+        if outcome.status == "ok" and res is not None:
+            try:
+                value = measure(claim, res, plan.run_dir)
+            except Exception as err:  # the run is kept; the row says why it has no value
+                row["status"] = f"failed: measuring {claim.metric}: {type(err).__name__}: {err}"
+            else:
+                row.update(value=value, steps=res["steps"], wall_seconds=res["wall_seconds"],
+                           parameters=res["parameters"])
+                if not math.isnan(value):  # inf counts: seconds_to_* of a run that never reached the loss
+                    per_seed[run.label][seed] = value
         runs.append(row)
     result, reason = verdict(claim.conditions, per_seed, claim.metric)
+    root.mkdir(parents=True, exist_ok=True)
     summary = {
         "claim": claim.name, "paper": str(claim.paper), "statement": claim.claim, "published": claim.published,
         "published_values": dict(claim.published_values), "setting": claim.setting, "metric": claim.metric,
-        "split": claim.split, "seeds": sorted({s for _, s, _ in plans}), "quick": quick,
+        "split": claim.split, "seeds": sorted({s for _, s, _ in configs}), "quick": quick,
         "unverified": claim.unverified, "condition": claim.describe_condition(),
         "measured": {label: _stats(per_seed[label]) for label in claim.labels},
         "verdict": "SMOKE (quick scale, no verdict)" if quick else result, "reason": reason,

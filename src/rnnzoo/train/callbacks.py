@@ -113,7 +113,8 @@ class LastCheckpoint(Callback):
     def _save(self, trainer: L.Trainer) -> None:
         if trainer.sanity_checking or trainer.global_step == self._saved_step:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if trainer.is_global_zero:  # the other processes write nothing (another node may not share the disk)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         trainer.save_checkpoint(tmp)
         if trainer.is_global_zero:

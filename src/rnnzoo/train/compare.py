@@ -4,6 +4,10 @@ Each combination is an ordinary run in ``RUN_DIR/<model>-<task>-T<seq_len>-s<see
 writes ``compare.csv`` (one row per run), ``compare.md`` (per task: the test value of the task's first
 metric per model and length, mean +- std over seeds, and the trivial baseline) and ``compare.png``
 (that metric against the sequence length, one line per model, the baseline dashed).
+
+The runs go through :func:`rnnzoo.train.sweep.run_sweep`: one after another in this process, or concurrently
+on Ray (``--workers N``, ``--ray-address``); the same ``--run-dir`` again skips the finished runs and retries the
+failed ones (docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import Any
 
 from rnnzoo.train.build import build_model, build_task
 from rnnzoo.train.config import TrainConfig, layer
-from rnnzoo.train.errors import RunDirError, TrainingDiverged
 from rnnzoo.train.metrics import derived_baseline
-from rnnzoo.train.run import Interrupted, check_run_dir, monitor_of, train
+from rnnzoo.train.run import Interrupted, monitor_of
+from rnnzoo.train.sweep import Outcome, Plan, run_sweep
 
 
 def _layer(base: dict[str, Any], explicit: dict[str, Any], **grid: Any) -> TrainConfig:
@@ -29,16 +33,21 @@ def _layer(base: dict[str, Any], explicit: dict[str, Any], **grid: Any) -> Train
 
 def compare(base: TrainConfig, explicit: dict[str, Any], *, models: list[str], tasks: list[str] | None,
             seq_lens: list[int] | None, seeds: list[int], run_dir: str | Path | None = None,
-            overwrite: bool = False, echo: Callable[[str], None] = print) -> Path:
+            overwrite: bool = False, workers: int | None = None, ray_address: str | None = None,
+            echo: Callable[[str], None] = print) -> Path:
     """Run the grid and write ``compare.{csv,md,png}`` into ``run_dir``; returns ``run_dir``.
 
     ``base`` is the resolved configuration (default job <- --config <- flags) and ``explicit`` the flags
     given, which win over the grid's per-run changes of model/task (see :func:`rnnzoo.train.config.layer`).
+    The runs go through :func:`rnnzoo.train.sweep.run_sweep` (``workers``, ``ray_address``: in this process or on
+    Ray); a ``run_dir`` used before resumes the comparison: finished runs of the same configuration are read back,
+    failed ones retrained, interrupted ones resumed (``overwrite``: retrain everything). A failed run is a row whose
+    status says why; the others are not lost.
     """
     tasks = tasks or [base.task]
     root = Path(run_dir) if run_dir is not None else _new_dir(Path("runs"))
     # check every combination before training anything
-    plans: list[tuple[TrainConfig, Path]] = []
+    plans: list[Plan] = []
     for task in tasks:
         lens: list[int | None] = list(seq_lens) if seq_lens else [base.seq_len if task == base.task else None]
         for model in models:
@@ -51,42 +60,39 @@ def compare(base: TrainConfig, explicit: dict[str, Any], *, models: list[str], t
                     t = build_task(cfg)
                     build_model(cfg, t)
                     monitor_of(cfg, t)
-                    plans.append((cfg, root / f"{model}-{t.name}-T{t.seq_len}-s{seed}"))
-    if (root / "compare.csv").exists() and not overwrite:
-        raise RunDirError(f"--run-dir: {root} already holds a comparison (compare.csv); pass --overwrite "
-                          "or choose another --run-dir")
-    if not overwrite:
-        for _, sub in plans:
-            check_run_dir(sub, overwrite=False)
-    root.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+                    plans.append(Plan(cfg, root / f"{model}-{t.name}-T{t.seq_len}-s{seed}"))
+    rows: dict[int, dict[str, Any]] = {}
+
+    def collect(i: int, outcome: Outcome) -> None:
+        rows[i] = _row(plans[i], outcome)
+
     try:
-        for i, (cfg, sub) in enumerate(plans, 1):
-            echo(f"[{i}/{len(plans)}] {sub.name}")
-            task = build_task(cfg)
-            metric = monitor_of(cfg, task)
-            row: dict[str, Any] = {"model": cfg.model, "task": task.name, "seq_len": task.seq_len,
-                                   "seed": cfg.seed, "metric": metric, "run_dir": str(sub)}
-            base_metrics = derived_baseline(task.baseline())
-            try:
-                res = train(cfg, sub, overwrite=overwrite, echo=echo)
-                row.update(status="ok", steps=res["steps"], wall_seconds=res["wall_seconds"],
-                           parameters=res["parameters"])
-                row.update({f"test_{k}": v for k, v in res["test"].items()})
-                row.update({f"valid_{k}": v for k, v in res["valid"].items()})
-            except TrainingDiverged as err:
-                row.update(status=f"diverged at step {err.step}")
-            except RuntimeError as err:
-                if not str(err).startswith("training diverged"):
-                    raise
-                row.update(status="diverged")
-            row.update({f"baseline_{k}": v for k, v in base_metrics.items()})
-            rows.append(row)
-    except Interrupted:
-        write_tables(root, rows)
+        run_sweep(plans, workers=workers, ray_address=ray_address, overwrite=overwrite, echo=echo,
+                  refuse_hint=", or pass --overwrite to retrain every run", on_outcome=collect)
+    except (Interrupted, KeyboardInterrupt):
+        if rows:
+            root.mkdir(parents=True, exist_ok=True)
+            write_tables(root, [rows[i] for i in sorted(rows)])
         raise
-    write_tables(root, rows)
+    root.mkdir(parents=True, exist_ok=True)
+    write_tables(root, [rows[i] for i in sorted(rows)])
     return root
+
+
+def _row(plan: Plan, outcome: Outcome) -> dict[str, Any]:
+    """One row of ``compare.csv``: what ran, its status, its metrics and the task's baseline."""
+    cfg = plan.cfg
+    task = build_task(cfg)
+    metric = monitor_of(cfg, task)
+    row: dict[str, Any] = {"model": cfg.model, "task": task.name, "seq_len": task.seq_len,
+                           "seed": cfg.seed, "metric": metric, "run_dir": str(plan.run_dir), "status": outcome.label}
+    res = outcome.results
+    if outcome.status == "ok" and res is not None:
+        row.update(steps=res["steps"], wall_seconds=res["wall_seconds"], parameters=res["parameters"])
+        row.update({f"test_{k}": v for k, v in res["test"].items()})
+        row.update({f"valid_{k}": v for k, v in res["valid"].items()})
+    row.update({f"baseline_{k}": v for k, v in derived_baseline(task.baseline()).items()})
+    return row
 
 
 def _new_dir(parent: Path) -> Path:

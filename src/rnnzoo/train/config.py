@@ -22,7 +22,11 @@ HEADS = ("auto", "last", "per_step", "next_token")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "epoch_decay")
 TIME_REDUCTIONS = ("mean", "sum")
-PRECISIONS = ("32-true", "64-true", "bf16-mixed")
+#: ``bf16-true``/``16-true`` (weights and optimizer state in 16 bits) are left out on purpose: an update smaller
+#: than 2**-8 (bf16) or 2**-11 (fp16) of a weight rounds away, and the mixed forms keep float32 weights
+PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed")
+ACCELERATORS = ("auto", "cpu", "gpu")
+STRATEGIES = ("auto", "ddp", "fsdp")
 PROGRESS = ("auto", "bar", "log", "none")
 
 
@@ -157,7 +161,10 @@ class TrainConfig:
     update's scored steps, for a stream task its window's; ``sum``: summed over the update's steps and
     averaged over the batch, Zaremba's ``reduce_sum(loss) / batch_size``), ``embedding_size`` (token tasks;
     None = ``hidden_size``) and ``tie_weights`` (Press & Wolf 2017).
-    Run: ``seed``, ``devices`` (>1: DDP over gloo on CPU), ``precision``, ``deterministic``,
+    Run: ``seed``, ``accelerator`` (``auto``: a GPU when CUDA is available, else the CPU), ``devices`` (processes
+    per node: GPUs, or CPU processes), ``num_nodes``, ``strategy`` (``auto``/``ddp``: DDP when there is more than
+    one process, NCCL on GPUs and gloo on CPU; ``fsdp``: Lightning's FSDPStrategy, GPUs only), ``precision``
+    (``16-mixed``: GPUs only), ``deterministic``,
     ``threads`` (torch intra-op threads per process, None = torch's default), ``val_every`` (updates; None
     = once per epoch, which needs ``epochs``),
     ``early_stopping`` (patience in validations), ``monitor`` (valid metric; None = the task's first),
@@ -201,7 +208,10 @@ class TrainConfig:
     clip_value: float | None = None
     tbptt: list[int] | None = None
     seed: int = 0
+    accelerator: str = "auto"
     devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
     precision: str = "32-true"
     deterministic: bool = False
     compile: bool = False
@@ -292,8 +302,12 @@ class TrainConfig:
         self.clip_value = _float("clip_value", self.clip_value, low=0.0, low_open=True, optional=True)
         self.tbptt = parse_tbptt(self.tbptt)
         self.seed = _int("seed", self.seed, 0)
+        self.accelerator = _choice("accelerator", self.accelerator, ACCELERATORS)
         self.devices = _int("devices", self.devices, 1)
+        self.num_nodes = _int("num_nodes", self.num_nodes, 1)
+        self.strategy = _choice("strategy", self.strategy, STRATEGIES)
         self.precision = _choice("precision", str(self.precision), PRECISIONS)
+        check_hardware(self, self.accelerator)
         self.deterministic = _bool("deterministic", self.deterministic)
         self.compile = _bool("compile", self.compile)
         self.threads = _int("threads", self.threads, 1, optional=True)
@@ -319,11 +333,36 @@ class TrainConfig:
         if self.crf and self.head in ("last", "next_token"):
             raise ConfigError(f"--crf: needs a per-step classification head (--head auto or per_step), got "
                               f"--head {self.head}")
-        if self.batch_size % self.devices:
+        world = self.devices * self.num_nodes
+        if self.batch_size % world:
             raise ConfigError(
-                f"--batch-size: expected a multiple of --devices {self.devices} (the global batch is split "
-                f"evenly across processes), got {self.batch_size}"
+                f"--batch-size: expected a multiple of --devices {self.devices} x --num-nodes {self.num_nodes} = "
+                f"{world} (the global batch is split evenly across processes), got {self.batch_size}"
             )
+
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: ``devices x num_nodes``."""
+        return self.devices * self.num_nodes
+
+
+def check_hardware(cfg: TrainConfig, accelerator: str) -> None:
+    """The combinations Lightning 2.6 refuses or silently changes, as ConfigError naming the flag.
+
+    ``accelerator`` is ``cfg.accelerator`` (``auto`` passes: checked again once resolved) or the resolved one.
+    ``16-mixed`` needs a GPU (Lightning would silently run ``bf16-mixed`` on CPU); ``fsdp`` needs a GPU (Lightning's
+    FSDPStrategy refuses the CPU accelerator) and a precision FSDP has (not ``64-true``)."""
+    how = "" if accelerator == cfg.accelerator else " (--accelerator auto found no CUDA device)"
+    if cfg.precision == "16-mixed" and accelerator == "cpu":
+        raise ConfigError(f"--precision: 16-mixed (float16 autocast with a gradient scaler) needs a GPU; on CPU use "
+                          f"bf16-mixed, got --accelerator cpu{how}")
+    if cfg.strategy == "fsdp":
+        if accelerator == "cpu":
+            raise ConfigError(f"--strategy: fsdp needs GPUs (Lightning's FSDPStrategy refuses the CPU accelerator); "
+                              f"on CPU use ddp, got --accelerator cpu{how}")
+        if cfg.precision == "64-true":
+            raise ConfigError("--precision: FSDP trains in 32-true, bf16-mixed or 16-mixed, got 64-true with "
+                              "--strategy fsdp")
 
 
 def task_defaults(task: Any) -> dict[str, Any]:

@@ -7,9 +7,10 @@ is checked before it is applied: a NaN/inf loss or gradient raises
 
 Data: batch ``i`` is ``task.sample(batch_size, Generator().manual_seed(batch_seed(seed, i)))``; the
 index ``i`` (``batches_done``) is a buffer of the module, so it is in every checkpoint and a resumed
-run draws exactly the batches an uninterrupted one would. With ``devices = N`` every process draws the
-same global batch and takes its N-th share, so the result does not depend on N (up to the order of
-floating-point reductions). The train "dataloader" is only a clock: one tick per optimizer update (under
+run draws exactly the batches an uninterrupted one would. With ``N = devices x num_nodes`` processes every
+process draws the same global batch and takes its N-th share, so the result does not depend on N (up to the
+order of floating-point reductions; not with dropout, whose stream is seeded per process). The train
+"dataloader" is only a clock: one tick per optimizer update (under
 truncated BPTT one window of a batch, :class:`~rnnzoo.train.tbptt.Chunks`), so Lightning's steps, its
 validation interval and its logged steps all count updates.
 """
@@ -103,8 +104,10 @@ class TaskData(L.LightningDataModule):
         if is_structured(self.task):
             return split_loader(self.task, name, self.eval_batch_size, world=world, rank=rank)
         tensors = _batch_tensors(self.task.split(name))
-        if world > 1:
+        if world > 1 and tensors[0].shape[0] >= world:
             tensors = tuple(t[rank::world] for t in tensors)
+        # else (a language model's one stream): every process evaluates all of it, and the synced metrics are
+        # its metrics (Lightning needs a batch on every process)
         return DataLoader(TensorDataset(*tensors), batch_size=self.eval_batch_size, shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
@@ -207,12 +210,26 @@ class LitSequenceModel(L.LightningModule):
         return x, y, lengths
 
     def _grad_norm(self) -> Tensor:
-        """The global 2-norm of the model's gradients (float32 or wider), with torch's foreach kernels."""
+        """The global 2-norm of the model's gradients (float32 or wider), with torch's foreach kernels; under
+        FSDP, where each process holds a shard of every gradient, summed over the processes."""
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if not grads:
-            return torch.zeros(())
-        norm = torch.nn.utils.get_total_norm(grads, 2.0)
-        return norm if norm.dtype == torch.float64 else norm.float()
+        norm = torch.nn.utils.get_total_norm(grads, 2.0) if grads else torch.zeros((), device=self.device)
+        norm = norm if norm.dtype == torch.float64 else norm.float()
+        if self._trainer is not None and self.trainer.world_size > 1 and self._sharded():
+            squares = norm.to(self.device).square()
+            torch.distributed.all_reduce(squares)
+            norm = squares.sqrt()
+        return norm
+
+    def _sharded(self) -> bool:
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        return isinstance(self.trainer.strategy, FSDPStrategy)
+
+    def _grad_scale(self) -> float | None:
+        """``16-mixed``: the gradient scaler's current scale (gradients are scaled until its step), else None."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return float(scaler.get_scale()) if scaler is not None else None
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """One optimizer update: a whole batch under full BPTT, one window of a batch under TBPTT (the
@@ -237,21 +254,27 @@ class LitSequenceModel(L.LightningModule):
         def update(loss: Tensor, chunk: int) -> None:
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
-            norm = self._grad_norm()
-            bad = not (bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(norm)))
+            scale = self._grad_scale()  # 16-mixed: the gradients are scaled by it until the optimizer step
+            norm = self._grad_norm() / (scale or 1.0)
+            # under a gradient scaler a non-finite gradient is an fp16 overflow: its step skips the update and
+            # lowers the scale; without one, or with a non-finite loss, the run diverged
+            bad = not bool(torch.isfinite(loss.detach())) or (scale is None and not bool(torch.isfinite(norm)))
             if self.trainer.world_size > 1:
                 bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
             if bad:
                 opt.zero_grad(set_to_none=True)
                 raise TrainingDiverged(self.trainer.global_step, float(loss.detach()), float(norm),
                                        clipped=cfg.clip_norm is not None or cfg.clip_value is not None)
-            norms.append(float(norm))
+            if bool(torch.isfinite(norm)):
+                norms.append(float(norm))
+            params = self.model.parameters
             if cfg.clip_value is not None:
-                self.clip_gradients(opt, gradient_clip_val=cfg.clip_value, gradient_clip_algorithm="value")
-                if cfg.clip_norm is not None:  # the norm changed: Lightning computes it again
-                    self.clip_gradients(opt, gradient_clip_val=cfg.clip_norm, gradient_clip_algorithm="norm")
+                torch.nn.utils.clip_grad_value_(params(), cfg.clip_value * (scale or 1.0))
+                if cfg.clip_norm is not None:  # the norm changed: compute it again
+                    torch.nn.utils.clip_grads_with_norm_(params(), cfg.clip_norm,
+                                                         self._grad_norm() / (scale or 1.0))
             elif cfg.clip_norm is not None:  # the norm just checked, not a second pass over the gradients (issue 10)
-                torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), cfg.clip_norm, norm)
+                torch.nn.utils.clip_grads_with_norm_(params(), cfg.clip_norm, norm)
             opt.step()
             sched.step()
             self.updates_done += 1

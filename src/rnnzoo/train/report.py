@@ -3,8 +3,10 @@ check that refuses a resume that would train nothing."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ def shown(metric: str) -> str:
 
 
 def announce(cfg: TrainConfig, task: Any, n_params: int, monitor: str, run_dir: Path, *,
-             resumed_at: int | None = None) -> str:
+             resumed_at: int | None = None, launch: dict[str, Any] | None = None) -> str:
     """The first line of a run: what trains on what, for how long, when it stops early, on how many
-    processes, the baseline, where it writes."""
+    processes (``launch``: :meth:`rnnzoo.train.launch.Launch.record`; None: CPU, spawned), the baseline, where
+    it writes."""
     what = f"resuming at step {resumed_at:,}:" if resumed_at is not None else "training"
     stops = []
     if cfg.stop_at is not None:
@@ -34,9 +37,16 @@ def announce(cfg: TrainConfig, task: Any, n_params: int, monitor: str, run_dir: 
         stops.append(f"after {cfg.early_stopping} validations without improvement (--early-stopping)")
     early = f", stopping early {' or '.join(stops)}" if stops else ""
     procs = ""
-    if cfg.devices > 1:
-        procs = (f" on {cfg.devices} processes (DDP over gloo, {cfg.batch_size // cfg.devices} of the "
-                 f"{cfg.batch_size} sequences of each batch per process)")
+    launch = launch or {"accelerator": "cpu", "launcher": "spawn", "backend": "gloo"}
+    world = cfg.world_size
+    if world > 1:
+        how = "FSDP" if cfg.strategy == "fsdp" else "DDP"
+        nodes = f" on {cfg.num_nodes} nodes" if cfg.num_nodes > 1 else ""
+        by = "" if launch["launcher"] == "spawn" else f"; launched by {launch['launcher']}"
+        procs = (f" on {world} processes{nodes} ({how} over {launch['backend']}, {cfg.batch_size // world} of the "
+                 f"{cfg.batch_size} sequences of each batch per process{by})")
+    if launch["accelerator"] == "gpu":
+        procs += f" on GPU{'s' if world > 1 else ''} ({cfg.precision})"
     base = ", ".join(f"{shown(k)} {v:.4g}" for k, v in task.baseline().items())
     data = f"T={task.seq_len}"
     if getattr(task, "stream", False):
@@ -112,3 +122,46 @@ def check_resumable(cfg: TrainConfig, checkpoint: dict[str, Any], run_dir: Path)
                         "it would stop again at its next validation; pass --stop-at none (or a stricter value) to "
                         "train it further (its records are left as they are)")
     return done
+
+
+def merge_metrics_csv(run_dir: Path) -> Path | None:
+    """Merge ``logs/version_*/metrics.csv`` into ``metrics.csv`` (a resumed segment replaces the rows
+    of earlier segments from its first step on)."""
+    files = sorted((run_dir / "logs").glob("version_*/metrics.csv"),
+                   key=lambda p: int(p.parent.name.split("_")[-1]) if p.parent.name.split("_")[-1].isdigit() else 0)
+    tables: list[list[dict[str, str]]] = []
+    header: list[str] = []
+    for f in files:
+        try:
+            with f.open(newline="") as fh:
+                reader = csv.DictReader(fh)
+                rows = list(reader)
+                names = list(reader.fieldnames or [])
+        except OSError:
+            continue
+        header += [name for name in names if name not in header]
+        tables.append(rows)
+    if not tables:
+        return None
+
+    def step(row: dict[str, str]) -> float:
+        try:
+            return float(row.get("step") or "nan")
+        except ValueError:
+            return math.nan
+
+    merged: list[dict[str, str]] = []
+    for rows in tables:
+        steps = [step(r) for r in rows if not math.isnan(step(r))]
+        if steps:
+            first = min(steps)
+            merged = [r for r in merged if not step(r) >= first]
+        merged.extend(rows)
+    out = run_dir / "metrics.csv"
+    tmp = out.with_name("metrics.csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(merged)
+    os.replace(tmp, out)
+    return out

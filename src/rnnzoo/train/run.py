@@ -9,19 +9,18 @@ A run directory holds::
     metrics.csv          every CSV log of the run merged (one table across resumed segments)
     results.json         model, task, valid/test/baseline metrics, steps, wall_seconds, parameters
 
-Multi-process training (``devices > 1``) uses DDP with the gloo backend on CPU, launched with
-``ddp_spawn``: the launching process keeps the run directory, the configuration and the final
-evaluation, and only ``Trainer.fit`` runs in the worker processes. (Lightning's ``ddp`` launcher
-re-executes the command line once per rank, which would also re-run everything around the fit.)
+Several processes (``devices x num_nodes > 1``) train with DDP (NCCL on GPUs, gloo on CPU) or FSDP. Launched
+from one command on one node, the processes are started with ``ddp_spawn``: the launching process keeps the run
+directory, the configuration and the final evaluation, and only ``Trainer.fit`` runs in the workers.
+Under ``torchrun``, ``srun`` or a manual multi-node launch every process runs :func:`train`, and only global
+rank 0 writes the run directory (:mod:`rnnzoo.train.launch`; ``docs/distributed.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as _dt
 import json
-import math
 import os
 import shutil
 import signal
@@ -42,10 +41,11 @@ from rnnzoo.train.curves import save_curves
 from rnnzoo.train.epochs import resolve_epochs
 from rnnzoo.train.errors import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 from rnnzoo.train.heads import SequenceModel
+from rnnzoo.train.launch import require_run_dir, resolve_launch, strategy_for
 from rnnzoo.train.metrics import HIGHER_IS_BETTER, SequenceMetrics, derived_baseline
 from rnnzoo.train.module import CHECKPOINT_FORMAT, LitSequenceModel, TaskData
 from rnnzoo.train.objective import make_targets
-from rnnzoo.train.report import announce, check_resumable, stop_reason, summary
+from rnnzoo.train.report import announce, check_resumable, merge_metrics_csv, stop_reason, summary
 from rnnzoo.train.stream import stream_update
 from rnnzoo.train.structured import WholeModel, batch_to, is_structured
 
@@ -194,49 +194,6 @@ def evaluate_model(model: SequenceModel | WholeModel, task: Any, split: str, *,
     return metrics.compute()
 
 
-def merge_metrics_csv(run_dir: Path) -> Path | None:
-    """Merge ``logs/version_*/metrics.csv`` into ``metrics.csv`` (a resumed segment replaces the rows
-    of earlier segments from its first step on)."""
-    files = sorted((run_dir / "logs").glob("version_*/metrics.csv"),
-                   key=lambda p: int(p.parent.name.split("_")[-1]) if p.parent.name.split("_")[-1].isdigit() else 0)
-    tables: list[list[dict[str, str]]] = []
-    header: list[str] = []
-    for f in files:
-        try:
-            with f.open(newline="") as fh:
-                reader = csv.DictReader(fh)
-                rows = list(reader)
-                names = list(reader.fieldnames or [])
-        except OSError:
-            continue
-        header += [name for name in names if name not in header]
-        tables.append(rows)
-    if not tables:
-        return None
-
-    def step(row: dict[str, str]) -> float:
-        try:
-            return float(row.get("step") or "nan")
-        except ValueError:
-            return math.nan
-
-    merged: list[dict[str, str]] = []
-    for rows in tables:
-        steps = [step(r) for r in rows if not math.isnan(step(r))]
-        if steps:
-            first = min(steps)
-            merged = [r for r in merged if not step(r) >= first]
-        merged.extend(rows)
-    out = run_dir / "metrics.csv"
-    tmp = out.with_name("metrics.csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(merged)
-    os.replace(tmp, out)
-    return out
-
-
 def _diagnostics_callback(every: int) -> Any:
     try:
         from rnnzoo.diagnostics import DiagnosticsCallback  # type: ignore[attr-defined]
@@ -291,11 +248,18 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     Args:
         cfg: the configuration (when resuming: the checkpoint's, with the allowed changes applied).
         run_dir: where to write (default :func:`default_run_dir` under ``runs_root``; when resuming,
-            the checkpoint's run directory).
+            the checkpoint's run directory; required when every process runs ``train``: torchrun, srun, or
+            several nodes launched by hand, :mod:`rnnzoo.train.launch`).
         resume: a checkpoint file or a run directory to continue from (exactly: same batches, same
             weights as an uninterrupted run).
         overwrite: replace a run directory that already holds a run.
         echo: where progress lines go.
+
+    Returns:
+        The results dict (what ``results.json`` holds) in the process that owns the run directory (the only
+        process of a one-process run, the launching process of a spawned one, global rank 0 of a launched
+        one). In the other processes of a launched run (global rank > 0), which train and write nothing:
+        ``{"rank": global rank, "world_size": processes, "run_dir": str, "steps": updates trained}``.
 
     Raises:
         ConfigError, RunDirError, CheckpointError: nothing was written.
@@ -313,6 +277,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     cfg = resolve_epochs(cfg, task)
     build_model(cfg, task)
     monitor = monitor_of(cfg, task)
+    launch = resolve_launch(cfg)
+    require_run_dir(launch, run_dir, resume)
     ckpt_path: Path | None = None
     resumed_at: int | None = None
     if resume is not None:
@@ -320,28 +286,29 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         ckpt = load_checkpoint(ckpt_path)
         home = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
         resumed_at = check_resumable(cfg, ckpt, home)
-        if run_dir is not None and Path(run_dir).resolve() != home.resolve():
+        if launch.writes and run_dir is not None and Path(run_dir).resolve() != home.resolve():
             check_run_dir(Path(run_dir), overwrite=overwrite)  # continuing into another directory
         run_dir = Path(run_dir) if run_dir is not None else home
     else:
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, task.seq_len, runs_root)
-        check_run_dir(run_dir, overwrite=overwrite)
+        if launch.writes:  # the other processes of a launched run write nothing (rank 0 may be clearing it)
+            check_run_dir(run_dir, overwrite=overwrite)
     diag = _diagnostics_callback(cfg.diagnose_every) if cfg.diagnose_every else None
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
-    write_config(cfg, run_dir / "config.yaml")
+    if launch.writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, run_dir / "config.yaml")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = LitSequenceModel(cfg.to_dict())
     data = TaskData(module.task, cfg.eval_batch_size)
     n_params = sum(p.numel() for p in module.model.parameters())
-    baseline = derived_baseline(task.baseline())
     mode = "max" if HIGHER_IS_BETTER.get(monitor, False) else "min"
     progress = cfg.progress
     if progress == "auto":
         import sys
-        progress = "bar" if sys.stderr.isatty() else "log"
+        progress = "bar" if sys.stderr.isatty() and launch.writes else "log"
 
     stop = GracefulStop()
     last = LastCheckpoint(ckpt_dir / "last.ckpt")
@@ -360,23 +327,20 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         callbacks.append(ProgressLog(monitor, cfg.max_steps, every, tokens_per_step=tokens))
     if diag is not None:
         callbacks.append(diag)
-    loggers = [CSVLogger(run_dir, name="logs"),
-               TensorBoardLogger(run_dir, name="tensorboard", default_hp_metric=False)]
-    strategy: Any = "auto"
-    if cfg.devices > 1:
-        from lightning.pytorch.strategies import DDPStrategy
-
-        strategy = DDPStrategy(start_method="spawn", process_group_backend="gloo")
+    loggers: Any = [CSVLogger(run_dir, name="logs"),
+                    TensorBoardLogger(run_dir, name="tensorboard", default_hp_metric=False)] if launch.writes else False
     trainer = L.Trainer(
-        accelerator="cpu", devices=cfg.devices, strategy=strategy, precision=cfg.precision,
+        accelerator=launch.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=strategy_for(cfg, launch), precision=cfg.precision,
         max_steps=cfg.max_steps, max_epochs=-1, val_check_interval=cfg.val_every, check_val_every_n_epoch=None,
         num_sanity_val_steps=0, logger=loggers, callbacks=callbacks, enable_model_summary=False,
         enable_progress_bar=progress == "bar", deterministic=cfg.deterministic, log_every_n_steps=cfg.log_every,
         default_root_dir=run_dir, use_distributed_sampler=False,
     )
-    echo(announce(cfg, task, n_params, monitor, run_dir, resumed_at=resumed_at))
+    if launch.writes:
+        echo(announce(cfg, task, n_params, monitor, run_dir, resumed_at=resumed_at, launch=launch.record()))
 
-    stop.install(forward_to_children=cfg.devices > 1)
+    stop.install(forward_to_children=launch.mode == "spawn")
     try:
         with _threads(cfg.threads):
             trainer.fit(module, datamodule=data, ckpt_path=str(ckpt_path) if ckpt_path else None,
@@ -402,33 +366,55 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         raise
     finally:
         stop.uninstall()
-        merge_metrics_csv(run_dir)
+        if launch.writes:
+            merge_metrics_csv(run_dir)
+        if launch.external and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # the training processes part here: rank 0's final evaluation is its own (torchmetrics would
+            # otherwise wait for the others to sync its metrics)
+            torch.distributed.destroy_process_group()
     steps = int(module.updates_done)
     if stop.requested is not None:
         raise Interrupted(stop.requested, steps, ckpt_dir / "last.ckpt", run_dir)
+    if not launch.writes:
+        return {"rank": launch.global_rank, "world_size": launch.world_size, "run_dir": str(run_dir), "steps": steps}
 
     last_valid = trainer.callback_metrics.get(f"valid/{monitor}")
-    rule, reason = stop_reason(cfg, monitor, steps, float(last_valid) if last_valid is not None else None)
+    results = _final_results(cfg, task, module, run_dir, monitor,
+                             last_valid=float(last_valid) if last_valid is not None else None,
+                             wall=time.time() - started, resumed_from=ckpt_path)
+    results["launch"] = launch.record()
+    _write_atomic(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _final_results(cfg: TrainConfig, task: Any, module: LitSequenceModel, run_dir: Path, monitor: str, *,
+                   last_valid: float | None, wall: float, resumed_from: Path | None) -> dict[str, Any]:
+    """The final evaluation (valid and test, one process) and the results dict of a finished run."""
+    ckpt_dir = run_dir / "checkpoints"
+    steps = int(module.updates_done)
+    rule, reason = stop_reason(cfg, monitor, steps, last_valid)
     weights = "final"
     model = module.model
     if cfg.early_stopping is not None and (ckpt_dir / "best.ckpt").exists():
         model = model_from_checkpoint(torch.load(ckpt_dir / "best.ckpt", map_location="cpu", weights_only=True))
         weights = "best"
+    elif cfg.strategy == "fsdp":  # the module's parameters are this rank's shards: the checkpoint has them all
+        model = model_from_checkpoint(torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True))
     model = model.float() if cfg.precision != "64-true" else model
     with _threads(cfg.threads):
         valid = evaluate_model(model, task, "valid", batch_size=cfg.eval_batch_size)
         test = evaluate_model(model, task, "test", batch_size=cfg.eval_batch_size)
-    wall = time.time() - started
     prior = 0.0
-    if ckpt_path is not None:
-        prior = float(torch.load(ckpt_path, map_location="cpu", weights_only=True)["rnnzoo"].get("wall_seconds", 0.0))
+    if resumed_from is not None:
+        prior = float(torch.load(resumed_from, map_location="cpu", weights_only=True)["rnnzoo"].get("wall_seconds",
+                                                                                                     0.0))
     results = {
         "model": cfg.model,
         "task": task.name,
         "seq_len": task.seq_len,
         "valid": valid,
         "test": test,
-        "baseline": baseline,
+        "baseline": derived_baseline(task.baseline()),
         "steps": steps,
         "batches": int(module.batches_done),
         "stopped": "max_steps" if steps >= cfg.max_steps else "early",
@@ -436,7 +422,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
         "stop_reason": reason,
         "weights": weights,
         "wall_seconds": round(prior + wall, 3),
-        "parameters": n_params,
+        "parameters": sum(p.numel() for p in module.model.parameters()),
         "monitor": monitor,
         "run_dir": str(run_dir),
         "checkpoint": str(ckpt_dir / ("best.ckpt" if weights == "best" else "last.ckpt")),
@@ -452,7 +438,6 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     curves = save_curves(run_dir, monitor)
     if curves is not None:
         results["curves"] = str(curves)
-    _write_atomic(run_dir / "results.json", json.dumps(results, indent=2) + "\n")
     return results
 
 

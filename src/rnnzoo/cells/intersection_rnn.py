@@ -1,0 +1,181 @@
+r"""The intersection RNN (+RNN) of Collins, Sohl-Dickstein & Sussillo 2017, "Capacity and trainability in
+recurrent neural networks" (arXiv:1611.09913, ICLR 2017): a cell with separate gated paths for depth (the output
+``y_t``, a highway on the input) and for time (the state ``h_t``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps
+from rnnzoo.core.checks import check_cell_args
+from rnnzoo.core.pointwise import PointwiseCell
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
+from rnnzoo.core.spec import TensorSpec
+
+
+class _HState(NamedTuple):
+    h: Tensor
+
+
+class _TimePath(PointwiseCell):
+    """The cell's time path alone (``h``; ``y`` is read by no step), for the fast path: ``u = [u_h, u_gh]``,
+    ``W = [W_hh; W_ghh]``. Holds no parameters (its recurrent matrix is a slice of the cell's)."""
+
+    def __init__(self, cell: IntersectionRNNCell) -> None:
+        super().__init__()
+        self.hidden_size = cell.hidden_size
+        H, w = cell.hidden_size, cell.weight_hh
+        self._w = torch.cat([w[H:2 * H], w[3 * H:]])  # [W_hh; W_ghh] of the stacked [y; h; gy; gh]
+
+    def recurrent_weight(self) -> Tensor:
+        return self._w
+
+    def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: _HState) -> _HState:
+        assert r_t is not None
+        uh, ugh = u_t.chunk(2, -1)
+        rh, rgh = r_t.chunk(2, -1)
+        gh = torch.sigmoid(ugh + rgh)
+        return _HState(gh * state.h + (1.0 - gh) * torch.tanh(uh + rh))
+
+
+class IntersectionState(NamedTuple):
+    """h: (B, H) the recurrent state; y: (B, H) the last output (carried only so that it is a state field: no
+    step reads it)."""
+
+    h: Tensor
+    y: Tensor
+
+
+class IntersectionRNNCell(PointwiseCell):
+    r"""Intersection RNN (Collins, Sohl-Dickstein & Sussillo 2017, arXiv:1611.09913, sec. 2.1 and appendix)::
+
+        yin_t = ReLU(W_yx x_t + W_yh h_{t-1} + b_y)             # depth candidate
+        hin_t = tanh(W_hx x_t + W_hh h_{t-1} + b_h)             # recurrent candidate
+        gy_t  = sigmoid(W_gyx x_t + W_gyh h_{t-1} + b_gy)        # depth gate
+        gh_t  = sigmoid(W_ghx x_t + W_ghh h_{t-1} + b_gh)        # recurrent gate
+        y_t   = gy_t * x_t + (1 - gy_t) * yin_t                 # the output: a highway on the input
+        h_t   = gh_t * h_{t-1} + (1 - gh_t) * hin_t             # the state
+
+    ``weight_ih`` stacks ``[W_yx; W_hx; W_gyx; W_ghx]`` ``(4H, I)``, ``weight_hh`` the four ``W_*h`` ``(4H, H)``,
+    ``bias`` the four biases. One recurrent product per step, unit-local update (``x_t`` enters the update as a
+    fifth H-block of ``project``): the generic fused Function.
+
+    Args:
+        input_size: I. hidden_size: H. bias: learn ``bias``.
+
+    Shapes: x_t (B, I); state ``IntersectionState(h (B, H), y (B, H))``; output y (B, H).
+
+    Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (rnnzoo's choice).
+
+    Deviations: ``y_t = gy_t * x_t + ...`` needs ``I == H`` (the paper's stacks keep one width). For
+    ``input_size != hidden_size`` the carried input is a learned projection ``weight_carry @ x_t`` (``(H, I)``,
+    no bias; the highway network's remedy), so a first layer can take any input width; with ``I == H`` there is
+    no ``weight_carry`` and the cell is the paper's exactly.
+
+    Example:
+        >>> import torch, rnnzoo
+        >>> cell = rnnzoo.create("intersection_rnn", input_size=4, hidden_size=4).cell
+        >>> rnnzoo.run(cell, torch.randn(2, 5, 4)).output.shape
+        torch.Size([2, 5, 4])
+    """
+
+    output_field = "y"
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
+        super().__init__()
+        check_cell_args(input_size, hidden_size, bias=bias)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.empty(4 * hidden_size)) if bias else None
+        self.weight_carry = (nn.Parameter(torch.empty(hidden_size, input_size)) if input_size != hidden_size
+                             else None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> IntersectionState:
+        spec = TensorSpec((batch_size, self.hidden_size))
+        return IntersectionState(spec, spec)
+
+    def project(self, x: Tensor) -> Tensor:
+        """``[W_yx x + b_y, W_hx x + b_h, W_gyx x + b_gy, W_ghx x + b_gh, carry(x)]``: (..., I) -> (..., 5H)."""
+        w = self.weight_ih if self.weight_carry is None else torch.cat([self.weight_ih, self.weight_carry])
+        u = x @ w.t() if self.weight_carry is not None else torch.cat([x @ w.t(), x], -1)
+        if self.bias is not None:
+            u = u + torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
+        return u
+
+    def recurrent_weight(self) -> Tensor:
+        return self.weight_hh
+
+    def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: IntersectionState) -> IntersectionState:
+        assert r_t is not None
+        uy, uh, ugy, ugh, carry = u_t.chunk(5, -1)
+        ry, rh, rgy, rgh = r_t.chunk(4, -1)
+        gy = torch.sigmoid(ugy + rgy)
+        gh = torch.sigmoid(ugh + rgh)
+        self.report("gy", gy, "sigmoid")
+        self.report("z", gh, "sigmoid")  # the state's update gate, under the GRU's name
+        y = gy * carry + (1.0 - gy) * torch.relu(uy + ry)
+        h = gh * state.h + (1.0 - gh) * torch.tanh(uh + rh)
+        return IntersectionState(h, y)
+
+    def fused(self, steps: Steps, state: IntersectionState) -> tuple[Tensor, IntersectionState] | None:
+        """The time path ``h`` through the generic Function (one state field, two recurrent blocks), then the
+        output ``y_t`` of every step at once from ``h_{t-1}`` (two products over all steps): ``y`` feeds no step, so
+        it need not ride in the recurrence. Masked steps keep ``h`` (and ``y``) and output zero, as the loop."""
+        from rnnzoo.fused.pointwise import pointwise_recurrence
+
+        u, mask = steps.u, steps.mask
+        if not isinstance(u, Tensor):
+            return None
+        H = self.hidden_size
+        T, B = u.shape[0], u.shape[1]
+        uy, uh, ugy, ugh, carry = u.split(H, -1)
+        out_h, final = pointwise_recurrence(_TimePath(self), torch.cat([uh, ugh], -1), _HState(state.h), mask)
+        if mask is None:
+            h_prev = torch.cat([state.h.unsqueeze(0), out_h[:-1]])
+            last = None
+        else:  # the state before each step: the last valid step's h (forward-filled), h_0 before any
+            steps_idx = torch.arange(T, device=u.device).unsqueeze(1).expand(T, B)
+            filled, _ = torch.where(mask, steps_idx, -1).cummax(0)  # (T, B): the last valid step <= t, or -1
+            with_h0 = torch.cat([state.h.unsqueeze(0), out_h])  # index s + 1 holds step s's h
+            h_after = with_h0.gather(0, (filled + 1).unsqueeze(2).expand(T, B, H))
+            h_prev = torch.cat([state.h.unsqueeze(0), h_after[:-1]])
+            last = filled[-1]
+        ry, rgy = (h_prev @ torch.cat([self.weight_hh[:H], self.weight_hh[2 * H:3 * H]]).t()).split(H, -1)
+        gy = torch.sigmoid(ugy + rgy)
+        self.report("gy", gy, "sigmoid")
+        y = gy * carry + (1.0 - gy) * torch.relu(uy + ry)
+        if mask is None:
+            return y, IntersectionState(final.h, y[-1])
+        y = y * mask.unsqueeze(2).to(y.dtype)
+        y_last = torch.where((last >= 0).unsqueeze(1), y.gather(0, last.clamp(min=0).view(1, B, 1).expand(1, B, H))[0],
+                             state.y)
+        return y, IntersectionState(final.h, y_last)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """``W_yh`` (relu), ``W_hh`` (tanh), ``W_gyh`` and ``W_ghh`` (sigmoid)."""
+        return gate_blocks(self.weight_hh, ("y", "h", "gy", "gh"), ("relu", "tanh", "sigmoid", "sigmoid"))
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
+
+
+register("intersection_rnn", paper=Paper("Collins, Sohl-Dickstein & Sussillo", 2017,
+                                         "Capacity and trainability in recurrent neural networks", "1611.09913"),
+         seed_equations="none (not in the seeds)",
+         description="Intersection RNN: a gated highway output (depth) beside a gated tanh state (time)",
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         peers=("torchrecurrent.IntersectionRNN",))(IntersectionRNNCell)

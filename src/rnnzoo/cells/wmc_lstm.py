@@ -1,0 +1,136 @@
+"""The LSTM with working memory connections (Landi, Baraldi, Cornia & Cucchiara 2021, "Working memory connections
+for LSTM", Neural Networks 144, arXiv:2109.00020): the cell state enters the gates through a learned projection
+squashed by tanh (the "protection" that raw peephole connections lack)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.cells._step_loop import step_loop
+from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.checks import check_cell_args
+from rnnzoo.core.registry import FastPath, Paper, register
+from rnnzoo.core.spec import TensorSpec
+
+
+class WMCLSTMState(NamedTuple):
+    """h: (B, H) the hidden state (the output); c: (B, H) the memory cell."""
+
+    h: Tensor
+    c: Tensor
+
+
+class WMCLSTMCell(Cell):
+    r"""LSTM with working memory connections (Landi et al. 2021, arXiv:2109.00020)::
+
+        g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)                                   # candidate (as the LSTM's)
+        i_t = sigmoid(W_i x_t + U_i h_{t-1} + b_i + tanh(V_i c_{t-1}))            # working memory connection
+        f_t = sigmoid(W_f x_t + U_f h_{t-1} + b_f + tanh(V_f c_{t-1}))
+        c_t = f_t * c_{t-1} + i_t * g_t
+        o_t = sigmoid(W_o x_t + U_o h_{t-1} + b_o + tanh(V_o c_t))                # the NEW cell, as peepholes do
+        h_t = o_t * tanh(c_t)
+
+    ``weight_ih`` ``(4H, I)`` and ``weight_hh`` ``(4H, H)`` stack the blocks in torch.nn.LSTM's order i, f, g, o;
+    ``weight_ch`` ``(3H, H)`` stacks ``[V_i; V_f; V_o]``; ``bias`` ``(4H)``.
+
+    Args:
+        input_size: I. hidden_size: H. bias: learn ``bias``.
+
+    Shapes: x_t (B, I); state ``WMCLSTMState(h (B, H), c (B, H))``; output h (B, H).
+
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Function): ``V_o c_t`` is a second recurrent product after the cell update.
+    Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's).
+
+    Deviations: none in the step. (torchrecurrent's WMCLSTM adds a bias inside each tanh, ``tanh(V c + b_c)``,
+    which the paper does not have; see ``docs/torchrecurrent_typed.md``.)
+
+    Example::
+
+        >>> import torch, rnnzoo
+        >>> rnnzoo.run(WMCLSTMCell(3, 4), torch.randn(2, 5, 3)).output.shape
+        torch.Size([2, 5, 4])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
+        super().__init__()
+        check_cell_args(input_size, hidden_size, bias=bias)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.weight_ch = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.empty(4 * hidden_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> WMCLSTMState:
+        spec = TensorSpec((batch_size, self.hidden_size))
+        return WMCLSTMState(spec, spec)
+
+    def project(self, x: Tensor) -> Tensor:
+        """``W x + b`` for all steps: ``(..., I) -> (..., 4H)`` (blocks i, f, g, o)."""
+        flat = x.reshape(-1, x.shape[-1])
+        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def _weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(U^T, [V_i; V_f]^T, V_o^T)``, sliced once per run (a slice per step would cost autograd a full-size
+        gradient buffer per step)."""
+        H = self.hidden_size
+        return self.weight_hh.t(), self.weight_ch[:2 * H].t(), self.weight_ch[2 * H:].t()
+
+    def _step(self, u_t: Tensor, state: WMCLSTMState, w: tuple[Tensor, Tensor, Tensor]
+              ) -> tuple[Tensor, WMCLSTMState]:
+        H = self.hidden_size
+        u_hh, v_if, v_o = w
+        pre = torch.addmm(u_t, state.h, u_hh)
+        wm = torch.tanh(state.c @ v_if)
+        pi, pf, pg, po = pre.split(H, -1)
+        i = torch.sigmoid(pi + wm[:, :H])
+        f = torch.sigmoid(pf + wm[:, H:])
+        c = torch.addcmul(i * torch.tanh(pg), f, state.c)  # f * c + i * g
+        o = torch.sigmoid(po + torch.tanh(c @ v_o))
+        self.report("i", i, "sigmoid")
+        self.report("f", f, "sigmoid")
+        self.report("o", o, "sigmoid")
+        h = o * torch.tanh(c)
+        return h, WMCLSTMState(h, c)
+
+    def step(self, u_t: Tensor, state: WMCLSTMState) -> tuple[Tensor, WMCLSTMState]:
+        return self._step(u_t, state, self._weights())
+
+    fused_kind = "autograd"
+    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
+
+    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
+        w = self._weights()
+        return step_loop(lambda u_t, s: self._step(u_t, s, w), steps, state)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        H = self.hidden_size
+        names = ("U_i", "U_f", "U_g", "U_o")
+        acts = ("sigmoid", "sigmoid", "tanh", "sigmoid")
+        return [RecurrentBlock(n, self.weight_hh[k * H:(k + 1) * H], a, True, "weight_hh")
+                for k, (n, a) in enumerate(zip(names, acts, strict=True))]
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
+
+
+register("wmc_lstm", paper=Paper("Landi, Baraldi, Cornia & Cucchiara", 2021, "Working memory connections for LSTM",
+                                 "2109.00020"),
+         seed_equations="none (not in the seeds)",
+         description="LSTM whose gates also read tanh(V c) of the cell state (working memory connections)",
+         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.WMCLSTM",))(WMCLSTMCell)
