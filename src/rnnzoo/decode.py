@@ -63,12 +63,12 @@ def beam_search(step: StepFn, state: Any, *, batch_size: int, width: int, max_st
             raise ValueError(f"start: expected an int or an int64 tensor of shape ({b},), got {tuple(start.shape)}")
         tokens = start.repeat_interleave(w)
     else:
-        tokens = torch.full((b * w,), int(start), dtype=torch.long)
+        tokens = torch.full((b * w,), int(start), dtype=torch.long, device=device)
     scores: Tensor | None = None
-    finished = torch.zeros(b * w, dtype=torch.bool)
-    lengths = torch.zeros(b * w, dtype=torch.long)
+    finished = torch.zeros(b * w, dtype=torch.bool, device=device)
+    lengths = torch.zeros(b * w, dtype=torch.long, device=device)
     history: list[Tensor] = []
-    rows = torch.arange(b).repeat_interleave(w) * w
+    rows = torch.arange(b, device=device).repeat_interleave(w) * w
     for _ in range(max_steps):
         log_probs, state = step(tokens.to(device), state)
         if log_probs.dim() != 2 or log_probs.shape[0] != b * w:

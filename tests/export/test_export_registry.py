@@ -9,6 +9,10 @@ of its body): ``plain`` (two stacked layers, no lengths, training mode with grad
 and ``full`` (bidirectional where the entry allows it, lengths where it supports them, every regulariser
 of ``rnnzoo.create``; eval mode; torch.export and ONNX).
 Each graph is captured at (B, T) = (3, 4) and run at (5, 6) as well.
+
+Each export costs 10-30 s on a 2-core machine: the registry tests run in ``make test`` for
+``tests.conftest.REPRESENTATIVE`` and for the other cells under ``@pytest.mark.slow`` (``tiered``). They run on
+every device present (``device``); onnxruntime runs the ONNX graph on the CPU, fed the inputs copied there.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import torch
 import rnnzoo
 from rnnzoo.core.tree import tree_leaves
 from rnnzoo.export import TorchScriptError
-from tests.conftest import make_input
+from tests.conftest import make_input, tiered
 
 MODELS = [n for n in rnnzoo.list_models(kind=rnnzoo.ModelKind.CELL)
           if rnnzoo.model_info(n).input_kind in (rnnzoo.InputKind.VECTOR_SEQUENCE, rnnzoo.InputKind.IMAGE_SEQUENCE)]
@@ -42,13 +46,13 @@ def _config(name: str, config: str) -> tuple[dict, bool]:
     return {"bidirectional": info.bidirectional_ok, **REGULARISERS}, info.lengths
 
 
-def _case(name: str, config: str):
+def _case(name: str, config: str, device: torch.device | str = "cpu"):
     kw, with_lengths = _config(name, config)
     torch.manual_seed(0)
-    model = rnnzoo.create(name, input_size=I, hidden_size=H, **kw).eval()
+    model = rnnzoo.create(name, input_size=I, hidden_size=H, **kw).to(device).eval()
     gen = torch.Generator().manual_seed(1)
-    x = make_input(name, B, T, I, generator=gen)
-    x2 = make_input(name, B2, T2, I, generator=gen)
+    x = make_input(name, B, T, I, generator=gen, device=device)
+    x2 = make_input(name, B2, T2, I, generator=gen, device=device)
     if not with_lengths:
         return model, (x, {}), (x2, {})
     return model, (x, {"lengths": torch.tensor(LENGTHS)}), (x2, {"lengths": torch.tensor(LENGTHS2)})
@@ -72,7 +76,7 @@ def _max_diff(got, want) -> float:
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         assert tuple(g.shape) == tuple(w.shape)
-    return max(float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want, strict=True))
+    return max(float((torch.as_tensor(g).cpu() - w.cpu()).abs().max()) for g, w in zip(got, want, strict=True))
 
 
 def _check_program(program, model, cases) -> None:
@@ -87,21 +91,21 @@ def _check_program(program, model, cases) -> None:
         assert _max_diff([out, *tree_leaves(state)], _eager(model, xi, kwi)) < 1e-5
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torch_export_in_training_mode_with_gradients_on(name):
+@pytest.mark.parametrize("name", tiered(MODELS))
+def test_torch_export_in_training_mode_with_gradients_on(name, device):
     """``plain`` (two layers), captured where eager takes the fused autograd Functions (training mode,
     gradients on): they loop in Python over T, so the export takes the scan instead and computes the same."""
-    model, case, case2 = _case(name, "plain")
+    model, case, case2 = _case(name, "plain", device)
     model.train()
     program = torch.export.export(model, (case[0],), case[1], dynamic_shapes=_dynamic(case[1]))
     _check_program(program, model, (case, case2))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torch_export_and_onnx_match_eager_at_other_batch_and_length(name):
+@pytest.mark.parametrize("name", tiered(MODELS))
+def test_torch_export_and_onnx_match_eager_at_other_batch_and_length(name, device):
     """``full`` (bidirectional, lengths, regularisers; eval mode): the torch.export program and, converted
     from it, the ONNX graph in onnxruntime, whose loop is one Scan per direction."""
-    model, (x, kw), (x2, kw2) = _case(name, "full")
+    model, (x, kw), (x2, kw2) = _case(name, "full", device)
     with torch.no_grad():
         program = torch.export.export(model, (x,), kw, dynamic_shapes=_dynamic(kw))
     _check_program(program, model, ((x, kw), (x2, kw2)))
@@ -113,14 +117,14 @@ def test_torch_export_and_onnx_match_eager_at_other_batch_and_length(name):
     assert exportable or "Scan" in ops, f"expected the time loop as one ONNX Scan (dynamic T), got ops {sorted(ops)}"
     session = ort.InferenceSession(onnx_program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
     for xi, kwi in ((x, kw), (x2, kw2)):
-        feeds = [xi.numpy(), *(v.numpy() for v in kwi.values())]
+        feeds = [xi.cpu().numpy(), *(v.cpu().numpy() for v in kwi.values())]
         got = session.run(None, {i.name: v for i, v in zip(session.get_inputs(), feeds, strict=True)})
         assert _max_diff(got, _eager(model, xi, kwi)) < 1e-5
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torchscript_routes_raise_naming_the_supported_ones(name):
-    model, (x, kw), _ = _case(name, "full")
+@pytest.mark.parametrize("name", tiered(MODELS))
+def test_torchscript_routes_raise_naming_the_supported_ones(name, device):
+    model, (x, kw), _ = _case(name, "full", device)
     with pytest.raises(TorchScriptError, match="torch.jit.script") as err:
         torch.jit.script(model)
     assert ROUTES in str(err.value)

@@ -1,6 +1,7 @@
 """Each fused Function against finite differences (float64 ``gradcheck``) and against the runner's step loop,
 at tiny sizes: every LSTM and GRU option combination, every Elman activation, SCRN (fixed and learned alpha),
-ConvLSTM with and without peepholes, and the scan; with lengths and a non-zero initial state."""
+ConvLSTM with and without peepholes, and the scan; with lengths and a non-zero initial state; on every device
+present (``device``; the random draws are made on the CPU, the same on every device, then moved)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ LENGTHS = torch.tensor([4, 1, 3])  # unsorted, one sequence of length 1
 F64 = torch.float64
 
 
-def _mask(masked: bool) -> torch.Tensor | None:
-    return (torch.arange(T)[:, None] < LENGTHS[None, :]) if masked else None
+def _mask(masked: bool, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    return (torch.arange(T)[:, None] < LENGTHS[None, :]).to(device) if masked else None
 
 
-def _rand(*shape, scale=1.0):
-    return (torch.randn(*shape, dtype=F64) * scale).requires_grad_()
+def _rand(*shape, scale=1.0, device: torch.device | str = "cpu"):
+    return (torch.randn(*shape, dtype=F64) * scale).to(device).requires_grad_()
 
 
 class Projected(Cell):
@@ -75,12 +76,12 @@ def _set_chunk(monkeypatch, module, steps: int | None, step_bytes: int) -> None:
 
 
 @pytest.mark.parametrize("opts", LSTM_OPTIONS, ids=_lstm_id)
-def test_lstm_gradcheck(opts, monkeypatch):
-    cell = rnnzoo.LSTMCell(I, H, **opts).double()
+def test_lstm_gradcheck(opts, monkeypatch, device):
+    cell = rnnzoo.LSTMCell(I, H, **opts).double().to(device)
     n, P = cell.gates.n, cell.output_size
     chunk = [None, 1, 3][LSTM_OPTIONS.index(opts) % 3]  # chunks of 3 and 1 steps when T = 4
     _set_chunk(monkeypatch, rnnzoo.fused.lstm, chunk, B * n * H * 8)
-    u, h0, c0 = _rand(T, B, n * H), _rand(B, P), _rand(B, H)
+    u, h0, c0 = _rand(T, B, n * H, device=device), _rand(B, P, device=device), _rand(B, H, device=device)
     masked = opts["peephole"] or opts["proj_size"] > 0  # half the combinations with lengths
     g = cell.gates
     weights = {"hh": cell.weight_hh}
@@ -95,13 +96,13 @@ def test_lstm_gradcheck(opts, monkeypatch):
     def f(u, h0, c0, *values):
         w = dict(zip(names, values, strict=True))
         peep = (w["ci"], w.get("cf"), w["co"]) if "ci" in w else None
-        return lstm_recurrence(u, h0, c0, w["hh"], mask=_mask(masked), forget_gate=g.forget_gate, coupled=g.coupled,
-                               input_activation=g.input_activation, cell_activation=g.cell_activation,
-                               peephole=peep, weight_hr=w.get("hr"))
+        return lstm_recurrence(u, h0, c0, w["hh"], mask=_mask(masked, device), forget_gate=g.forget_gate,
+                               coupled=g.coupled, input_activation=g.input_activation,
+                               cell_activation=g.cell_activation, peephole=peep, weight_hr=w.get("hr"))
 
     assert torch.autograd.gradcheck(f, (u, h0, c0, *weights.values()))
     out, h, c = f(u, h0, c0, *weights.values())
-    ref = _loop_reference(cell, u, rnnzoo.LSTMState(h0, c0), _mask(masked))
+    ref = _loop_reference(cell, u, rnnzoo.LSTMState(h0, c0), _mask(masked, device))
     torch.testing.assert_close(out, ref.output)
     torch.testing.assert_close((h, c), tuple(ref.state))
 
@@ -111,20 +112,22 @@ PROJECTION_OPTIONS = [o for o in LSTM_OPTIONS if o["proj_size"] == 0 or o["peeph
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("opts", PROJECTION_OPTIONS, ids=_lstm_id)
-def test_lstm_projection_gradcheck(opts, bias, monkeypatch):
+def test_lstm_projection_gradcheck(opts, bias, monkeypatch, device):
     """The input projection inside the Function (``projection=(x, weight_ih, bias)``, what the cell's fast path
     passes): gradients of x, weight_ih and bias by finite differences, and the same outputs as on ``u``."""
-    cell = rnnzoo.LSTMCell(I, H, **opts).double()
+    cell = rnnzoo.LSTMCell(I, H, **opts).double().to(device)
     n, P = cell.gates.n, cell.output_size
     chunk = [None, 1, 3][PROJECTION_OPTIONS.index(opts) % 3]
     _set_chunk(monkeypatch, rnnzoo.fused.lstm, chunk, B * n * H * 8)
-    x = _rand(B, T, I).transpose(0, 1)  # time-major view of batch-first input, as the runner passes it
-    w_ih, b, h0, c0 = _rand(n * H, I), _rand(n * H), _rand(B, P), _rand(B, H)
+    x = _rand(B, T, I, device=device).transpose(0, 1)  # time-major view of batch-first input, as the runner passes it
+    w_ih, b = _rand(n * H, I, device=device), _rand(n * H, device=device)
+    h0, c0 = _rand(B, P, device=device), _rand(B, H, device=device)
     masked = bool(opts["peephole"]) != bool(bias)
     g = cell.gates
     peep = (cell.weight_ci, cell.weight_cf if g.n == 4 else None, cell.weight_co) if cell.peephole else None
-    kw = dict(mask=_mask(masked), forget_gate=g.forget_gate, coupled=g.coupled, input_activation=g.input_activation,
-              cell_activation=g.cell_activation, peephole=peep, weight_hr=cell.weight_hr if cell.proj_size else None)
+    kw = dict(mask=_mask(masked, device), forget_gate=g.forget_gate, coupled=g.coupled,
+              input_activation=g.input_activation, cell_activation=g.cell_activation, peephole=peep,
+              weight_hr=cell.weight_hr if cell.proj_size else None)
 
     def f(x, w_ih, h0, c0, *b):
         return lstm_recurrence(None, h0, c0, cell.weight_hh, projection=(x, w_ih, b[0] if b else None), **kw)
@@ -148,52 +151,53 @@ def test_lstm_projection_exactly_one():
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("chunk", [None, 3])
-def test_gru_gradcheck(reset, bias, masked, chunk, monkeypatch):
+def test_gru_gradcheck(reset, bias, masked, chunk, monkeypatch, device):
     _set_chunk(monkeypatch, rnnzoo.fused.gru, chunk, B * H * 8)
-    cell = rnnzoo.GRUCell(I, H, reset=reset, bias=bias).double()
-    u, h0 = _rand(T, B, 3 * H), _rand(B, H)
+    cell = rnnzoo.GRUCell(I, H, reset=reset, bias=bias).double().to(device)
+    u, h0 = _rand(T, B, 3 * H, device=device), _rand(B, H, device=device)
     b_hh = cell.bias_hh if reset == "after" else None
     args = (u, h0, cell.weight_hh) + ((b_hh,) if b_hh is not None else ())
 
     def f(u, h0, w, b=None):
-        return gru_recurrence(u, h0, w, b, reset=reset, mask=_mask(masked))
+        return gru_recurrence(u, h0, w, b, reset=reset, mask=_mask(masked, device))
 
     assert torch.autograd.gradcheck(f, args)
     if reset == "before" and bias:  # the loop's projection folds b_hh in; ours is the identity here
         return
     out, h = f(*args)
-    ref = _loop_reference(cell, u, rnnzoo.GRUState(h0), _mask(masked))
+    ref = _loop_reference(cell, u, rnnzoo.GRUState(h0), _mask(masked, device))
     torch.testing.assert_close(out, ref.output)
     torch.testing.assert_close(h, ref.state.h)
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 @pytest.mark.parametrize("masked", [False, True])
-def test_elman_gradcheck(activation, masked):
-    cell = rnnzoo.ElmanCell(I, H, activation=activation).double()
-    u, h0 = _rand(T, B, H, scale=2.0), _rand(B, H)  # scale 2: saturate sine / hard tanh sometimes
+def test_elman_gradcheck(activation, masked, device):
+    cell = rnnzoo.ElmanCell(I, H, activation=activation).double().to(device)
+    # scale 2: saturate sine / hard tanh sometimes
+    u, h0 = _rand(T, B, H, scale=2.0, device=device), _rand(B, H, device=device)
 
     def f(u, h0, w):
-        return elman_recurrence(u, h0, w, activation=activation, mask=_mask(masked))
+        return elman_recurrence(u, h0, w, activation=activation, mask=_mask(masked, device))
 
     assert torch.autograd.gradcheck(f, (u, h0, cell.weight_hh))
     out, h = f(u, h0, cell.weight_hh)
-    ref = _loop_reference(cell, u, rnnzoo.ElmanState(h0), _mask(masked))
+    ref = _loop_reference(cell, u, rnnzoo.ElmanState(h0), _mask(masked, device))
     torch.testing.assert_close(out, ref.output)
     torch.testing.assert_close(h, ref.state.h)
 
 
 @pytest.mark.parametrize("alpha_shape", [(), (4,)])
 @pytest.mark.parametrize("masked", [False, True])
-def test_linear_scan_gradcheck(alpha_shape, masked):
-    b, s0 = _rand(T, B, 4), _rand(B, 4)
-    alpha = torch.rand(alpha_shape, dtype=F64).requires_grad_()
-    assert torch.autograd.gradcheck(lambda b, s0, a: linear_scan(b, s0, a, mask=_mask(masked)), (b, s0, alpha))
-    out, s = linear_scan(b, s0, alpha, mask=_mask(masked))
+def test_linear_scan_gradcheck(alpha_shape, masked, device):
+    b, s0 = _rand(T, B, 4, device=device), _rand(B, 4, device=device)
+    alpha = torch.rand(alpha_shape, dtype=F64).to(device).requires_grad_()
+    assert torch.autograd.gradcheck(lambda b, s0, a: linear_scan(b, s0, a, mask=_mask(masked, device)), (b, s0, alpha))
+    out, s = linear_scan(b, s0, alpha, mask=_mask(masked, device))
     ref, state = [], s0
     for t in range(T):  # s_t = (1 - alpha) b_t + alpha s_{t-1}, frozen past the length: 001 eq (32)
         new = (1 - alpha) * b[t] + alpha * state
-        valid = _mask(masked)[t, :, None] if masked else torch.ones(B, 1, dtype=torch.bool)
+        valid = _mask(masked, device)[t, :, None] if masked else torch.ones(B, 1, dtype=torch.bool, device=device)
         state = torch.where(valid, new, state)
         ref.append(state * valid)
     torch.testing.assert_close(out, torch.stack(ref))
@@ -201,16 +205,16 @@ def test_linear_scan_gradcheck(alpha_shape, masked):
 
 
 @pytest.mark.parametrize("learn_alpha", [False, True])
-def test_scrn_fused_gradcheck(learn_alpha):
+def test_scrn_fused_gradcheck(learn_alpha, device):
     """The cell's fused path (scan + hoisted context product + sigmoid Elman) through finite differences."""
-    cell = rnnzoo.SCRNCell(I, H, context_size=2, learn_alpha=learn_alpha, alpha=0.7).double()
-    x = _rand(B, T, I)
-    state = rnnzoo.SCRNState(_rand(B, H), _rand(B, 2))
+    cell = rnnzoo.SCRNCell(I, H, context_size=2, learn_alpha=learn_alpha, alpha=0.7).double().to(device)
+    x = _rand(B, T, I, device=device)
+    state = rnnzoo.SCRNState(_rand(B, H, device=device), _rand(B, 2, device=device))
     params = list(cell.parameters())
     assert any(p is getattr(cell, "alpha_logit", None) for p in params) == learn_alpha
 
     lengths = torch.as_tensor(LENGTHS)
-    mask = torch.arange(T)[:, None] < lengths[None, :]
+    mask = (torch.arange(T)[:, None] < lengths[None, :]).to(device)
 
     def f(x, h0, s0, *ps):  # the fast path as the runner hands it: time-major steps and one mask
         steps = rnnzoo.Steps(cell, x.transpose(0, 1), mask, lengths, None, T, B)
@@ -222,21 +226,21 @@ def test_scrn_fused_gradcheck(learn_alpha):
 
 @pytest.mark.parametrize("peephole", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_convlstm_gradcheck(peephole, masked, monkeypatch):
+def test_convlstm_gradcheck(peephole, masked, monkeypatch, device):
     hid, spatial = 2, (3, 3)
     _set_chunk(monkeypatch, rnnzoo.fused.lstm, 3 if masked else None, B * 4 * hid * 9 * 8)
-    cell = rnnzoo.ConvLSTMCell(I, hid, kernel_size=3, peephole=peephole, spatial_size=spatial).double()
-    u = _rand(T, B, 4 * hid, *spatial)
-    h0, c0 = _rand(B, hid, *spatial), _rand(B, hid, *spatial)
+    cell = rnnzoo.ConvLSTMCell(I, hid, kernel_size=3, peephole=peephole, spatial_size=spatial).double().to(device)
+    u = _rand(T, B, 4 * hid, *spatial, device=device)
+    h0, c0 = _rand(B, hid, *spatial, device=device), _rand(B, hid, *spatial, device=device)
     peep = (cell.weight_ci, cell.weight_cf, cell.weight_co) if peephole else ()
 
     def f(u, h0, c0, w, *pe):
-        return convlstm_recurrence(u, h0, c0, w, mask=_mask(masked), peephole=pe or None)
+        return convlstm_recurrence(u, h0, c0, w, mask=_mask(masked, device), peephole=pe or None)
 
     # fast mode (a random directional derivative) keeps the many tiny convolutions affordable
     assert torch.autograd.gradcheck(f, (u, h0, c0, cell.weight_hh, *peep), fast_mode=True)
     out, h, c = f(u, h0, c0, cell.weight_hh, *peep)
-    ref = _loop_reference(cell, u, rnnzoo.ConvLSTMState(h0, c0), _mask(masked))
+    ref = _loop_reference(cell, u, rnnzoo.ConvLSTMState(h0, c0), _mask(masked, device))
     torch.testing.assert_close(out, ref.output)
     torch.testing.assert_close((h, c), tuple(ref.state))
 

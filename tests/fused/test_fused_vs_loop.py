@@ -1,6 +1,8 @@
 """The runner's fast path (a cell's ``fused``) against its reference step loop at realistic sizes, float32:
 outputs, final states and every gradient (input, initial state, all parameters), with lengths; and the
-rnnzoo Functions against torch's own kernels where a configuration has both."""
+rnnzoo Functions against torch's own kernels where a configuration has both. On every device present
+(``device``: the CPU, and CUDA when torch sees one); the random draws come from CPU generators, the same on every
+device, then move."""
 
 from __future__ import annotations
 
@@ -45,14 +47,14 @@ def _id(cfg):
     return name + "".join(f"-{k}={v}" for k, v in opts.items())
 
 
-def _input(cell, generator):
+def _input(cell, generator, device="cpu"):
     shape = (B, T, cell.input_size, *SPATIAL) if cell.feature_dims == 3 else (B, T, cell.input_size)
-    return torch.randn(*shape, generator=generator)
+    return torch.randn(*shape, generator=generator).to(device)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
 @pytest.mark.parametrize("reverse", [False, True])
-def test_fast_path_equals_loop(cfg, reverse, monkeypatch):
+def test_fast_path_equals_loop(cfg, reverse, monkeypatch, device):
     name, opts, _ = cfg
     if reverse:  # backward's derivative tables in chunks of 7 steps (T = 50: the last chunk is partial)
         monkeypatch.setattr(rnnzoo.fused.lstm, "_CHUNK_BYTES", 7 * B * 4 * (8 * 36 if name == "convlstm" else H) * 4)
@@ -60,18 +62,18 @@ def test_fast_path_equals_loop(cfg, reverse, monkeypatch):
     torch.manual_seed(0)
     in_size = 3 if name == "convlstm" else I
     hidden = 8 if name == "convlstm" else H
-    cell = rnnzoo.model_info(name).build(in_size, hidden, **opts)
+    cell = rnnzoo.model_info(name).build(in_size, hidden, **opts).to(device)
     gen = torch.Generator().manual_seed(1)
-    x = _input(cell, gen).requires_grad_()
+    x = _input(cell, gen, device).requires_grad_()
     lengths = torch.randint(1, T + 1, (B,), generator=gen)
     lengths[0] = T
-    state0 = tree_map(lambda s: torch.randn(s.shape, generator=gen).requires_grad_(),
+    state0 = tree_map(lambda s: torch.randn(s.shape, generator=gen).to(device).requires_grad_(),
                       cell.initial_state(B, input_shape=tuple(x.shape[2:])))
     leaves = [x, *tree_leaves(state0), *cell.parameters()]
     results = []
     for use_fused in (True, False):
         out = rnnzoo.run(cell, x, state0, lengths=lengths, reverse=reverse, use_fused=use_fused)
-        w = torch.randn(out.output.shape, generator=torch.Generator().manual_seed(2))
+        w = torch.randn(out.output.shape, generator=torch.Generator().manual_seed(2)).to(device)
         loss = (out.output * w).sum() + sum(s.pow(2).sum() for s in tree_leaves(out.state))
         # materialize: a state field that only reports the output (fsmn's y) reaches the loss on neither path
         results.append((out.output, out.state, torch.autograd.grad(loss, leaves, materialize_grads=True)))
@@ -90,23 +92,25 @@ def _close_to_scale(a, b):
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
-def test_fused_kind(cfg):
+def test_fused_kind(cfg, device):
     """Every configuration has a fast path; torch's kernel exactly where torch computes the cell."""
     name, opts, expected = cfg
-    cell = rnnzoo.model_info(name).build(3, 32, **opts)
+    cell = rnnzoo.model_info(name).build(3, 32, **opts).to(device)
     assert cell.fused_kind == expected
-    x = _input(cell, None)[:2, :3]
+    x = _input(cell, None, device)[:2, :3]
     steps = rnnzoo.Steps(cell, x.transpose(0, 1), None, None, None, 3, 2)
-    assert cell.fused(steps, cell.initial_state(2, input_shape=tuple(x.shape[2:]))) is not None
+    assert cell.fused(steps, cell.initial_state(2, device=device, input_shape=tuple(x.shape[2:]))) is not None
 
 
-def _torch_vs_rnnzoo(cell, ours):
-    """Outputs and gradients of torch's kernel and of an rnnzoo Function on the same cell, with lengths."""
+def _torch_vs_rnnzoo(cell, ours, device):
+    """Outputs and gradients of torch's kernel (cuDNN's on CUDA) and of an rnnzoo Function on the same cell, with
+    lengths."""
+    cell.to(device)
     gen = torch.Generator().manual_seed(3)
-    x = torch.randn(B, T, I, generator=gen).requires_grad_()
+    x = torch.randn(B, T, I, generator=gen).to(device).requires_grad_()
     lengths = torch.randint(1, T + 1, (B,), generator=gen)
-    state = tree_map(lambda s: torch.randn(s.shape, generator=gen), cell.initial_state(B))
-    mask = torch.arange(T)[:, None] < lengths[None, :]
+    state = tree_map(lambda s: torch.randn(s.shape, generator=gen).to(device), cell.initial_state(B))
+    mask = (torch.arange(T)[:, None] < lengths[None, :]).to(device)
     got = []
     kernel = {rnnzoo.LSTMCell: "lstm", rnnzoo.GRUCell: "gru"}.get(type(cell)) or f"rnn_{cell.activation.name}"
 
@@ -125,7 +129,7 @@ def _torch_vs_rnnzoo(cell, ours):
         _close_to_scale(a, b)
 
 
-def test_lstm_function_equals_torch_kernel():
+def test_lstm_function_equals_torch_kernel(device):
     torch.manual_seed(0)
     cell = rnnzoo.LSTMCell(I, H, proj_size=16)
 
@@ -133,17 +137,18 @@ def test_lstm_function_equals_torch_kernel():
         out, h, c = lstm_recurrence(u, s.h, s.c, cell.weight_hh, mask=m, weight_hr=cell.weight_hr)
         return out, (h, c)
 
-    _torch_vs_rnnzoo(cell, ours)
+    _torch_vs_rnnzoo(cell, ours, device)
 
 
-def test_gru_function_equals_torch_kernel():
+def test_gru_function_equals_torch_kernel(device):
     torch.manual_seed(0)
     cell = rnnzoo.GRUCell(I, H)
-    _torch_vs_rnnzoo(cell, lambda u, s, m: gru_recurrence(u, s.h, cell.weight_hh, cell.bias_hh, mask=m))
+    _torch_vs_rnnzoo(cell, lambda u, s, m: gru_recurrence(u, s.h, cell.weight_hh, cell.bias_hh, mask=m), device)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_elman_function_equals_torch_kernel(activation):
+def test_elman_function_equals_torch_kernel(activation, device):
     torch.manual_seed(0)
     cell = rnnzoo.ElmanCell(I, H, activation=activation)
-    _torch_vs_rnnzoo(cell, lambda u, s, m: elman_recurrence(u, s.h, cell.weight_hh, activation=activation, mask=m))
+    _torch_vs_rnnzoo(cell, lambda u, s, m: elman_recurrence(u, s.h, cell.weight_hh, activation=activation, mask=m),
+                     device)

@@ -1,6 +1,7 @@
 """The layer-normalised LSTM and GRU Functions: the cells' fast path against their step loop at a realistic
-size (float32, lengths, both directions, every gradient), and each Function through finite differences
-(float64 ``gradcheck``, masks, backward's tables in chunks) and against the step loop at tiny sizes."""
+size (float32, lengths, both directions, every gradient; on every device present), and each Function through
+finite differences (float64 ``gradcheck``, masks, backward's tables in chunks) and against the step loop at tiny
+sizes."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _randomise_ln(cell, gen):
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
 @pytest.mark.parametrize("reverse", [False, True])
-def test_fast_path_equals_loop(cfg, reverse, monkeypatch):
+def test_fast_path_equals_loop(cfg, reverse, monkeypatch, device):
     name, opts = cfg
     if reverse:  # backward's derivative tables in chunks of 7 steps (T = 50: the last chunk is partial)
         monkeypatch.setattr(rnnzoo.fused.layer_norm_lstm, "_CHUNK_BYTES", 7 * B * 4 * H * 4)
@@ -48,15 +49,16 @@ def test_fast_path_equals_loop(cfg, reverse, monkeypatch):
     assert cell.fused_kind == "rnnzoo"
     gen = torch.Generator().manual_seed(1)
     _randomise_ln(cell, gen)
-    x = torch.randn(B, T, I, generator=gen).requires_grad_()
+    cell.to(device)
+    x = torch.randn(B, T, I, generator=gen).to(device).requires_grad_()
     lengths = torch.randint(1, T + 1, (B,), generator=gen)
     lengths[0] = T
-    state0 = tree_map(lambda s: torch.randn(s.shape, generator=gen).requires_grad_(), cell.initial_state(B))
+    state0 = tree_map(lambda s: torch.randn(s.shape, generator=gen).to(device).requires_grad_(), cell.initial_state(B))
     leaves = [x, *tree_leaves(state0), *cell.parameters()]
     results = []
     for use_fused in (True, False):
         out = rnnzoo.run(cell, x, state0, lengths=lengths, reverse=reverse, use_fused=use_fused)
-        w = torch.randn(out.output.shape, generator=torch.Generator().manual_seed(2))
+        w = torch.randn(out.output.shape, generator=torch.Generator().manual_seed(2)).to(device)
         loss = (out.output * w).sum() + sum(s.pow(2).sum() for s in tree_leaves(out.state))
         results.append((out.output, out.state, torch.autograd.grad(loss, leaves)))
     (o1, s1, g1), (o2, s2, g2) = results

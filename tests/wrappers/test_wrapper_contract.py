@@ -3,6 +3,9 @@ registered cell with each regulariser (eval mode); here, what only wrappers need
 under a fixed seed in training mode (fast path == step loop, gradients, step output == output(state)),
 all the regularisers stacked at once, and ``model.cell`` stepping wrapped cells.
 The wrappers come through ``rnnzoo.create`` (each layer and direction wrapped).
+
+Every check here is a regulariser variant: it runs in ``make test`` for ``tests.conftest.REPRESENTATIVE`` and for
+the other cells under ``@pytest.mark.slow`` (``tiered``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 import rnnzoo
 from rnnzoo.core.cell import bind
 from rnnzoo.core.tree import tree_leaves, tree_map
-from tests.conftest import make_input
+from tests.conftest import make_input, tiered
 
 MODELS = [n for n in rnnzoo.list_models(kind=rnnzoo.ModelKind.CELL)
           if rnnzoo.model_info(n).input_kind in (rnnzoo.InputKind.VECTOR_SEQUENCE, rnnzoo.InputKind.IMAGE_SEQUENCE)]
@@ -47,8 +50,11 @@ def _close(a, b, atol=1e-5):
         torch.testing.assert_close(x, y, atol=atol, rtol=1e-4)
 
 
-@pytest.mark.parametrize("wrap,train", SEEDED, ids=[f"{w}-{'train' if t else 'eval'}" for w, t in SEEDED])
-@pytest.mark.parametrize("name", MODELS)
+def _seeded_id(v):
+    return f"{v[0]}-{'train' if v[1] else 'eval'}"
+
+
+@pytest.mark.parametrize("wrap,train,name", tiered(MODELS, SEEDED, plain=None, id_of=_seeded_id))
 def test_step_output_is_output_of_state(name, wrap, train):
     """y_t from step equals output(new_state) with the same prepared value (masks included). With
     ``layer_norm`` alone the LSTM and GRU use their own option, so the cell may be bare: the protocol's
@@ -63,8 +69,7 @@ def test_step_output_is_output_of_state(name, wrap, train):
     torch.testing.assert_close(bind(cell.output, 1, prepared)(new), y)
 
 
-@pytest.mark.parametrize("wrap", list(WRAPS)[:5])
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("wrap,name", tiered(MODELS, list(WRAPS)[:5], plain=None))
 def test_model_cell_steps_as_the_model_runs(name, wrap):
     """``model.cell`` (a DeepCell of the wrapped cells) stepped by hand equals the model's run."""
     model = _model(name, wrap, num_layers=2)
@@ -78,8 +83,7 @@ def test_model_cell_steps_as_the_model_runs(name, wrap):
     _close(s, state)
 
 
-@pytest.mark.parametrize("wrap,train", SEEDED, ids=[f"{w}-{'train' if t else 'eval'}" for w, t in SEEDED])
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("wrap,train,name", tiered(MODELS, SEEDED, plain=None, id_of=_seeded_id))
 def test_fast_path_equals_step_loop(name, wrap, train):
     """Outputs, final states and every gradient, bidirectional with lengths; same seed for both runs.
 
@@ -101,8 +105,7 @@ def test_fast_path_equals_step_loop(name, wrap, train):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("wrap,train", SEEDED_GRAD, ids=[f"{w}-{'train' if t else 'eval'}" for w, t in SEEDED_GRAD])
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("wrap,train,name", tiered(MODELS, SEEDED_GRAD, plain=None, id_of=_seeded_id))
 def test_gradcheck_float64(name, wrap, train):
     """Gradients through the input (gradcheck, fast mode: a random projection of the Jacobian) and every
     parameter (central differences on a few coordinates), bidirectional with lengths; the seed is reset

@@ -115,7 +115,7 @@ def train_step(module: nn.Module, x: Any) -> None:
 def baseline_case() -> Case:
     """``torch.nn.LSTM(I, H, batch_first=True)``: the denominator of every ratio."""
     return Case(BASELINE, "torch", lambda s: nn.LSTM(s.I, s.H, batch_first=True),
-                lambda s: torch.randn(s.B, s.T, s.I))
+                lambda s: torch.randn(s.B, s.T, s.I))  # cpu: bench_size moves every input to --device
 
 
 def torch_fused(module: nn.Module) -> bool:
@@ -243,7 +243,7 @@ def peer_cases(names: Iterable[str]) -> tuple[list[Case], list[str]]:
             warnings.filterwarnings("ignore", message=peer.expected)
 
         def make(s: Size, tm: bool = peer.time_major) -> Tensor:
-            return torch.randn(s.T, s.B, s.I) if tm else torch.randn(s.B, s.T, s.I)
+            return torch.randn(s.T, s.B, s.I) if tm else torch.randn(s.B, s.T, s.I)  # cpu: moved by bench_size
 
         counterpart = next((n for n in rnnzoo.list_models() if peer.row in rnnzoo.model_info(n).peers), None)
         note = f"{peer.module} {version}" + (f", counterpart of {counterpart}" if counterpart else "")

@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--widths", default=None, help="--structured: beam widths for decoding (default 1,5)")
     p.add_argument("--spatial-size", type=int, default=4,
                    help="image side for spatial models (C=I/side^2, H/side^2 channels; default 4)")
+    p.add_argument("--device", default="cpu",
+                   help="the size table's device: cpu (default), cuda or cuda:N (models and inputs moved there, "
+                        "steps timed with torch.cuda.synchronize, peak memory from torch.cuda); not with "
+                        "--scaling, --streaming, --structured or --omp-wait passive")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--no-flops", action="store_true",
                    help="skip counting each model's FLOPs per train step (GFLOP/s and the rate ratio)")
@@ -145,6 +149,22 @@ def parse_batches(text: str) -> list[int]:
     if not all(s.isdigit() and int(s) > 0 for s in items):
         raise BenchArgumentError(f"--batches: expected positive ints, comma-separated (e.g. 1,32); got {text!r}")
     return [int(s) for s in items]
+
+
+def parse_device(text: str) -> torch.device:
+    """``--device``: ``cpu``, ``cuda`` or ``cuda:N``, refused where torch has no such device."""
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise BenchArgumentError(f"--device: expected cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise BenchArgumentError(f"--device: expected cpu, cuda or cuda:N, got {text!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BenchArgumentError(f"--device: {text!r} asked for, but torch sees no CUDA device "
+                                 f"(torch {torch.__version__}, CUDA build {torch.version.cuda})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise BenchArgumentError(f"--device: {text!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def _positive(flag: str, value: int, minimum: int = 1) -> int:
@@ -182,6 +202,10 @@ def _run(argv: list[str] | None) -> int:
     spatial = _positive("--spatial-size", args.spatial_size)
     if args.scaling and args.streaming:
         raise BenchArgumentError("--streaming: cannot be combined with --scaling (one section per run)")
+    device = parse_device(args.device)
+    if device.type != "cpu" and (args.scaling or args.streaming or args.structured or args.omp_wait == "passive"):
+        raise BenchArgumentError(f"--device: {args.device!r} is for the size table only; --scaling, --streaming, "
+                                 "--structured and --omp-wait passive measure on the CPU")
     if args.sizes is not None:
         sizes = parse_sizes(args.sizes)
     elif quick:
@@ -261,7 +285,7 @@ def _run(argv: list[str] | None) -> int:
             for size in sizes:
                 rows += bench_size([baseline_case(), *cases], size, reps=reps, warmup=warmup,
                                    memory=not args.no_memory, compile_models=args.compile,
-                                   flops=not args.no_flops, log=log)
+                                   flops=not args.no_flops, log=log, device=device)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -274,6 +298,8 @@ def _run(argv: list[str] | None) -> int:
         "machine": machine_info(threads),
         "config": {"reps": reps, "warmup": warmup, "sizes": [asdict(s) for s in sizes], "quick": quick,
                    "compile": args.compile, "spatial_size": spatial, "flops": not args.no_flops,
+                   "device": str(device),
+                   **({"device_name": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}),
                    **({"scaling_size": str(sizes[0]), "lengths": lengths, "chunk": chunk} if args.scaling else {}),
                    **({"batches": batches} if args.streaming else {})},
         "notes": notes,

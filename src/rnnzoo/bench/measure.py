@@ -8,6 +8,9 @@ peak tensor memory through the profiler, and the rows of one size.
 * **Peak memory**: one extra step under ``torch.profiler.profile(profile_memory=True)``; the running sum, in
   time order, of every CPU allocator event (+bytes, -bytes) is the tensor memory the step holds at each moment;
   its maximum is the peak. Parameters and the input exist before the step and are not counted.
+* **Device** (``--device cuda``): modules and inputs are moved there after they are built (untimed); each
+  clock reading waits for the device (``torch.cuda.synchronize``), and the peak is CUDA's
+  ``max_memory_allocated`` during the step, above what was allocated before it.
 * **FLOPs**: one extra step per row under torch's FLOP counter, before the timed rounds
   (:mod:`~rnnzoo.bench.flops`: the matrix products of forward and backward); GFLOP/s = that count over the
   row's median step time, and the rate ratio = the row's GFLOP/s over the baseline's.
@@ -108,6 +111,39 @@ def peak_of_deltas(deltas: Iterable[tuple[int, int]]) -> int:
 _HOST_DEVICES = ("CPU", "MKLDNN", "IDEEP")  # the device types torch.profiler counts as CPU memory
 
 
+def peak_cuda_memory(fn: Callable[[], None], device: torch.device) -> int:
+    """Peak bytes of CUDA tensor memory ``fn()`` allocates on ``device`` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return max(torch.cuda.max_memory_allocated(device) - before, 0)
+
+
+def synced_clock(device: torch.device) -> Callable[[], float]:
+    """``time.perf_counter`` that first waits for ``device`` (CUDA kernels run asynchronously)."""
+    if device.type != "cuda":
+        return time.perf_counter
+
+    def clock() -> float:
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    return clock
+
+
+def to_device(x: Any, device: torch.device) -> Any:
+    """A case's input (a tensor, or a tuple/list/dict of them) on ``device``."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, tuple | list):
+        return type(x)(to_device(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: to_device(v, device) for k, v in x.items()}
+    return x
+
+
 def peak_memory(fn: Callable[[], None]) -> int:
     """Peak bytes of CPU tensor memory allocated while ``fn()`` runs (see the module docstring)."""
     from torch.profiler import ProfilerActivity, profile
@@ -178,13 +214,16 @@ def count_flops(modules: dict[str, nn.Module], inputs: dict[str, Any], *, log: L
 
 
 def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, memory: bool = True,
-               compile_models: bool = False, flops: bool = True, log: Log = _silent) -> list[Row]:
+               compile_models: bool = False, flops: bool = True, log: Log = _silent,
+               device: torch.device | str = "cpu") -> list[Row]:
     """Bench every case at ``size`` (the first case is the baseline); one row per case (and compiled variant).
 
     With ``compile_models`` every rnnzoo row gets a compiled variant (``name [compiled]``): its first step,
     compilation included, is timed once as ``compile_s``, then it joins the interleaved rounds. With ``flops``
-    each row's train step is counted once first (a compiled variant gets its eager model's count).
+    each row's train step is counted once first (a compiled variant gets its eager model's count). ``device``:
+    where the modules and inputs are moved before anything is measured (see the module docstring).
     """
+    device = torch.device(device)
     modules: dict[str, nn.Module] = {}
     inputs: dict[str, Any] = {}
     of: dict[str, Case] = {}
@@ -192,7 +231,8 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
     compile_s: dict[str, float] = {}
     for case in cases:
         torch.manual_seed(0)
-        modules[case.name], inputs[case.name], of[case.name] = case.build(size), case.make_input(size), case
+        modules[case.name], of[case.name] = case.build(size).to(device), case
+        inputs[case.name] = to_device(case.make_input(size), device)
         notes[case.name] = case.note
     for case in cases[1:] if compile_models else ():
         if case.source != "rnnzoo":
@@ -227,14 +267,15 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
 
     log(f"size {size}: timing {len(names)} models x {reps} reps (+{warmup} warm-up) ...")
     samples = interleaved_samples({n: step_of(n) for n in names}, reps, warmup,
-                                  prepare={n: zero_of(n) for n in names})
+                                  prepare={n: zero_of(n) for n in names}, clock=synced_clock(device))
     peaks: dict[str, int] | None = None
     if memory:
         log(f"size {size}: peak memory of one step per model ...")
         peaks = {}
         for name in names:
             modules[name].zero_grad(set_to_none=True)
-            peaks[name] = peak_memory(step_of(name))
+            peaks[name] = (peak_cuda_memory(step_of(name), device) if device.type == "cuda"
+                           else peak_memory(step_of(name)))
     return make_rows(of, size, samples, peaks, compile_s=compile_s, notes=notes, flops=counts)
 
 

@@ -143,6 +143,10 @@ def render_markdown(report: dict[str, Any], rows: Sequence[Row], scaling: Sequen
            f"- command: `{report['command']}`" + (f" (source {report['source']})" if report.get("source") else ""),
            f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} threads, "
            f"OMP_WAIT_POLICY={m['omp_wait_policy']}, Python {m['python']}",
+           *([f"- device: {report['config']['device']} ({report['config'].get('device_name', '?')}): models and "
+              "inputs there, steps timed after torch.cuda.synchronize, memory = torch.cuda.max_memory_allocated "
+              "during the step above what was allocated before it (the CPU memory wording below does not apply)"]
+             if report["config"].get("device", "cpu") != "cpu" else []),
            f"- reps: {report['config']['reps']} (+{report['config']['warmup']} warm-up), interleaved; "
            "time ratio = median over rounds of (model step / nn.LSTM step in the same round); "
            "memory = peak CPU tensor bytes of one step (torch.profiler, profile_memory=True) / nn.LSTM's",

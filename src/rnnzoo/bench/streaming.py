@@ -98,8 +98,8 @@ def bench_streaming(cases: Sequence[Case], size: Size, batches: Sequence[int], *
         s = Size(batch, size.T, size.I, size.H)
         torch.manual_seed(0)
         baseline = nn.LSTMCell(s.I, s.H).eval()
-        runs: dict[str, Callable[[], None]] = {STREAM_BASELINE: _lstm_cell_loop(baseline, torch.randn(s.T, batch,
-                                                                                                   s.I).unbind(0))}
+        steps = torch.randn(s.T, batch, s.I).unbind(0)  # cpu: --streaming measures on the CPU (no --device)
+        runs: dict[str, Callable[[], None]] = {STREAM_BASELINE: _lstm_cell_loop(baseline, steps)}
         for case in cases:
             torch.manual_seed(0)
             model = case.build(s).eval()

@@ -299,6 +299,7 @@ class DMN(StructuredModel):
                                  generator=generator, device=self.device)
 
 
+# cpu: example data drawn from a seeded CPU generator (the same draw on every device)
 def random_babi_input(batch_size: int, vocab_size: int, *, facts: int, words: int,
                       generator: torch.Generator | None = None, device: torch.device | None = None) -> BabiInput:
     """A random :class:`~rnnzoo.data.babi.BabiInput`: 1..``facts`` facts of 1..``words`` words each."""

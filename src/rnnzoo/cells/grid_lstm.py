@@ -318,6 +318,7 @@ class GridLSTM(StructuredModel):
             return logits
         return logits * grid_mask(sizes, t.shape[1:-1]).unsqueeze(-1).to(logits.dtype)
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         """Random inputs on a grid of extents 3, 4, ... per data axis, each example with random sizes (n >= 1)."""
         n = self.data_dims

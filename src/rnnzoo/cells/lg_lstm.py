@@ -260,6 +260,7 @@ class LGLSTM(StructuredModel):
         mask = bin_masks(sizes, tuple(image.shape[1:3]), 1)[:, 0]
         return self.classifier(final.h[..., DEPTH, :]) * mask[..., None].to(image.dtype)
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GridInput:
         """Random 5 x 6 images; the first example full size, the others of random sizes (3..5 rows, 3..6 columns)."""
         image = torch.randn(batch_size, 5, 6, self.input_size, generator=generator)

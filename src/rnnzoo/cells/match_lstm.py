@@ -100,6 +100,7 @@ def check_pair(x: Any, vocab_size: int) -> SentencePair:
     return x
 
 
+# cpu: example data drawn from a seeded CPU generator (the same draw on every device)
 def random_pair(batch_size: int, vocab_size: int, premise_len: int, hypothesis_len: int, device: torch.device,
                 generator: torch.Generator | None) -> SentencePair:
     """A random :class:`SentencePair` with lengths in ``[1, max]`` and padding id 0 past each length."""

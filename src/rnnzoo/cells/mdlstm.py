@@ -108,6 +108,7 @@ def check_grid(x: Any, ndim: int, channels: int) -> GridInput:
     return x
 
 
+# cpu: example data drawn from a seeded CPU generator (the same draw on every device)
 def random_grid(batch_size: int, shape: tuple[int, ...], channels: int, device: torch.device, dtype: torch.dtype,
                 generator: torch.Generator | None) -> GridInput:
     """A random :class:`GridInput`: sizes uniform in ``[1, S_k]`` with example 0 full, zeros outside the sizes."""

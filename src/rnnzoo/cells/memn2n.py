@@ -252,6 +252,7 @@ class MemN2N(StructuredModel):
             return final.u @ self.hops.embed[-1].T  # W^T = C^K = E_K
         return self.W(final.u)
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> BabiInput:
         """Random stories of 1..M facts of 1..L words (ids 1..V-1) and questions, on the model's device."""
         g = generator

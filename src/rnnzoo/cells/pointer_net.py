@@ -311,6 +311,7 @@ class PointerNet(StructuredModel):
 
     # ------------------------------------------------------------------ protocol
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> PointerInput:
         n, b = self.EXAMPLE_POINTS, positive_int("batch_size", batch_size)
         g = generator

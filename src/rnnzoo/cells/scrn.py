@@ -88,8 +88,8 @@ class SCRNCell(Cell):
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         # checkpoints from rnnzoo 0.1.0 hold the fixed alpha as a float32 buffer; it is now a constant
         stale = state_dict.pop(prefix + "alpha_value", None)
-        if stale is not None and not torch.isclose(stale.double(), torch.tensor(self.alpha_init, dtype=torch.float64),
-                                                    atol=1e-6):
+        if stale is not None and not torch.isclose(
+                stale.double(), torch.tensor(self.alpha_init, dtype=torch.float64, device=stale.device), atol=1e-6):
             raise ValueError(f"alpha: the checkpoint's alpha {float(stale)} differs from this cell's {self.alpha_init}")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

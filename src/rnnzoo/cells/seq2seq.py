@@ -201,6 +201,7 @@ class Seq2Seq(StructuredModel):
         return beam_search(step, (state, prepared), batch_size=b, width=width, max_steps=steps, start=self.start,
                            end=self.end, pad=self.pad, length_penalty=length_penalty)
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> Seq2SeqInput:
         g = generator
         s, t = 6, 5

@@ -322,6 +322,7 @@ class StackLSTM(StructuredModel):
         return {"operations": int((x.actions != NOOP).sum()), "steps": x.actions.shape[1]}
 
 
+# cpu: example data drawn from a seeded CPU generator (the same draw on every device)
 def random_operations(batch_size: int, steps: int, input_size: int, *, generator: torch.Generator | None = None,
                       device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                       push_prob: float = 0.6, padding: bool = True) -> StackInput:

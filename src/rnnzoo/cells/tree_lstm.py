@@ -230,6 +230,7 @@ class _TreeModel(StructuredModel):
         nodes = nn.functional.pad(nodes, (0, 0, 0, width - used))
         return TreeOutput(self.classifier(self.dropout(root)), nodes, root)
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> TreeBatch:
         """``batch_size`` random trees of 1-5 leaves (at most ``arity`` children a node, else 3), width 9 nodes."""
         gen = generator if generator is not None else torch.Generator().manual_seed(0)

@@ -159,14 +159,15 @@ class LatencyControlled(Bidirectional):
         if mask_bt is not None:
             valid = mask_bt[:, flat].reshape(batch, k, width) & inside
             run_mask = valid.reshape(batch * k, width)
-        else:
+        else:  # window counts from the lengths, which the runner keeps on the CPU (moved below)
+            # cpu: lengths
             ends = torch.full((batch,), steps, dtype=torch.int64) if lengths is None else lengths.to("cpu")
-            starts = torch.arange(k, dtype=torch.int64) * self.chunk
+            starts = torch.arange(k, dtype=torch.int64) * self.chunk  # cpu: beside the lengths
             counts = (ends.unsqueeze(1) - starts.unsqueeze(0)).clamp(0, width)  # (B, K) valid frames per window
             if not bool((counts == width).all()):
                 # a window past a sequence's end runs one frame (the runner needs >= 1); masked out below
                 run_lengths = counts.clamp(min=1).reshape(-1)
-            valid = inside.unsqueeze(0) & (torch.arange(width).unsqueeze(0).unsqueeze(0)
+            valid = inside.unsqueeze(0) & (torch.arange(width).unsqueeze(0).unsqueeze(0)  # cpu: beside counts
                                            < counts.unsqueeze(2)).to(device)
         out = run(self.backward_layer.cell, xw, lengths=run_lengths, mask=run_mask, reverse=True,
                   return_states=return_states, use_fused=use_fused, randomness=randomness)

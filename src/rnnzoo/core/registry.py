@@ -42,6 +42,7 @@ class InputKind(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example(self, batch: int, steps: int, size: int, *, spatial: tuple[int, int] = (4, 4),
                 dtype: torch.dtype | None = None, generator: torch.Generator | None = None) -> Any:
         """A random batch-first input of this kind with ``size`` features (channels): what the

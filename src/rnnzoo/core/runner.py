@@ -72,7 +72,7 @@ def as_lengths(lengths: Any, batch: int, steps: int) -> Tensor:
     elif isinstance(lengths, Sequence):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in lengths):
             raise TypeError(f"lengths: expected a sequence of ints, got {list(lengths)!r}")
-        lens = torch.tensor(list(lengths), dtype=torch.int64)
+        lens = torch.tensor(list(lengths), dtype=torch.int64)  # cpu: lengths, as pack_padded_sequence takes them
     else:
         raise TypeError(f"lengths: expected a 1-D integer tensor or a list of ints, got {type(lengths).__name__}")
     if lens.dim() != 1 or lens.shape[0] != batch:

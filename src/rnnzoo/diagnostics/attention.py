@@ -85,7 +85,7 @@ def plot_split(model: nn.Module, task: Any, split: str, count: int, folder: str 
 
     data = task.split(split)
     if isinstance(task, StructuredTask):
-        part = task.select(data, torch.arange(min(count, task.size(data))))
+        part = task.select(data, torch.arange(min(count, task.size(data))))  # cpu: indexes the task's CPU data
         maps = attention_maps(model, lambda: model(part.x), examples=count)
     else:
         x = data.x[:count]

@@ -116,8 +116,9 @@ def saturation(values: Tensor, kind: str, *, low: float = 0.1, high: float = 0.9
     else:
         lo_f = float((v < lo_t).sum()) / m if lo_t is not None else None
     hi_f = float((v > hi_t).sum()) / m if hi_t is not None else None
+    # cpu: v was copied to the CPU above; the histogram is a CPU report
     counts = torch.histc(v, bins=bins, min=rng[0], max=rng[1]) if v.numel() else torch.zeros(bins, dtype=torch.float64)
-    edges = torch.linspace(rng[0], rng[1], bins + 1, dtype=torch.float64)
+    edges = torch.linspace(rng[0], rng[1], bins + 1, dtype=torch.float64)  # cpu: a CPU report, beside counts
     return GateSaturation(layer, gate, kind, lo_t, hi_t, lo_f, hi_f, nonfinite, n, counts.to(torch.float64), edges)
 
 

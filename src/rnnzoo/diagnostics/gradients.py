@@ -52,6 +52,7 @@ class RandomProjectionLoss:
     def direction(self, size: int) -> Tensor:
         """The unit vector ``r`` ``(size,)`` (float64, CPU)."""
         if size not in self._r:
+            # cpu: a seeded CPU draw (the same r on every device), moved in __call__
             r = torch.randn(size, generator=torch.Generator().manual_seed(self.seed), dtype=torch.float64)
             self._r[size] = r / r.norm()
         return self._r[size]
@@ -247,7 +248,7 @@ def gradient_lag(
 def _batch_mean(norm: Tensor, mask: Tensor, count: Tensor) -> Tensor:
     """``norm`` ``(T, T, B)`` -> ``(T, T)``: mean over the examples valid at the loss step (NaN kept)."""
     keep = mask.unsqueeze(1).bool()  # (T, 1, B)
-    return torch.where(keep, norm, torch.zeros((), dtype=norm.dtype)).sum(2) / count
+    return torch.where(keep, norm, torch.zeros((), dtype=norm.dtype, device=norm.device)).sum(2) / count
 
 
 def _all_gradients(losses: Tensor, inputs: list[Tensor], batched: bool, max_bytes: int

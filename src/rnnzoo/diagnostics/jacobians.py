@@ -111,6 +111,7 @@ def default_lags(steps: int, count: int = 16) -> list[int]:
     """About ``count`` lags from 1 to ``steps - 1``, spaced evenly on a log scale."""
     if steps < 2:
         return []
+    # cpu: a list of Python ints, computed on the host
     grid = torch.logspace(0, torch.log10(torch.tensor(float(steps - 1))), count)
     return sorted({int(round(float(v))) for v in grid} | {1, steps - 1})
 
@@ -241,7 +242,7 @@ def _jacobian_lag(stack: Any, x: Tensor, *, layer: int, t: int | Sequence[int] |
         for tt, kk in pair_list:
             by_t.setdefault(tt, set()).add(kk)
         for tt, ks in by_t.items():
-            prod = torch.eye(dim, dtype=torch.float64).expand(jac.shape[0], dim, dim)
+            prod = torch.eye(dim, dtype=torch.float64, device=jac.device).expand(jac.shape[0], dim, dim)
             for kk in range(tt - 1, min(ks) - 1, -1):
                 prod = prod @ jac[:, kk + 1]  # ds_t/ds_k = ds_t/ds_(k+1) . ds_(k+1)/ds_k
                 if kk in ks:
@@ -258,7 +259,7 @@ def _jacobian_lag(stack: Any, x: Tensor, *, layer: int, t: int | Sequence[int] |
             iterations.append(used)
     per_ex = torch.stack([norms[p] for p in pair_list]).detach().cpu()  # (n, E)
     sv = torch.stack([svals[p] for p in pair_list]).detach().cpu()  # (n, E, k)
-    return JacobianLag(
+    return JacobianLag(  # cpu: the report's arrays are CPU tensors (per_ex and sv moved above)
         t=torch.tensor([p[0] for p in pair_list]), k=torch.tensor([p[1] for p in pair_list]),
         lag=torch.tensor([p[0] - p[1] for p in pair_list]), norm=per_ex.mean(1), norm_per_example=per_ex,
         singular_values=sv.mean(1), dim=dim, examples=int(x.shape[0]), layer=layer, method=method,
@@ -269,7 +270,7 @@ def _jacobian_lag(stack: Any, x: Tensor, *, layer: int, t: int | Sequence[int] |
 def _svdvals(m: Tensor) -> Tensor:
     """svdvals with non-finite matrices giving NaN rows instead of an error."""
     ok = torch.isfinite(m).flatten(1).all(1)
-    out = torch.full(m.shape[:1] + (min(m.shape[1:]),), float("nan"), dtype=m.dtype)
+    out = torch.full(m.shape[:1] + (min(m.shape[1:]),), float("nan"), dtype=m.dtype, device=m.device)
     if bool(ok.any()):
         out[ok] = torch.linalg.svdvals(m[ok])
     return out
@@ -298,7 +299,7 @@ def _power_pair(cell: Cell, u: Tensor, s_k: Any, top_k: int, iters: int, tol: fl
         (jt,) = torch.autograd.grad(out, s, w, create_graph=True)  # J^T w, linear in w
 
     def to_rows(v: Tensor) -> Tensor:  # (E, D, k) -> (k*E, D)
-        return v.permute(2, 0, 1).reshape(top_k * n, dim).to(s.dtype)
+        return v.permute(2, 0, 1).reshape(top_k * n, dim).to(device=s.device, dtype=s.dtype)
 
     def from_rows(r: Tensor) -> Tensor:  # (k*E, D) -> (E, D, k)
         return r.reshape(top_k, n, dim).permute(1, 2, 0).to(torch.float64)
@@ -309,7 +310,8 @@ def _power_pair(cell: Cell, u: Tensor, s_k: Any, top_k: int, iters: int, tol: fl
     def rmatvec(wv: Tensor) -> Tensor:  # J^T w
         return from_rows(torch.autograd.grad(out, s, to_rows(wv), retain_graph=True)[0])
 
-    v0 = torch.randn(n, dim, top_k, generator=gen, dtype=torch.float64)
+    # cpu: the start vectors come from the seeded CPU generator (the same start on every device), then move
+    v0 = torch.randn(n, dim, top_k, generator=gen, dtype=torch.float64).to(s.device)
     return power_iteration(matvec, rmatvec, v0, iters=iters, tol=tol)
 
 

@@ -75,14 +75,14 @@ def analyse_matrix(matrix: Tensor, gamma: float, *, layer: int = 0, block: str =
     w = matrix.detach().to("cpu", torch.float64)
     if not bool(torch.isfinite(w).all()):
         nan = float("nan")
-        sv = torch.full((min(w.shape),), nan, dtype=torch.float64)
+        sv = torch.full((min(w.shape),), nan, dtype=torch.float64)  # cpu: w was copied to the CPU above
         return WeightReport(layer, block, activation, gamma, sv, nan, None, "nonfinite",
                             "the matrix has NaN or infinite entries")
     sv = torch.linalg.svdvals(w)
     lam = float(sv[0]) if sv.numel() else 0.0
     rho = float(torch.linalg.eigvals(w).abs().max()) if w.shape[0] == w.shape[1] and w.numel() else None
     bound = 1.0 / gamma
-    if torch.isclose(torch.tensor(lam), torch.tensor(bound), rtol=1e-9, atol=0.0):
+    if torch.isclose(torch.tensor(lam), torch.tensor(bound), rtol=1e-9, atol=0.0):  # cpu: two Python floats
         condition, statement = "boundary", BOUNDARY
     elif lam < bound:
         condition, statement = "vanishing", VANISHING

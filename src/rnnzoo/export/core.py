@@ -122,7 +122,7 @@ def _check_inputs(x: Any, lengths: Any) -> tuple[Tensor, Tensor | None]:
         raise TypeError(f"example: expected a floating-point tensor (B, T, *F), got {got}")
     if lengths is None:
         return x, None
-    lens = torch.as_tensor(lengths)
+    lens = torch.as_tensor(lengths)  # cpu: lengths (a list here), as pack_padded_sequence takes them
     if lens.dtype not in (torch.int32, torch.int64) or tuple(lens.shape) != (x.shape[0],):
         raise TypeError(f"lengths: expected integers of shape ({x.shape[0]},), got dtype {lens.dtype} shape "
                         f"{tuple(lens.shape)}")

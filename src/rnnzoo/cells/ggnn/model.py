@@ -144,6 +144,7 @@ class _GraphModel(StructuredModel):
         """The graphs ``index`` of the batch, renumbered (:func:`~rnnzoo.cells.ggnn.graph.select_graphs`)."""
         return select_graphs(x, index)
 
+    # cpu: example data drawn from a seeded CPU generator (the same draw on every device)
     def example_input(self, batch_size: int, *, generator: torch.Generator | None = None) -> GraphBatch:
         """``batch_size`` random graphs of 2-6 nodes with random typed edges (``node_table`` width 6)."""
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
