@@ -111,5 +111,5 @@ register("atr", paper=Paper("Zhang, Xiong, Su, Lin & Zhang", 2018,
                              "networks", "1810.12546"),
          seed_equations="none (not in the seeds)",
          description="Two weight matrices; input and forget gates from the sum and difference of their products",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.ATR",))(ATRCell)

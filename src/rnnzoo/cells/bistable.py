@@ -188,9 +188,9 @@ _PAPER = Paper("Vecoven, Ernst & Drion", 2021, "A bio-inspired bistable recurren
                "2006.05252")
 register("br", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="Bistable recurrent cell: per-unit feedback a_t in (0, 2) lets each unit latch a state",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.ELEMENTWISE, peers=("torchrecurrent.BR",)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.ELEMENTWISE, peers=("torchrecurrent.BR",)
          )(BRCell)
 register("nbr", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="Neuromodulated bistable recurrent cell: BRC with its gates' feedback read through matrices",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.NBR",)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.NBR",)
          )(NBRCell)

@@ -101,4 +101,4 @@ class CFNCell(PointwiseCell):
 register("cfn", paper=Paper("Laurent & von Brecht", 2017, "A recurrent neural network without chaos", "1612.06212"),
          seed_equations="none (not in the seeds)",
          description="Chaos-free network: gated tanh(h) decay plus a gated tanh(W x); no matrix inside the tanh",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.CFN",))(CFNCell)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.CFN",))(CFNCell)

@@ -132,10 +132,11 @@ class IntersectionRNNCell(PointwiseCell):
         return IntersectionState(h, y)
 
     def fused(self, steps: Steps, state: IntersectionState) -> tuple[Tensor, IntersectionState] | None:
-        """The time path ``h`` through the generic Function (one state field, two recurrent blocks), then the
+        """The time path ``h`` (one state field, two recurrent blocks) in the autograd loop every PointwiseCell takes by
+        default (:attr:`~rnnzoo.core.pointwise.PointwiseCell.use_function`), then the
         output ``y_t`` of every step at once from ``h_{t-1}`` (two products over all steps): ``y`` feeds no step, so
         it need not ride in the recurrence. Masked steps keep ``h`` (and ``y``) and output zero, as the loop."""
-        from rnnzoo.fused.pointwise import pointwise_recurrence
+        from rnnzoo.fused.loop import autograd_loop
 
         u, mask = steps.u, steps.mask
         if not isinstance(u, Tensor):
@@ -143,7 +144,7 @@ class IntersectionRNNCell(PointwiseCell):
         H = self.hidden_size
         T, B = u.shape[0], u.shape[1]
         uy, uh, ugy, ugh, carry = u.split(H, -1)
-        out_h, final = pointwise_recurrence(_TimePath(self), torch.cat([uh, ugh], -1), _HState(state.h), mask)
+        out_h, final = autograd_loop(_TimePath(self).step, torch.cat([uh, ugh], -1), _HState(state.h), mask)
         if mask is None:
             h_prev = torch.cat([state.h.unsqueeze(0), out_h[:-1]])
             last = None
@@ -177,5 +178,5 @@ register("intersection_rnn", paper=Paper("Collins, Sohl-Dickstein & Sussillo", 2
                                          "Capacity and trainability in recurrent neural networks", "1611.09913"),
          seed_equations="none (not in the seeds)",
          description="Intersection RNN: a gated highway output (depth) beside a gated tanh state (time)",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.IntersectionRNN",))(IntersectionRNNCell)

@@ -134,5 +134,5 @@ register("janet", paper=Paper("van der Westhuizen & Lasenby", 2018, "The unreaso
                                "1804.04849"),
          seed_equations="none (not in the seeds); the paper's sec. 3 on 001 eqs (16)-(20) without i and o gates",
          description="Forget-gate-only LSTM: input gate 1 - sigmoid(s - beta) tied to the forget gate, h = c",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.JANET",))(JANETCell)

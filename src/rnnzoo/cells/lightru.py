@@ -106,5 +106,5 @@ register("lightru", paper=Paper("Ye, Zhang, Liu, Li, Chang & Zheng", 2024,
                                 "modeling long-range dependency"),
          seed_equations="none (not in the seeds)",
          description="Light recurrent unit: one forget gate blending h with an input-only tanh candidate",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LightRU",)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LightRU",)
          )(LightRUCell)

@@ -125,5 +125,5 @@ register("ligru", paper=Paper("Ravanelli, Brakel, Omologo & Bengio", 2018,
                               "Light gated recurrent units for speech recognition", "1803.10225"),
          seed_equations="none (not in the seeds)",
          description="Light GRU: no reset gate, ReLU candidate, batch-normalised input products (option)",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LiGRU",)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LiGRU",)
          )(LiGRUCell)

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import step_loop
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args, positive_int
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import step_loop
 
 
 class MCLSTMState(NamedTuple):
@@ -57,7 +57,7 @@ class MCLSTMCell(Cell):
 
     Shapes: x_t (B, M + L); state ``MCLSTMState(h (B, K), c (B, K))``; output h (B, K).
 
-    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.fused.loop`; no fused
     Function): the normalisation by ``||c||_1`` and the softmaxes mix the units, and the
     redistribution is a matrix per example.
 
@@ -142,7 +142,7 @@ class MCLSTMCell(Cell):
         return h, MCLSTMState(h, (1 - o) * mtot)
 
     fused_kind = "autograd"
-    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    """The runner's fast path: :func:`~rnnzoo.fused.loop.step_loop`, this cell's ``step`` in one loop of plain
     autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:

@@ -109,5 +109,5 @@ register("minimal_rnn", paper=Paper("Chen", 2017, "MinimalRNN: toward more inter
                                                   "neural networks", "1711.06788"),
          seed_equations="none (not in the seeds)",
          description="Input encoded once to the latent space; one update gate blends it with h_{t-1}",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.MinimalRNN",))(MinimalRNNCell)

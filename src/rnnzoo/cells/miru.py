@@ -16,13 +16,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import step_loop
 from rnnzoo.core.blocks import RecurrentBlock
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import step_loop
 from rnnzoo.fused.miru import miru2_recurrence
 
 
@@ -86,7 +86,7 @@ class MiRU1Cell(Cell, _MiRU):
 
     Shapes: x_t (B, I); state ``MiRUState(h (B, H))``; output (B, H).
 
-    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.fused.loop`; no fused
     Function): ``U_h`` multiplies ``r_t * h_{t-1}``, a second recurrent product after a
     gate, which :class:`~rnnzoo.core.pointwise.PointwiseCell` does not cover.
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
@@ -131,7 +131,7 @@ class MiRU1Cell(Cell, _MiRU):
         return self._step(u_t, state, self._weights())
 
     fused_kind = "autograd"
-    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    """The runner's fast path: :func:`~rnnzoo.fused.loop.step_loop`, this cell's ``step`` in one loop of plain
     autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
@@ -169,6 +169,8 @@ class MiRU2Cell(PointwiseCell, _MiRU):
     Deviations: one bias (torchrecurrent adds a second, redundant one); lambda and beta are fixed hyperparameters
     (see :class:`MiRU1Cell`).
     """
+
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.miru), not PointwiseCell's default loop
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, update_coefficient: float = 0.5,
                  reset_coefficient: float = 0.5) -> None:

@@ -11,12 +11,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import autograd_loop
 from rnnzoo.core.blocks import RecurrentBlock
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import boolean, check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import autograd_loop
 
 
 class MultiplicativeLSTMState(NamedTuple):
@@ -49,7 +49,7 @@ class MultiplicativeLSTMCell(Cell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter.
 
-    Fast path: a loop of plain autograd operations (:func:`rnnzoo.cells._step_loop.autograd_loop`): the gates'
+    Fast path: a loop of plain autograd operations (:func:`rnnzoo.fused.loop.autograd_loop`): the gates'
     product ``W_*m m_t`` comes after the elementwise product with the input, a second recurrent product per step,
     so there is no PointwiseCell form.
 

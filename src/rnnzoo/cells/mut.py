@@ -9,12 +9,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import autograd_loop
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import autograd_loop
 
 
 class MUTState(NamedTuple):
@@ -41,7 +41,7 @@ class _MUT(Cell):
     """What the three mutations share: ``z``, ``r`` and the candidate ``tanh(W_hh (r * h) + ...)``; the update
     ``h_t = cand * z + h_{t-1} * (1 - z)``. ``W_hh`` multiplies ``r * h``, a second recurrent product after a gate,
     so there is no :class:`~rnnzoo.core.pointwise.PointwiseCell` form: the fast path is a loop of plain autograd
-    operations (:func:`rnnzoo.cells._step_loop.autograd_loop`)."""
+    operations (:func:`rnnzoo.fused.loop.autograd_loop`)."""
 
     identity_slot: int | None = None  # which of (z, r, h) reads x_t through the identity in the paper
     gate_rows: int = 2  # rows of H in weight_hg: the gates that read the state through a matrix

@@ -9,13 +9,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import autograd_loop
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
 from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import autograd_loop
 
 NAS_BLOCKS = 8
 """The eight leaves of the searched tree: each combines ``x_t`` and ``h_{t-1}`` (their projections)."""

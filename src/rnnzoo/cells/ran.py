@@ -113,4 +113,4 @@ class RANCell(PointwiseCell):
 register("ran", paper=Paper("Lee, Levy & Zettlemoyer", 2017, "Recurrent additive networks", "1705.07393"),
          seed_equations="none (not in the seeds)",
          description="Recurrent additive network: gated sums of linear input projections, h = tanh(c)",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.RAN",))(RANCell)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.RAN",))(RANCell)

@@ -9,13 +9,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import autograd_loop
 from rnnzoo.cells.mut import identity_choice
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import autograd_loop
 
 
 class ResLSTMState(NamedTuple):
@@ -52,7 +52,7 @@ class ResLSTMCell(Cell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (peepholes included).
 
-    Fast path: a loop of plain autograd operations (:func:`rnnzoo.cells._step_loop.autograd_loop`): ``W_p``
+    Fast path: a loop of plain autograd operations (:func:`rnnzoo.fused.loop.autograd_loop`): ``W_p``
     multiplies ``tanh(c_t)`` after the update, a second product per step, so there is no PointwiseCell form.
 
     Deviations: none with equal sizes. torchrecurrent's ``ResLSTM`` always learns ``W_h`` (the paper's identity

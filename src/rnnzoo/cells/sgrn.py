@@ -112,5 +112,5 @@ register("sgrn", paper=Paper("Zu & Wei", 2021, "A simple gated recurrent network
                                                "disturbances (IET Gener. Transm. Distrib., doi:10.1049/gtd2.12056)"),
          seed_equations="none (not in the seeds)",
          description="One forget gate and its complement blend the input projection with h_{t-1}, then tanh",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.SGRN",))(SGRNCell)

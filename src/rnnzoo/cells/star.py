@@ -99,5 +99,5 @@ register("star", paper=Paper("Turkoglu, D'Aronco, Wegner & Schindler", 2021,
                              "Gating revisited: deep multi-layer RNNs that can be trained", "1911.11033"),
          seed_equations="none (not in the seeds)",
          description="STAckable Recurrent unit: one gate blending h and tanh(W x) under a tanh, for deep stacks",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.STAR",)
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.STAR",)
          )(STARCell)

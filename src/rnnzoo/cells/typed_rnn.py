@@ -73,6 +73,7 @@ class TLSTMState(NamedTuple):
 
 
 class _Typed(PointwiseCell):
+    fused_kind = "rnnzoo"  # its own fast path: the gates of every step at once, then one diagonal linear recurrence
     """What the three cells share: the learnware's weights, ``project``, the state spec and the initialisation."""
 
     blocks: int = 3

@@ -108,5 +108,5 @@ register("ugrnn", paper=Paper("Collins, Sohl-Dickstein & Sussillo", 2017,
                                "Capacity and trainability in recurrent neural networks", "1611.09913"),
          seed_equations="none (not in the seeds)",
          description="Vanilla-RNN candidate interpolated with h_{t-1} by one update gate",
-         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.UGRNN",))(UGRNNCell)

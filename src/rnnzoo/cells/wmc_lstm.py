@@ -10,12 +10,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnzoo.cells._step_loop import step_loop
 from rnnzoo.core.blocks import RecurrentBlock
 from rnnzoo.core.cell import Cell, Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.loop import step_loop
 
 
 class WMCLSTMState(NamedTuple):
@@ -43,7 +43,7 @@ class WMCLSTMCell(Cell):
 
     Shapes: x_t (B, I); state ``WMCLSTMState(h (B, H), c (B, H))``; output h (B, H).
 
-    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.cells._step_loop`; no fused
+    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.fused.loop`; no fused
     Function): ``V_o c_t`` is a second recurrent product after the cell update.
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's).
 
@@ -111,7 +111,7 @@ class WMCLSTMCell(Cell):
         return self._step(u_t, state, self._weights())
 
     fused_kind = "autograd"
-    """The runner's fast path: :func:`~rnnzoo.cells._step_loop.step_loop`, this cell's ``step`` in one loop of plain
+    """The runner's fast path: :func:`~rnnzoo.fused.loop.step_loop`, this cell's ``step`` in one loop of plain
     autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:

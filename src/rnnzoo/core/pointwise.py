@@ -11,8 +11,9 @@ reset-before GRU's ``U_h (f_t * h_{t-1})``), appended to ``r_t``::
 
     r_t = [r1_t, gated_input(u_t, r1_t, state) @ second_weight().T] A cell that says so by subclassing
 :class:`PointwiseCell` and implementing ``project``, ``recurrent_weight`` and ``pointwise`` gets ``step`` (the
-reference loop) and ``fused`` (:func:`rnnzoo.fused.pointwise.pointwise_recurrence`: the whole sequence in one
-autograd Function, no graph per step, its backward derived from ``pointwise`` itself) without writing either.
+reference loop) and ``fused`` without writing either: by default its step looped in plain autograd operations without
+the runner's per-step work, or (``use_function = True``) :func:`rnnzoo.fused.pointwise.pointwise_recurrence`, the whole
+sequence in one autograd Function, no graph per step, its backward derived from ``pointwise`` itself.
 
 The contract ``pointwise`` keeps (the fast path's backward relies on it; ``tests/fused/test_pointwise.py`` checks it
 for every registered PointwiseCell): every state field is ``(B, H)`` (one ``hidden_size``), ``r_t`` is ``(B, G*H)``
@@ -51,8 +52,21 @@ class PointwiseCell(Cell):
 
     recurrent_fields: tuple[str, ...] = ("h",)
     output_field: str = "h"
-    fused_kind = "rnnzoo"
     hidden_size: int
+    use_function: bool = False
+    """Which whole-sequence path ``fused`` takes: False (default), the cell's own step looped in plain autograd
+    operations (:func:`rnnzoo.fused.loop.autograd_loop`, ``fused_kind`` "autograd"); True, the generic Function
+    (:func:`rnnzoo.fused.pointwise.pointwise_recurrence`, "rnnzoo"). Measured on this project's CPUs (one thread,
+    forward + backward, medians of 5 interleaved, load ~15): the Function took 1.27-1.45x the loop's time for JANET
+    and CFN at (B, T, I, H) = (32, 100, 64, 128) and (64, 100, 256, 256), and 0.98x / 1.49x for UGRNN with its
+    closed-form derivatives (`benchmarks/pointwise_path.py`). Its backward differentiates the
+    update over all steps several times (the tables, then the parameters), about three times the elementwise work of
+    autograd's own backward, which a CPU pays in memory traffic; a device where the per-step kernel launches
+    dominate is where the Function should win (not measured: no GPU). A cell sets True where it measured faster."""
+
+    @property
+    def fused_kind(self) -> str:  # type: ignore[override]
+        return "rnnzoo" if self.use_function else "autograd"
 
     def recurrent_weight(self) -> Tensor | None:
         """The ``(R, K)`` recurrent matrix (``r_t = concat(recurrent_fields) @ W.T``), or None."""
@@ -105,9 +119,14 @@ class PointwiseCell(Cell):
         return self.output(new), new
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
-        """The whole sequence through :func:`rnnzoo.fused.pointwise.pointwise_recurrence` (time-major ``u``)."""
-        from rnnzoo.fused.pointwise import pointwise_recurrence
-
+        """The whole sequence (time-major ``u``): the step in an autograd loop, or the generic Function
+        (:attr:`use_function`)."""
         if not isinstance(steps.u, Tensor):
             return None
-        return pointwise_recurrence(self, steps.u, state, steps.mask)
+        if self.use_function:
+            from rnnzoo.fused.pointwise import pointwise_recurrence
+
+            return pointwise_recurrence(self, steps.u, state, steps.mask)
+        from rnnzoo.fused.loop import autograd_loop
+
+        return autograd_loop(self.step, steps.u, state, steps.mask)
