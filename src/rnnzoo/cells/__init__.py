@@ -1,11 +1,14 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.antisymmetric import AntisymmetricRNNCell, AntisymmetricState, GatedAntisymmetricRNNCell  # noqa: F401 (issue 15: __all__ merged by the lead)
 from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
+from rnnzoo.cells.cornn import CoRNNCell, CoRNNState  # noqa: F401 (issue 15: __all__ merged by the lead)
 from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
+from rnnzoo.cells.fastrnn import FastGRNNCell, FastRNNCell, FastRNNState  # noqa: F401 (issue 15: __all__ merged by the lead)
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
 from rnnzoo.cells.ft_lstm import FTLSTMCell
 from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
@@ -13,6 +16,7 @@ from rnnzoo.cells.grid_lstm import GridLSTM, GridLSTMCell, GridState
 from rnnzoo.cells.gru import GRUCell, GRUState
 from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
+from rnnzoo.cells.lem import LEMCell, LEMState  # noqa: F401 (issue 15: __all__ merged by the lead)
 from rnnzoo.cells.lg_lstm import LGLSTM, LGCell
 from rnnzoo.cells.lstm import LSTMCell, LSTMState
 from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, SentencePair
@@ -34,6 +38,7 @@ from rnnzoo.cells.sru import SRUCell, SRUState
 from rnnzoo.cells.sru_pp import SRUppCell, SRUppState
 from rnnzoo.cells.stack_lstm import StackCell, StackInput, StackLSTM, StackState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
+from rnnzoo.cells.unicornn import UnICORNNCell, UnICORNNState  # noqa: F401 (issue 15: __all__ merged by the lead)
 
 __all__ = [
     "AttentionDecoderCell", "AttentionDecoderState", "CNNBiLSTM", "ChildSumTreeLSTMCell", "ConvLSTMCell",
