@@ -31,6 +31,8 @@ checks the unit-locality the tables rely on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -67,12 +69,33 @@ def _tables(new: tuple[Tensor, ...], r: Tensor | None, prev: tuple[Tensor, ...],
     return jr, js
 
 
+@contextmanager
+def _parameters_as(cell: Any, named: Sequence[tuple[str, Tensor]]) -> Iterator[None]:
+    """Within the block, ``cell``'s parameters named in ``named`` read as the given tensors: what they read as when
+    the forward ran. A wrapper (weight drop) swaps masked tensors in for the length of the forward call only; the
+    backward re-runs ``pointwise``, which must see the same tensors (and their graph back to the parameters)."""
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for name, value in named:
+            path, _, leaf = name.rpartition(".")
+            owner = cell.get_submodule(path) if path else cell
+            current = owner._parameters.get(leaf)
+            if current is not value:
+                saved.append((owner, leaf, current))
+                owner._parameters[leaf] = value
+        yield
+    finally:
+        for owner, leaf, current in reversed(saved):
+            owner._parameters[leaf] = current
+
+
 class PointwiseFunction(torch.autograd.Function):
-    """``(cell, make, mask, n_state, u, W, *state0, *params) -> (out, *s_T)``; see the module."""
+    """``(cell, make, mask, n_state, names, u, W, *state0, *params) -> (out, *s_T)``; see the module. ``names``: the
+    parameters' names in ``cell`` (the backward re-runs ``pointwise`` with ``params`` in their places)."""
 
     @staticmethod
-    def forward(ctx: Any, cell: Any, make: Any, mask: Tensor | None, n_state: int, u: Tensor, W: Tensor | None,
-                *rest: Tensor) -> tuple[Tensor, ...]:
+    def forward(ctx: Any, cell: Any, make: Any, mask: Tensor | None, n_state: int, names: tuple[str, ...], u: Tensor,
+                W: Tensor | None, *rest: Tensor) -> tuple[Tensor, ...]:
         state0, params = rest[:n_state], rest[n_state:]
         fields = make._fields
         out_index = fields.index(cell.output_field)
@@ -102,6 +125,7 @@ class PointwiseFunction(torch.autograd.Function):
         stacked = [torch.stack(h) for h in history]  # (T+1, B, H) per field
         ctx.cell, ctx.make, ctx.n_state = cell, make, n_state
         ctx.params = params  # leaves (the cell's parameters): their gradients come from one reverse-mode product
+        ctx.names = names
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has_w = W is not None
         ctx.save_for_backward(u, W if W is not None else u.new_empty(0), mask if mask is not None else u.new_empty(0),
@@ -130,7 +154,8 @@ class PointwiseFunction(torch.autograd.Function):
             rec_in = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
             r_all = rec_in @ W.t()
         G = r_all.shape[-1] // H if r_all is not None else 0
-        with torch.enable_grad():  # one graph of the pointwise part over all steps: the tables, then the parameters
+        with torch.enable_grad(), _parameters_as(cell, tuple(zip(ctx.names, ctx.params, strict=True))):
+            # one graph of the pointwise part over all steps: the tables, then the parameters
             u_req = u_flat.detach().requires_grad_(True)
             r_req = r_all.detach().requires_grad_(True) if r_all is not None else None
             prev_req = tuple(p.detach().requires_grad_(True) for p in prev)
@@ -161,7 +186,7 @@ class PointwiseFunction(torch.autograd.Function):
             g = prev_g
 
         dW = None
-        if W is not None and ctx.needs_input_grad[5]:
+        if W is not None and ctx.needs_input_grad[6]:
             dW = dr.reshape(N, G * H).t() @ rec_in
         want = list(ctx.params)
         with torch.enable_grad():
@@ -172,7 +197,7 @@ class PointwiseFunction(torch.autograd.Function):
         du = grads[0].view_as(u) if grads[0] is not None else None
         dparams = tuple(grads[1:])
         g0 = tuple(g[:, i] for i in range(S))
-        return (None, None, None, None, du, dW, *g0, *dparams)
+        return (None, None, None, None, None, du, dW, *g0, *dparams)
 
 
 def pointwise_recurrence(cell: Any, u: Tensor, state: Any, mask: Tensor | None = None) -> tuple[Tensor, Any]:
@@ -183,6 +208,7 @@ def pointwise_recurrence(cell: Any, u: Tensor, state: Any, mask: Tensor | None =
     check_mask(mask, T, B)
     make = type(state)
     W = cell.recurrent_weight()
-    params = tuple(p for p in cell.parameters() if p.requires_grad)
-    out, *final = PointwiseFunction.apply(cell, make, mask, len(state), u, W, *state, *params)
+    named = [(n, p) for n, p in cell.named_parameters() if p.requires_grad]
+    names, params = tuple(n for n, _ in named), tuple(p for _, p in named)
+    out, *final = PointwiseFunction.apply(cell, make, mask, len(state), names, u, W, *state, *params)
     return out, make(*final)
