@@ -110,10 +110,11 @@ class LEMCell(Cell):
         u, mask = steps.u, steps.mask
         w_hh_t, w_zy_t = self.weight_hh.t(), self.weight_zy.t()
         outs = []
-        for t in range(u.shape[0]):
-            new = self._update(u[t], state, w_hh_t, w_zy_t)
-            if mask is not None:
-                m = mask[t].unsqueeze(1)
+        masks = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        for t, u_t in enumerate(u.unbind(0)):  # unbind: one backward for all steps (u[t] zero-fills (T, B, 4H) each)
+            new = self._update(u_t, state, w_hh_t, w_zy_t)
+            if masks is not None:
+                m = masks[t]
                 new = LEMState(torch.where(m, new.y, state.y), torch.where(m, new.z, state.z))
                 outs.append(new.y * m)
             else:
