@@ -93,9 +93,10 @@ class CoRNNCell(PointwiseCell):
         return self.weight_hh
 
     def pointwise(self, u_t: Tensor, r_t: Tensor, state: CoRNNState) -> CoRNNState:
+        c = 1.0 / (1.0 + self.dt * self.epsilon)  # z_t = c z_{t-1} + c dt (s_t - gamma y_{t-1}): eq (3) solved for z_t
         s = torch.tanh(u_t + r_t)
-        z = (state.z + self.dt * (s - self.gamma * state.y)) / (1.0 + self.dt * self.epsilon)
-        return CoRNNState(state.y + self.dt * z, z)
+        z = torch.add(state.z * c, s.sub(state.y, alpha=self.gamma), alpha=c * self.dt)
+        return CoRNNState(torch.add(state.y, z, alpha=self.dt), z)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W`` (reads y) and ``Wz`` (reads z), both feeding the tanh."""
