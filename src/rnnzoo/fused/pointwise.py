@@ -104,6 +104,7 @@ class PointwiseFunction(torch.autograd.Function):
         cur = make(*state0)
         history: list[list[Tensor]] = [[s] for s in state0]
         outs: list[Tensor] = []
+        rs: list[Tensor] = []  # every step's r_t, kept for the backward (recomputing them is a second product)
         us = u.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         w_t = W.t() if W is not None else None
@@ -111,6 +112,7 @@ class PointwiseFunction(torch.autograd.Function):
             if w_t is not None:
                 parts = [cur[i] for i in rec_index]
                 r = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)) @ w_t
+                rs.append(r)
             else:
                 r = None
             new = tuple(cell.pointwise(us[t], r, cur))
@@ -128,8 +130,9 @@ class PointwiseFunction(torch.autograd.Function):
         ctx.names = names
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has_w = W is not None
+        r_saved = torch.stack(rs) if rs else u.new_empty(0)  # (T, B, R)
         ctx.save_for_backward(u, W if W is not None else u.new_empty(0), mask if mask is not None else u.new_empty(0),
-                              *stacked)
+                              r_saved, *stacked)
         ctx.has_mask = mask is not None
         out = torch.stack(outs) if outs else u.new_zeros((0, *state0[out_index].shape))
         return (out, *(s[-1] for s in stacked))
@@ -137,7 +140,7 @@ class PointwiseFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, *g_final: Tensor) -> tuple[Any, ...]:
-        u, W, mask, *stacked = ctx.saved_tensors
+        u, W, mask, r_saved, *stacked = ctx.saved_tensors
         W = W if ctx.has_w else None
         mask = mask if ctx.has_mask else None
         cell, make = ctx.cell, ctx.make
@@ -152,7 +155,7 @@ class PointwiseFunction(torch.autograd.Function):
         if W is not None:
             parts = [prev[i] for i in ctx.rec_index]
             rec_in = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-            r_all = rec_in @ W.t()
+            r_all = r_saved.reshape(N, -1) if T > 0 else rec_in @ W.t()
         G = r_all.shape[-1] // H if r_all is not None else 0
         with torch.enable_grad(), _parameters_as(cell, tuple(zip(ctx.names, ctx.params, strict=True))):
             # one graph of the pointwise part over all steps: the tables, then the parameters
