@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rnnzoo import cli
 from rnnzoo.reproduce.claims import get_claim
 
@@ -22,6 +24,7 @@ def test_cornn_adding_configs_compare_equal_sizes_and_budgets():
     assert claim.minutes <= 10
 
 
+@pytest.mark.slow  # a smoke training run of both models (~50 s on the loaded shared cores)
 def test_cornn_adding_quick_runs_end_to_end(tmp_path):
     run_dir = tmp_path / "cornn"
     assert cli.main(["reproduce", "cornn_adding", "--quick", "--seeds", "0", "--run-dir", str(run_dir)]) == 0
