@@ -10,10 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.unicornn import unicornn_recurrence
 
 
 class UnICORNNState(NamedTuple):
@@ -44,7 +46,9 @@ class UnICORNNCell(PointwiseCell):
 
     Shapes: x_t (B, I); state ``UnICORNNState(y (B, H), z (B, H))``; output y (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell` with no recurrent matrix (elementwise recurrence).
+    Fast path: :func:`rnnzoo.fused.unicornn.unicornn_recurrence`, a Function with a hand-written elementwise
+    backward (the generic :class:`~rnnzoo.core.pointwise.PointwiseCell` path, whose ``step`` is the reference
+    twin, builds derivative tables a cell this simple does not need).
 
     Deviations: the paper's network stacks several such layers with a linear map between them; this is one layer
     (``rnnzoo.create(..., num_layers=n)`` stacks them). The authors' CUDA kernel recomputes the states backwards in
@@ -99,6 +103,15 @@ class UnICORNNCell(PointwiseCell):
         d = self.dt * torch.sigmoid(self.c)
         z = state.z - d * (torch.tanh(torch.addcmul(u_t, self.weight_hh, state.y)) + self.alpha * state.y)
         return UnICORNNState(state.y + d * z, z)
+
+    def fused(self, steps: Steps, state: UnICORNNState) -> tuple[Tensor, UnICORNNState] | None:
+        """The whole sequence: ``u`` in one product (``steps.u``), then
+        :func:`~rnnzoo.fused.unicornn.unicornn_recurrence`."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, y, z = unicornn_recurrence(steps.u, state.y, state.z, self.weight_hh, self.c, self.dt, self.alpha,
+                                        steps.mask)
+        return out, UnICORNNState(y, z)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``diag(w)`` (read-only: a dense scheme would not keep it diagonal)."""
