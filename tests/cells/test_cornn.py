@@ -68,3 +68,28 @@ def test_registry_entry():
 def test_bad_options(kw, match):
     with pytest.raises((TypeError, ValueError), match=match):
         CoRNNCell(I, H, **kw)
+
+
+def test_hand_written_backward_equals_the_step_loop():
+    """The fused Function's values and float64 gradients (inputs, both initial states, every parameter) equal the
+    PointwiseCell step loop's, with a mask holding a hole and a short sequence; gradcheck on the Function."""
+    from rnnzoo.fused.cornn import cornn_recurrence
+    from tests.cells.ode_naive import B, T, holes
+
+    torch.manual_seed(3)
+    cell = CoRNNCell(I, H, dt=0.4, gamma=1.3, epsilon=2.1).double()
+    x = torch.randn(B, T, I, dtype=torch.float64, requires_grad=True)
+    s0 = CoRNNState(*(torch.randn(B, H, dtype=torch.float64, requires_grad=True) for _ in range(2)))
+    mask = holes()
+    leaves = []
+    for fused in (True, False):
+        res = rnnzoo.run(cell, x, s0, mask=mask, use_fused=fused)
+        loss = (res.output * torch.linspace(-1, 2, H, dtype=torch.float64)).sum() + (res.state.y ** 2).sum() \
+            + res.state.z.sum() * 0.5
+        leaves.append((res.output, *res.state, *torch.autograd.grad(loss, [x, *s0, *cell.parameters()])))
+    for a, b in zip(*leaves, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    u = cell.project(x.detach()).transpose(0, 1).requires_grad_()
+    w = cell.weight_hh.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda u_, y_, z_, w_: cornn_recurrence(u_, y_, z_, w_, 0.4, 1.3, 2.1, mask.t()),
+                                    (u, *s0, w))

@@ -10,10 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.cornn import cornn_recurrence
 
 
 class CoRNNState(NamedTuple):
@@ -46,7 +48,8 @@ class CoRNNCell(PointwiseCell):
 
     Shapes: x_t (B, I); state ``CoRNNState(y (B, H), z (B, H))``; output y (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell` (one product with ``[W, Wz]`` per step).
+    Fast path: :func:`rnnzoo.fused.cornn.cornn_recurrence`, one product with ``[W, Wz]`` per step and a
+    hand-written backward (the :class:`~rnnzoo.core.pointwise.PointwiseCell` step loop is its reference twin).
 
     Deviations: none from eq (3). The authors' released code (and torchrecurrent) damp with the OLD velocity,
     ``- dt * epsilon * z_{t-1}`` (explicit Euler), which is a different map for the same weights; here the
@@ -97,6 +100,14 @@ class CoRNNCell(PointwiseCell):
         s = torch.tanh(u_t + r_t)
         z = torch.add(state.z * c, s.sub(state.y, alpha=self.gamma), alpha=c * self.dt)
         return CoRNNState(torch.add(state.y, z, alpha=self.dt), z)
+
+    def fused(self, steps: Steps, state: CoRNNState) -> tuple[Tensor, CoRNNState] | None:
+        """The whole sequence: ``u`` in one product (``steps.u``), then :func:`~rnnzoo.fused.cornn.cornn_recurrence`."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, y, z = cornn_recurrence(steps.u, state.y, state.z, self.weight_hh, self.dt, self.gamma, self.epsilon,
+                                     steps.mask)
+        return out, CoRNNState(y, z)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W`` (reads y) and ``Wz`` (reads z), both feeding the tanh."""
