@@ -243,3 +243,33 @@ def test_the_locality_check_catches_a_cell_that_mixes_units():
     cell = Mixing(3, 4).double()
     assert unit_local_violations(cell, units=4, generator=torch.Generator().manual_seed(0)) == ["h <- u", "h <- r",
                                                                                                    "h <- h"]
+
+
+@pytest.mark.parametrize("name", POINTWISE)
+def test_registered_pointwise_cells_through_the_generic_function_equal_their_step(name):
+    """``use_function=True`` (the opt-in path; with a cell's closed-form ``pointwise_derivatives``/``_vjp`` where it
+    has them) against the cell's own step, masked, in float64 values and gradients."""
+    torch.manual_seed(0)
+    cell = rnnzoo.model_info(name).build(3, 4).double()
+    T, B = 5, 3
+    x = torch.randn(T, B, 3, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(T, B, dtype=torch.bool)
+    mask[3:, 1] = False
+    mask[1, 2] = False
+    spec = cell.state_spec(B)
+    s0 = type(spec)(*(0.5 * torch.randn(B, 4, dtype=torch.float64) for _ in spec))
+    ref = _loop(cell, cell.project(x), s0, mask)
+    fused = pointwise_recurrence(cell, cell.project(x), s0, mask)
+    ref_leaves, fused_leaves = [ref[0], *ref[1]], [fused[0], *fused[1]]
+    for a, b in zip(ref_leaves, fused_leaves, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+    weights = [torch.randn_like(t) for t in ref_leaves]
+    inputs = [x, *(p for p in cell.parameters() if p.requires_grad)]
+    ga = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, ref_leaves, strict=True)), inputs,
+                             allow_unused=True)
+    gb = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, fused_leaves, strict=True)), inputs,
+                             allow_unused=True)
+    for a, b in zip(ga, gb, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-11)

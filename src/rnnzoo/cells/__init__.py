@@ -1,14 +1,17 @@
 """The built-in cells; importing this package registers them."""
 
+from rnnzoo.cells.antisymmetric import AntisymmetricRNNCell, AntisymmetricState, GatedAntisymmetricRNNCell
 from rnnzoo.cells.atr import ATRCell, ATRState
 from rnnzoo.cells.attention_decoder import AttentionDecoderCell, AttentionDecoderState
 from rnnzoo.cells.bistable import BistableState, BRCell, NBRCell
 from rnnzoo.cells.cfn import CFNCell, CFNState
 from rnnzoo.cells.cnn_bilstm import CNNBiLSTM
 from rnnzoo.cells.convlstm import ConvLSTMCell, ConvLSTMState
+from rnnzoo.cells.cornn import CoRNNCell, CoRNNState
 from rnnzoo.cells.dmn import DMN, DMNOutput
 from rnnzoo.cells.drnn import DRNNCell, DRNNState
 from rnnzoo.cells.elman import ElmanCell, ElmanState
+from rnnzoo.cells.fastrnn import FastGRNNCell, FastRNNCell, FastRNNState
 from rnnzoo.cells.fsmn import FSMNCell, FSMNLookaheadState, FSMNState
 from rnnzoo.cells.ft_lstm import FTLSTMCell
 from rnnzoo.cells.ggnn import GGNN, GGSNN, GraphBatch, graph_batch
@@ -18,6 +21,7 @@ from rnnzoo.cells.highway import Highway, HighwayCell, HighwayState
 from rnnzoo.cells.indrnn import IndRNNCell, IndRNNState
 from rnnzoo.cells.intersection_rnn import IntersectionRNNCell, IntersectionState
 from rnnzoo.cells.janet import JANETCell, JANETState
+from rnnzoo.cells.lem import LEMCell, LEMState
 from rnnzoo.cells.lg_lstm import LGLSTM, LGCell
 from rnnzoo.cells.lightru import LightRUCell, LightRUState
 from rnnzoo.cells.ligru import LiGRUCell, LiGRUState
@@ -55,18 +59,21 @@ from rnnzoo.cells.star import STARCell, STARState
 from rnnzoo.cells.tree_lstm import ChildSumTreeLSTMCell, NaryTreeLSTMCell, TreeLSTM, TreeSequenceLSTM
 from rnnzoo.cells.typed_rnn import TGRUCell, TGRUState, TLSTMCell, TLSTMState, TRNNCell, TRNNState
 from rnnzoo.cells.ugrnn import UGRNNCell, UGRNNState
+from rnnzoo.cells.unicornn import UnICORNNCell, UnICORNNState
 from rnnzoo.cells.wmc_lstm import WMCLSTMCell, WMCLSTMState
 
 __all__ = [
-    "ATRCell", "ATRState", "AttentionDecoderCell", "AttentionDecoderState", "BRCell", "BistableState", "CFNCell",
-    "CFNState", "CNNBiLSTM", "ChildSumTreeLSTMCell", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput",
-    "DRNNCell", "DRNNState", "DSGUCell", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState",
-    "FTLSTMCell", "GGNN", "GGSNN", "GRUCell", "GRUState", "GraphBatch", "GridLSTM", "GridLSTMCell", "GridState",
-    "Highway", "HighwayCell", "HighwayState", "IndRNNCell", "IndRNNState", "IntersectionRNNCell",
-    "IntersectionState", "JANETCell", "JANETState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell",
-    "LiGRUState", "LightRUCell", "LightRUState", "MCLSTMCell", "MCLSTMState", "MDLSTM", "MDLSTMCell", "MGUCell",
-    "MGUState", "MLSTMCell", "MLSTMState", "MUT1Cell", "MUT2Cell", "MUT3Cell", "MUTState", "MatchCell", "MatchLSTM",
-    "MemN2N", "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MinimalRNNCell",
+    "ATRCell", "ATRState", "AntisymmetricRNNCell", "AntisymmetricState", "AttentionDecoderCell",
+    "AttentionDecoderState", "BRCell", "BistableState", "CFNCell", "CFNState", "CNNBiLSTM", "ChildSumTreeLSTMCell",
+    "CoRNNCell", "CoRNNState", "ConvLSTMCell", "ConvLSTMState", "DMN", "DMNOutput", "DRNNCell", "DRNNState",
+    "DSGUCell", "ElmanCell", "ElmanState", "FSMNCell", "FSMNLookaheadState", "FSMNState", "FTLSTMCell",
+    "FastGRNNCell", "FastRNNCell", "FastRNNState", "GGNN", "GGSNN", "GRUCell", "GRUState",
+    "GatedAntisymmetricRNNCell", "GraphBatch", "GridLSTM", "GridLSTMCell", "GridState", "Highway", "HighwayCell",
+    "HighwayState", "IndRNNCell", "IndRNNState", "IntersectionRNNCell", "IntersectionState", "JANETCell",
+    "JANETState", "LEMCell", "LEMState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell", "LiGRUState",
+    "LightRUCell", "LightRUState", "MCLSTMCell", "MCLSTMState", "MDLSTM", "MDLSTMCell", "MGUCell", "MGUState",
+    "MLSTMCell", "MLSTMState", "MUT1Cell", "MUT2Cell", "MUT3Cell", "MUTState", "MatchCell", "MatchLSTM", "MemN2N",
+    "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MinimalRNNCell",
     "MinimalRNNState", "MogrifierLSTMCell", "MultiplicativeLSTMCell", "MultiplicativeLSTMState", "NASCell",
     "NASState", "NBRCell", "NTMCell", "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState", "RANCell",
     "RANState", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "ResLSTMCell", "ResLSTMState", "RowLSTM",
@@ -74,5 +81,6 @@ __all__ = [
     "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "STARCell", "STARState", "SentenceLSTM",
     "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM", "SpatialLSTMCell", "StackCell", "StackInput",
     "StackLSTM", "StackState", "TGRUCell", "TGRUState", "TLSTMCell", "TLSTMState", "TRNNCell", "TRNNState",
-    "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "WMCLSTMCell", "WMCLSTMState", "graph_batch",
+    "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "UnICORNNCell", "UnICORNNState", "WMCLSTMCell",
+    "WMCLSTMState", "graph_batch",
 ]

@@ -39,7 +39,9 @@ class ATRCell(PointwiseCell):
     no bias on ``p`` and the linear layer's bias on ``q``. This cell follows the corrected form.
 
     One recurrent product and an elementwise update per step: a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    (fused path :func:`rnnzoo.fused.pointwise.pointwise_recurrence`); gates reported as ``"i"`` and ``"f"``.
+    (fast path: PointwiseCell's, the step in an
+    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below);
+    gates reported as ``"i"`` and ``"f"``.
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias`` (on ``q_t``, as the authors' code).

@@ -45,7 +45,8 @@ class JANETCell(PointwiseCell):
     Shapes: x_t (B, I); state ``JANETState(c (B, H))``; output (B, H).
 
     Fast path: a :class:`~rnnzoo.core.pointwise.PointwiseCell` (one recurrent product ``h @ weight_hh.T``, then
-    unit-local gates), so the whole sequence runs through :func:`rnnzoo.fused.pointwise.pointwise_recurrence`.
+    unit-local gates), so it takes PointwiseCell's fast path (the step in an autograd loop; the generic Function
+    :func:`rnnzoo.fused.pointwise.pointwise_recurrence` with ``use_function=True``).
 
     Deviations: the paper's Keras code initialises the weights Glorot-uniform; here U(-1/sqrt(H), 1/sqrt(H)) as
     every rnnzoo cell (the chrono bias, the paper's own contribution to JANET's initialisation, is ``t_max``).

@@ -32,7 +32,8 @@ class MinimalRNNCell(PointwiseCell):
 
     ``z_t`` reads only ``x_t``, so ``project`` computes ``z_t`` and ``weight_hz @ z_t + bias_u`` for all steps at
     once; the step is one product ``weight_hh @ h_{t-1}`` and an elementwise update (a
-    :class:`~rnnzoo.core.pointwise.PointwiseCell`, fused path :func:`rnnzoo.fused.pointwise.pointwise_recurrence`).
+    :class:`~rnnzoo.core.pointwise.PointwiseCell`, fast path: PointwiseCell's, the step in an
+    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below).
     The gate ``u_t`` multiplies ``h_{t-1}`` as a GRU's ``z`` does in torch's convention and is reported as ``"z"``.
 
     Args:

@@ -31,7 +31,9 @@ class SGRNCell(PointwiseCell):
         h_t = tanh(i_t * a_t + f_t * h_{t-1})
 
     One recurrent product and an elementwise update per step: a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    (fused path :func:`rnnzoo.fused.pointwise.pointwise_recurrence`); the gate is reported as ``"f"``.
+    (fast path: PointwiseCell's, the step in an
+    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below);
+    the gate is reported as ``"f"``.
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias`` and ``bias_f``.

@@ -32,7 +32,9 @@ class UGRNNCell(PointwiseCell):
 
     ``weight_ih = [W_cx; W_gx]`` ``(2H, I)``, ``weight_hh = [W_ch; W_gh]`` ``(2H, H)``, ``bias = [b_c; b_g]``.
     One recurrent product and an elementwise update per step: a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    (fused path :func:`rnnzoo.fused.pointwise.pointwise_recurrence`). ``g_t`` multiplies ``h_{t-1}`` as a GRU's
+    (fast path: PointwiseCell's, the step in an
+    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below).
+    ``g_t`` multiplies ``h_{t-1}`` as a GRU's
     ``z`` does in torch's convention and is reported as ``"z"``.
 
     Args:

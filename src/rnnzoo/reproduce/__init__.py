@@ -23,6 +23,7 @@ from rnnzoo.reproduce import (  # noqa: F401
     claims_memn2n,
     claims_mogdrnn,
     claims_ntm,
+    claims_ode,
     claims_pointer,
     claims_rmn,
     claims_speed,
