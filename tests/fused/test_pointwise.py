@@ -175,6 +175,16 @@ def test_function_equals_the_step_loop_in_values_and_gradients(make):
                                                                          mask)[0], (x, *s0))
 
 
+def test_no_steps():
+    cell = ToyGRU(2, 3).double()
+    x = torch.randn(0, 2, 2, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    out, final = pointwise_recurrence(cell, cell.project(x), H1(h0), None)
+    assert out.shape == (0, 2, 3)
+    (g,) = torch.autograd.grad(final.h.sum(), [h0])
+    torch.testing.assert_close(g, torch.ones_like(h0))
+
+
 def test_an_unused_output_and_no_mask():
     torch.manual_seed(1)
     cell = ToyGRU(2, 3).double()

@@ -23,6 +23,7 @@ Semantics (shared with torch.nn.LSTM on packed sequences and Keras' masking):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -293,6 +294,13 @@ def run(
     if n_steps == 0:
         raise ValueError(f"x: expected at least one time step, got shape {tuple(leaves[0].shape)}")
 
+    # mixed precision (torch.autocast, Lightning's bf16-mixed / 16-mixed): the recurrence runs in the parameters'
+    # dtype with autocast off, the layers around it keep autocast. The fused Functions keep float32 states beside
+    # bfloat16 products otherwise, and torch's oneDNN LSTM has no bfloat16 kernel on some CPUs.
+    full_precision = autocast_enabled(torch.device(device).type)
+    if full_precision and xt is not None:
+        dtype = cell.default_dtype()
+        xt = tree_map(lambda t: t.to(dtype) if t.is_floating_point() else t, xt)
     state_given = state is not None
     if unbatched and state is not None:
         state = unbatched_state(cell.state_spec(1, input_shape=input_shape), state, device=device, dtype=dtype)
@@ -315,7 +323,8 @@ def run(
         out_mask = mask_t
         xt, mask_t, lens, n_steps = lookahead.extend(ahead, xt, mask_t, lens, n_steps, batch, device)
     per_step = randomness == "per_step"
-    prepared = prepare()  # once per run; with per-step randomness, again before every later step
+    with _autocast_off(device, full_precision):
+        prepared = prepare()  # once per run; with per-step randomness, again before every later step
     bind(cell.step, 2, prepared, strict=True)  # a cell whose own prepare returns what its step cannot take
     fast = use_fused and not return_states and step_hook is None and not per_step and not probe.recording()
 
@@ -324,8 +333,9 @@ def run(
     xt, mask_t, undo, time_of = order.reorder(xt, mask_t, lens, n_steps,
                                               fast=fast and lens is not None and cell.fused_kind is not None)
     seq = Steps(cell, xt, mask_t, lens, prepared, n_steps, batch)
-    out_t, final, states_t = run_steps(seq, state, return_states=return_states, step_hook=step_hook,
-                                       use_fused=fast, time_of=time_of, reprepare=prepare if per_step else None)
+    with _autocast_off(device, full_precision):
+        out_t, final, states_t = run_steps(seq, state, return_states=return_states, step_hook=step_hook,
+                                           use_fused=fast, time_of=time_of, reprepare=prepare if per_step else None)
     if ahead:
         out_t, states_t = lookahead.shift_back(ahead, out_t, states_t, out_mask)
     out_t = undo(out_t)
@@ -345,6 +355,11 @@ def run(
         output = pack_padded_sequence(output, as_lengths(lengths, batch, n_steps), batch_first=True,
                                       enforce_sorted=False)
     return RunOutput(output, final, states)
+
+
+def _autocast_off(device: Any, on: bool) -> contextlib.AbstractContextManager[Any]:
+    """``torch.autocast(..., enabled=False)`` for ``device``'s type when ``on``, else nothing."""
+    return torch.autocast(torch.device(device).type, enabled=False) if on else contextlib.nullcontext()
 
 
 def run_steps(seq: Steps, state: Any, *, return_states: bool = False, step_hook: StepHook | None = None,

@@ -216,6 +216,10 @@ class PointwiseFunction(torch.autograd.Function):
         u, W, W2, mask, *stacked = ctx.saved_tensors
         has_w, has_w2, has_mask = ctx.has
         W, W2, mask = (W if has_w else None), (W2 if has_w2 else None), (mask if has_mask else None)
+        if u.shape[0] == 0:  # no step: the final state is the initial one
+            g0 = tuple(gf if gf is not None else torch.zeros_like(st[-1]) for gf, st in zip(g_final, stacked,
+                                                                                              strict=True))
+            return (None, None, None, None, torch.zeros_like(u), None, None, *g0, *(None for _ in ctx.params))
         cell, make = ctx.cell, ctx.make
         S = ctx.n_state
         T, B = u.shape[0], u.shape[1]
