@@ -27,6 +27,9 @@ run's rate, the medians and the ratio of the medians B / A.
 with one thread each (its threads wait for each other at every parallel region), so the ratio measured under load
 overstates what DDP gains on an idle machine; the load average is printed with the result.
 
+Measured here (2026-12-01, shared 2-core machine): under a load of ~4.5, 1,043 tokens/s (A) and 1,718 (B), 1.65x;
+3 pairs under a load falling from ~17 to ~4: per-pair 3.5x, 8.2x, 2.9x (see the load caveat).
+
 Usage::
 
     PYTHONPATH=src nice -n 5 python benchmarks/ddp_speedup.py --pairs 3 --out benchmarks/results/2026-12-01-ddp-speedup
