@@ -93,8 +93,8 @@ class JANETCell(PointwiseCell):
                                  f"value={value!r}")
             with torch.no_grad():
                 H = self.hidden_size
-                self.bias[:H].copy_(torch.empty(H, dtype=torch.float64).uniform_(1.0, value - 1.0,
-                                                                                  generator=generator).log())
+                draw = torch.empty(H, dtype=torch.float64)  # cpu: the caller's CPU generator draws; copy_ moves it
+                self.bias[:H].copy_(draw.uniform_(1.0, value - 1.0, generator=generator).log())
                 self.bias[H:].zero_()
             return True
         return super().initialize(scheme, value, generator=generator)

@@ -17,7 +17,7 @@ from typing import Any
 
 from rnnzoo.train.config import TrainConfig
 from rnnzoo.train.errors import ConfigError
-from rnnzoo.train.sweep import LOG, RAY_EXTRA, Outcome, Plan, TrainFn, one_line, run_plan
+from rnnzoo.train.sweep_run import LOG, RAY_EXTRA, Outcome, Plan, TrainFn, one_line, run_plan
 
 __all__ = ["import_ray", "resources", "run_ray", "why_ray"]
 
