@@ -22,8 +22,13 @@ $(DATA_STAMP): $(STAMP)
 
 setup: $(STAMP) $(DATA_STAMP)
 
+# two pytest-xdist workers with one torch thread each: the suite is mostly small ops whose cost is per-call
+# overhead, so two single-threaded processes use both cores where one process (or two with two threads each,
+# spinning on each other's cores) does not. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(DATA_STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist load
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
