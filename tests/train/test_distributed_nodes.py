@@ -196,3 +196,19 @@ def test_a_language_model_on_two_nodes(tmp_path, _markov_lm):
     assert out[0][0] == 0 and out[1] == (0, {"rank": 1, "world_size": 2, "run_dir": str(two), "steps": 6}), out
     train(cfg.replace(num_nodes=1), one, echo=lambda _: None)
     _assert_same_run(two, one, 6)
+
+
+def test_two_nodes_equal_one_process_on_variable_length_per_step_targets(tmp_path):
+    """``ntm_copy``: every sequence has its own length, so the two processes score different numbers of output frames;
+    the update's loss is the global batch's frame mean (``_global_count``), as one process computes it, not the mean
+    of the two processes' means."""
+    _skip_without_fork()
+    copy = ["--model", "lstm", "--task", "ntm_copy", "--seq-len", "6", "--hidden-size", "8", "--batch-size", "8",
+            "--val-every", "3", "--progress", "none", "--threads", "1", "--stop-at", "none", "--accelerator", "cpu",
+            "--task-option", "valid_size=32", "--task-option", "test_size=32"]
+    two, one = tmp_path / "two", tmp_path / "one"
+    out = _fork_nodes(*(["train", *copy, *TWO_NODES, "--max-steps", "4", "--run-dir", str(two)] for _ in range(2)))
+    assert out == {0: (0, None), 1: (0, None)}, out
+    assert cli.main(["train", *copy, "--max-steps", "4", "--run-dir", str(one)]) == 0
+    _assert_same_run(two, one, 4)
+

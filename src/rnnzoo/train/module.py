@@ -17,6 +17,7 @@ validation interval and its logged steps all count updates.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -37,7 +38,7 @@ from rnnzoo.train.config import TrainConfig
 from rnnzoo.train.epochs import tokens_per_epoch, updates_per_epoch
 from rnnzoo.train.errors import TrainingDiverged
 from rnnzoo.train.metrics import SequenceMetrics
-from rnnzoo.train.objective import crf_loss, full_loss, make_targets
+from rnnzoo.train.objective import Targets, crf_loss, full_loss, make_targets
 from rnnzoo.train.stream import stream_update
 from rnnzoo.train.structured import StructuredMetrics, batch_to, is_structured, split_loader
 from rnnzoo.train.tbptt import Chunks
@@ -249,7 +250,8 @@ class LitSequenceModel(L.LightningModule):
                 whole = self.train_batch(index)
             else:
                 x, y, lengths = self.train_batch(index)
-                targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
+                local = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
+                targets = self._global_count(local)
 
         def update(loss: Tensor, chunk: int) -> None:
             opt.zero_grad(set_to_none=True)
@@ -293,8 +295,10 @@ class LitSequenceModel(L.LightningModule):
                 total = crf_loss(self.model.crf, pred, targets)
                 update(total, 0)
             else:
-                total = full_loss(pred, targets, self.loss_kind)
-                update(total * (targets.count / x.shape[0]) if cfg.time_reduction == "sum" else total, 0)
+                total = full_loss(pred, local, self.loss_kind)  # this process's token mean (logged)
+                # the update's loss: sum / count over the global batch, whichever process scores how many tokens
+                update(total * (local.count / x.shape[0]) if cfg.time_reduction == "sum"
+                       else total * (local.count / targets.count), 0)
             total = total.detach()
             self.batches_done += 1
             size = x.shape[0]
@@ -305,10 +309,21 @@ class LitSequenceModel(L.LightningModule):
         self.log("train/lr", sched.get_last_lr()[0], batch_size=size)
         return total
 
+    def _global_count(self, targets: Targets) -> Targets:
+        """``targets`` with ``count`` = the global batch's scored elements / the process count, where processes score
+        different numbers of elements (variable-length per-step targets under DDP): each process's loss is then its
+        sum over ``count``, and DDP's mean of the processes' gradients is the gradient of the global batch's token
+        mean, as one process computes it. Otherwise (one process, or equal counts by construction) unchanged."""
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world == 1 or targets.mask is None:
+            return targets
+        total = self.trainer.strategy.reduce(torch.tensor(float(targets.count), device=self.device), reduce_op="sum")
+        return dataclasses.replace(targets, count=float(total) / world)
+
     def _chunks(self, index: int) -> Chunks:
         if self._batch is None or self._batch[0] != index:
             x, y, lengths = self.train_batch(index)
-            targets = make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind)
+            targets = self._global_count(make_targets(self.head_kind, y, lengths, x.shape[1], self.loss_kind))
             k1, k2 = self.cfg.tbptt  # type: ignore[misc]
             self._batch = (index, Chunks(self.model, x, targets, k1, k2, loss=self.loss_kind, lengths=lengths))
         return self._batch[1]
