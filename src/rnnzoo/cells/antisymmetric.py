@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -60,9 +61,7 @@ class _Antisymmetric(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``V x + b`` for all steps: (..., I) -> (..., n*H) (gated: ``[V_z x + b_z, V_h x + b_h]``)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def recurrent_weight(self) -> Tensor:
         """``A = W_h - W_h^T - gamma I`` (H, H), derived from ``weight_hh`` at every call (gradients flow to it)."""

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -104,9 +105,7 @@ class JANETCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_f x + b_f, W_c x + b_c]`` for all steps: (..., I) -> (..., 2H)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def recurrent_weight(self) -> Tensor:
         """``[U_f; U_c]`` (2H, H)."""

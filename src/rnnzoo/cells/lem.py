@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
@@ -82,9 +82,7 @@ class LEMCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[V1; V2; Vz; Vy] x + b`` for all steps: (..., I) -> (..., 4H)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def _update(self, u_t: Tensor, state: LEMState, w_hh_t: Tensor, w_zy_t: Tensor) -> LEMState:
         H = self.hidden_size

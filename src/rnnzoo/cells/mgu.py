@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
@@ -72,9 +72,7 @@ class MGUCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_f x + b_f, W_h x + b_h]`` for all steps: (..., I) -> (..., 2H)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def step(self, u_t: Tensor, state: MGUState) -> tuple[Tensor, MGUState]:
         H = self.hidden_size

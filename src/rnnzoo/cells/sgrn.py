@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -72,9 +73,7 @@ class SGRNCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``a_t = weight_ih @ x_t + bias`` for all steps: (..., I) -> (..., H)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh

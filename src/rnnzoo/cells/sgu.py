@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
@@ -93,9 +93,7 @@ class SGUCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_xh x + b_g, W_xz x + b_z]`` for all steps: (..., I) -> (..., 2H)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def gated_output(self, zh: Tensor) -> Tensor:
         """``z_out`` from ``z_g * h_{t-1}``: SGU's softplus."""

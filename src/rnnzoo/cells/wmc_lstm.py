@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
@@ -80,9 +80,7 @@ class WMCLSTMCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``W x + b`` for all steps: ``(..., I) -> (..., 4H)`` (blocks i, f, g, o)."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = flat @ self.weight_ih.t() if self.bias is None else torch.addmm(self.bias, flat, self.weight_ih.t())
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def _weights(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(U^T, [V_i; V_f]^T, V_o^T)``, sliced once per run (a slice per step would cost autograd a full-size

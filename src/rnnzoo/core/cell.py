@@ -119,6 +119,14 @@ def bind(method: Callable[..., Any], arity: int, prepared: Any, *, strict: bool 
     return method
 
 
+def linear_projection(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ weight.T + bias`` over any leading axes in one product (a cell's hoisted input projection):
+    ``(..., I) -> (..., G)`` with ``weight (G, I)``, ``bias (G,)`` or None."""
+    flat = x.reshape(-1, x.shape[-1])
+    out = flat @ weight.t() if bias is None else torch.addmm(bias, flat, weight.t())
+    return out.view(*x.shape[:-1], out.shape[-1])
+
+
 class From:
     """A read-only attribute forwarded from a part of the module: ``input_size = From(lambda m: m.cell)``
     reads ``self.cell.input_size``. Layers and wrappers forward their sizes with it instead of
