@@ -1,0 +1,122 @@
+"""How fast could any implementation of a cell be beside its torchrecurrent counterpart? The matrix-product floor.
+
+Issue 15 asks every cell to train at least 1.4x faster than torchrecurrent's. Both libraries do the same matrix
+products (the input projection, the recurrent product per step, their two gradients), so a train step can never be
+quicker than those products alone. This script measures, for every cell with a ``torchrecurrent.*`` peer in the
+registry and at every size:
+
+* ``peer ms`` and ``ours ms``: the median train step (forward + ``output.sum().backward()``, one thread,
+  interleaved A B A B, as ``rnnzoo bench``) and their ratio ``peer / ours`` (what the issue's 1.4x is about);
+* ``peer mm share``: the share of the peer's step spent in matrix products (``aten::mm/addmm/bmm/baddbmm/addmv/mv``
+  self CPU time over all self CPU time, one ``torch.profiler`` step after the timing);
+* ``ceiling = 1 / peer mm share``: the ratio an implementation would reach if its step were only the peer's matrix
+  products, nothing else. Where ``ceiling < 1.4`` the issue's target cannot be met by any implementation doing the
+  same products at the same speed. The profiler's per-call overhead inflates the small elementwise operators more
+  than the products, so the share is an under-estimate and the ceiling an over-estimate: a ceiling below 1.4 is
+  a safe conclusion;
+* ``ours mm share``: the same share of our own step (what is left to win is the rest).
+
+    PYTHONPATH=src python benchmarks/peer_floor.py --sizes 32,100,64,128 64,100,256,256 64,100,512,512 \\
+        --out benchmarks/results/2026-12-01-peer-floor
+    PYTHONPATH=src python benchmarks/peer_floor.py --models star --sizes 64,100,256,256 --profile   # where time goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import rnnzoo
+from rnnzoo.bench.cases import train_step
+
+PRODUCTS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv", "aten::dot"}
+
+
+def profile(module: torch.nn.Module, x: torch.Tensor) -> torch.profiler.profile:
+    """One train step under ``torch.profiler`` (CPU)."""
+    module.zero_grad(set_to_none=True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        train_step(module, x)
+    module.zero_grad(set_to_none=True)
+    return prof
+
+
+def mm_share(module: torch.nn.Module, x: torch.Tensor) -> float:
+    """The share of one profiled train step's self CPU time spent in matrix products."""
+    events = profile(module, x).key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    return sum(e.self_cpu_time_total for e in events if e.key in PRODUCTS) / total
+
+
+def line(r: dict) -> str:
+    """One markdown row of ``floor.md``."""
+    return (f"| {r['model']} | ({','.join(map(str, r['size']))}) | {r['ours_ms']:.1f} | {r['peer_ms']:.1f} | "
+            f"{r['ratio']:.2f}x | {r['peer_mm_share']:.0%} | {r['ceiling']:.2f}x | {r['ours_mm_share']:.0%} |")
+
+
+def pairs(selected: list[str] | None) -> list[tuple[str, str]]:
+    """``(registry name, torchrecurrent class)`` for every entry naming a torchrecurrent peer."""
+    out = []
+    for name in rnnzoo.list_models():
+        for peer in rnnzoo.model_info(name).peers:
+            if peer.startswith("torchrecurrent.") and (selected is None or name in selected):
+                out.append((name, peer.split(".", 1)[1]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=None, help="comma-separated registry names (default: every peer pair)")
+    parser.add_argument("--sizes", nargs="+", default=["32,100,64,128", "64,100,256,256", "64,100,512,512"],
+                        help="B,T,I,H")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="also print each step's self CPU time by operator")
+    parser.add_argument("--out", type=Path, default=None, help="a new directory for floor.md and floor.json")
+    args = parser.parse_args()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=False)  # never overwrite another run's results
+    import torchrecurrent  # the peer: a test extra (pip install -e '.[test]' -c constraints.txt)
+
+    torch.set_num_threads(1)
+    rows = []
+    header = ("| model | size (B,T,I,H) | ours ms | peer ms | peer / ours | peer mm share | ceiling | ours mm share |\n"
+              "|---|---|---|---|---|---|---|---|")
+    print(header, flush=True)
+    for name, peer in pairs(args.models.split(",") if args.models else None):
+        for size in args.sizes:
+            B, T, I, H = (int(v) for v in size.split(","))
+            torch.manual_seed(0)
+            ours = rnnzoo.create(name, input_size=I, hidden_size=H)
+            theirs = getattr(torchrecurrent, peer)(I, H, batch_first=True)
+            x = rnnzoo.model_info(name).input_kind.example(B, T, I)
+            times: dict[str, list[float]] = {"ours": [], "peer": []}
+            for rep in range(args.reps + 1):  # the first round warms up
+                for key, module in (("ours", ours), ("peer", theirs)):
+                    module.zero_grad(set_to_none=True)
+                    start = time.perf_counter()
+                    train_step(module, x)
+                    if rep:
+                        times[key].append(time.perf_counter() - start)
+            ratio = statistics.median(p / o for p, o in zip(times["peer"], times["ours"], strict=True))
+            share_peer, share_ours = mm_share(theirs, x), mm_share(ours, x)
+            row = {"model": name, "peer": f"torchrecurrent.{peer}", "size": [B, T, I, H],
+                   "ours_ms": statistics.median(times["ours"]) * 1e3, "peer_ms": statistics.median(times["peer"]) * 1e3,
+                   "ratio": ratio, "peer_mm_share": share_peer, "ceiling": 1 / share_peer, "ours_mm_share": share_ours}
+            rows.append(row)
+            print(line(row), flush=True)
+            if args.profile:
+                for label, module in (("ours", ours), (f"torchrecurrent.{peer}", theirs)):
+                    print(f"{label} {size}, self CPU time by operator:")
+                    print(profile(module, x).key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    if args.out is not None:
+        (args.out / "floor.json").write_text(json.dumps(rows, indent=1))
+        (args.out / "floor.md").write_text("\n".join([header, *(line(r) for r in rows)]) + "\n")
+
+
+if __name__ == "__main__":
+    main()
