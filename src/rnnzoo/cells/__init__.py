@@ -30,6 +30,7 @@ from rnnzoo.cells.match_lstm import MatchCell, MatchLSTM, SentenceLSTM, Sentence
 from rnnzoo.cells.mc_lstm import MCLSTMCell, MCLSTMState
 from rnnzoo.cells.mdlstm import MDLSTM, MDLSTMCell, RowLSTM
 from rnnzoo.cells.memn2n import MemN2N
+from rnnzoo.cells.memory_controller_lstm import MemoryControllerLSTMCell, MemoryControllerLSTMState
 from rnnzoo.cells.mgu import MGUCell, MGUState
 from rnnzoo.cells.minimal_rnn import MinimalRNNCell, MinimalRNNState
 from rnnzoo.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNState
@@ -73,14 +74,14 @@ __all__ = [
     "JANETState", "LEMCell", "LEMState", "LGCell", "LGLSTM", "LSTMCell", "LSTMState", "LiGRUCell", "LiGRUState",
     "LightRUCell", "LightRUState", "MCLSTMCell", "MCLSTMState", "MDLSTM", "MDLSTMCell", "MGUCell", "MGUState",
     "MLSTMCell", "MLSTMState", "MUT1Cell", "MUT2Cell", "MUT3Cell", "MUTState", "MatchCell", "MatchLSTM", "MemN2N",
-    "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell", "MinLSTMCell", "MinRNNState", "MinimalRNNCell",
-    "MinimalRNNState", "MogrifierLSTMCell", "MultiplicativeLSTMCell", "MultiplicativeLSTMState", "NASCell",
-    "NASState", "NBRCell", "NTMCell", "NTMState", "NaryTreeLSTMCell", "PointerNet", "PointerState", "RANCell",
-    "RANState", "RHNCell", "RHNState", "RMNCell", "RMNState", "RMRState", "ResLSTMCell", "ResLSTMState", "RowLSTM",
-    "SCRNCell", "SCRNState", "SGRNCell", "SGRNState", "SGUCell", "SGUState", "SLSTM", "SLSTMCell", "SLSTMState",
-    "SLSTMTreeCell", "SRUCell", "SRUState", "SRUppCell", "SRUppState", "STARCell", "STARState", "SentenceLSTM",
-    "SentencePair", "Seq2Seq", "Seq2SeqInput", "SpatialLSTM", "SpatialLSTMCell", "StackCell", "StackInput",
-    "StackLSTM", "StackState", "TGRUCell", "TGRUState", "TLSTMCell", "TLSTMState", "TRNNCell", "TRNNState",
-    "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState", "UnICORNNCell", "UnICORNNState", "WMCLSTMCell",
-    "WMCLSTMState", "graph_batch",
+    "MemoryControllerLSTMCell", "MemoryControllerLSTMState", "MiRU1Cell", "MiRU2Cell", "MiRUState", "MinGRUCell",
+    "MinLSTMCell", "MinRNNState", "MinimalRNNCell", "MinimalRNNState", "MogrifierLSTMCell",
+    "MultiplicativeLSTMCell", "MultiplicativeLSTMState", "NASCell", "NASState", "NBRCell", "NTMCell", "NTMState",
+    "NaryTreeLSTMCell", "PointerNet", "PointerState", "RANCell", "RANState", "RHNCell", "RHNState", "RMNCell",
+    "RMNState", "RMRState", "ResLSTMCell", "ResLSTMState", "RowLSTM", "SCRNCell", "SCRNState", "SGRNCell",
+    "SGRNState", "SGUCell", "SGUState", "SLSTM", "SLSTMCell", "SLSTMState", "SLSTMTreeCell", "SRUCell", "SRUState",
+    "SRUppCell", "SRUppState", "STARCell", "STARState", "SentenceLSTM", "SentencePair", "Seq2Seq", "Seq2SeqInput",
+    "SpatialLSTM", "SpatialLSTMCell", "StackCell", "StackInput", "StackLSTM", "StackState", "TGRUCell", "TGRUState",
+    "TLSTMCell", "TLSTMState", "TRNNCell", "TRNNState", "TreeLSTM", "TreeSequenceLSTM", "UGRNNCell", "UGRNNState",
+    "UnICORNNCell", "UnICORNNState", "WMCLSTMCell", "WMCLSTMState", "graph_batch",
 ]

@@ -1,0 +1,123 @@
+"""The memory-controller LSTM of Ben-Ari & Shwartz-Ziv 2017, "Sequence modeling using a memory controller extension
+for LSTM" (NIPS 2017 Time Series Workshop; no arXiv version): an LSTM whose gates read a gated "control vector"
+instead of its own output, so the output is free to be a prediction."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import linear_projection
+from rnnzoo.core.checks import check_cell_args
+from rnnzoo.core.pointwise import PointwiseCell
+from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
+from rnnzoo.core.spec import TensorSpec
+
+
+class MemoryControllerLSTMState(NamedTuple):
+    """h: (B, H) the prediction (the output; it does not recur); v: (B, H) the control vector (what the gates read);
+    c: (B, H) the memory cell."""
+
+    h: Tensor
+    v: Tensor
+    c: Tensor
+
+
+class MemoryControllerLSTMCell(PointwiseCell):
+    r"""Memory-controller LSTM (Ben-Ari & Shwartz-Ziv 2017, NIPS Time Series Workshop)::
+
+        [f, i, o, m, n]_t = W x_t + U v_{t-1} + b             # five blocks, one recurrent product on v
+        f_t = sigmoid(.), i_t = sigmoid(.), o_t = sigmoid(.), m_t = sigmoid(.), n_t = tanh(.)
+        c_t = f_t * c_{t-1} + i_t * n_t                        # 001 eq (19)
+        h_t = o_t * tanh(c_t)                                   # the output (prediction), 001 eq (20)
+        v_t = m_t * tanh(c_t)                                   # the control vector: the paper's added gate m
+
+    The standard LSTM (001 eqs (16)-(20)) feeds its output ``h_{t-1}`` back to every gate; here a fifth gate ``m``
+    makes a separate control vector ``v_t`` from the same memory, and only ``v`` recurs ("this vector is fed back to
+    the LSTM instead of the original output prediction", the paper's abstract), so ``h_t`` depends on the memory and
+    not the other way round. ``weight_ih`` ``(5H, I)`` and ``weight_hh`` ``(5H, H)`` stack the blocks in the order
+    f, i, o, m, n (torchrecurrent's), ``bias`` ``(5H,)``.
+
+    Args:
+        input_size: I. hidden_size: H. bias: learn ``bias``.
+
+    Shapes: x_t (B, I); state ``MemoryControllerLSTMState(h, v, c)``, each (B, H); output h (B, H).
+
+    Fast path: a :class:`~rnnzoo.core.pointwise.PointwiseCell` (one recurrent product ``v @ weight_hh.T``, then
+    unit-local gates): the step in an autograd loop.
+
+    Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's default).
+
+    Deviations and sources: the equations come from the paper's abstract and torchrecurrent 0.2.5's ``MCLSTM``
+    docstring, which cites the paper (a PDF on intel.com); the full text was not available to this project, so the
+    equation numbers are the seed's (001) for the LSTM parts and the gate ``m`` is read from those two sources. One bias
+    per pre-activation (torchrecurrent keeps ``b_ih`` and ``b_hh``, whose sum is one bias). The registry name differs
+    from torchrecurrent's ``MCLSTM`` because ``mc_lstm`` is Hoedt et al.'s mass-conserving LSTM here.
+    """
+
+    recurrent_fields = ("v",)
+    output_field = "h"
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
+        super().__init__()
+        check_cell_args(input_size, hidden_size, bias=bias)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(5 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(5 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.empty(5 * hidden_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def state_spec(self, batch_size: int, *, input_shape: Any = None) -> MemoryControllerLSTMState:
+        spec = TensorSpec((batch_size, self.hidden_size))
+        return MemoryControllerLSTMState(spec, spec, spec)
+
+    def project(self, x: Tensor) -> Tensor:
+        """``W x + b`` for all steps: (..., I) -> (..., 5H), blocks f, i, o, m, n."""
+        return linear_projection(x, self.weight_ih, self.bias)
+
+    def recurrent_weight(self) -> Tensor:
+        """``U`` (5H, H), applied to the control vector ``v``."""
+        return self.weight_hh
+
+    def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: MemoryControllerLSTMState
+                  ) -> MemoryControllerLSTMState:
+        assert r_t is not None
+        H = self.hidden_size
+        s = u_t + r_t
+        gates = torch.sigmoid(s[:, :4 * H])
+        f, i, o, m = gates.chunk(4, -1)
+        n = torch.tanh(s[:, 4 * H:])
+        self.report("f", f, "sigmoid")
+        self.report("i", i, "sigmoid")
+        self.report("o", o, "sigmoid")
+        self.report("m", m, "sigmoid")
+        c = f * state.c + i * n
+        tc = torch.tanh(c)
+        return MemoryControllerLSTMState(o * tc, m * tc, c)
+
+    def recurrent_blocks(self) -> list[RecurrentBlock]:
+        """``weight_hh`` by gate (f, i, o, m, n)."""
+        return gate_blocks(self.weight_hh, ("f", "i", "o", "m", "n"),
+                           ("sigmoid", "sigmoid", "sigmoid", "sigmoid", "tanh"))
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
+
+
+register("memory_controller_lstm",
+         paper=Paper("Ben-Ari & Shwartz-Ziv", 2017, "Sequence modeling using a memory controller extension for LSTM"),
+         seed_equations="001 eqs (16)-(20) (the LSTM), with the gates reading the control vector v",
+         description="LSTM whose gates read a gated control vector v = m * tanh(c) instead of the output h",
+         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         peers=("torchrecurrent.MCLSTM",))(MemoryControllerLSTMCell)
