@@ -11,11 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import linear_projection
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.memory_controller_lstm import memory_controller_lstm_recurrence
 
 
 class MemoryControllerLSTMState(NamedTuple):
@@ -47,8 +48,9 @@ class MemoryControllerLSTMCell(PointwiseCell):
 
     Shapes: x_t (B, I); state ``MemoryControllerLSTMState(h, v, c)``, each (B, H); output h (B, H).
 
-    Fast path: a :class:`~rnnzoo.core.pointwise.PointwiseCell` (one recurrent product ``v @ weight_hh.T``, then
-    unit-local gates): the step in an autograd loop.
+    Fast path: :func:`rnnzoo.fused.memory_controller_lstm.memory_controller_lstm_recurrence` (raw-tensor forward
+    into preallocated buffers, hand-written backward; the step loop, a :class:`~rnnzoo.core.pointwise.PointwiseCell`
+    step, is its reference twin).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's default).
 
@@ -61,6 +63,7 @@ class MemoryControllerLSTMCell(PointwiseCell):
 
     recurrent_fields = ("v",)
     output_field = "h"
+    fused_kind = "rnnzoo"  # its own Function, not PointwiseCell's default autograd loop
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
         super().__init__()
@@ -106,6 +109,14 @@ class MemoryControllerLSTMCell(PointwiseCell):
         tc = torch.tanh(c)
         return MemoryControllerLSTMState(o * tc, m * tc, c)
 
+    def fused(self, steps: Steps, state: MemoryControllerLSTMState) -> tuple[Tensor, MemoryControllerLSTMState] | None:
+        """The whole sequence through :func:`~rnnzoo.fused.memory_controller_lstm.memory_controller_lstm_recurrence`
+        (time-major ``steps.u``)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, *final = memory_controller_lstm_recurrence(steps.u, self.weight_hh, *state, steps.mask)
+        return out, MemoryControllerLSTMState(*final)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by gate (f, i, o, m, n)."""
         return gate_blocks(self.weight_hh, ("f", "i", "o", "m", "n"),
@@ -119,5 +130,5 @@ register("memory_controller_lstm",
          paper=Paper("Ben-Ari & Shwartz-Ziv", 2017, "Sequence modeling using a memory controller extension for LSTM"),
          seed_equations="001 eqs (16)-(20) (the LSTM), with the gates reading the control vector v",
          description="LSTM whose gates read a gated control vector v = m * tanh(c) instead of the output h",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.MCLSTM",))(MemoryControllerLSTMCell)
