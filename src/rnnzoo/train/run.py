@@ -387,6 +387,16 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: str | 
     return results
 
 
+def epoch_seconds(module: Any, last: Path) -> list[float]:
+    """The seconds of each training epoch: the module's own list, or, when the training ran in processes spawned by
+    this one (``--devices 2`` on one machine without a launcher: Lightning's ddp_spawn sends back the weights and
+    buffers, not the module's Python attributes), the list rank 0 saved in ``last.ckpt`` at the end of training."""
+    if module.epoch_seconds or not last.exists():
+        return list(module.epoch_seconds)
+    meta = torch.load(last, map_location="cpu", weights_only=True).get("rnnzoo", {})
+    return [float(v) for v in meta.get("epoch_seconds", [])]
+
+
 def _final_results(cfg: TrainConfig, task: Any, module: LitSequenceModel, run_dir: Path, monitor: str, *,
                    last_valid: float | None, wall: float, resumed_from: Path | None) -> dict[str, Any]:
     """The final evaluation (valid and test, one process) and the results dict of a finished run."""
@@ -432,9 +442,10 @@ def _final_results(cfg: TrainConfig, task: Any, module: LitSequenceModel, run_di
         results["epochs"] = cfg.epochs
         results["updates_per_epoch"] = module.per_epoch
     if module.stream:
-        results["epoch_seconds"] = [round(v, 3) for v in module.epoch_seconds]
+        seconds = epoch_seconds(module, ckpt_dir / "last.ckpt")
+        results["epoch_seconds"] = [round(v, 3) for v in seconds]
         per_epoch_tokens = module.epoch_tokens or 0
-        results["tokens_per_second"] = [round(per_epoch_tokens / v, 1) for v in module.epoch_seconds if v > 0]
+        results["tokens_per_second"] = [round(per_epoch_tokens / v, 1) for v in seconds if v > 0]
     curves = save_curves(run_dir, monitor)
     if curves is not None:
         results["curves"] = str(curves)
