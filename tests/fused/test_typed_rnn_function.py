@@ -9,7 +9,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.cells import TGRUCell, TLSTMCell, TRNNCell
-from rnnzoo.fused.typed_rnn import typed_recurrence
+from rnnzoo.fused.typed_rnn import typed_input_recurrence, typed_recurrence
 
 B, I, H = 4, 3, 5
 
@@ -23,10 +23,14 @@ def _mask(T):
     return mask
 
 
-def _run(cell, x, state, mask, fused):
+def _run(cell, x, state, mask, fused, batch_first=True):
     xs = x.clone().requires_grad_(True)
     st = type(state)(*(s.clone().requires_grad_(True) for s in state))
-    res = rnnzoo.run(cell, xs, st, mask=mask, use_fused=fused)
+    if not batch_first:  # a time-major input: the Function's other memory order
+        res = rnnzoo.run(cell, xs.transpose(0, 1).contiguous(), st, mask=mask, use_fused=fused, batch_first=False)
+        res = res._replace(output=res.output.transpose(0, 1))
+    else:
+        res = rnnzoo.run(cell, xs, st, mask=mask, use_fused=fused)
     cell.zero_grad(set_to_none=True)
     w = torch.linspace(-1.0, 1.0, res.output.numel(), dtype=torch.float64).view_as(res.output)
     loss = (res.output * w).sum() + sum(((k + 2.0) * f).sum() for k, f in enumerate(res.state))
@@ -39,16 +43,19 @@ def _run(cell, x, state, mask, fused):
 
 
 @pytest.mark.parametrize("cls", [TRNNCell, TGRUCell, TLSTMCell])
-@pytest.mark.parametrize("T,masked", [(7, True), (7, False), (1, True), (1, False)])
-def test_function_equals_the_step_loop(cls, T, masked):
+@pytest.mark.parametrize("T,masked,batch_first,bias", [(7, True, True, True), (7, False, True, True),
+                                                      (7, False, False, True), (7, False, True, False),
+                                                      (1, True, True, True), (1, False, True, True),
+                                                      (1, False, False, True)])
+def test_function_equals_the_step_loop(cls, T, masked, batch_first, bias):
     torch.manual_seed(T)
-    cell = cls(I, H).double()
+    cell = cls(I, H, bias=bias).double()
     x = torch.randn(B, T, I, dtype=torch.float64)
     state = type(cell.initial_state(B, dtype=torch.float64))(*(torch.randn(B, H, dtype=torch.float64)
                                                                for _ in cell.state_type._fields))
     mask = _mask(T) if masked else None
-    got, g_got = _run(cell, x, state, mask, fused=True)
-    want, g_want = _run(cell, x, state, mask, fused=False)
+    got, g_got = _run(cell, x, state, mask, True, batch_first)
+    want, g_want = _run(cell, x, state, mask, False, batch_first)
     torch.testing.assert_close(got.output, want.output, rtol=0, atol=1e-13)
     for name, a, b in zip(want.state._fields, got.state, want.state, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-13, msg=name)
@@ -59,6 +66,34 @@ def test_function_equals_the_step_loop(cls, T, masked):
             assert a is None or a.abs().max() == 0, name
         else:
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("kind,cls", [("tgru", TGRUCell), ("tlstm", TLSTMCell)])
+@pytest.mark.parametrize("T", [5, 1])
+def test_from_x_equals_from_u(kind, cls, T):
+    """The unmasked run from x itself (TypedInputFunction) against the Function on ``u = project(x)`` (what a
+    wrapper that projects first gets): outputs, final state and every gradient."""
+    torch.manual_seed(T)
+    cell = cls(I, H).double()
+    x = torch.randn(B, T, I, dtype=torch.float64).transpose(0, 1).requires_grad_(True)
+    h0, c0, p0 = (torch.randn(B, n * H, dtype=torch.float64, requires_grad=True) for n in (1, 1, 3))
+    c = c0 if kind == "tlstm" else None
+    inputs = [x, h0, p0, *cell.parameters()] + ([c0] if c is not None else [])
+    results = []
+    for res in (typed_recurrence(kind, cell.project(x), h0, c, p0),
+                typed_input_recurrence(kind, x, cell.weight_ih, cell.weight_prev, cell.bias, h0, c, p0)):
+        loss = sum(((k + 1.0) * r * torch.linspace(-1, 1, r.numel(), dtype=r.dtype).view_as(r)).sum()
+                   for k, r in enumerate(res))
+        grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+        results.append((res, grads))
+    (r1, g1), (r2, g2) = results
+    for a, b in zip(r1, r2, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    for a, b in zip(g1, g2, strict=True):
+        if a is None or b is None:
+            assert (a if a is not None else b) is None or (a if a is not None else b).abs().max() == 0
+        else:
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
 def test_the_cells_take_the_function():

@@ -13,7 +13,10 @@ of the state (a masked step is skipped, so the next valid step reads the last va
 
 Fast path: :func:`rnnzoo.fused.typed_rnn.typed_recurrence`, one autograd Function for the three firmwares (a
 raw-tensor forward writing every step into preallocated buffers, a hand-written backward writing the gradient of
-``u`` into one buffer; ``V x_{t-1}`` taken from the previous valid step, masked steps ``f = 1, b = 0``). The step
+``u`` into one buffer; ``V x_{t-1}`` taken from the previous valid step, masked steps ``f = 1, b = 0``). T-GRU and
+T-LSTM without a mask on an unprojected input take :func:`~rnnzoo.fused.typed_rnn.typed_input_recurrence`: the
+same firmware from ``x`` and the weights, the learnware written as two products straight into its buffer (``u`` and
+its gradient, ``(T, B, 6H)`` each, never allocated). The step
 loop (``PointwiseCell.step``) stays the reference; ``tests/fused/test_typed_rnn_function.py`` and the contract suite
 hold them equal.
 """
@@ -31,7 +34,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.typed_rnn import typed_recurrence
+from rnnzoo.fused.typed_rnn import typed_input_recurrence, typed_recurrence
 
 
 class TRNNState(NamedTuple):
@@ -120,8 +123,21 @@ class _Typed(PointwiseCell):
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
         """The whole sequence through :func:`rnnzoo.fused.typed_rnn.typed_recurrence` (one Function for the three
         firmwares: raw-tensor forward, hand-written backward; the step loop is its reference twin)."""
+        if steps.steps == 0:
+            return None
+        x = steps.x
+        if (self.previous_input and steps.mask is None and not steps.projected and isinstance(x, Tensor)
+                and x.dim() == 3):  # from x itself: u = [W x + b, V x] and its gradient never allocated
+            p0 = torch.cat([state.pz, state.pf, state.po], -1)
+            if self.state_type is TGRUState:
+                out, h, p = typed_input_recurrence("tgru", x, self.weight_ih, self.weight_prev, self.bias, state.h,
+                                                   None, p0)
+                return out, TGRUState(h, *p.chunk(3, -1))
+            out, h, c, p = typed_input_recurrence("tlstm", x, self.weight_ih, self.weight_prev, self.bias, state.h,
+                                                  state.c, p0)
+            return out, TLSTMState(h, c, *p.chunk(3, -1))
         u = steps.u
-        if not isinstance(u, Tensor) or u.shape[0] == 0:
+        if not isinstance(u, Tensor):
             return None
         if not self.previous_input:
             out, h = typed_recurrence("trnn", u, state.h, mask=steps.mask)
