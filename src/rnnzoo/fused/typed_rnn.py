@@ -13,8 +13,9 @@ or 3H columns) and, for T-GRU/T-LSTM, ``[V x_t]`` (G more columns). The step::
 
 Every firmware is the diagonal linear recurrence ``s_t = f_t * s_{t-1} + b_t`` (s = h, or c for T-LSTM). Forward:
 ``a`` for all steps into one buffer (one add over all steps: ``u_{1:}[:G] + u_{:-1}[G:]``), the gates in place, ``b``
-written straight into the state buffer ``S (T+1, B, H)``, then one ``S[t+1] += f_t * S[t]`` per step. A masked step
-(mask False) gets ``f = 1, b = 0`` (the state kept), its output zero, and q is not advanced.
+written straight into the state buffer ``S (T+1, B, H)``, then one ``S[t+1] += f_t * S[t]`` per step (T-RNN and
+T-LSTM: one ``torch.lerp(z_t, S[t], f_t)`` per step, the step's own operation). A masked step (mask False) gets
+``f = 1, b = 0`` (the state kept exactly), its output zero, and q is not advanced.
 
 Backward, ``gs_t`` the total cotangent of ``s_t`` (``ge_t`` the output's, masked): one ``gs_{t-1} = ge_{t-1} +
 f_t * gs_t`` per step, then for all steps at once, written straight into blocks of ONE ``du (T, B, P)``::
@@ -61,18 +62,20 @@ def _firmware_forward(kind: str, z: Tensor, f: Tensor, o: Tensor | None, S: Tens
     per row (T-LSTM with a mask) or None)``."""
     T, B = f.shape[0], f.shape[1]
     keep = None if mask is None else mask.logical_not().unsqueeze(-1)  # (T, B, 1): True where masked
-    b = S[1:]
-    if kind == "tgru":
-        torch.mul(z, o, out=b)
-    else:  # (1 - f) z
-        torch.mul(z, f, out=b)
-        torch.sub(z, b, out=b)
     if keep is not None:
-        b.masked_fill_(keep, 0.0)
         f.masked_fill_(keep, 1.0)
     ss, fs = S.unbind(0), f.unbind(0)
-    for t in range(T):
-        ss[t + 1].addcmul_(fs[t], ss[t])
+    if kind == "tgru":  # s_t = f s_{t-1} + z o: b = z o written into S first, then one addcmul per step
+        b = S[1:]
+        torch.mul(z, o, out=b)
+        if keep is not None:
+            b.masked_fill_(keep, 0.0)
+        for t in range(T):
+            ss[t + 1].addcmul_(fs[t], ss[t])
+    else:  # s_t = lerp(z, s_{t-1}, f), the step's own operation (f = 1 keeps s exactly)
+        zs = z.unbind(0)
+        for t in range(T):
+            torch.lerp(zs[t], ss[t], fs[t], out=ss[t + 1])
     lv = None
     if kind == "tlstm":
         out = S[1:] * o
