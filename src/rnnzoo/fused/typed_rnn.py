@@ -31,9 +31,10 @@ f_t * gs_t`` per step, then for all steps at once, written straight into blocks 
 takes) takes ``x`` and the weights instead and writes ``a = W x + b + V x_{t-1}`` as two products straight into its
 buffer, so ``u (T, B, 2G)`` and its gradient are never allocated (fresh memory costs about 1 ms per MB here: that is
 ~60 MB less per train step at (B, T, I, H) = (64, 100, 256, 256)); its backward gets ``dW``, ``dV``, ``dx`` from
-``da (T, B, G)`` as products over all steps. The cells' step loop is the
-reference twin: ``tests/fused/test_typed_rnn_function.py`` and the model contract suite hold the two equal in outputs
-and float64 gradients, masks included.
+``da (T, B, G)`` as products over all steps.
+
+The cells' step loop is the reference twin: ``tests/fused/test_typed_rnn_function.py`` and the model contract suite
+hold the two equal in outputs and float64 gradients, masks included.
 """
 
 from __future__ import annotations
