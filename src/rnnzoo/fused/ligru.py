@@ -75,7 +75,8 @@ class LiGRUFunction(torch.autograd.Function):
         dz.mul_(Z)
         dz.addcmul_(dz, Z, value=-1.0)  # (h - hc) z (1 - z)
         if ctx.relu:
-            torch.mul(Z, -1.0, out=dv).add_(1.0).masked_fill_(HC <= 0, 0.0)  # (1 - z) [hc > 0]
+            torch.sign(HC, out=dv)  # relu'(v) = [hc > 0] = sign(hc), hc >= 0 (no boolean temporary)
+            dv.addcmul_(dv, Z, value=-1.0)  # [hc > 0] (1 - z)
         else:
             torch.addcmul(torch.ones((), dtype=HC.dtype, device=HC.device), HC, HC, value=-1.0, out=dv)
             dv.addcmul_(dv, Z, value=-1.0)  # (1 - hc^2) (1 - z)
