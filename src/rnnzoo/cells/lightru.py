@@ -12,10 +12,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.lightru import lightru_recurrence
 
 
 class LightRUState(NamedTuple):
@@ -32,7 +34,10 @@ class LightRUCell(PointwiseCell):
         h_t  = (1 - f_t) * h_{t-1} + f_t * hc_t
 
     ``weight_ih`` stacks ``[W_h; W_f]`` ``(2H, I)``; ``weight_hh`` is ``U_f`` ``(H, H)``; ``bias`` is ``b_f``.
-    One recurrent product per step, unit-local update: the generic fused Function.
+    One recurrent product per step, unit-local update.
+
+    Fast path: :func:`rnnzoo.fused.lightru.lightru_recurrence` (``FastPath.RNNZOO``: forward without a graph per
+    step, ``tanh(W_h x)`` for all steps at once, a hand-written backward).
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``b_f``.
@@ -77,11 +82,13 @@ class LightRUCell(PointwiseCell):
         return LightRUState(TensorSpec((batch_size, self.hidden_size)))
 
     def project(self, x: Tensor) -> Tensor:
-        """``[W_h x, W_f x + b_f]``: (..., I) -> (..., 2H)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is not None:
-            u = u + torch.cat([self.bias.new_zeros(self.hidden_size), self.bias])
-        return u
+        """``[W_h x, W_f x + b_f]``: (..., I) -> (..., 2H) (one product, the bias added inside it)."""
+        flat = x.reshape(-1, x.shape[-1])
+        if self.bias is None:
+            u = flat @ self.weight_ih.t()
+        else:
+            u = torch.addmm(torch.cat([self.bias.new_zeros(self.hidden_size), self.bias]), flat, self.weight_ih.t())
+        return u.view(*x.shape[:-1], u.shape[-1])
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
@@ -92,6 +99,16 @@ class LightRUCell(PointwiseCell):
         f = torch.sigmoid(uf + r_t)
         self.report("f", f, "sigmoid")
         return LightRUState((1.0 - f) * state.h + f * torch.tanh(uh))
+
+    fused_kind = "rnnzoo"
+
+    def fused(self, steps: Steps, state: LightRUState) -> tuple[Tensor, LightRUState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.lightru.lightru_recurrence` (raw-tensor forward,
+        hand-written backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor) or steps.steps == 0:
+            return None
+        out, h = lightru_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
+        return out, LightRUState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``U_f`` (sigmoid)."""
@@ -106,5 +123,5 @@ register("lightru", paper=Paper("Ye, Zhang, Liu, Li, Chang & Zheng", 2024,
                                 "modeling long-range dependency"),
          seed_equations="none (not in the seeds)",
          description="Light recurrent unit: one forget gate blending h with an input-only tanh candidate",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LightRU",)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LightRU",)
          )(LightRUCell)

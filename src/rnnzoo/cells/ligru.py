@@ -11,10 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.ligru import ligru_recurrence
 
 ACTIVATIONS = ("relu", "tanh")
 
@@ -36,7 +38,10 @@ class LiGRUCell(PointwiseCell):
     ``batch_norm=True`` ``BN`` is a ``BatchNorm1d`` over the ``2H`` features of every (step, example) of the
     sequence (the authors' pytorch-kaldi code normalises the whole sequence's ``W x`` at once); its shift
     replaces the bias. With ``batch_norm=False`` (default) ``BN(v)`` is ``v + bias``. One recurrent product per
-    step, unit-local update: the generic fused Function.
+    step, unit-local update.
+
+    Fast path: :func:`rnnzoo.fused.ligru.ligru_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    a hand-written backward; ``project``, batch normalisation included, stays in autograd).
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias`` ``(2H,)`` (ignored with ``batch_norm``, whose affine
@@ -94,10 +99,14 @@ class LiGRUCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[BN(W_z x), BN(W_h x)]``: (..., I) -> (..., 2H)."""
-        u = x @ self.weight_ih.t()
+        flat = x.reshape(-1, x.shape[-1])
         if self.norm is not None:
-            return self.norm(u.reshape(-1, u.shape[-1])).view(u.shape)
-        return u if self.bias is None else u + self.bias
+            u = self.norm(flat @ self.weight_ih.t())
+        elif self.bias is None:
+            u = flat @ self.weight_ih.t()
+        else:
+            u = torch.addmm(self.bias, flat, self.weight_ih.t())  # one product, the bias added inside it
+        return u.view(*x.shape[:-1], u.shape[-1])
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
@@ -112,6 +121,16 @@ class LiGRUCell(PointwiseCell):
         hc = torch.relu(v) if self.activation == "relu" else torch.tanh(v)
         return LiGRUState(z * state.h + (1.0 - z) * hc)
 
+    fused_kind = "rnnzoo"
+
+    def fused(self, steps: Steps, state: LiGRUState) -> tuple[Tensor, LiGRUState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.ligru.ligru_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor) or steps.steps == 0:
+            return None
+        out, h = ligru_recurrence(steps.u, self.weight_hh, state.h, steps.mask, activation=self.activation)
+        return out, LiGRUState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``U_z`` (sigmoid) and ``U_h`` (the candidate's activation)."""
         return gate_blocks(self.weight_hh, ("z", "h"), ("sigmoid", self.activation))
@@ -125,5 +144,5 @@ register("ligru", paper=Paper("Ravanelli, Brakel, Omologo & Bengio", 2018,
                               "Light gated recurrent units for speech recognition", "1803.10225"),
          seed_equations="none (not in the seeds)",
          description="Light GRU: no reset gate, ReLU candidate, batch-normalised input products (option)",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LiGRU",)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.LiGRU",)
          )(LiGRUCell)

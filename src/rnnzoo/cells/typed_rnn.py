@@ -11,10 +11,14 @@ the state carries ``V x_{t-1}`` (three ``(B, H)`` fields ``pz, pf, po``), so eac
 are the previous step's learnware terms, zero in the zero state (``x_0 = 0``), frozen at masked steps like the rest
 of the state (a masked step is skipped, so the next valid step reads the last valid input).
 
-Fast path: the learnware for every step at once (``V x_{t-1}`` gathered from the previous valid step), then the
-firmware as one diagonal linear recurrence ``s_t = f_t * s_{t-1} + b_t``
-(:func:`rnnzoo.fused.log_scan.linear_recurrence`, a hand-written backward; masked steps ``f = 1, b = 0``). The
-step loop (``PointwiseCell.step``) stays the reference; the contract suite holds them equal.
+Fast path: :func:`rnnzoo.fused.typed_rnn.typed_recurrence`, one autograd Function for the three firmwares (a
+raw-tensor forward writing every step into preallocated buffers, a hand-written backward writing the gradient of
+``u`` into one buffer; ``V x_{t-1}`` taken from the previous valid step, masked steps ``f = 1, b = 0``). T-GRU and
+T-LSTM without a mask on an unprojected input take :func:`~rnnzoo.fused.typed_rnn.typed_input_recurrence`: the
+same firmware from ``x`` and the weights, the learnware written as two products straight into its buffer (``u`` and
+its gradient, ``(T, B, 6H)`` each, never allocated). The step
+loop (``PointwiseCell.step``) stays the reference; ``tests/fused/test_typed_rnn_function.py`` and the contract suite
+hold them equal.
 """
 
 from __future__ import annotations
@@ -30,20 +34,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.log_scan import linear_recurrence
-
-
-def _last_valid(mask: Tensor) -> Tensor:
-    """``(T, B)`` int64: the index of the last valid step at or before t, -1 if none."""
-    idx = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)
-    return torch.where(mask, idx, -1).cummax(0).values
-
-
-def _at(seq: Tensor, index: Tensor, fallback: Tensor) -> Tensor:
-    """``seq[index[t, b], b]`` (``seq`` ``(T, B, F)``, ``index`` ``(..., B)``), ``fallback`` ``(B, F)`` where -1."""
-    flat = index.reshape(-1, index.shape[-1])
-    got = seq.gather(0, flat.clamp(min=0).unsqueeze(-1).expand(-1, -1, seq.shape[-1]))
-    return torch.where(flat.unsqueeze(-1) >= 0, got, fallback).view(*index.shape, seq.shape[-1])
+from rnnzoo.fused.typed_rnn import typed_input_recurrence, typed_recurrence
 
 
 class TRNNState(NamedTuple):
@@ -73,7 +64,7 @@ class TLSTMState(NamedTuple):
 
 
 class _Typed(PointwiseCell):
-    fused_kind = "rnnzoo"  # its own fast path: the gates of every step at once, then one diagonal linear recurrence
+    fused_kind = "rnnzoo"  # its own fast path: rnnzoo.fused.typed_rnn (one Function for the three firmwares)
     """What the three cells share: the learnware's weights, ``project``, the state spec and the initialisation."""
 
     blocks: int = 3
@@ -130,37 +121,33 @@ class _Typed(PointwiseCell):
         return z, f, o, (nxt[:, :H], nxt[:, H:2 * H], nxt[:, 2 * H:])
 
     def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
-        """The whole sequence: the learnware for all steps, then :func:`~rnnzoo.fused.log_scan.linear_recurrence`
-        (see the module docstring)."""
-        u, mask = steps.u, steps.mask
+        """The whole sequence through :func:`rnnzoo.fused.typed_rnn.typed_recurrence` (one Function for the three
+        firmwares: raw-tensor forward, hand-written backward; the step loop is its reference twin)."""
+        if steps.steps == 0:
+            return None
+        x = steps.x
+        if (self.previous_input and steps.mask is None and not steps.projected and isinstance(x, Tensor)
+                and x.dim() == 3):  # from x itself: u = [W x + b, V x] and its gradient never allocated
+            p0 = torch.cat([state.pz, state.pf, state.po], -1)
+            if self.state_type is TGRUState:
+                out, h, p = typed_input_recurrence("tgru", x, self.weight_ih, self.weight_prev, self.bias, state.h,
+                                                   None, p0)
+                return out, TGRUState(h, *p.chunk(3, -1))
+            out, h, c, p = typed_input_recurrence("tlstm", x, self.weight_ih, self.weight_prev, self.bias, state.h,
+                                                  state.c, p0)
+            return out, TLSTMState(h, c, *p.chunk(3, -1))
+        u = steps.u
         if not isinstance(u, Tensor):
             return None
-        G = self.blocks * self.hidden_size
-        pre, last = u[..., :G], None
-        if self.previous_input:
-            nxt = u[..., G:]
-            p0 = torch.cat([state.pz, state.pf, state.po], -1)
-            if mask is None:
-                pre = pre + torch.cat([p0.unsqueeze(0), nxt[:-1]], 0)
-                last = nxt[-1]
-            else:
-                lv = _last_valid(mask)
-                before = torch.cat([lv.new_full((1, lv.shape[1]), -1), lv[:-1]], 0)
-                pre = pre + _at(nxt, before, p0)
-                last = _at(nxt, lv[-1:], p0)[0]
-        return self.firmware(pre, state, mask, last)
-
-    def firmware(self, pre: Tensor, state: Any, mask: Tensor | None, last: Tensor | None) -> tuple[Tensor, Any]:
-        """``(outputs (T, B, H), final state)`` from the learnware's pre-activations ``pre`` ``(T, B, G*H)``."""
-        raise NotImplementedError
-
-    @staticmethod
-    def _masked(a: Tensor, b: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        """``(a, b)`` with ``a = 1, b = 0`` at masked steps (the state kept)."""
-        if mask is None:
-            return a, b
-        m = mask.unsqueeze(-1)
-        return torch.where(m, a, 1.0), torch.where(m, b, 0.0)
+        if not self.previous_input:
+            out, h = typed_recurrence("trnn", u, state.h, mask=steps.mask)
+            return out, TRNNState(h)
+        p0 = torch.cat([state.pz, state.pf, state.po], -1)
+        if self.state_type is TGRUState:
+            out, h, p = typed_recurrence("tgru", u, state.h, p0=p0, mask=steps.mask)
+            return out, TGRUState(h, *p.chunk(3, -1))
+        out, h, c, p = typed_recurrence("tlstm", u, state.h, state.c, p0, steps.mask)
+        return out, TLSTMState(h, c, *p.chunk(3, -1))
 
     def recurrent_weights(self) -> list[str]:
         """``weight_ih``: no weight multiplies the state; these set the forget gate, the coefficient of the old state
@@ -185,7 +172,7 @@ class TRNNCell(_Typed):
 
     Shapes: x_t (B, I); state ``TRNNState(h (B, H))``; output (B, H).
 
-    Fast path: the learnware for all steps, then one diagonal linear recurrence (module docstring).
+    Fast path: :func:`rnnzoo.fused.typed_rnn.typed_recurrence` (module docstring).
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) (the paper gives none).
 
     Deviations: a bias on ``z_t`` too (one per pre-activation, as every cell here; ``bias=False`` removes all).
@@ -208,13 +195,6 @@ class TRNNCell(_Typed):
         self.report("f", f, "sigmoid")
         return TRNNState(torch.lerp(z, state.h, f))  # f * h + (1 - f) * z
 
-    def firmware(self, pre: Tensor, state: TRNNState, mask: Tensor | None, last: Tensor | None
-                 ) -> tuple[Tensor, TRNNState]:
-        z, fp = pre.chunk(2, -1)
-        f = torch.sigmoid(fp)
-        hs = linear_recurrence(*self._masked(f, (1 - f) * z, mask), state.h)
-        return (hs if mask is None else hs * mask.unsqueeze(-1)), TRNNState(hs[-1])
-
 
 class TGRUCell(_Typed):
     r"""T-GRU, the strongly-typed GRU (Balduzzi & Ghifary 2016, arXiv:1602.02218)::
@@ -232,7 +212,7 @@ class TGRUCell(_Typed):
 
     Shapes: x_t (B, I); state ``TGRUState(h, pz, pf, po)``, each (B, H); output h (B, H).
 
-    Fast path: the learnware for all steps, then one diagonal linear recurrence (module docstring).
+    Fast path: :func:`rnnzoo.fused.typed_rnn.typed_recurrence` (module docstring).
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
     Deviations: the paper's ``x_{t-1}`` is carried as its projection ``V x_{t-1}`` (the same numbers; the state has
@@ -247,14 +227,6 @@ class TGRUCell(_Typed):
         self.report("f", f, "sigmoid")
         self.report("o", o, "tanh")
         return TGRUState(f * state.h + z * o, *nxt)
-
-    def firmware(self, pre: Tensor, state: TGRUState, mask: Tensor | None, last: Tensor | None
-                 ) -> tuple[Tensor, TGRUState]:
-        z, fp, op = pre.chunk(3, -1)
-        f = torch.sigmoid(fp)
-        hs = linear_recurrence(*self._masked(f, z * torch.tanh(op), mask), state.h)
-        out = hs if mask is None else hs * mask.unsqueeze(-1)
-        return out, TGRUState(hs[-1], *last.chunk(3, -1))
 
 
 class TLSTMCell(_Typed):
@@ -273,7 +245,7 @@ class TLSTMCell(_Typed):
 
     Shapes: x_t (B, I); state ``TLSTMState(h, c, pz, pf, po)``, each (B, H); output h (B, H).
 
-    Fast path: the learnware for all steps, then one diagonal linear recurrence (module docstring).
+    Fast path: :func:`rnnzoo.fused.typed_rnn.typed_recurrence` (module docstring).
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
     Deviations: as :class:`TGRUCell`'s; ``h`` is a state field (the output the fast path reads), not fed back.
@@ -288,17 +260,6 @@ class TLSTMCell(_Typed):
         self.report("o", o, "tanh")
         c = torch.lerp(z, state.c, f)  # f * c + (1 - f) * z
         return TLSTMState(c * o, c, *nxt)
-
-    def firmware(self, pre: Tensor, state: TLSTMState, mask: Tensor | None, last: Tensor | None
-                 ) -> tuple[Tensor, TLSTMState]:
-        z, fp, op = pre.chunk(3, -1)
-        f = torch.sigmoid(fp)
-        cs = linear_recurrence(*self._masked(f, (1 - f) * z, mask), state.c)
-        hs = cs * torch.tanh(op)
-        if mask is None:
-            return hs, TLSTMState(hs[-1], cs[-1], *last.chunk(3, -1))
-        h = _at(hs, _last_valid(mask)[-1:], state.h)[0]  # h at each sequence's last valid step
-        return hs * mask.unsqueeze(-1), TLSTMState(h, cs[-1], *last.chunk(3, -1))
 
 
 _PAPER = Paper("Balduzzi & Ghifary", 2016, "Strongly-typed recurrent neural networks", "1602.02218")
