@@ -160,9 +160,8 @@ class MUT1Cell(_MUT):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_xz x + b_z, W_xr x + b_r, tanh(x) + b_h]`` (``tanh(W_xh x)`` without the identity): (..., 3H)."""
-        H = self.hidden_size
-        terms = self.input_terms(x)
-        u = torch.cat([terms[..., :2 * H], torch.tanh(terms[..., 2 * H:])], -1)
+        u = self.input_terms(x)  # a fresh tensor: the tanh goes in place (no slice-and-cat temporaries)
+        u[..., 2 * self.hidden_size:].tanh_()
         return u if self.bias is None else u + self.bias
 
 

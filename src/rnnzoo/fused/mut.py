@@ -10,9 +10,10 @@ Function for the whole sequence with a hand-written backward::
     h_t = h_{t-1} + z * (c - h_{t-1})
 
 Forward: the loop with raw tensor operations written into buffers allocated once (no autograd graph per step),
-keeping ``h``, ``z``, ``r``, ``r * h``, ``c`` (and MUT3's ``tanh(h)``) of every step. Backward, per step back in time
-(``g`` the cotangent of ``h_t``, zero on masked rows), each gate cotangent written straight into its block of ONE
-``du (T, B, 3H)``::
+keeping ``h``, ``z``, ``r``, ``r * h``, ``c`` (and MUT3's ``tanh(h)``) of every step; its tanh is
+:func:`~rnnzoo.fused._common.tanh_into`'s ``2 sigmoid(2x) - 1`` (aten's tanh is several times slower on these
+CPUs). Backward, per step back in time (``g`` the cotangent of ``h_t``, zero on masked rows), each gate cotangent
+written straight into its block of ONE ``du (T, B, 3H)``::
 
     dc  = g * z * (1 - c^2)                     # du's h block
     dm  = dc @ W_hh                             # the cotangent of r * h_{t-1}
@@ -35,7 +36,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
 
 
 class MUTFunction(torch.autograd.Function):
@@ -46,42 +47,40 @@ class MUTFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, Whg: Tensor, Whh: Tensor, h0: Tensor, variant: int, mask: Tensor | None
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Whh_t = Whh.t()
         Hs = u.new_empty((T + 1, B, H))
         Hs[0] = h0
-        ZR = u.new_empty((T, B, 2 * H))  # activated z, r
+        ZR = u.new_empty((T, B, 2 * H))  # activated z, r (MUT2 writes both with one product)
         RH = u.new_empty((T, B, H))  # r * h_{t-1}
         C = u.new_empty((T, B, H))  # the candidate
         TH = u.new_empty((T, B, H)) if variant == 3 else None  # tanh(h_{t-1})
-        if variant == 1:
-            torch.sigmoid(u[..., :H], out=ZR[..., :H])  # z reads the input only
-            Whr_t = Whg.t()
-        elif variant == 2:
-            Whg_t = Whg.t()
-        else:
-            Whz_t, Whr_t = Whg[:H].t(), Whg[H:].t()
-        us, hs, zrs, rhs, cs = u.unbind(0), Hs.unbind(0), ZR.unbind(0), RH.unbind(0), C.unbind(0)
+        uz, ur, uc = (b.unbind(0) for b in u.split(H, -1))
+        hs, zrs, rhs, cs = Hs.unbind(0), ZR.unbind(0), RH.unbind(0), C.unbind(0)
+        zs, rs = ZR[..., :H].unbind(0), ZR[..., H:].unbind(0)
+        uzr = u[..., :2 * H].unbind(0) if variant == 2 else None
         ths = TH.unbind(0) if TH is not None else None
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        Whh_t, Whg_t = Whh.t(), Whg.t()
+        Whz_t, Whr_t = (Whg[:H].t(), Whg[H:].t()) if variant == 3 else (None, Whg_t)
+        const = tanh_constants(hs[0])
+        if variant == 1:
+            torch.sigmoid(u[..., :H], out=ZR[..., :H])  # z reads the input only: all steps at once
         for t in range(T):
-            u_t, h, zr, nxt = us[t], hs[t], zrs[t], hs[t + 1]
-            z, r = zr[:, :H], zr[:, H:]
+            h, nxt, z, r, c = hs[t], hs[t + 1], zs[t], rs[t], cs[t]
             if variant == 1:
-                torch.addmm(u_t[:, H:2 * H], h, Whr_t, out=r).sigmoid_()
+                torch.addmm(ur[t], h, Whr_t, out=r).sigmoid_()
             elif variant == 2:
-                torch.addmm(u_t[:, :2 * H], h, Whg_t, out=zr).sigmoid_()
+                torch.addmm(uzr[t], h, Whg_t, out=zrs[t]).sigmoid_()
             else:
-                th = torch.tanh(h, out=ths[t])
-                torch.addmm(u_t[:, :H], th, Whz_t, out=z)
-                torch.addmm(u_t[:, H:2 * H], h, Whr_t, out=r)
-                zr.sigmoid_()
-            torch.mul(r, h, out=rhs[t])
-            c = torch.addmm(u_t[:, 2 * H:], rhs[t], Whh_t, out=cs[t]).tanh_()
+                th = tanh_into(h, ths[t], const)
+                torch.addmm(uz[t], th, Whz_t, out=z)
+                torch.addmm(ur[t], h, Whr_t, out=r)
+                zrs[t].sigmoid_()
+            torch.addmm(uc[t], torch.mul(r, h, out=rhs[t]), Whh_t, out=c)
+            tanh_into(c, c, const)
             torch.lerp(h, c, z, out=nxt)
             if ms is not None:
                 torch.where(ms[t], nxt, h, out=nxt)
-        saved = [Whg, Whh, Hs, ZR, RH, C] + ([TH] if TH is not None else [])
-        ctx.save_for_backward(mask, *saved)
+        ctx.save_for_backward(mask, Whg, Whh, Hs, ZR, RH, C, TH)
         ctx.variant = variant
         out = Hs[1:].clone() if mask is None else Hs[1:] * mask.unsqueeze(2)
         return out, Hs[T].clone()
@@ -89,40 +88,39 @@ class MUTFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor | None, g_h: Tensor | None) -> tuple[Any, ...]:
-        mask, Whg, Whh, Hs, ZR, RH, C, *rest = ctx.saved_tensors
+        mask, Whg, Whh, Hs, ZR, RH, C, TH = ctx.saved_tensors
         variant = ctx.variant
-        TH = rest[0] if rest else None
         T, B, H = C.shape
-        if variant == 1:
-            Whr = Whg
-        elif variant == 3:
-            Whz, Whr = Whg[:H], Whg[H:]
+        Whz, Whr = (Whg[:H], Whg[H:]) if variant == 3 else (None, Whg)
         du = C.new_empty((T, B, 3 * H))
-        dus, hs, zrs, cs = du.unbind(0), Hs.unbind(0), ZR.unbind(0), C.unbind(0)
+        dzs, drs, dcs = (b.unbind(0) for b in du.split(H, -1))
+        dzrs = du[..., :2 * H].unbind(0) if variant == 2 else None
+        hs, cs = Hs.unbind(0), C.unbind(0)
+        zs, rs = ZR[..., :H].unbind(0), ZR[..., H:].unbind(0)
         gos = g_out.unbind(0) if g_out is not None else None
         ths = TH.unbind(0) if TH is not None else None
         mf = mask.unsqueeze(2).to(C.dtype).unbind(0) if mask is not None else None
         mb = mask.unsqueeze(2).unbind(0) if mask is not None else None
-        g = g_h.clone() if g_h is not None else C.new_zeros((B, H))
+        g = g_h if g_h is not None else C.new_zeros((B, H))
         for t in range(T - 1, -1, -1):
             if gos is not None:
                 g = g + (gos[t] if mf is None else gos[t] * mf[t])
             gt = g if mf is None else g * mf[t]
-            h, c, zr, du_t = hs[t], cs[t], zrs[t], dus[t]
-            z, r = zr[:, :H], zr[:, H:]
-            dz, dr, dc = du_t[:, :H], du_t[:, H:2 * H], du_t[:, 2 * H:]
-            torch.mul(gt, z, out=dc).mul_(torch.addcmul(torch.ones_like(c), c, c, value=-1.0))
+            h, c, z, r, dz, dr, dc = hs[t], cs[t], zs[t], rs[t], dzs[t], drs[t], dcs[t]
+            gz = gt * z
+            torch.addcmul(gz, gz, torch.mul(c, c, out=dc), value=-1.0, out=dc)  # g z (1 - c^2)
             dm = dc @ Whh
-            torch.mul(gt, c - h, out=dz).mul_(z - z * z)
-            torch.mul(dm, h, out=dr).mul_(r - r * r)
-            dh = torch.addcmul(gt - gt * z, dm, r)
+            torch.sub(c, h, out=dz).mul_(gt).mul_(torch.addcmul(z, z, z, value=-1.0))  # z (1 - z)
+            torch.mul(dm, h, out=dr).mul_(torch.addcmul(r, r, r, value=-1.0))
+            dh = (gt - gz).addcmul_(dm, r)
             if variant == 2:
-                dh.addmm_(du_t[:, :2 * H], Whg)
+                dh.addmm_(dzrs[t], Whg)
             else:
                 dh.addmm_(dr, Whr)
                 if variant == 3:
                     th = ths[t]
-                    dh.addcmul_(dz @ Whz, torch.addcmul(torch.ones_like(th), th, th, value=-1.0))
+                    dth = dz @ Whz
+                    dh.add_(dth).addcmul_(dth, th * th, value=-1.0)  # + dth * (1 - tanh(h)^2)
             g = dh if mb is None else torch.where(mb[t], dh, g)
         prev = Hs[:-1].flatten(0, 1)
         dWhh = du[..., 2 * H:].flatten(0, 1).t() @ RH.flatten(0, 1)
