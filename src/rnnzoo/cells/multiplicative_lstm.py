@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import boolean, check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
@@ -82,10 +82,8 @@ class MultiplicativeLSTMCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_mx x, W_ix x + b_i, W_fx x + b_f, W_hx x + b_h, W_ox x + b_o]`` for all steps: (..., 5H)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is None:
-            return u
-        return u + torch.cat([self.bias.new_zeros(self.hidden_size), self.bias])
+        bias = None if self.bias is None else torch.cat([self.bias.new_zeros(self.hidden_size), self.bias])
+        return linear_projection(x, self.weight_ih, bias)  # the bias inside the product: no whole-sequence temporary
 
     def update(self, u_t: Tensor, state: MultiplicativeLSTMState, w_mh: Tensor, w_m: Tensor
                ) -> tuple[MultiplicativeLSTMState, tuple[Tensor, Tensor, Tensor]]:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
@@ -83,6 +83,8 @@ class _MUT(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """The input-only terms ``[z, r, h]`` with their biases, for all steps: (..., I) -> (..., 3H)."""
+        if not self.identity_input:  # one product with the bias inside (no whole-sequence ``+ bias`` temporary)
+            return linear_projection(x, self.weight_ih, self.bias)
         u = self.input_terms(x)
         return u if self.bias is None else u + self.bias
 
