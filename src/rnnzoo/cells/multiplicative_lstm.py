@@ -12,11 +12,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import boolean, check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.loop import autograd_loop
+from rnnzoo.fused.multiplicative_lstm import multiplicative_lstm_recurrence
 
 
 class MultiplicativeLSTMState(NamedTuple):
@@ -49,9 +49,9 @@ class MultiplicativeLSTMCell(Cell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter.
 
-    Fast path: a loop of plain autograd operations (:func:`rnnzoo.fused.loop.autograd_loop`): the gates'
-    product ``W_*m m_t`` comes after the elementwise product with the input, a second recurrent product per step,
-    so there is no PointwiseCell form.
+    Fast path: :func:`rnnzoo.fused.multiplicative_lstm.multiplicative_lstm_recurrence` (``FastPath.RNNZOO``:
+    forward without a graph per step, a hand-written backward): the gates' product ``W_*m m_t`` comes after the
+    elementwise product with the input, a second recurrent product per step, so there is no PointwiseCell form.
 
     Deviations: biases on the four pre-activations (``bias=False`` is the paper's exact form). torchrecurrent's
     ``MultiplicativeLSTM`` applies tanh to the cell input and adds biases inside ``m_t``
@@ -82,10 +82,8 @@ class MultiplicativeLSTMCell(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_mx x, W_ix x + b_i, W_fx x + b_f, W_hx x + b_h, W_ox x + b_o]`` for all steps: (..., 5H)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is None:
-            return u
-        return u + torch.cat([self.bias.new_zeros(self.hidden_size), self.bias])
+        bias = None if self.bias is None else torch.cat([self.bias.new_zeros(self.hidden_size), self.bias])
+        return linear_projection(x, self.weight_ih, bias)  # the bias inside the product: no whole-sequence temporary
 
     def update(self, u_t: Tensor, state: MultiplicativeLSTMState, w_mh: Tensor, w_m: Tensor
                ) -> tuple[MultiplicativeLSTMState, tuple[Tensor, Tensor, Tensor]]:
@@ -107,20 +105,19 @@ class MultiplicativeLSTMCell(Cell):
         self.report("o", o, "sigmoid")
         return new.h, new
 
-    fused_kind = "autograd"
-    """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :meth:`fused`, a Function with a hand-written backward."""
 
     def fused(self, steps: Steps, state: MultiplicativeLSTMState
               ) -> tuple[Tensor, MultiplicativeLSTMState] | None:
-        """The whole sequence: the step's equations with the weights transposed once; masked steps keep (h, c)
-        and output zeros."""
-        w_mh, w_m = self.weight_mh.t(), self.weight_m.t()
-
-        def one(u_t: Tensor, s: MultiplicativeLSTMState) -> tuple[Tensor, MultiplicativeLSTMState]:
-            new = self.update(u_t, s, w_mh, w_m)[0]
-            return new.h, new
-
-        return autograd_loop(one, steps.u, state, steps.mask)
+        """The whole sequence through :func:`rnnzoo.fused.multiplicative_lstm.multiplicative_lstm_recurrence`
+        (raw-tensor forward into buffers allocated once, hand-written backward; the step loop is its reference
+        twin); masked steps keep (h, c) and output zeros."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h, c = multiplicative_lstm_recurrence(steps.u, self.weight_mh, self.weight_m, state.h, state.c,
+                                                   candidate_tanh=self.candidate_tanh, mask=steps.mask)
+        return out, MultiplicativeLSTMState(h, c)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_mh``, the only matrix applied to ``h_{t-1}`` (its effect is scaled by the input, ``W_mx x_t``)."""
@@ -135,5 +132,5 @@ register("multiplicative_lstm",
          paper=Paper("Krause, Lu, Murray & Renals", 2016, "Multiplicative LSTM for sequence modelling", "1609.07959"),
          seed_equations="none (not in the seeds); the paper's mLSTM equations on 001 eqs (16)-(20) without peepholes",
          description="LSTM whose gates read m = (W x) * (W h): an input-dependent recurrent transition",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.MultiplicativeLSTM",))(MultiplicativeLSTMCell)

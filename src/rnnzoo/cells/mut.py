@@ -10,11 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Cell, Steps
+from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.loop import autograd_loop
+from rnnzoo.fused.mut import mut_recurrence
 
 
 class MUTState(NamedTuple):
@@ -40,9 +40,10 @@ def identity_choice(name: str, value: Any, input_size: int, hidden_size: int) ->
 class _MUT(Cell):
     """What the three mutations share: ``z``, ``r`` and the candidate ``tanh(W_hh (r * h) + ...)``; the update
     ``h_t = cand * z + h_{t-1} * (1 - z)``. ``W_hh`` multiplies ``r * h``, a second recurrent product after a gate,
-    so there is no :class:`~rnnzoo.core.pointwise.PointwiseCell` form: the fast path is a loop of plain autograd
-    operations (:func:`rnnzoo.fused.loop.autograd_loop`)."""
+    so there is no :class:`~rnnzoo.core.pointwise.PointwiseCell` form: the fast path is one hand-written Function
+    for the three (:func:`rnnzoo.fused.mut.mut_recurrence`, switched by ``variant``)."""
 
+    variant: int = 0  # 1, 2 or 3: which mutation (the fused Function's switch)
     identity_slot: int | None = None  # which of (z, r, h) reads x_t through the identity in the paper
     gate_rows: int = 2  # rows of H in weight_hg: the gates that read the state through a matrix
 
@@ -82,6 +83,8 @@ class _MUT(Cell):
 
     def project(self, x: Tensor) -> Tensor:
         """The input-only terms ``[z, r, h]`` with their biases, for all steps: (..., I) -> (..., 3H)."""
+        if not self.identity_input:  # one product with the bias inside (no whole-sequence ``+ bias`` temporary)
+            return linear_projection(x, self.weight_ih, self.bias)
         u = self.input_terms(x)
         return u if self.bias is None else u + self.bias
 
@@ -101,19 +104,17 @@ class _MUT(Cell):
         self.report("r", r, "sigmoid")
         return h, MUTState(h)
 
-    fused_kind = "autograd"
-    """The runner's fast path: :meth:`fused`, a whole-sequence loop of plain autograd operations."""
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :meth:`fused`, a Function with a hand-written backward."""
 
     def fused(self, steps: Steps, state: MUTState) -> tuple[Tensor, MUTState] | None:
-        """The whole sequence: the step's equations with the weights transposed once; masked steps keep h and
+        """The whole sequence through :func:`rnnzoo.fused.mut.mut_recurrence` (raw-tensor forward into buffers
+        allocated once, hand-written backward; the step loop is its reference twin); masked steps keep h and
         output zeros."""
-        w_hg, w_hh = self.weight_hg.t(), self.weight_hh.t()
-
-        def one(u_t: Tensor, s: MUTState) -> tuple[Tensor, MUTState]:
-            h = self.update(u_t, s.h, w_hg, w_hh)[0]
-            return h, MUTState(h)
-
-        return autograd_loop(one, steps.u, state, steps.mask)
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = mut_recurrence(steps.u, self.weight_hg, self.weight_hh, state.h, self.variant, steps.mask)
+        return out, MUTState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         names = ("r",) if self.gate_rows == 1 else ("z", "r")
@@ -143,14 +144,15 @@ class MUT1Cell(_MUT):
 
     Shapes: x_t (B, I); state ``MUTState(h (B, H))``; output (B, H). Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Fast path: a loop of plain autograd operations (``W_hh`` multiplies ``r * h``, a second product after a
-    gate: no PointwiseCell form).
+    Fast path: :func:`rnnzoo.fused.mut.mut_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward; ``W_hh`` multiplies ``r * h``, a second product after a gate: no PointwiseCell form).
 
     Deviations: with I != H (or ``identity_input=False``) the input reaches the candidate through a learned map,
     which the paper (I == H) does not have. torchrecurrent's ``MUT1`` always learns that map and adds a bias
     inside the inner tanh: ``tanh(W x + b)``.
     """
 
+    variant = 1
     identity_slot = 2
     gate_rows = 1
 
@@ -160,9 +162,8 @@ class MUT1Cell(_MUT):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_xz x + b_z, W_xr x + b_r, tanh(x) + b_h]`` (``tanh(W_xh x)`` without the identity): (..., 3H)."""
-        H = self.hidden_size
-        terms = self.input_terms(x)
-        u = torch.cat([terms[..., :2 * H], torch.tanh(terms[..., 2 * H:])], -1)
+        u = self.input_terms(x)  # a fresh tensor: the tanh goes in place (no slice-and-cat temporaries)
+        u[..., 2 * self.hidden_size:].tanh_()
         return u if self.bias is None else u + self.bias
 
 
@@ -183,13 +184,14 @@ class MUT2Cell(_MUT):
 
     Shapes: x_t (B, I); state ``MUTState(h (B, H))``; output (B, H). Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Fast path: a loop of plain autograd operations (``W_hh`` multiplies ``r * h``, a second product after a
-    gate: no PointwiseCell form).
+    Fast path: :func:`rnnzoo.fused.mut.mut_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward; ``W_hh`` multiplies ``r * h``, a second product after a gate: no PointwiseCell form).
 
     Deviations: with I != H (or ``identity_input=False``) the reset gate reads ``W_xr x_t``, a learned map the
     paper (I == H) does not have. torchrecurrent's ``MUT2`` always learns it.
     """
 
+    variant = 2
     identity_slot = 1
 
     def gates(self, u_t: Tensor, h: Tensor, w_hg: Tensor) -> tuple[Tensor, Tensor]:
@@ -212,11 +214,13 @@ class MUT3Cell(_MUT):
 
     Shapes: x_t (B, I); state ``MUTState(h (B, H))``; output (B, H). Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Fast path: a loop of plain autograd operations (``W_hh`` multiplies ``r * h``, a second product after a
-    gate: no PointwiseCell form).
+    Fast path: :func:`rnnzoo.fused.mut.mut_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward; ``W_hh`` multiplies ``r * h``, a second product after a gate: no PointwiseCell form).
 
     Deviations: none.
     """
+
+    variant = 3
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size, bias=bias)
@@ -234,5 +238,5 @@ for _name, _cls, _what in (("mut1", MUT1Cell, "update gate from the input only, 
                            ("mut3", MUT3Cell, "update gate reads tanh(h)")):
     register(_name, paper=_PAPER, seed_equations="none (not in the seeds); the paper's sec. 4 listing",
              description=f"{_name.upper()}: a GRU mutation found by architecture search ({_what})",
-             gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+             gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
              peers=(f"torchrecurrent.{_name.upper()}",))(_cls)

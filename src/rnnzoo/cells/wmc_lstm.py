@@ -15,7 +15,7 @@ from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.registry import FastPath, Paper, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.loop import step_loop
+from rnnzoo.fused.wmc_lstm import wmc_lstm_recurrence
 
 
 class WMCLSTMState(NamedTuple):
@@ -43,8 +43,9 @@ class WMCLSTMCell(Cell):
 
     Shapes: x_t (B, I); state ``WMCLSTMState(h (B, H), c (B, H))``; output h (B, H).
 
-    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.fused.loop`; no fused
-    Function): ``V_o c_t`` is a second recurrent product after the cell update.
+    Fast path: :func:`rnnzoo.fused.wmc_lstm.wmc_lstm_recurrence` (``FastPath.RNNZOO``: forward without a graph
+    per step, a hand-written backward); ``V_o c_t`` is a second recurrent product after the cell update, so torch's
+    LSTM kernel and the generic LSTM Function do not fit.
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's).
 
     Deviations: none in the step. (torchrecurrent's WMCLSTM adds a bias inside each tanh, ``tanh(V c + b_c)``,
@@ -108,13 +109,16 @@ class WMCLSTMCell(Cell):
     def step(self, u_t: Tensor, state: WMCLSTMState) -> tuple[Tensor, WMCLSTMState]:
         return self._step(u_t, state, self._weights())
 
-    fused_kind = "autograd"
-    """The runner's fast path: :func:`~rnnzoo.fused.loop.step_loop`, this cell's ``step`` in one loop of plain
-    autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :meth:`fused`, a Function with a hand-written backward."""
 
-    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
-        w = self._weights()
-        return step_loop(lambda u_t, s: self._step(u_t, s, w), steps, state)
+    def fused(self, steps: Steps, state: WMCLSTMState) -> tuple[Tensor, WMCLSTMState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.wmc_lstm.wmc_lstm_recurrence` (raw-tensor forward into
+        buffers allocated once, hand-written backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h, c = wmc_lstm_recurrence(steps.u, self.weight_hh, self.weight_ch, state.h, state.c, steps.mask)
+        return out, WMCLSTMState(h, c)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         H = self.hidden_size
@@ -131,4 +135,4 @@ register("wmc_lstm", paper=Paper("Landi, Baraldi, Cornia & Cucchiara", 2021, "Wo
                                  "2109.00020"),
          seed_equations="none (not in the seeds)",
          description="LSTM whose gates also read tanh(V c) of the cell state (working memory connections)",
-         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.WMCLSTM",))(WMCLSTMCell)
+         gated=True, fast_path=FastPath.RNNZOO, peers=("torchrecurrent.WMCLSTM",))(WMCLSTMCell)
