@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Steps
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -65,10 +65,8 @@ class _Bistable(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[U_a x + b_a, U_c x + b_c, U_x x]``: (..., I) -> (..., 3H) (the candidate has no bias)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is not None:
-            u = u + torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
-        return u
+        bias = None if self.bias is None else torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
+        return linear_projection(x, self.weight_ih, bias)  # one product with the bias, no sequence-sized add
 
     def _feedback(self, r: Tensor | None, h: Tensor) -> tuple[Tensor, Tensor]:
         """``(w_a h, w_c h)`` or ``(W_a h, W_c h)``: the recurrent parts of the two gates."""

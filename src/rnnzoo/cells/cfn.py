@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Steps
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -77,10 +77,8 @@ class CFNCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[V_theta x + b_theta, V_eta x + b_eta, W x]``: (..., I) -> (..., 3H)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is not None:
-            u = u + torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
-        return u
+        bias = None if self.bias is None else torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
+        return linear_projection(x, self.weight_ih, bias)  # one product with the bias, no sequence-sized add
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh

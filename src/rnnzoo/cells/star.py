@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import Steps
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
@@ -79,8 +79,7 @@ class STARCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_z x + b_z, W_x x + b_k]``: (..., I) -> (..., 2H)."""
-        u = x @ self.weight_ih.t()
-        return u if self.bias is None else u + self.bias
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
