@@ -3,7 +3,8 @@ r"""The bistable recurrent cell (BRC) and its neuromodulated form (nBRC) of Veco
 a GRU-like cell whose feedback ``a_t`` can exceed 1, so each unit can latch one of two stable states.
 
 Both are :class:`~rnnzoo.core.pointwise.PointwiseCell`\ s: BRC's recurrence is elementwise (two per-unit weight
-vectors, no recurrent matrix), nBRC's is one product with ``[W_a; W_c]``; the fused Function runs either.
+vectors, no recurrent matrix), nBRC's is one product with ``[W_a; W_c]``; one hand-written Function
+(:mod:`rnnzoo.fused.bistable`) runs either.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.bistable import bistable_recurrence
 
 
 class BistableState(NamedTuple):
@@ -62,10 +65,8 @@ class _Bistable(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[U_a x + b_a, U_c x + b_c, U_x x]``: (..., I) -> (..., 3H) (the candidate has no bias)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is not None:
-            u = u + torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
-        return u
+        bias = None if self.bias is None else torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
+        return linear_projection(x, self.weight_ih, bias)  # one product with the bias, no sequence-sized add
 
     def _feedback(self, r: Tensor | None, h: Tensor) -> tuple[Tensor, Tensor]:
         """``(w_a h, w_c h)`` or ``(W_a h, W_c h)``: the recurrent parts of the two gates."""
@@ -79,6 +80,16 @@ class _Bistable(PointwiseCell):
         c = torch.sigmoid(uc + rc)
         self.report("z", c, "sigmoid")  # c_t, the update gate, under the GRU's name
         return BistableState(c * h + (1.0 - c) * torch.tanh(ux + a * h))
+
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.bistable), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: BistableState) -> tuple[Tensor, BistableState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.bistable.bistable_recurrence` (raw-tensor forward,
+        hand-written backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = bistable_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
+        return out, BistableState(h)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
@@ -104,6 +115,9 @@ class BRCell(_Bistable):
 
     Initialisation (the authors' code, github.com/nvecoven/BRC): Glorot-uniform ``weight_ih``, ``w_a = w_c = 1``,
     zero biases.
+
+    Fast path: :func:`rnnzoo.fused.bistable.bistable_recurrence` (``FastPath.RNNZOO``: forward without a graph per
+    step, a hand-written backward, ``[dw_a; dw_c]`` accumulated per step); ``pointwise`` stays the reference.
 
     Deviations: the paper's equations have no biases; its code (and rnnzoo with ``bias=True``) adds ``b_a, b_c``;
     ``bias=False`` is the equations' exact form.
@@ -155,6 +169,10 @@ class NBRCell(_Bistable):
 
     Initialisation (the authors' code): Glorot-uniform ``weight_ih``, orthogonal ``W_a`` and ``W_c``, zero biases.
 
+    Fast path: :func:`rnnzoo.fused.bistable.bistable_recurrence` (``FastPath.RNNZOO``: forward without a graph per
+    step, a hand-written backward, ``[W_a; W_c]``'s gradient one product after the loop); ``pointwise`` stays the
+    reference.
+
     Deviations: as :class:`BRCell` (the biases are the code's, not the equations'; ``bias=False`` drops them).
 
     Example:
@@ -188,9 +206,9 @@ _PAPER = Paper("Vecoven, Ernst & Drion", 2021, "A bio-inspired bistable recurren
                "2006.05252")
 register("br", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="Bistable recurrent cell: per-unit feedback a_t in (0, 2) lets each unit latch a state",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.ELEMENTWISE, peers=("torchrecurrent.BR",)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.ELEMENTWISE, peers=("torchrecurrent.BR",)
          )(BRCell)
 register("nbr", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="Neuromodulated bistable recurrent cell: BRC with its gates' feedback read through matrices",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.NBR",)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.NBR",)
          )(NBRCell)

@@ -11,10 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.cfn import cfn_recurrence
 
 
 class CFNState(NamedTuple):
@@ -32,7 +34,7 @@ class CFNCell(PointwiseCell):
 
     ``weight_ih`` stacks ``[V_theta; V_eta; W]`` ``(3H, I)``; ``weight_hh`` stacks ``[U_theta; U_eta]``
     ``(2H, H)``; ``bias`` is ``[b_theta; b_eta]`` (the candidate ``tanh(W x_t)`` has none). One recurrent product
-    per step and a unit-local update: the generic fused Function (``FastPath.RNNZOO``).
+    per step and a unit-local update (a :class:`~rnnzoo.core.pointwise.PointwiseCell`).
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``b_theta, b_eta``.
@@ -41,6 +43,9 @@ class CFNCell(PointwiseCell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (``torch.nn.GRU``'s default; the paper
     gives no cell-level scheme beyond its language-model setups).
+
+    Fast path: :func:`rnnzoo.fused.cfn.cfn_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    ``tanh(W x_t)`` hoisted out of the loop, a hand-written backward); ``pointwise`` stays the reference.
 
     Deviations: none in the equations (``bias=False`` drops the gates' biases, which the paper has).
 
@@ -72,10 +77,8 @@ class CFNCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[V_theta x + b_theta, V_eta x + b_eta, W x]``: (..., I) -> (..., 3H)."""
-        u = x @ self.weight_ih.t()
-        if self.bias is not None:
-            u = u + torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
-        return u
+        bias = None if self.bias is None else torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
+        return linear_projection(x, self.weight_ih, bias)  # one product with the bias, no sequence-sized add
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
@@ -90,6 +93,16 @@ class CFNCell(PointwiseCell):
         self.report("i", eta, "sigmoid")  # eta_t: input-like gate
         return CFNState(theta * torch.tanh(state.h) + eta * torch.tanh(ux))
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.cfn), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: CFNState) -> tuple[Tensor, CFNState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.cfn.cfn_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = cfn_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
+        return out, CFNState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``U_theta`` and ``U_eta`` (both sigmoid)."""
         return gate_blocks(self.weight_hh, ("theta", "eta"), ("sigmoid", "sigmoid"))
@@ -101,4 +114,4 @@ class CFNCell(PointwiseCell):
 register("cfn", paper=Paper("Laurent & von Brecht", 2017, "A recurrent neural network without chaos", "1612.06212"),
          seed_equations="none (not in the seeds)",
          description="Chaos-free network: gated tanh(h) decay plus a gated tanh(W x); no matrix inside the tanh",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.CFN",))(CFNCell)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.CFN",))(CFNCell)

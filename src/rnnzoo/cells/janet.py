@@ -10,11 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import linear_projection
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.janet import janet_recurrence
 
 
 class JANETState(NamedTuple):
@@ -45,9 +46,9 @@ class JANETCell(PointwiseCell):
 
     Shapes: x_t (B, I); state ``JANETState(c (B, H))``; output (B, H).
 
-    Fast path: a :class:`~rnnzoo.core.pointwise.PointwiseCell` (one recurrent product ``h @ weight_hh.T``, then
-    unit-local gates), so it takes PointwiseCell's fast path (the step in an autograd loop; the generic Function
-    :func:`rnnzoo.fused.pointwise.pointwise_recurrence` with ``use_function=True``).
+    Fast path: :func:`rnnzoo.fused.janet.janet_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward). The cell is a :class:`~rnnzoo.core.pointwise.PointwiseCell` (one recurrent product
+    ``c @ weight_hh.T``, then unit-local gates); ``pointwise`` stays the reference.
 
     Deviations: the paper's Keras code initialises the weights Glorot-uniform; here U(-1/sqrt(H), 1/sqrt(H)) as
     every rnnzoo cell (the chrono bias, the paper's own contribution to JANET's initialisation, is ``t_max``).
@@ -121,6 +122,16 @@ class JANETCell(PointwiseCell):
         self.report("f", f, "sigmoid")
         return JANETState(f * state.c + i * cc)
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.janet), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: JANETState) -> tuple[Tensor, JANETState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.janet.janet_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, c = janet_recurrence(steps.u, self.weight_hh, state.c, self.beta, steps.mask)
+        return out, JANETState(c)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by part (f, c)."""
         return gate_blocks(self.weight_hh, ("f", "c"), ("sigmoid", "tanh"))
@@ -134,5 +145,5 @@ register("janet", paper=Paper("van der Westhuizen & Lasenby", 2018, "The unreaso
                                "1804.04849"),
          seed_equations="none (not in the seeds); the paper's sec. 3 on 001 eqs (16)-(20) without i and o gates",
          description="Forget-gate-only LSTM: input gate 1 - sigmoid(s - beta) tied to the forget gate, h = c",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.JANET",))(JANETCell)

@@ -9,11 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import linear_projection
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.sgrn import sgrn_recurrence
 
 
 class SGRNState(NamedTuple):
@@ -32,9 +33,11 @@ class SGRNCell(PointwiseCell):
         h_t = tanh(i_t * a_t + f_t * h_{t-1})
 
     One recurrent product and an elementwise update per step: a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    (fast path: PointwiseCell's, the step in an
-    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below);
-    the gate is reported as ``"f"``.
+    (the generic Function with ``use_function=True`` reads the closed-form derivatives below); the gate is reported
+    as ``"f"``.
+
+    Fast path: :func:`rnnzoo.fused.sgrn.sgrn_recurrence` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward); ``pointwise`` stays the reference.
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias`` and ``bias_f``.
@@ -101,6 +104,16 @@ class SGRNCell(PointwiseCell):
         grads = {"bias_f": dr.sum(0)} if self.bias_f is not None else {}
         return torch.addcmul(dr, g * d, 1 - f), grads
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.sgrn), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: SGRNState) -> tuple[Tensor, SGRNState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.sgrn.sgrn_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = sgrn_recurrence(steps.u, self.weight_hh, self.bias_f, state.h, steps.mask)
+        return out, SGRNState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` (feeds the sigmoid gate)."""
         return [RecurrentBlock("weight_hh", self.weight_hh, "sigmoid", True, "weight_hh")]
@@ -113,5 +126,5 @@ register("sgrn", paper=Paper("Zu & Wei", 2021, "A simple gated recurrent network
                                                "disturbances (IET Gener. Transm. Distrib., doi:10.1049/gtd2.12056)"),
          seed_equations="none (not in the seeds)",
          description="One forget gate and its complement blend the input projection with h_{t-1}, then tanh",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.SGRN",))(SGRNCell)

@@ -11,10 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.star import star_recurrence
 
 
 class STARState(NamedTuple):
@@ -31,7 +33,7 @@ class STARCell(PointwiseCell):
         h_t = tanh((1 - k_t) * h_{t-1} + k_t * z_t)
 
     ``weight_ih`` stacks ``[W_z; W_x]`` ``(2H, I)``; ``weight_hh`` is ``W_h`` ``(H, H)``; ``bias`` is
-    ``[b_z; b_k]``. One recurrent product per step, unit-local update: the generic fused Function.
+    ``[b_z; b_k]``. One recurrent product per step, unit-local update.
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``b_z, b_k``.
@@ -40,6 +42,9 @@ class STARCell(PointwiseCell):
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for the weights, zero biases (rnnzoo's choice; the paper's code also
     offers a chrono initialisation of ``b_k``, not reproduced here).
+
+    Fast path: :func:`rnnzoo.fused.star.star_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    ``tanh(W_z x + b_z)`` hoisted out of the loop, a hand-written backward); ``pointwise`` stays the reference.
 
     Deviations: none in the equations (``bias=False`` drops ``b_z, b_k``). The paper's deep stacks sometimes add
     batch normalisation between layers (its "bn-star"): a model-level choice, not the cell's.
@@ -74,8 +79,7 @@ class STARCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_z x + b_z, W_x x + b_k]``: (..., I) -> (..., 2H)."""
-        u = x @ self.weight_ih.t()
-        return u if self.bias is None else u + self.bias
+        return linear_projection(x, self.weight_ih, self.bias)
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
@@ -86,6 +90,16 @@ class STARCell(PointwiseCell):
         k = torch.sigmoid(uk + r_t)
         self.report("z", k, "sigmoid")  # k_t, the update gate, under the GRU's name
         return STARState(torch.tanh((1.0 - k) * state.h + k * torch.tanh(uz)))
+
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.star), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: STARState) -> tuple[Tensor, STARState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.star.star_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = star_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
+        return out, STARState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_h`` (sigmoid, the gate's)."""
@@ -99,5 +113,5 @@ register("star", paper=Paper("Turkoglu, D'Aronco, Wegner & Schindler", 2021,
                              "Gating revisited: deep multi-layer RNNs that can be trained", "1911.11033"),
          seed_equations="none (not in the seeds)",
          description="STAckable Recurrent unit: one gate blending h and tanh(W x) under a tanh, for deep stacks",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.STAR",)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.STAR",)
          )(STARCell)
