@@ -15,7 +15,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.loop import autograd_loop
+from rnnzoo.fused.nas import nas_recurrence
 
 NAS_BLOCKS = 8
 """The eight leaves of the searched tree: each combines ``x_t`` and ``h_{t-1}`` (their projections)."""
@@ -108,21 +108,16 @@ class NASCell(PointwiseCell):
         l3_1 = torch.tanh(torch.tanh(l1_4 * l1_5) + torch.sigmoid(l1_6 + l1_7))
         return NASState(torch.tanh(c * l3_1), c)
 
-    fused_kind = "autograd"
-    """The runner's fast path: :meth:`fused` (see the class docstring for why not the generic Function)."""
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :meth:`fused`, the hand-written Function :func:`rnnzoo.fused.nas.nas_recurrence`."""
 
     def fused(self, steps: Steps, state: NASState) -> tuple[Tensor, NASState] | None:
-        """The whole sequence: ``pointwise`` after one product per step, ``weight_hh`` transposed once; masked
-        steps keep (h, c) and output zeros."""
+        """The whole sequence through :func:`rnnzoo.fused.nas.nas_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin); masked steps keep (h, c) and output zeros."""
         if not isinstance(steps.u, Tensor):
             return None
-        w = self.weight_hh.t()
-
-        def one(u_t: Tensor, s: NASState) -> tuple[Tensor, NASState]:
-            new = self.pointwise(u_t, s.h @ w, s)
-            return new.h, new
-
-        return autograd_loop(one, steps.u, state, steps.mask)
+        out, h, c = nas_recurrence(steps.u, self.weight_hh, self.bias, state.h, state.c, steps.mask)
+        return out, NASState(h, c)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by leaf (the activation each leaf applies; leaf 3's product with the input is ignored)."""
@@ -136,5 +131,5 @@ class NASCell(PointwiseCell):
 register("nas", paper=Paper("Zoph & Le", 2017, "Neural architecture search with reinforcement learning", "1611.01578"),
          seed_equations="none (not in the seeds); the paper's appendix cell as released in TensorFlow's NASCell",
          description="The recurrent cell found by neural architecture search (8 leaves, a 3-level tree, a memory cell)",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.NAS",))(NASCell)
