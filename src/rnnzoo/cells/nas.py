@@ -48,11 +48,12 @@ class NASCell(PointwiseCell):
 
     Shapes: x_t (B, I); state ``NASState(h (B, H), c (B, H))``; output h (B, H).
 
-    Fast path: a loop of plain autograd operations over ``pointwise`` (:meth:`fused`). The cell is a
-    :class:`~rnnzoo.core.pointwise.PointwiseCell` (one product ``h @ weight_hh.T``, the tree is unit-local), but the
-    generic Function :func:`rnnzoo.fused.pointwise.pointwise_recurrence` was measured slower here: its backward
-    tables hold the derivatives of (h, c) with respect to 16 blocks of H units per step (train step at B = 32,
-    T = 100, I = 64, H = 128, one thread: 1.08-1.22 s against 0.76-0.79 s for this loop; torchrecurrent 0.88 s).
+    Fast path: :func:`rnnzoo.fused.nas.nas_recurrence` (``FastPath.RNNZOO``: the forward loop without autograd into
+    buffers allocated once, a hand-written backward, the pairs of leaves laid out so that one operation serves two;
+    the step loop is its reference twin). Train step at B = 32, T = 100, I = 64, H = 128, one thread, beside
+    torchrecurrent's ``NAS`` on a loaded machine: about 1.4x against 1.0-1.1x for the per-step autograd loop it
+    replaces. The generic :func:`rnnzoo.fused.pointwise.pointwise_recurrence` was slower than that loop here (its
+    backward tables hold the derivatives of (h, c) with respect to 16 blocks of H units per step).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for all parameters (the released code leaves it to the caller).
 
