@@ -9,7 +9,9 @@ r"""Fused recurrence of the NAS cell (:class:`rnnzoo.cells.NASCell`), forward an
     c_t = e * q;  h_t = tanh(c_t * k)
 
 Forward: the loop with raw tensor operations into buffers allocated once (the leaves ``A``, the second layer ``L``,
-``e`` and ``k``, the states, ``b_3``), no autograd graph. The pairs of leaves are laid out so that one operation
+``e`` and ``k``, the states, ``b_3``), no autograd graph. Every ``tanh`` is :func:`rnnzoo.fused._common.tanh_into`
+(``2 sigmoid(2x) - 1``, several times faster than ``aten::tanh`` on this project's CPUs).
+The pairs of leaves are laid out so that one operation
 serves two of them: viewing ``A_t`` as ``(B, 4, 2, H)``, the products pair ``(0, 1)`` and ``(4, 5)`` and the sums pair
 ``(2, 3)`` and ``(6, 7)``.
 
@@ -37,14 +39,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
-
-
-def _tanh_(x: Tensor, neg_one: Tensor, two: Tensor) -> None:
-    """``x = tanh(x)`` in place, as ``2 sigmoid(2x) - 1``: ``aten::tanh`` is several times slower than ``sigmoid``
-    on this project's CPUs (see :func:`rnnzoo.fused._common.tanh_into`); absolute error <= 2e-7 in float32."""
-    torch.add(x, x, out=x).sigmoid_()
-    torch.addcmul(neg_one, x, two, out=x)
+from rnnzoo.fused._common import check_mask, tanh_into
 
 
 def _dsigmoid_(d: Tensor, s: Tensor) -> None:
@@ -77,7 +72,7 @@ class NASFunction(torch.autograd.Function):
         B3 = u.new_empty((T, B, H))  # b_3
         r = u.new_empty((B, 8 * H))
         r3 = r[:, 3 * H:4 * H]
-        k = (u.new_full((), -1.0), u.new_full((), 2.0))  # the constants of _tanh_
+        k = (u.new_full((), -1.0), u.new_full((), 2.0))  # tanh_into's constants (broadcast)
         A4 = A.view(T, B, 4, 2, H)
         # every per-step view made once (one unbind each): indexing inside the loop costs more than the arithmetic
         hs, cs, us, u3s, As, A3s = (x.unbind(0) for x in (Hs, Cs, u, u[..., 3 * H:4 * H], A, A[..., 3 * H:4 * H]))
@@ -100,16 +95,16 @@ class NASFunction(torch.autograd.Function):
             s02s[t].sigmoid_()  # s0, s2
             s57s[t].sigmoid_()  # s5, s7
             l13s[t].relu_()  # l1, l3
-            _tanh_(t46s[t], *k)  # t4, t6
+            tanh_into(t46s[t], t46s[t], k)  # t4, t6
             torch.mul(p_ls[t], p_rs[t], out=l01s[t])  # s0 * l1, t4 * s5
             torch.add(q_ls[t], q_rs[t], out=l23s[t])  # s2 + l3, t6 + s7
-            _tanh_(l012s[t], *k)  # m0, m2, q
+            tanh_into(l012s[t], l012s[t], k)  # m0, m2, q
             n3s[t].sigmoid_()
             torch.add(m0s[t], cs[t], out=es[t])
             torch.add(m2s[t], n3s[t], out=ks[t])
-            _tanh_(eks[t], *k)
+            tanh_into(eks[t], eks[t], k)
             torch.mul(es[t], qs[t], out=cs[t + 1])
-            _tanh_(torch.mul(cs[t + 1], ks[t], out=hs[t + 1]), *k)
+            tanh_into(torch.mul(cs[t + 1], ks[t], out=hs[t + 1]), hs[t + 1], k)
             if ms is not None:
                 torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
                 torch.where(ms[t], cs[t + 1], cs[t], out=cs[t + 1])
