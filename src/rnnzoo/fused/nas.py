@@ -108,7 +108,8 @@ class NASFunction(torch.autograd.Function):
             if ms is not None:
                 torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
                 torch.where(ms[t], cs[t + 1], cs[t], out=cs[t + 1])
-        ctx.save_for_backward(u, U, Hs, Cs, A, L, EK, B3, mask)
+        relu_on = A4[:, :, 0:2, 1] > 0  # where l1, l3 pass their gradient, for all steps at once
+        ctx.save_for_backward(u, U, Hs, Cs, A, L, EK, B3, relu_on, mask)
         ctx.has_bias = bias is not None
         out = Hs[1:].clone() if mask is None else Hs[1:] * mask.unsqueeze(2)
         return out, Hs[T].clone(), Cs[T].clone()
@@ -116,7 +117,7 @@ class NASFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor, g_c: Tensor) -> tuple[Any, ...]:
-        u, U, Hs, Cs, A, L, EK, B3, mask = ctx.saved_tensors
+        u, U, Hs, Cs, A, L, EK, B3, relu_on, mask = ctx.saved_tensors
         T, B, H = B3.shape
         D = u.new_empty((T, B, 8 * H))  # db, then du
         P3 = u.new_empty((T, B, H))  # da_3
@@ -130,7 +131,7 @@ class NASFunction(torch.autograd.Function):
             Hs[1:], Cs[1:], u[..., 3 * H:4 * H], B3, D, D[..., 3 * H:4 * H], P3, g_out))
         qs, n3s, l012s, es, ks, eks = (x.unbind(0) for x in (
             L[:, :, 2], L[:, :, 3], L[:, :, 0:3], EK[:, :, 0], EK[:, :, 1], EK))
-        s02s, s57s, l13s, t46s = (x.unbind(0) for x in (A4[:, :, 0:2, 0], A4[:, :, 2:4, 1], A4[:, :, 0:2, 1],
+        s02s, s57s, r13s, t46s = (x.unbind(0) for x in (A4[:, :, 0:2, 0], A4[:, :, 2:4, 1], relu_on,
                                                          A4[:, :, 2:4, 0]))
         ds02s, ds57s, dl13s, dt46s = (x.unbind(0) for x in (D4[:, :, 0:2, 0], D4[:, :, 2:4, 1], D4[:, :, 0:2, 1],
                                                              D4[:, :, 2:4, 0]))
@@ -142,8 +143,8 @@ class NASFunction(torch.autograd.Function):
             if ms is not None:
                 g_in, gc_in = torch.addcmul(g, gos[t], ms[t]), gc  # a masked step's output is a constant zero
                 g, gc = g_in * ms[t], gc * ms[t]
-            else:
-                g = g + gos[t]
+            elif t == T - 1:
+                g = g + gos[t]  # later steps add theirs in the product below
             h = hs[t]
             dy = g * h
             torch.addcmul(g, dy, h, value=-1.0, out=dy)  # g (1 - h^2)
@@ -153,25 +154,24 @@ class NASFunction(torch.autograd.Function):
             torch.mul(dc, es[t], out=dq)
             dEKy = dEK * eks[t]
             torch.addcmul(dEK, dEKy, eks[t], value=-1.0, out=dl01)  # [dm0, dm2] = d[e, k] (1 - [e, k]^2)
-            dn3.copy_(dm2)
+            dn = dm2 * n3s[t]
+            torch.addcmul(dn, dn, n3s[t], value=-1.0, out=dn3)  # dn3 = dm2 n3 (1 - n3), before dm2's own tanh
             gc = dm0.clone()  # dc_{t-1}
             _dtanh_(dl012, l012s[t])
-            _dsigmoid_(dn3, n3s[t])
             torch.mul(dl01, p_rs[t], out=dp_ls[t])  # ds0, dt4
             torch.mul(dl01, p_ls[t], out=dp_rs[t])  # dl1, ds5
             dq_s[t].copy_(dl23)  # ds2 = dl3 = dq, dt6 = ds7 = dn3
             _dsigmoid_(ds02s[t], s02s[t])
             _dsigmoid_(ds57s[t], s57s[t])
-            dl13s[t].mul_(l13s[t] > 0)
+            dl13s[t].mul_(r13s[t])
             _dtanh_(dt46s[t], t46s[t])
             torch.mul(D3s[t], b3s[t], out=P3s[t])  # da_3
             D3s[t].mul_(u3s[t])  # db_3
-            dh = torch.mm(Ds[t], U)
             if ms is not None:
-                g = torch.where(ms[t], dh, g_in)
+                g = torch.where(ms[t], torch.mm(Ds[t], U), g_in)
                 gc = torch.where(ms[t], gc, gc_in)
             else:
-                g = dh
+                g = torch.addmm(gos[t - 1], Ds[t], U) if t else torch.mm(Ds[t], U)
         flat = D.flatten(0, 1)
         dU = flat.t() @ Hs[:-1].flatten(0, 1)
         dbias = flat.sum(0) if ctx.has_bias else None

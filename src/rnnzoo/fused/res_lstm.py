@@ -93,8 +93,8 @@ class ResLSTMFunction(torch.autograd.Function):
             if ms is not None:
                 g_in, gc_in = torch.addcmul(g, gos_out[t], ms[t]), gc  # a masked step's output is a constant zero
                 g, gc = g_in * ms[t], gc * ms[t]
-            else:
-                g = g + gos_out[t]
+            elif t == T - 1:
+                g = g + gos_out[t]  # later steps add theirs in the product below
             o, i, f, z, r, c0 = gos[t], gis[t], gfs[t], gzs[t], rs[t], cs[t]
             dm = torch.mul(g, o, out=dss[t])
             do = g * mm[t]
@@ -112,12 +112,11 @@ class ResLSTMFunction(torch.autograd.Function):
             dzz = dz * z
             dz.addcmul_(dzz, z, value=-1.0)  # dgc
             gc = dc.mul_(f).addcmul_(dgis[t], w_ci).addcmul_(dgfs[t], w_cf)
-            dh = torch.mm(dgs[t], W)
             if ms is not None:
-                g = torch.where(ms[t], dh, g_in)
+                g = torch.where(ms[t], torch.mm(dgs[t], W), g_in)
                 gc = torch.where(ms[t], gc, gc_in)
             else:
-                g = dh
+                g = torch.addmm(gos_out[t - 1], dgs[t], W) if t else torch.mm(dgs[t], W)
         dG = du[..., :4 * H].flatten(0, 1)
         dW = dG.t() @ Hs[:-1].flatten(0, 1)
         dWp = du[..., 4 * H:].flatten(0, 1).t() @ R.flatten(0, 1)
