@@ -51,8 +51,9 @@ class NASCell(PointwiseCell):
     Fast path: :func:`rnnzoo.fused.nas.nas_recurrence` (``FastPath.RNNZOO``: the forward loop without autograd into
     buffers allocated once, a hand-written backward, the pairs of leaves laid out so that one operation serves two;
     the step loop is its reference twin). Train step at B = 32, T = 100, I = 64, H = 128, one thread, beside
-    torchrecurrent's ``NAS`` on a loaded machine: about 1.4x against 1.0-1.1x for the per-step autograd loop it
-    replaces. The generic :func:`rnnzoo.fused.pointwise.pointwise_recurrence` was slower than that loop here (its
+    torchrecurrent's ``NAS`` on a loaded machine (``benchmarks/peer_floor.py``): 1.4-1.6x, against 1.0-1.1x for the
+    per-step autograd loop it replaces; 1.1-1.3x at the two larger sizes, where the matrix products dominate both.
+    The generic :func:`rnnzoo.fused.pointwise.pointwise_recurrence` was slower than that loop here (its
     backward tables hold the derivatives of (h, c) with respect to 16 blocks of H units per step).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for all parameters (the released code leaves it to the caller).
