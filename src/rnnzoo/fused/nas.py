@@ -108,7 +108,9 @@ class NASFunction(torch.autograd.Function):
             if ms is not None:
                 torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
                 torch.where(ms[t], cs[t + 1], cs[t], out=cs[t + 1])
-        relu_on = A4[:, :, 0:2, 1] > 0  # where l1, l3 pass their gradient, for all steps at once
+        # where l1, l3 pass their gradient (1.0) or not (0.0), for all steps at once; sign: l >= 0, and a float mask
+        # multiplies about 1.5x faster than a boolean one
+        relu_on = torch.sign(A4[:, :, 0:2, 1])
         ctx.save_for_backward(u, U, Hs, Cs, A, L, EK, B3, relu_on, mask)
         ctx.has_bias = bias is not None
         out = Hs[1:].clone() if mask is None else Hs[1:] * mask.unsqueeze(2)
