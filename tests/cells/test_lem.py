@@ -46,7 +46,7 @@ def test_equals_eq_3(dt, bias):
 def test_registry_entry():
     info = rnnzoo.model_info("lem")
     assert info.paper.arxiv == "2110.04744" and info.gated and "torchrecurrent.LEM" in info.peers
-    assert info.fast_path is rnnzoo.FastPath.AUTOGRAD
+    assert info.fast_path is rnnzoo.FastPath.RNNZOO and LEMCell(2, 3).fused_kind == "rnnzoo"
 
 
 @pytest.mark.parametrize(("kw", "match"), [({"dt": 0.0}, r"dt: expected a time step in \(0, 1\], got 0.0"),

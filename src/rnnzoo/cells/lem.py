@@ -14,6 +14,7 @@ from rnnzoo.core.cell import Cell, Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.lem import lem_recurrence
 
 
 class LEMState(NamedTuple):
@@ -45,9 +46,10 @@ class LEMCell(Cell):
 
     Shapes: x_t (B, I); state ``LEMState(y (B, H), z (B, H))``; output y (B, H).
 
-    Fast path: none of rnnzoo's Functions. A step makes two dependent products (``Wy z_t`` reads the z just
-    computed), so LEM is not a :class:`~rnnzoo.core.pointwise.PointwiseCell`; ``fused`` is the step's own loop
-    in plain autograd operations (``"autograd"``), without the runner's per-step work.
+    Fast path: :func:`rnnzoo.fused.lem.lem_recurrence` (``FastPath.RNNZOO``: the forward loop without autograd into
+    buffers allocated once, a hand-written backward writing every cotangent of ``u`` into one buffer; the step loop
+    is its reference twin). A step makes two dependent products (``Wy z_t`` reads the z just computed), so LEM is
+    not a :class:`~rnnzoo.core.pointwise.PointwiseCell`.
 
     Deviations: none from eq (3). The authors' code has three bias vectors where eq (3) has one per block (the
     same function); here eq (3)'s. torchrecurrent computes ``Wy z_{t-1}`` (the OLD slow state) in y's update,
@@ -99,27 +101,17 @@ class LEMCell(Cell):
         new = self._update(u_t, state, self.weight_hh.t(), self.weight_zy.t())
         return new.y, new
 
-    fused_kind = "autograd"
-    """The runner's fast path: the step's loop in plain autograd operations (see the class docstring)."""
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :meth:`fused`, the hand-written Function of :mod:`rnnzoo.fused.lem`."""
 
-    def fused(self, steps: Steps, state: LEMState) -> tuple[Tensor, LEMState]:
-        """The whole sequence: ``u`` in one product (``steps.u``), then the loop; a masked step keeps the state
-        and outputs zero."""
-        u, mask = steps.u, steps.mask
-        w_hh_t, w_zy_t = self.weight_hh.t(), self.weight_zy.t()
-        outs = []
-        masks = mask.unsqueeze(2).unbind(0) if mask is not None else None
-        for t, u_t in enumerate(u.unbind(0)):  # unbind: one backward for all steps (u[t] zero-fills (T, B, 4H) each)
-            new = self._update(u_t, state, w_hh_t, w_zy_t)
-            if masks is not None:
-                m = masks[t]
-                new = LEMState(torch.where(m, new.y, state.y), torch.where(m, new.z, state.z))
-                outs.append(new.y * m)
-            else:
-                outs.append(new.y)
-            state = new
-        out = torch.stack(outs) if outs else u.new_zeros((0, u.shape[1], self.hidden_size))
-        return out, state
+    def fused(self, steps: Steps, state: LEMState) -> tuple[Tensor, LEMState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.lem.lem_recurrence` (``u`` in one product, a raw-tensor
+        forward, a hand-written backward; the step loop is its reference twin); a masked step keeps the state and
+        outputs zero."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, y, z = lem_recurrence(steps.u, self.weight_hh, self.weight_zy, state.y, state.z, self.dt, steps.mask)
+        return out, LEMState(y, z)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W1``, ``W2`` (sigmoid), ``Wz`` (tanh) reading y, and ``Wy`` (tanh) reading z."""
@@ -134,5 +126,5 @@ register("lem", paper=Paper("Rusch, Mishra, Erichson & Mahoney", 2022, "Long exp
                             "2110.04744"),
          seed_equations="none (not in the seeds)",
          description="Two-time-scale ODE (slow z, fast y) with learned input-dependent time steps",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.LEM",))(LEMCell)

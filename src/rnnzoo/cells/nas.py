@@ -15,7 +15,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.loop import autograd_loop
+from rnnzoo.fused.nas import nas_recurrence
 
 NAS_BLOCKS = 8
 """The eight leaves of the searched tree: each combines ``x_t`` and ``h_{t-1}`` (their projections)."""
@@ -48,11 +48,13 @@ class NASCell(PointwiseCell):
 
     Shapes: x_t (B, I); state ``NASState(h (B, H), c (B, H))``; output h (B, H).
 
-    Fast path: a loop of plain autograd operations over ``pointwise`` (:meth:`fused`). The cell is a
-    :class:`~rnnzoo.core.pointwise.PointwiseCell` (one product ``h @ weight_hh.T``, the tree is unit-local), but the
-    generic Function :func:`rnnzoo.fused.pointwise.pointwise_recurrence` was measured slower here: its backward
-    tables hold the derivatives of (h, c) with respect to 16 blocks of H units per step (train step at B = 32,
-    T = 100, I = 64, H = 128, one thread: 1.08-1.22 s against 0.76-0.79 s for this loop; torchrecurrent 0.88 s).
+    Fast path: :func:`rnnzoo.fused.nas.nas_recurrence` (``FastPath.RNNZOO``: the forward loop without autograd into
+    buffers allocated once, a hand-written backward, the pairs of leaves laid out so that one operation serves two;
+    the step loop is its reference twin). Train step at B = 32, T = 100, I = 64, H = 128, one thread, beside
+    torchrecurrent's ``NAS`` on a loaded machine (``benchmarks/peer_floor.py``): 1.4-1.6x, against 1.0-1.1x for the
+    per-step autograd loop it replaces; 1.1-1.3x at the two larger sizes, where the matrix products dominate both.
+    The generic :func:`rnnzoo.fused.pointwise.pointwise_recurrence` was slower than that loop here (its
+    backward tables hold the derivatives of (h, c) with respect to 16 blocks of H units per step).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for all parameters (the released code leaves it to the caller).
 
@@ -108,21 +110,16 @@ class NASCell(PointwiseCell):
         l3_1 = torch.tanh(torch.tanh(l1_4 * l1_5) + torch.sigmoid(l1_6 + l1_7))
         return NASState(torch.tanh(c * l3_1), c)
 
-    fused_kind = "autograd"
-    """The runner's fast path: :meth:`fused` (see the class docstring for why not the generic Function)."""
+    fused_kind = "rnnzoo"
+    """The runner's fast path: :meth:`fused`, the hand-written Function :func:`rnnzoo.fused.nas.nas_recurrence`."""
 
     def fused(self, steps: Steps, state: NASState) -> tuple[Tensor, NASState] | None:
-        """The whole sequence: ``pointwise`` after one product per step, ``weight_hh`` transposed once; masked
-        steps keep (h, c) and output zeros."""
+        """The whole sequence through :func:`rnnzoo.fused.nas.nas_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin); masked steps keep (h, c) and output zeros."""
         if not isinstance(steps.u, Tensor):
             return None
-        w = self.weight_hh.t()
-
-        def one(u_t: Tensor, s: NASState) -> tuple[Tensor, NASState]:
-            new = self.pointwise(u_t, s.h @ w, s)
-            return new.h, new
-
-        return autograd_loop(one, steps.u, state, steps.mask)
+        out, h, c = nas_recurrence(steps.u, self.weight_hh, self.bias, state.h, state.c, steps.mask)
+        return out, NASState(h, c)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``weight_hh`` by leaf (the activation each leaf applies; leaf 3's product with the input is ignored)."""
@@ -136,5 +133,5 @@ class NASCell(PointwiseCell):
 register("nas", paper=Paper("Zoph & Le", 2017, "Neural architecture search with reinforcement learning", "1611.01578"),
          seed_equations="none (not in the seeds); the paper's appendix cell as released in TensorFlow's NASCell",
          description="The recurrent cell found by neural architecture search (8 leaves, a 3-level tree, a memory cell)",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.NAS",))(NASCell)
