@@ -39,6 +39,11 @@ def test_the_exploding_gradient_ratios_are_what_diagnose_prints(tmp_path, capsys
     assert cli.main(["diagnose", *command.group(1).split(), "--out", str(tmp_path / "expl")]) == 0
     out = capsys.readouterr().out
     ratios = dict(re.findall(r"^(\w+): .* lag50/lag1=(\S+)", out, re.M))
-    tanh, linear = (f"{float(ratios[k]):.1e}".replace("e+0", "e").replace("e+", "e") for k in ("tanh_sr3",
-                                                                                                "linear_sr3"))
-    assert f"with tanh, lag 50 / lag 1 = {tanh}; with a linear activation, {linear}," in FLAT, (tanh, linear)
+    quoted = re.search(r"with tanh, lag 50 / lag 1 = (\S+); with a linear activation, (\S+),", FLAT)
+    assert quoted, "the README quotes both ratios"
+    # a tanh recurrence at spectral radius 3 amplifies rounding over 50 steps: the printed ratio moved from 2.6e5
+    # to 3.7e5 between machines and BLAS builds (the linear one, 9.1e22, did not); the same order of magnitude,
+    # within a factor of 2, as the divergence test above
+    for key, value in zip(("tanh_sr3", "linear_sr3"), quoted.groups(), strict=True):
+        readme = float(value.replace("e", "e+"))
+        assert 0.5 < float(ratios[key]) / readme < 2.0, (key, ratios[key], value)
