@@ -9,7 +9,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.cells import IntersectionRNNCell, IntersectionState
-from rnnzoo.fused.intersection_rnn import intersection_rnn_recurrence
+from rnnzoo.fused.intersection_rnn import intersection_rnn_from_input, intersection_rnn_recurrence
 
 B, I, H = 3, 5, 4
 
@@ -89,5 +89,36 @@ def test_runner_fast_path_equals_step_loop(I_):
         (res.output.square().sum() + res.state.h.sum() + (res.state.y * res.state.y.detach()).sum()).backward()
         results.append([res.output.detach(), res.state.h.detach(), res.state.y.detach(), h0.grad, y0.grad,
                         *(p.grad.clone() for p in cell.parameters())])
+    for a, b in zip(*results, strict=True):
+        _assert_equal(a, b)
+
+
+def _input_step_loop(cell, x, h0, mask):
+    return _step_loop(cell, cell.project(x), h0, mask)
+
+
+def _input_function(cell, x, h0, mask):
+    carry = None if cell.weight_carry is None else x @ cell.weight_carry.t()
+    return intersection_rnn_from_input(x, cell.weight_ih, cell.bias, cell.weight_hh, h0, carry, mask)
+
+
+@pytest.mark.parametrize(("I_", "bias"), [(I, True), (H, True), (H, False)])
+@pytest.mark.parametrize(("T", "masked"), [(7, False), (7, True), (1, False), (1, True), (0, False)])
+def test_input_function_equals_step_loop(T, masked, I_, bias):
+    """The Function that projects ``x`` itself: every gradient (``x``, ``h0``, every parameter) as the step loop's."""
+    torch.manual_seed(0)
+    cell = IntersectionRNNCell(I_, H, bias=bias).double()
+    x = torch.randn(T, B, I_, dtype=torch.float64)
+    h0 = torch.randn(B, H, dtype=torch.float64) * 0.5
+    mask = _mask(T) if masked else None
+    w_out, w_h = torch.randn(T, B, H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    results = []
+    for fn in (_input_function, _input_step_loop):
+        xg, hg = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        cell.zero_grad(set_to_none=True)
+        out, h = fn(cell, xg, hg, mask)
+        ((out * w_out).sum() + (h * w_h).sum()).backward()
+        grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in (xg, hg, *cell.parameters())]
+        results.append([out.detach(), h.detach(), *grads])
     for a, b in zip(*results, strict=True):
         _assert_equal(a, b)

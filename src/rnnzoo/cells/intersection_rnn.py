@@ -16,7 +16,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.intersection_rnn import intersection_rnn_recurrence
+from rnnzoo.fused.intersection_rnn import intersection_rnn_from_input, intersection_rnn_recurrence
 
 
 class IntersectionState(NamedTuple):
@@ -112,17 +112,21 @@ class IntersectionRNNCell(PointwiseCell):
         """The whole sequence through :func:`rnnzoo.fused.intersection_rnn.intersection_rnn_recurrence` (raw-tensor
         forward, hand-written backward; the step loop is its reference twin). ``y`` feeds no step: the state's ``y``
         is the output of the last valid step (``state.y`` where a row has none), read from the output."""
-        u, mask = steps.u, steps.mask
-        if not isinstance(u, Tensor):
-            return None
-        y, h = intersection_rnn_recurrence(u, self.weight_hh, state.h, mask)
-        T = u.shape[0]
+        x, mask = steps.x, steps.mask
+        if not steps.projected and isinstance(x, Tensor) and x.dim() == 3:  # no (T, B, 5H) u made at all
+            carry = None if self.weight_carry is None else x @ self.weight_carry.t()
+            y, h = intersection_rnn_from_input(x, self.weight_ih, self.bias, self.weight_hh, state.h, carry, mask)
+        else:
+            u = steps.u
+            if not isinstance(u, Tensor):
+                return None
+            y, h = intersection_rnn_recurrence(u, self.weight_hh, state.h, mask)
+        T, B, H = y.shape
         if T == 0:
             return y, IntersectionState(h, state.y)
         if mask is None:
             return y, IntersectionState(h, y[-1])
-        B, H = u.shape[1], self.hidden_size
-        steps_idx = torch.arange(1, T + 1, device=u.device).unsqueeze(1)
+        steps_idx = torch.arange(1, T + 1, device=y.device).unsqueeze(1)
         last = (mask * steps_idx).amax(0)  # (B,): 1 + the last valid step, 0 where a row has none
         at = y.gather(0, (last - 1).clamp(min=0).view(1, B, 1).expand(1, B, H))[0]
         return y, IntersectionState(h, torch.where((last > 0).unsqueeze(1), at, state.y))

@@ -108,6 +108,117 @@ class IntersectionRNNFunction(torch.autograd.Function):
         return du, dW, g, None
 
 
+_ORDER = [0, 2, 1, 3]  # [y, h, gy, gh] <-> [y, gy, h, gh] (its own inverse)
+
+
+def _reorder(w: Tensor | None) -> Tensor | None:
+    """The four H-blocks of ``w (4H, ...)`` from ``[y, h, gy, gh]`` to ``[y, gy, h, gh]`` (or back): a copy."""
+    return None if w is None else w.view(4, w.shape[0] // 4, *w.shape[1:])[_ORDER].flatten(0, 1)
+
+
+class IntersectionRNNInputFunction(torch.autograd.Function):
+    """From ``x`` itself: ``(x (T, B, I), weight_ih (4H, I), bias (4H,) or None, W (4H, H), h0 (B, H),
+    carry (T, B, H) or None (then ``x`` is the carry, I == H), mask) -> (y (T, B, H), h_T (B, H))``.
+
+    The input projection is computed inside, its four blocks reordered ``[y, gy, h, gh]`` so that the time path's
+    two (``h``, ``gh``) are adjacent: the projection's output ``G`` is then updated in place step by step by the time
+    path's recurrent product ``h_{t-1} @ [W_hh; W_ghh].T`` (``h``, ``gh`` the only blocks the recursion reads), and
+    the depth path (``y``, ``gy``: read by no step) gets its recurrent product and its update for all steps at once
+    after the loop. The backward mirrors it: the depth path's cotangents for all steps first (with their
+    contribution ``[duy, dugy] @ [W_yh; W_gyh]`` to every ``h_{t-1}``), then the loop over the time path only, then
+    the weights' gradients as one product each. No ``(T, B, 5H)`` projection, no slicing of one, is ever made."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight_ih: Tensor, bias: Tensor | None, W: Tensor, h0: Tensor,
+                carry: Tensor | None, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        T, B, H = x.shape[0], x.shape[1], h0.shape[-1]
+        H2, H3 = 2 * H, 3 * H
+        wih, b, Wp = _reorder(weight_ih), _reorder(bias), _reorder(W)
+        xf = x.reshape(T * B, x.shape[2])
+        G = (xf @ wih.t() if b is None else torch.addmm(b, xf, wih.t())).view(T, B, 4 * H)  # [y, gy, h, gh]
+        S = x.new_empty((T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
+        S[0] = h0
+        Wt_time = Wp[H2:].t()
+        ss, times, hins, ghs = S.unbind(0), G[..., H2:].unbind(0), G[..., H2:H3].unbind(0), G[..., H3:].unbind(0)
+        ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        for t in range(T):
+            h = ss[t]
+            times[t].addmm_(h, Wt_time)
+            hin = hins[t].tanh_()
+            new = torch.lerp(hin, h, ghs[t].sigmoid_(), out=ss[t + 1])
+            if ms is not None:
+                torch.where(ms[t], new, h, out=new)
+        depth = G[..., :H2].flatten(0, 1)
+        depth.addmm_(S[:-1].flatten(0, 1), Wp[:H2].t())
+        yin, gy = G[..., :H].relu_(), G[..., H:H2].sigmoid_()
+        c = x if carry is None else carry
+        Y = torch.lerp(yin, c, gy)
+        if mask is not None:
+            Y.mul_(mask.unsqueeze(2))
+        ctx.has_mask, ctx.has_carry = mask is not None, carry is not None
+        ctx.save_for_backward(xf, wih, Wp, S, G, c, mask if mask is not None else x.new_empty(0))
+        return Y, S[T].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
+        xf, wih, Wp, S, G, c, mask = ctx.saved_tensors
+        T, B, H = G.shape[0], G.shape[1], Wp.shape[1]
+        H2, H3 = 2 * H, 3 * H
+        need_x, need_wih, need_b, need_W, _, need_carry = ctx.needs_input_grad[:6]
+        dG = g_out.new_empty((T, B, 4 * H))  # [duy, dugy, duh, dugh]
+        # the depth path, all steps at once
+        go = g_out if not ctx.has_mask else g_out * mask.unsqueeze(2)
+        yin, gy = G[..., :H], G[..., H:H2]
+        dcarry = go * gy
+        duy, dugy = dG[..., :H], dG[..., H:H2]
+        torch.ops.aten.threshold_backward.grad_input(torch.sub(go, dcarry, out=duy), yin, 0, grad_input=duy)
+        torch.sub(c, yin, out=dugy).mul_(dcarry)
+        dugy.addcmul_(dugy, gy, value=-1.0)  # go (carry - yin) gy (1 - gy)
+        dH = (dG[..., :H2].flatten(0, 1) @ Wp[:H2]).view(T, B, H)  # the depth path's share of every h_{t-1}
+        # the time path, step by step
+        W_time = Wp[H2:]
+        ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
+        ss, dhs, hins, ghs = S.unbind(0), dH.unbind(0), G[..., H2:H3].unbind(0), G[..., H3:].unbind(0)
+        dts, duhs, dughs = dG[..., H2:].unbind(0), dG[..., H2:H3].unbind(0), dG[..., H3:].unbind(0)
+        g = g_h
+        for t in range(T - 1, -1, -1):
+            hin, gh, duh, dugh = hins[t], ghs[t], duhs[t], dughs[t]
+            gm = g if ms is None else g * ms[t]
+            keep = gm * gh
+            torch.sub(gm, keep, out=duh)  # g (1 - gh)
+            duh.addcmul_(duh * hin, hin, value=-1.0)  # * (1 - hin^2)
+            torch.sub(ss[t], hin, out=dugh).mul_(keep)
+            dugh.addcmul_(dugh, gh, value=-1.0)  # g (h - hin) gh (1 - gh)
+            gn = dhs[t].add_(keep).addmm_(dts[t], W_time)
+            g = gn if ms is None else torch.where(ms[t], gn, g)
+        dGf = dG.flatten(0, 1)
+        dx = dwih = db = dW = dc = None
+        if need_W:
+            dW = _reorder(dGf.t() @ S[:-1].flatten(0, 1))
+        if need_wih:
+            dwih = _reorder(dGf.t() @ xf)
+        if need_b:
+            db = _reorder(dGf.sum(0))
+        if ctx.has_carry:
+            dc = dcarry if need_carry else None
+        if need_x:
+            dx = (dGf @ wih).view(T, B, xf.shape[1])
+            if not ctx.has_carry:
+                dx.add_(dcarry)
+        return dx, dwih, db, dW, g, dc, None
+
+
+def intersection_rnn_from_input(x: Tensor, weight_ih: Tensor, bias: Tensor | None, W: Tensor, h0: Tensor,
+                                carry: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Run the intersection RNN over the time-major input ``x (T, B, I)`` itself (its projection computed inside,
+    no ``(T, B, 5H)`` ``u``): ``weight_ih (4H, I)``, ``bias (4H,)`` or None, ``W = weight_hh (4H, H)``, from ``h0 (B,
+    H)``; ``carry (T, B, H)`` the carried input (``weight_carry @ x``), or None when ``x`` is carried itself (I == H);
+    ``mask (T, B)`` True = valid step. Returns ``(y (T, B, H), h_T (B, H))``, equal to the step loop's."""
+    check_mask(mask, x.shape[0], x.shape[1])
+    return IntersectionRNNInputFunction.apply(x, weight_ih, bias, W, h0, carry, mask)
+
+
 def intersection_rnn_recurrence(u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None = None
                                 ) -> tuple[Tensor, Tensor]:
     """Run the intersection RNN over ``u (T, B, 5H)`` (``project`` of the time-major input) with ``W = weight_hh
