@@ -16,7 +16,7 @@ rows)::
     duy    = (go - dcarry) * [yin > 0]
     dugy   = go * (carry - yin) * gy * (1 - gy)
     duh    = g * (1 - gh) * (1 - hin^2)
-    dugh   = g * (h_{t-1} - hin) * gh * (1 - gh)
+    dugh   = g * (h_{t-1} - hin) * gh * (1 - gh)         # as g (1 - gh) (h_t - hin) in the Function from x
     dh     = g * gh + [duy, duh, dugy, dugh] @ W           # the cotangent of h_{t-1} (masked rows: g unchanged)
 
 each written straight into one preallocated ``du (T, B, 5H)``; the recurrent weight's gradient is one product over
@@ -187,9 +187,8 @@ class IntersectionRNNInputFunction(torch.autograd.Function):
             gm = g if ms is None else g * ms[t]
             keep = gm * gh
             torch.sub(gm, keep, out=duh)  # g (1 - gh)
+            torch.sub(ss[t + 1], hin, out=dugh).mul_(duh)  # g (1 - gh) gh (h_{t-1} - hin)
             duh.addcmul_(duh * hin, hin, value=-1.0)  # * (1 - hin^2)
-            torch.sub(ss[t], hin, out=dugh).mul_(keep)
-            dugh.addcmul_(dugh, gh, value=-1.0)  # g (h - hin) gh (1 - gh)
             gn = dhs[t].add_(keep).addmm_(dts[t], W_time)
             g = gn if ms is None else torch.where(ms[t], gn, g)
         dGf = dG.flatten(0, 1)
