@@ -39,7 +39,7 @@ class IntersectionRNNCell(PointwiseCell):
 
     ``weight_ih`` stacks ``[W_yx; W_hx; W_gyx; W_ghx]`` ``(4H, I)``, ``weight_hh`` the four ``W_*h`` ``(4H, H)``,
     ``bias`` the four biases. One recurrent product per step, unit-local update (``x_t`` enters the update as a
-    fifth H-block of ``project``): the generic fused Function.
+    fifth H-block of ``project``).
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias``.
@@ -47,6 +47,11 @@ class IntersectionRNNCell(PointwiseCell):
     Shapes: x_t (B, I); state ``IntersectionState(h (B, H), y (B, H))``; output y (B, H).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (rnnzoo's choice).
+
+    Fast path: :mod:`rnnzoo.fused.intersection_rnn` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward). From ``x`` itself (:func:`~rnnzoo.fused.intersection_rnn.intersection_rnn_from_input`)
+    only the time path (``h``, ``gh``) recurs step by step; the depth path (``y``, ``gy``), read by no step, gets
+    its recurrent product and its update once for all steps. ``pointwise`` stays the reference.
 
     Deviations: ``y_t = gy_t * x_t + ...`` needs ``I == H`` (the paper's stacks keep one width). For
     ``input_size != hidden_size`` the carried input is a learned projection ``weight_carry @ x_t`` (``(H, I)``,
@@ -109,9 +114,11 @@ class IntersectionRNNCell(PointwiseCell):
     fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.intersection_rnn), not PointwiseCell's default loop
 
     def fused(self, steps: Steps, state: IntersectionState) -> tuple[Tensor, IntersectionState] | None:
-        """The whole sequence through :func:`rnnzoo.fused.intersection_rnn.intersection_rnn_recurrence` (raw-tensor
-        forward, hand-written backward; the step loop is its reference twin). ``y`` feeds no step: the state's ``y``
-        is the output of the last valid step (``state.y`` where a row has none), read from the output."""
+        """The whole sequence through :func:`rnnzoo.fused.intersection_rnn.intersection_rnn_from_input` (from ``x``,
+        when the runner has not projected it yet) or :func:`~rnnzoo.fused.intersection_rnn.intersection_rnn_recurrence`
+        (from ``u``): raw-tensor forward, hand-written backward; the step loop is their reference twin. ``y`` feeds
+        no step: the state's ``y`` is the output of the last valid step (``state.y`` where a row has none), read from
+        the output."""
         x, mask = steps.x, steps.mask
         if not steps.projected and isinstance(x, Tensor) and x.dim() == 3:  # no (T, B, 5H) u made at all
             carry = None if self.weight_carry is None else x @ self.weight_carry.t()
