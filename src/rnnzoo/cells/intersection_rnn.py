@@ -50,8 +50,8 @@ class IntersectionRNNCell(PointwiseCell):
 
     Fast path: :mod:`rnnzoo.fused.intersection_rnn` (``FastPath.RNNZOO``: forward without a graph per step, a
     hand-written backward). From ``x`` itself (:func:`~rnnzoo.fused.intersection_rnn.intersection_rnn_from_input`)
-    only the time path (``h``, ``gh``) recurs step by step; the depth path (``y``, ``gy``), read by no step, gets
-    its recurrent product and its update once for all steps. ``pointwise`` stays the reference.
+    no ``(T, B, 5H)`` projection is made, and the depth path (``y``, ``gy``), read by no step, gets its update and
+    its backward (but for the per-step recurrent product) once for all steps. ``pointwise`` stays the reference.
 
     Deviations: ``y_t = gy_t * x_t + ...`` needs ``I == H`` (the paper's stacks keep one width). For
     ``input_size != hidden_size`` the carried input is a learned projection ``weight_carry @ x_t`` (``(H, I)``,
