@@ -24,6 +24,10 @@ all steps after the loop. A masked step (mask ``(T, B)``, True = valid) keeps th
 gradient passes through unchanged. ``y`` feeds no step: the last valid ``y`` (the state's ``y`` field) is read from
 the output by the cell. The cell's step loop is the reference twin: ``tests/fused/test_intersection_rnn_function.py``
 and the model contract suite hold the two equal in float64.
+
+:class:`IntersectionRNNInputFunction` (:func:`intersection_rnn_from_input`, what the cell takes when the runner has
+not projected ``x`` yet) computes the same from ``x`` itself, without the ``(T, B, 5H)`` ``u``: its class docstring
+says how (the depth path's update and most of its backward once for all steps).
 """
 
 from __future__ import annotations
