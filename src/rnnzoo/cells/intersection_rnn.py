@@ -11,36 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import Steps
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-
-
-class _HState(NamedTuple):
-    h: Tensor
-
-
-class _TimePath(PointwiseCell):
-    """The cell's time path alone (``h``; ``y`` is read by no step), for the fast path: ``u = [u_h, u_gh]``,
-    ``W = [W_hh; W_ghh]``. Holds no parameters (its recurrent matrix is a slice of the cell's)."""
-
-    def __init__(self, cell: IntersectionRNNCell) -> None:
-        super().__init__()
-        self.hidden_size = cell.hidden_size
-        H, w = cell.hidden_size, cell.weight_hh
-        self._w = torch.cat([w[H:2 * H], w[3 * H:]])  # [W_hh; W_ghh] of the stacked [y; h; gy; gh]
-
-    def recurrent_weight(self) -> Tensor:
-        return self._w
-
-    def pointwise(self, u_t: Tensor, r_t: Tensor | None, state: _HState) -> _HState:
-        assert r_t is not None
-        uh, ugh = u_t.chunk(2, -1)
-        rh, rgh = r_t.chunk(2, -1)
-        gh = torch.sigmoid(ugh + rgh)
-        return _HState(gh * state.h + (1.0 - gh) * torch.tanh(uh + rh))
+from rnnzoo.fused.intersection_rnn import intersection_rnn_from_input, intersection_rnn_recurrence
 
 
 class IntersectionState(NamedTuple):
@@ -63,7 +39,7 @@ class IntersectionRNNCell(PointwiseCell):
 
     ``weight_ih`` stacks ``[W_yx; W_hx; W_gyx; W_ghx]`` ``(4H, I)``, ``weight_hh`` the four ``W_*h`` ``(4H, H)``,
     ``bias`` the four biases. One recurrent product per step, unit-local update (``x_t`` enters the update as a
-    fifth H-block of ``project``): the generic fused Function.
+    fifth H-block of ``project``).
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias``.
@@ -71,6 +47,11 @@ class IntersectionRNNCell(PointwiseCell):
     Shapes: x_t (B, I); state ``IntersectionState(h (B, H), y (B, H))``; output y (B, H).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (rnnzoo's choice).
+
+    Fast path: :mod:`rnnzoo.fused.intersection_rnn` (``FastPath.RNNZOO``: forward without a graph per step, a
+    hand-written backward). From ``x`` itself (:func:`~rnnzoo.fused.intersection_rnn.intersection_rnn_from_input`)
+    no ``(T, B, 5H)`` projection is made, and the depth path (``y``, ``gy``), read by no step, gets its update and
+    its backward (but for the per-step recurrent product) once for all steps. ``pointwise`` stays the reference.
 
     Deviations: ``y_t = gy_t * x_t + ...`` needs ``I == H`` (the paper's stacks keep one width). For
     ``input_size != hidden_size`` the carried input is a learned projection ``weight_carry @ x_t`` (``(H, I)``,
@@ -110,11 +91,10 @@ class IntersectionRNNCell(PointwiseCell):
 
     def project(self, x: Tensor) -> Tensor:
         """``[W_yx x + b_y, W_hx x + b_h, W_gyx x + b_gy, W_ghx x + b_gh, carry(x)]``: (..., I) -> (..., 5H)."""
-        w = self.weight_ih if self.weight_carry is None else torch.cat([self.weight_ih, self.weight_carry])
-        u = x @ w.t() if self.weight_carry is not None else torch.cat([x @ w.t(), x], -1)
-        if self.bias is not None:
-            u = u + torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
-        return u
+        if self.weight_carry is None:
+            return torch.cat([linear_projection(x, self.weight_ih, self.bias), x], -1)
+        bias = None if self.bias is None else torch.cat([self.bias, self.bias.new_zeros(self.hidden_size)])
+        return linear_projection(x, torch.cat([self.weight_ih, self.weight_carry]), bias)
 
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
@@ -131,40 +111,32 @@ class IntersectionRNNCell(PointwiseCell):
         h = gh * state.h + (1.0 - gh) * torch.tanh(uh + rh)
         return IntersectionState(h, y)
 
-    def fused(self, steps: Steps, state: IntersectionState) -> tuple[Tensor, IntersectionState] | None:
-        """The time path ``h`` (one state field, two recurrent blocks) in the autograd loop every PointwiseCell takes by
-        default (:attr:`~rnnzoo.core.pointwise.PointwiseCell.use_function`), then the
-        output ``y_t`` of every step at once from ``h_{t-1}`` (two products over all steps): ``y`` feeds no step, so
-        it need not ride in the recurrence. Masked steps keep ``h`` (and ``y``) and output zero, as the loop."""
-        from rnnzoo.fused.loop import autograd_loop
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.intersection_rnn), not PointwiseCell's default loop
 
-        u, mask = steps.u, steps.mask
-        if not isinstance(u, Tensor):
-            return None
-        H = self.hidden_size
-        T, B = u.shape[0], u.shape[1]
-        uy, uh, ugy, ugh, carry = u.split(H, -1)
-        out_h, final = autograd_loop(_TimePath(self).step, torch.cat([uh, ugh], -1), _HState(state.h), mask)
+    def fused(self, steps: Steps, state: IntersectionState) -> tuple[Tensor, IntersectionState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.intersection_rnn.intersection_rnn_from_input` (from ``x``,
+        when the runner has not projected it yet) or :func:`~rnnzoo.fused.intersection_rnn.intersection_rnn_recurrence`
+        (from ``u``): raw-tensor forward, hand-written backward; the step loop is their reference twin. ``y`` feeds
+        no step: the state's ``y`` is the output of the last valid step (``state.y`` where a row has none), read from
+        the output."""
+        x, mask = steps.x, steps.mask
+        if not steps.projected and isinstance(x, Tensor) and x.dim() == 3:  # no (T, B, 5H) u made at all
+            carry = None if self.weight_carry is None else x @ self.weight_carry.t()
+            y, h = intersection_rnn_from_input(x, self.weight_ih, self.bias, self.weight_hh, state.h, carry, mask)
+        else:
+            u = steps.u
+            if not isinstance(u, Tensor):
+                return None
+            y, h = intersection_rnn_recurrence(u, self.weight_hh, state.h, mask)
+        T, B, H = y.shape
+        if T == 0:
+            return y, IntersectionState(h, state.y)
         if mask is None:
-            h_prev = torch.cat([state.h.unsqueeze(0), out_h[:-1]])
-            last = None
-        else:  # the state before each step: the last valid step's h (forward-filled), h_0 before any
-            steps_idx = torch.arange(T, device=u.device).unsqueeze(1).expand(T, B)
-            filled, _ = torch.where(mask, steps_idx, -1).cummax(0)  # (T, B): the last valid step <= t, or -1
-            with_h0 = torch.cat([state.h.unsqueeze(0), out_h])  # index s + 1 holds step s's h
-            h_after = with_h0.gather(0, (filled + 1).unsqueeze(2).expand(T, B, H))
-            h_prev = torch.cat([state.h.unsqueeze(0), h_after[:-1]])
-            last = filled[-1]
-        ry, rgy = (h_prev @ torch.cat([self.weight_hh[:H], self.weight_hh[2 * H:3 * H]]).t()).split(H, -1)
-        gy = torch.sigmoid(ugy + rgy)
-        self.report("gy", gy, "sigmoid")
-        y = gy * carry + (1.0 - gy) * torch.relu(uy + ry)
-        if mask is None:
-            return y, IntersectionState(final.h, y[-1])
-        y = y * mask.unsqueeze(2).to(y.dtype)
-        y_last = torch.where((last >= 0).unsqueeze(1), y.gather(0, last.clamp(min=0).view(1, B, 1).expand(1, B, H))[0],
-                             state.y)
-        return y, IntersectionState(final.h, y_last)
+            return y, IntersectionState(h, y[-1])
+        steps_idx = torch.arange(1, T + 1, device=y.device).unsqueeze(1)
+        last = (mask * steps_idx).amax(0)  # (B,): 1 + the last valid step, 0 where a row has none
+        at = y.gather(0, (last - 1).clamp(min=0).view(1, B, 1).expand(1, B, H))[0]
+        return y, IntersectionState(h, torch.where((last > 0).unsqueeze(1), at, state.y))
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_yh`` (relu), ``W_hh`` (tanh), ``W_gyh`` and ``W_ghh`` (sigmoid)."""
@@ -178,5 +150,5 @@ register("intersection_rnn", paper=Paper("Collins, Sohl-Dickstein & Sussillo", 2
                                          "Capacity and trainability in recurrent neural networks", "1611.09913"),
          seed_equations="none (not in the seeds)",
          description="Intersection RNN: a gated highway output (depth) beside a gated tanh state (time)",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.IntersectionRNN",))(IntersectionRNNCell)

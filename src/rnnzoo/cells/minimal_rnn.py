@@ -9,10 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.minimal_rnn import minimal_rnn_recurrence
 
 
 class MinimalRNNState(NamedTuple):
@@ -32,8 +34,8 @@ class MinimalRNNCell(PointwiseCell):
 
     ``z_t`` reads only ``x_t``, so ``project`` computes ``z_t`` and ``weight_hz @ z_t + bias_u`` for all steps at
     once; the step is one product ``weight_hh @ h_{t-1}`` and an elementwise update (a
-    :class:`~rnnzoo.core.pointwise.PointwiseCell`, fast path: PointwiseCell's, the step in an
-    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below).
+    :class:`~rnnzoo.core.pointwise.PointwiseCell`; the generic Function with ``use_function=True`` reads the
+    closed-form derivatives below).
     The gate ``u_t`` multiplies ``h_{t-1}`` as a GRU's ``z`` does in torch's convention and is reported as ``"z"``.
 
     Args:
@@ -43,6 +45,9 @@ class MinimalRNNCell(PointwiseCell):
 
     Initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)) (torch.nn.RNN's). The paper's mean-field
     (critical) initialisation is not reproduced; ``cell.initialize(scheme)``'s block schemes act on ``weight_hh``.
+
+    Fast path: :func:`rnnzoo.fused.minimal_rnn.minimal_rnn_recurrence` (``FastPath.RNNZOO``: forward without a
+    graph per step, a hand-written backward); ``pointwise`` stays the reference.
 
     Deviations: ``Phi`` is the one-layer ``tanh(W x + b)`` encoder (the paper allows any encoder, including the
     identity or a deeper network; a deeper encoder is a layer in front of this cell).
@@ -98,6 +103,16 @@ class MinimalRNNCell(PointwiseCell):
         gate = torch.sigmoid(a + r)
         return torch.cat([g * (1 - gate), dr], -1), {}
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.minimal_rnn), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: MinimalRNNState) -> tuple[Tensor, MinimalRNNState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.minimal_rnn.minimal_rnn_recurrence` (raw-tensor forward,
+        hand-written backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = minimal_rnn_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
+        return out, MinimalRNNState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``U_h`` (feeds the sigmoid gate)."""
         return [RecurrentBlock("weight_hh", self.weight_hh, "sigmoid", True, "weight_hh")]
@@ -110,5 +125,5 @@ register("minimal_rnn", paper=Paper("Chen", 2017, "MinimalRNN: toward more inter
                                                   "neural networks", "1711.06788"),
          seed_equations="none (not in the seeds)",
          description="Input encoded once to the latent space; one update gate blends it with h_{t-1}",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.MinimalRNN",))(MinimalRNNCell)

@@ -9,11 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
-from rnnzoo.core.cell import linear_projection
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.ugrnn import ugrnn_recurrence
 
 
 class UGRNNState(NamedTuple):
@@ -33,8 +34,7 @@ class UGRNNCell(PointwiseCell):
 
     ``weight_ih = [W_cx; W_gx]`` ``(2H, I)``, ``weight_hh = [W_ch; W_gh]`` ``(2H, H)``, ``bias = [b_c; b_g]``.
     One recurrent product and an elementwise update per step: a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    (fast path: PointwiseCell's, the step in an
-    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below).
+    (the generic Function with ``use_function=True`` reads the closed-form derivatives below).
     ``g_t`` multiplies ``h_{t-1}`` as a GRU's
     ``z`` does in torch's convention and is reported as ``"z"``.
 
@@ -45,6 +45,9 @@ class UGRNNCell(PointwiseCell):
 
     Initialisation: every parameter U(-1/sqrt(H), 1/sqrt(H)) (torch.nn.GRU's; the paper tunes initialisation
     scales per task in its hyperparameter search, no default to copy).
+
+    Fast path: :func:`rnnzoo.fused.ugrnn.ugrnn_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    a hand-written backward); ``pointwise`` stays the reference.
 
     Deviations: none in the computation. TensorFlow's ``contrib.rnn.UGRNNCell`` adds a ``forget_bias`` of 1.0 inside
     the gate's sigmoid; the paper's equations have none, and neither has this cell (set ``bias[H:]`` to move the
@@ -97,6 +100,16 @@ class UGRNNCell(PointwiseCell):
         """``u`` enters exactly as ``r`` does: ``du = dr``; ``pointwise`` reads no parameter."""
         return dr, {}
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.ugrnn), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: UGRNNState) -> tuple[Tensor, UGRNNState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.ugrnn.ugrnn_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = ugrnn_recurrence(steps.u, self.weight_hh, state.h, steps.mask)
+        return out, UGRNNState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_ch`` (tanh) and ``W_gh`` (sigmoid)."""
         return gate_blocks(self.weight_hh, ("c", "g"), ("tanh", "sigmoid"))
@@ -109,5 +122,5 @@ register("ugrnn", paper=Paper("Collins, Sohl-Dickstein & Sussillo", 2017,
                                "Capacity and trainability in recurrent neural networks", "1611.09913"),
          seed_equations="none (not in the seeds)",
          description="Vanilla-RNN candidate interpolated with h_{t-1} by one update gate",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.UGRNN",))(UGRNNCell)
