@@ -60,7 +60,7 @@ def test_registry_entries():
     for name, gated in (("antisymmetric_rnn", False), ("gated_antisymmetric_rnn", True)):
         info = rnnzoo.model_info(name)
         assert info.paper.arxiv == "1902.09689" and info.gated == gated
-        assert info.fast_path is rnnzoo.FastPath.AUTOGRAD and info.recurrence is rnnzoo.Recurrence.MATRIX
+        assert info.fast_path is rnnzoo.FastPath.RNNZOO and info.recurrence is rnnzoo.Recurrence.MATRIX
 
 
 @pytest.mark.parametrize("cls", [AntisymmetricRNNCell, GatedAntisymmetricRNNCell])

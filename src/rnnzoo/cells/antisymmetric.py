@@ -10,11 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
-from rnnzoo.core.cell import linear_projection
+from rnnzoo.core.cell import Steps, linear_projection
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.antisymmetric import antisymmetric_recurrence
 
 
 class AntisymmetricState(NamedTuple):
@@ -74,6 +75,18 @@ class _Antisymmetric(PointwiseCell):
         return [RecurrentBlock("A = W_h - W_h^T - gamma I", self.recurrent_weight().detach(), "tanh",
                                writable=False, parameter="weight_hh")]
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.antisymmetric), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: AntisymmetricState) -> tuple[Tensor, AntisymmetricState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.antisymmetric.antisymmetric_recurrence` (raw-tensor
+        forward, hand-written backward; the step loop is its reference twin). ``A`` is built here, once per run,
+        outside the Function: autograd carries its gradient back to ``weight_hh``."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = antisymmetric_recurrence(steps.u, self.recurrent_weight(), state.h, steps.mask,
+                                          epsilon=self.epsilon, gated=self.gates == 1)
+        return out, AntisymmetricState(h)
+
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, epsilon={self.epsilon}, gamma={self.gamma}, "
                 f"bias={self.bias is not None}")
@@ -99,7 +112,8 @@ class AntisymmetricRNNCell(_Antisymmetric):
 
     Shapes: x_t (B, I); state ``AntisymmetricState(h (B, H))``; output (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell` (one product with ``A`` per step, the rest elementwise).
+    Fast path: :func:`rnnzoo.fused.antisymmetric.antisymmetric_recurrence` (``FastPath.RNNZOO``: forward without a
+    graph per step, closed-form backward; one product with ``A`` per step, ``A`` built once per run).
 
     Deviations: none in the update. torchrecurrent's cell adds a second bias ``b_hh`` (the same function with one
     redundant parameter) and defaults to ``epsilon = 1, gamma = 0`` (no diffusion).
@@ -130,7 +144,8 @@ class GatedAntisymmetricRNNCell(_Antisymmetric):
 
     Shapes: x_t (B, I); state ``AntisymmetricState(h (B, H))``; output (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell`.
+    Fast path: :func:`rnnzoo.fused.antisymmetric.antisymmetric_recurrence` (``FastPath.RNNZOO``, as the plain cell;
+    ``r_t = A h_{t-1}`` computed once per step and added to both halves).
 
     Deviations: none in the update. torchrecurrent's gate omits its recurrent bias (only the candidate has
     ``b_hh``): the same function family, with one redundant parameter.
@@ -149,9 +164,9 @@ _PAPER = Paper("Chang, Chen, Haber & Chi", 2019, "AntisymmetricRNN: a dynamical 
                "networks", "1902.09689")
 register("antisymmetric_rnn", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="Euler step of an ODE with an antisymmetric recurrent matrix (minus diffusion): stable dynamics",
-         fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.AntisymmetricRNN",))(AntisymmetricRNNCell)
 register("gated_antisymmetric_rnn", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="AntisymmetricRNN with an input gate sharing the antisymmetric matrix",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.GatedAntisymmetricRNN",))(GatedAntisymmetricRNNCell)
