@@ -65,7 +65,7 @@ def test_registry_entries():
     for name, gated in (("fastrnn", False), ("fastgrnn", True)):
         info = rnnzoo.model_info(name)
         assert info.paper.arxiv == "1901.02358" and info.gated == gated
-        assert info.fast_path is rnnzoo.FastPath.AUTOGRAD and info.recurrence is rnnzoo.Recurrence.MATRIX
+        assert info.fast_path is rnnzoo.FastPath.RNNZOO and info.recurrence is rnnzoo.Recurrence.MATRIX
 
 
 @pytest.mark.parametrize(("cls", "kw", "match"), [

@@ -10,10 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.atr import atr_recurrence
 
 
 class ATRState(NamedTuple):
@@ -39,9 +41,11 @@ class ATRCell(PointwiseCell):
     no bias on ``p`` and the linear layer's bias on ``q``. This cell follows the corrected form.
 
     One recurrent product and an elementwise update per step: a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    (fast path: PointwiseCell's, the step in an
-    autograd loop; the generic Function with ``use_function=True`` reads the closed-form derivatives below);
+    (the generic Function with ``use_function=True`` reads the closed-form derivatives below);
     gates reported as ``"i"`` and ``"f"``.
+
+    Fast path: :func:`rnnzoo.fused.atr.atr_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    a hand-written backward); ``pointwise`` stays the reference.
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``bias`` (on ``q_t``, as the authors' code).
@@ -100,6 +104,16 @@ class ATRCell(PointwiseCell):
         grads = {"bias": dr.sum(0)} if self.bias is not None else {}
         return g * (i + u * i * (1 - i) + h * f * (1 - f)), grads
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.atr), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: ATRState) -> tuple[Tensor, ATRState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.atr.atr_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = atr_recurrence(steps.u, self.weight_hh, self.bias, state.h, steps.mask)
+        return out, ATRState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``U`` (feeds both sigmoid gates)."""
         return [RecurrentBlock("weight_hh", self.weight_hh, "sigmoid", True, "weight_hh")]
@@ -113,5 +127,5 @@ register("atr", paper=Paper("Zhang, Xiong, Su, Lin & Zhang", 2018,
                              "networks", "1810.12546"),
          seed_equations="none (not in the seeds)",
          description="Two weight matrices; input and forget gates from the sum and difference of their products",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.ATR",))(ATRCell)

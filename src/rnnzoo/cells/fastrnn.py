@@ -10,10 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args, real
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.fastrnn import fast_recurrence
 
 
 class FastRNNState(NamedTuple):
@@ -70,6 +72,19 @@ class _Fast(PointwiseCell):
     def recurrent_weight(self) -> Tensor:
         return self.weight_hh
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.fastrnn), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: FastRNNState) -> tuple[Tensor, FastRNNState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.fastrnn.fast_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        a, b = (torch.sigmoid(getattr(self, f"{name}_logit")) for name in self.scalars)
+        gated = self.n_bias == 2
+        out, h = fast_recurrence(steps.u, self.weight_hh, self.bias if gated else None, a, b, state.h, steps.mask,
+                                 gated=gated)
+        return out, FastRNNState(h)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         return [RecurrentBlock("weight_hh", self.weight_hh, self.activation, True, "weight_hh")]
 
@@ -95,7 +110,8 @@ class FastRNNCell(_Fast):
 
     Shapes: x_t (B, I); state ``FastRNNState(h (B, H))``; output (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell`.
+    Fast path: :func:`rnnzoo.fused.fastrnn.fast_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    a hand-written backward); ``pointwise`` stays the reference.
 
     Deviations: the paper's low-rank (``W = W1 W2``) and sparse variants and its 8-bit quantisation are
     compression steps outside the cell (not here). torchrecurrent starts the logits the other way round
@@ -136,7 +152,8 @@ class FastGRNNCell(_Fast):
 
     Shapes: x_t (B, I); state ``FastRNNState(h (B, H))``; output (B, H).
 
-    Fast path: :class:`~rnnzoo.core.pointwise.PointwiseCell`.
+    Fast path: :func:`rnnzoo.fused.fastrnn.fast_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    a hand-written backward); ``pointwise`` stays the reference.
 
     Deviations: as :class:`FastRNNCell` (no low-rank, sparse or quantised variants). torchrecurrent keeps two
     biases per block (input and recurrent: the same function, redundant parameters) and starts the logits at
@@ -166,8 +183,8 @@ _PAPER = Paper("Kusupati, Singh, Bhatia, Kumar, Jain & Varma", 2018, "FastGRNN: 
                "kilobyte sized gated recurrent neural network", "1901.02358")
 register("fastrnn", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="Elman candidate mixed residually with the old state by two learned scalars (alpha, beta)",
-         fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.FastRNN",))(FastRNNCell)
+         fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.FastRNN",))(FastRNNCell)
 register("fastgrnn", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="FastRNN with a gate sharing the candidate's weights, scaled by two learned scalars (zeta, nu)",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX,
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX,
          peers=("torchrecurrent.FastGRNN",))(FastGRNNCell)
