@@ -63,3 +63,31 @@ def test_zero_steps_return_the_state():
     assert out.shape == (0, B, H)
     for a, b in zip(final, state, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("used", ["out", "h", "vc"])
+def test_unused_outputs_get_no_gradient(used):
+    """Backward with some cotangents None (unused outputs are not materialised), with a mask with holes."""
+    T = 5
+    cell, u, state, cot = _inputs(T, seed=7)
+    mask = torch.ones(T, B, dtype=torch.bool)
+    mask[1:3, 0] = False
+    mask[4, 2] = False
+    results = []
+    for fused in (False, True):
+        if fused:
+            out, *final = memory_controller_lstm_recurrence(u, cell.weight_hh, *state, mask)
+        else:
+            out, s = autograd_loop(cell.step, u, MemoryControllerLSTMState(*state), mask)
+            final = list(s)
+        if used == "out":
+            loss = (out * cot[0]).sum()
+        elif used == "h":
+            loss = (final[0] * cot[1]).sum()
+        else:
+            loss = (final[1] * cot[2]).sum() + (final[2] * cot[3]).sum()
+        inputs = [u, cell.weight_hh, *state]
+        grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+        results.append([torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs, strict=True)])
+    for a, b in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
