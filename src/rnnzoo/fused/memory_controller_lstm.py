@@ -41,19 +41,36 @@ class MemoryControllerLSTMFunction(torch.autograd.Function):
     """``(u (T, B, 5H), W (5H, H), h0, v0, c0 (B, H), mask (T, B) or None) -> (out (T, B, H), h_T, v_T, c_T)``."""
 
     @staticmethod
-    def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, v0: Tensor, c0: Tensor, mask: Tensor | None
+    def forward(ctx: Any, u: Tensor | None, W: Tensor, h0: Tensor, v0: Tensor, c0: Tensor, mask: Tensor | None,
+                x: Tensor | None = None, weight_ih: Tensor | None = None, bias: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
+        H = h0.shape[-1]
         consts = tanh_constants(c0)
         # the doubled forms (exact): G's n block and W's n rows hold 2 n_pre, C holds 2 c, so that every tanh
-        # is 2 sigmoid(.) - 1 with no doubling per step; the gates start as the projections (one copy)
-        G = u.clone(memory_format=torch.contiguous_format)
-        G[:, :, 4 * H:].mul_(2)
+        # is 2 sigmoid(.) - 1 with no doubling per step
+        x_flat = None
+        if u is None:  # the input projection here, straight into the gate buffer (doubled n rows of W_ih and b)
+            assert x is not None and weight_ih is not None
+            T, B = x.shape[:2]
+            w_in = weight_ih.clone()
+            w_in[4 * H:].mul_(2)
+            x_flat = x.reshape(T * B, x.shape[2])
+            G = x.new_empty((T, B, 5 * H))
+            if bias is None:
+                torch.mm(x_flat, w_in.t(), out=G.view(T * B, 5 * H))
+            else:
+                b_in = bias.clone()
+                b_in[4 * H:].mul_(2)
+                torch.addmm(b_in, x_flat, w_in.t(), out=G.view(T * B, 5 * H))
+        else:  # the gates start as the projections (one copy)
+            T, B = u.shape[:2]
+            G = u.clone(memory_format=torch.contiguous_format)
+            G[:, :, 4 * H:].mul_(2)
         w2 = W.clone()
         w2[4 * H:].mul_(2)
         w_t = w2.t()
-        Hs, V, C = (u.new_empty((T + 1, B, H)) for _ in range(3))
-        TC = u.new_empty((T, B, H))
+        Hs, V, C = (G.new_empty((T + 1, B, H)) for _ in range(3))
+        TC = G.new_empty((T, B, H))
         Hs[0], V[0] = h0, v0
         torch.mul(c0, 2.0, out=C[0])
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
@@ -79,21 +96,22 @@ class MemoryControllerLSTMFunction(torch.autograd.Function):
         out = Hs[1:] * mask.unsqueeze(2).to(Hs.dtype) if mask is not None else Hs[1:]
         ctx.has_mask = mask is not None
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(W, G, V, C, TC, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, G, V, C, TC, mask if mask is not None else G.new_empty(0), x_flat, weight_ih)
+        ctx.projected, ctx.has_bias, ctx.x_shape = u is None, bias is not None, None if x is None else x.shape
         return out, Hs[T].clone(), V[T].clone(), C[T].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor | None, g_h: Tensor | None, g_v: Tensor | None, g_c: Tensor | None
                  ) -> tuple[Tensor | None, ...]:
-        W, G, V, C, TC, mask = ctx.saved_tensors
+        W, G, V, C, TC, mask, x_flat, weight_ih = ctx.saved_tensors
         mask = mask if ctx.has_mask else None
         T, B, H = G.shape[0], G.shape[1], V.shape[-1]
         gv = g_v.clone() if g_v is not None else V.new_zeros((B, H))  # the cotangent of v_t, updated in place
         dc = g_c.clone() if g_c is not None else V.new_zeros((B, H))  # the cotangent of c_t, updated in place
         if T == 0:
             dh0 = g_h if g_h is not None else V.new_zeros((B, H))
-            return G.new_zeros(G.shape), torch.zeros_like(W), dh0, gv, dc, None
+            return _with_projection(ctx, G.new_zeros(G.shape), torch.zeros_like(W), dh0, gv, dc, x_flat, weight_ih)
         mf = mask.unsqueeze(2).to(G.dtype) if mask is not None else None  # (T, B, 1)
         # dH: the cotangent of h_t (h does not recur: the outputs', the final state's, and through masked steps)
         if mf is not None:
@@ -171,13 +189,45 @@ class MemoryControllerLSTMFunction(torch.autograd.Function):
                     torch.mm(dus[t], W, out=gv)
         dc.mul_(Fs[0])
         dW = du.flatten(0, 1).t() @ V[:-1].flatten(0, 1) if ctx.needs_input_grad[1] else None
-        return du, dW, dh0, gv, dc, None
+        return _with_projection(ctx, du, dW, dh0, gv, dc, x_flat, weight_ih)
 
 
-def memory_controller_lstm_recurrence(u: Tensor, W: Tensor, h0: Tensor, v0: Tensor, c0: Tensor,
-                                      mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _with_projection(ctx: Any, du: Tensor, dW: Tensor | None, dh0: Tensor, dv0: Tensor, dc0: Tensor,
+                     x_flat: Tensor | None, weight_ih: Tensor | None) -> tuple[Tensor | None, ...]:
+    """The Function's gradients: ``u``'s, or, with the projection inside, those of x, weight_ih and the bias, one
+    product (or sum) over all steps each."""
+    if not ctx.projected:
+        return du, dW, dh0, dv0, dc0, None, None, None, None
+    assert x_flat is not None and weight_ih is not None
+    need = ctx.needs_input_grad
+    du_flat = du.view(-1, du.shape[2])
+    dx = torch.mm(du_flat, weight_ih).view(ctx.x_shape) if need[6] else None
+    d_wih = torch.mm(du_flat.t(), x_flat) if need[7] else None
+    db = du_flat.sum(0) if ctx.has_bias and need[8] else None
+    return None, dW, dh0, dv0, dc0, None, dx, d_wih, db
+
+
+def memory_controller_lstm_recurrence(u: Tensor | None, W: Tensor, h0: Tensor, v0: Tensor, c0: Tensor,
+                                      mask: Tensor | None = None, *,
+                                      projection: tuple[Tensor, Tensor, Tensor | None] | None = None
+                                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Run the memory-controller LSTM over ``u (T, B, 5H)`` (``project`` of the time-major input) with
     ``W = weight_hh (5H, H)`` from ``(h0, v0, c0)``, each ``(B, H)``; ``mask (T, B)`` True = valid step. Returns
-    ``(out (T, B, H), h_T, v_T, c_T)``, equal to the step loop's."""
+    ``(out (T, B, H), h_T, v_T, c_T)``, equal to the step loop's.
+
+    ``projection=(x (T, B, I), weight_ih (5H, I), bias (5H,) or None)`` instead of ``u`` (None): the Function
+    computes ``u = x @ weight_ih.T + bias`` itself, straight into its gate buffer (no copy of ``u``), and returns
+    the gradients of x, weight_ih and bias."""
+    if (u is None) == (projection is None):
+        raise ValueError("memory_controller_lstm_recurrence: expected exactly one of u and projection")
+    if projection is not None:
+        x, weight_ih, bias = projection
+        G = 5 * h0.shape[-1]
+        if x.dim() != 3 or tuple(weight_ih.shape) != (G, x.shape[2]) or (bias is not None and bias.shape != (G,)):
+            raise ValueError(f"projection: expected x (T, B, I), weight_ih ({G}, I) and bias ({G},) or None, got "
+                             f"{tuple(x.shape)}, {tuple(weight_ih.shape)}, "
+                             f"{None if bias is None else tuple(bias.shape)}")
+        check_mask(mask, x.shape[0], x.shape[1])
+        return MemoryControllerLSTMFunction.apply(None, W, h0, v0, c0, mask, x, weight_ih, bias)
     check_mask(mask, u.shape[0], u.shape[1])
     return MemoryControllerLSTMFunction.apply(u, W, h0, v0, c0, mask)
