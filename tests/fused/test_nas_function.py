@@ -69,3 +69,26 @@ def test_a_bad_mask_is_refused():
     u, h0 = torch.zeros(T, B, 8 * H), torch.zeros(B, H)
     with pytest.raises(ValueError, match="mask"):
         nas_recurrence(u, cell.weight_hh, cell.bias, h0, h0, torch.ones(T, B))
+
+
+@pytest.mark.parametrize("holes", [False, True])
+def test_projection_inside_equals_u_given(holes):
+    """``projection=(x, weight_ih)`` (what the cell's fast path passes) and ``u = project(x)``: equal outputs and
+    float64 gradients of x, every parameter and the initial state."""
+    torch.manual_seed(3)
+    cell = NASCell(I, H).double()
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    state = [torch.randn(B, H, dtype=torch.float64) for _ in range(2)]
+    mask = torch.rand(T, B) > 0.4 if holes else None
+    w = [torch.randn(T, B, H, dtype=torch.float64), *(torch.randn(B, H, dtype=torch.float64) for _ in range(2))]
+    results = []
+    for inside in (False, True):
+        xs, h0, c0 = (v.clone().requires_grad_() for v in (x, *state))
+        if inside:
+            res = nas_recurrence(None, cell.weight_hh, cell.bias, h0, c0, mask, projection=(xs, cell.weight_ih))
+        else:
+            res = nas_recurrence(cell.project(xs), cell.weight_hh, cell.bias, h0, c0, mask)
+        loss = sum((a * b).sum() for a, b in zip(res, w, strict=True))
+        results.append([*res, *torch.autograd.grad(loss, [xs, h0, c0, *cell.parameters()])])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -16,6 +16,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.core.tree import autocast_enabled
 from rnnzoo.fused.memory_controller_lstm import memory_controller_lstm_recurrence
 
 
@@ -49,8 +50,8 @@ class MemoryControllerLSTMCell(PointwiseCell):
     Shapes: x_t (B, I); state ``MemoryControllerLSTMState(h, v, c)``, each (B, H); output h (B, H).
 
     Fast path: :func:`rnnzoo.fused.memory_controller_lstm.memory_controller_lstm_recurrence` (raw-tensor forward
-    into preallocated buffers, hand-written backward; the step loop, a :class:`~rnnzoo.core.pointwise.PointwiseCell`
-    step, is its reference twin).
+    into preallocated buffers, hand-written backward, the input projection written straight into its gate buffer;
+    the step loop, a :class:`~rnnzoo.core.pointwise.PointwiseCell` step, is its reference twin).
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter (torch.nn.LSTM's default).
 
@@ -112,6 +113,14 @@ class MemoryControllerLSTMCell(PointwiseCell):
     def fused(self, steps: Steps, state: MemoryControllerLSTMState) -> tuple[Tensor, MemoryControllerLSTMState] | None:
         """The whole sequence through :func:`~rnnzoo.fused.memory_controller_lstm.memory_controller_lstm_recurrence`
         (time-major ``steps.u``)."""
+        # the projection inside the Function (written straight into its gate buffer, no copy of u), unless u is
+        # already there, a subclass projects otherwise, or autocast or mixed dtypes are in play
+        x = steps.x
+        if (not steps.projected and type(self).project is MemoryControllerLSTMCell.project and isinstance(x, Tensor)
+                and x.dim() == 3 and x.dtype == self.weight_ih.dtype and not autocast_enabled(x.device.type)):
+            out, *final = memory_controller_lstm_recurrence(None, self.weight_hh, *state, steps.mask,
+                                                            projection=(x, self.weight_ih, self.bias))
+            return out, MemoryControllerLSTMState(*final)
         if not isinstance(steps.u, Tensor):
             return None
         out, *final = memory_controller_lstm_recurrence(steps.u, self.weight_hh, *state, steps.mask)

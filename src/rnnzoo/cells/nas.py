@@ -15,6 +15,7 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.core.tree import autocast_enabled
 from rnnzoo.fused.nas import nas_recurrence
 
 NAS_BLOCKS = 8
@@ -116,6 +117,14 @@ class NASCell(PointwiseCell):
     def fused(self, steps: Steps, state: NASState) -> tuple[Tensor, NASState] | None:
         """The whole sequence through :func:`rnnzoo.fused.nas.nas_recurrence` (raw-tensor forward, hand-written
         backward; the step loop is its reference twin); masked steps keep (h, c) and output zeros."""
+        # the projection inside the Function (straight into its leaves' buffer, no u tensor), unless u is already
+        # there, a subclass projects otherwise, or autocast or mixed dtypes are in play
+        x = steps.x
+        if (not steps.projected and type(self).project is NASCell.project and isinstance(x, Tensor) and x.dim() == 3
+                and x.dtype == self.weight_ih.dtype and not autocast_enabled(x.device.type)):
+            out, h, c = nas_recurrence(None, self.weight_hh, self.bias, state.h, state.c, steps.mask,
+                                       projection=(x, self.weight_ih))
+            return out, NASState(h, c)
         if not isinstance(steps.u, Tensor):
             return None
         out, h, c = nas_recurrence(steps.u, self.weight_hh, self.bias, state.h, state.c, steps.mask)

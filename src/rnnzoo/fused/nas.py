@@ -29,6 +29,8 @@ Backward, per step back in time (``g`` the cotangent of ``h_t``, ``gc`` that of 
 all steps), ``dbias`` its sum, and the buffer becomes ``du`` once its block 3 is replaced by ``da_3``. A masked step
 (mask False) keeps ``(h, c)``, outputs zero, and passes its cotangents through unchanged. The cell's step loop is the
 reference twin: the model contract suite holds the two equal in outputs and float64 gradients.
+With ``projection=`` the Function computes ``u = W x`` itself into ``A`` (``a_3`` copied aside) and returns the
+gradients of x and W, one product each.
 """
 
 from __future__ import annotations
@@ -59,23 +61,35 @@ class NASFunction(torch.autograd.Function):
     -> (out (T, B, H), h_T (B, H), c_T (B, H))``; see the module."""
 
     @staticmethod
-    def forward(ctx: Any, u: Tensor, U: Tensor, bias: Tensor | None, h0: Tensor, c0: Tensor, mask: Tensor | None
+    def forward(ctx: Any, u: Tensor | None, U: Tensor, bias: Tensor | None, h0: Tensor, c0: Tensor,
+                mask: Tensor | None, x: Tensor | None = None, weight_ih: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, Tensor]:
-        T, B = u.shape[0], u.shape[1]
         H = h0.shape[-1]
+        x_flat = None
+        if u is None:  # the projection here, straight into the leaves' buffer; a_3 kept aside (it multiplies b_3)
+            assert x is not None and weight_ih is not None
+            T, B = x.shape[0], x.shape[1]
+            x_flat = x.reshape(T * B, x.shape[2])
+            A = h0.new_empty((T, B, 8 * H))  # the projections, then the leaves
+            torch.mm(x_flat, weight_ih.t(), out=A.view(T * B, 8 * H))
+            U3 = A[..., 3 * H:4 * H].clone()  # a_3
+        else:
+            T, B = u.shape[0], u.shape[1]
+            A = u.new_empty((T, B, 8 * H))  # the leaves
+            U3 = u[..., 3 * H:4 * H]
         Ut = U.t()
-        Hs, Cs = u.new_empty((T + 1, B, H)), u.new_empty((T + 1, B, H))
+        Hs, Cs = A.new_empty((T + 1, B, H)), A.new_empty((T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
-        A = u.new_empty((T, B, 8 * H))  # the leaves
-        L = u.new_empty((T, B, 4, H))  # m0, m2, q, n3
-        EK = u.new_empty((T, B, 2, H))  # e, k
-        B3 = u.new_empty((T, B, H))  # b_3
-        r = u.new_empty((B, 8 * H))
+        L = A.new_empty((T, B, 4, H))  # m0, m2, q, n3
+        EK = A.new_empty((T, B, 2, H))  # e, k
+        B3 = A.new_empty((T, B, H))  # b_3
+        r = A.new_empty((B, 8 * H))
         r3 = r[:, 3 * H:4 * H]
-        k = (u.new_full((), -1.0), u.new_full((), 2.0))  # tanh_into's constants (broadcast)
+        k = (A.new_full((), -1.0), A.new_full((), 2.0))  # tanh_into's constants (broadcast)
         A4 = A.view(T, B, 4, 2, H)
         # every per-step view made once (one unbind each): indexing inside the loop costs more than the arithmetic
-        hs, cs, us, u3s, As, A3s = (x.unbind(0) for x in (Hs, Cs, u, u[..., 3 * H:4 * H], A, A[..., 3 * H:4 * H]))
+        hs, cs, u3s, As, A3s = (v.unbind(0) for v in (Hs, Cs, U3, A, A[..., 3 * H:4 * H]))
+        us = u.unbind(0) if u is not None else None
         s02s, s57s, l13s, t46s = (x.unbind(0) for x in (A4[:, :, 0:2, 0], A4[:, :, 2:4, 1], A4[:, :, 0:2, 1],
                                                          A4[:, :, 2:4, 0]))
         p_ls, p_rs, q_ls, q_rs = (x.unbind(0) for x in (A4[:, :, 0::2, 0], A4[:, :, 0::2, 1], A4[:, :, 1::2, 0],
@@ -89,7 +103,10 @@ class NASFunction(torch.autograd.Function):
                 torch.mm(hs[t], Ut, out=r)
             else:
                 torch.addmm(bias, hs[t], Ut, out=r)
-            torch.add(us[t], r, out=As[t])
+            if us is None:
+                As[t].add_(r)
+            else:
+                torch.add(us[t], r, out=As[t])
             torch.mul(u3s[t], r3, out=A3s[t])
             b3s[t].copy_(r3)
             s02s[t].sigmoid_()  # s0, s2
@@ -111,26 +128,26 @@ class NASFunction(torch.autograd.Function):
         # where l1, l3 pass their gradient (1.0) or not (0.0), for all steps at once; sign: l >= 0, and a float mask
         # multiplies about 1.5x faster than a boolean one
         relu_on = torch.sign(A4[:, :, 0:2, 1])
-        ctx.save_for_backward(u, U, Hs, Cs, A, L, EK, B3, relu_on, mask)
-        ctx.has_bias = bias is not None
+        ctx.save_for_backward(U3, U, Hs, Cs, A, L, EK, B3, relu_on, mask, x_flat, weight_ih)
+        ctx.has_bias, ctx.projected, ctx.x_shape = bias is not None, u is None, None if x is None else x.shape
         out = Hs[1:].clone() if mask is None else Hs[1:] * mask.unsqueeze(2)
         return out, Hs[T].clone(), Cs[T].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor, g_c: Tensor) -> tuple[Any, ...]:
-        u, U, Hs, Cs, A, L, EK, B3, relu_on, mask = ctx.saved_tensors
+        U3, U, Hs, Cs, A, L, EK, B3, relu_on, mask, x_flat, weight_ih = ctx.saved_tensors
         T, B, H = B3.shape
-        D = u.new_empty((T, B, 8 * H))  # db, then du
-        P3 = u.new_empty((T, B, H))  # da_3
-        dL = u.new_empty((B, 4, H))  # the cotangents of [m0, m2, q, n3]
-        dEK = u.new_empty((B, 2, H))  # the cotangents of [e, k]
+        D = A.new_empty((T, B, 8 * H))  # db, then du
+        P3 = A.new_empty((T, B, H))  # da_3
+        dL = A.new_empty((B, 4, H))  # the cotangents of [m0, m2, q, n3]
+        dEK = A.new_empty((B, 2, H))  # the cotangents of [e, k]
         dm0, dm2, dq, dn3 = dL.unbind(1)
         dl01, dl23, dl012 = dL[:, 0:2], dL[:, 2:4].unsqueeze(2), dL[:, 0:3]
         de, dk = dEK.unbind(1)
         A4, D4 = A.view(T, B, 4, 2, H), D.view(T, B, 4, 2, H)
         hs, cs, u3s, b3s, Ds, D3s, P3s, gos = (x.unbind(0) for x in (
-            Hs[1:], Cs[1:], u[..., 3 * H:4 * H], B3, D, D[..., 3 * H:4 * H], P3, g_out))
+            Hs[1:], Cs[1:], U3, B3, D, D[..., 3 * H:4 * H], P3, g_out))
         qs, n3s, l012s, es, ks, eks = (x.unbind(0) for x in (
             L[:, :, 2], L[:, :, 3], L[:, :, 0:3], EK[:, :, 0], EK[:, :, 1], EK))
         s02s, s57s, r13s, t46s = (x.unbind(0) for x in (A4[:, :, 0:2, 0], A4[:, :, 2:4, 1], relu_on,
@@ -178,13 +195,33 @@ class NASFunction(torch.autograd.Function):
         dU = flat.t() @ Hs[:-1].flatten(0, 1)
         dbias = flat.sum(0) if ctx.has_bias else None
         D[..., 3 * H:4 * H] = P3
-        return D, dU, dbias, g, gc, None
+        if not ctx.projected:
+            return D, dU, dbias, g, gc, None, None, None
+        # the input projection's gradients, one product each
+        need = ctx.needs_input_grad
+        dx = torch.mm(flat, weight_ih).view(ctx.x_shape) if need[6] else None
+        d_wih = torch.mm(flat.t(), x_flat) if need[7] else None
+        return None, dU, dbias, g, gc, None, dx, d_wih
 
 
-def nas_recurrence(u: Tensor, U: Tensor, bias: Tensor | None, h0: Tensor, c0: Tensor, mask: Tensor | None = None
+def nas_recurrence(u: Tensor | None, U: Tensor, bias: Tensor | None, h0: Tensor, c0: Tensor,
+                   mask: Tensor | None = None, *, projection: tuple[Tensor, Tensor] | None = None
                    ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the NAS cell over ``u (T, B, 8H)`` (``project`` of the time-major input) with ``U = weight_hh (8H, H)``
     and ``bias (8H,)`` or None, from ``(h0, c0)`` ``(B, H)``; ``mask (T, B)`` True = valid step (a masked step keeps
-    ``(h, c)`` and outputs zero). Returns ``(out (T, B, H), h_T (B, H), c_T (B, H))``, equal to the step loop's."""
+    ``(h, c)`` and outputs zero). Returns ``(out (T, B, H), h_T (B, H), c_T (B, H))``, equal to the step loop's.
+
+    ``projection=(x (T, B, I), weight_ih (8H, I))`` instead of ``u`` (None): the Function computes ``u = x @
+    weight_ih.T`` itself, straight into its leaves' buffer (no ``u`` tensor), and returns the gradients of x and
+    weight_ih."""
+    if (u is None) == (projection is None):
+        raise ValueError("nas_recurrence: expected exactly one of u and projection")
+    if projection is not None:
+        x, weight_ih = projection
+        if x.dim() != 3 or tuple(weight_ih.shape) != (U.shape[0], x.shape[2]):
+            raise ValueError(f"projection: expected x (T, B, I) and weight_ih ({U.shape[0]}, I), got "
+                             f"{tuple(x.shape)}, {tuple(weight_ih.shape)}")
+        check_mask(mask, x.shape[0], x.shape[1])
+        return NASFunction.apply(None, U, bias, h0, c0, mask, x, weight_ih)
     check_mask(mask, u.shape[0], u.shape[1])
     return NASFunction.apply(u, U, bias, h0, c0, mask)
