@@ -77,8 +77,8 @@ class _Fast(PointwiseCell):
     def fused(self, steps: Steps, state: FastRNNState) -> tuple[Tensor, FastRNNState] | None:
         """The whole sequence through :func:`rnnzoo.fused.fastrnn.fast_recurrence` (raw-tensor forward, hand-written
         backward; the step loop is its reference twin)."""
-        if not isinstance(steps.u, Tensor):
-            return None
+        if not isinstance(steps.u, Tensor) or steps.u.is_meta:
+            return None  # the Function reads the two scalars as numbers, once per run: the meta device has none
         a, b = (torch.sigmoid(getattr(self, f"{name}_logit")) for name in self.scalars)
         gated = self.n_bias == 2
         out, h = fast_recurrence(steps.u, self.weight_hh, self.bias if gated else None, a, b, state.h, steps.mask,

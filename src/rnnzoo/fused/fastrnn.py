@@ -46,7 +46,7 @@ class FastFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, bias: Tensor | None, a: Tensor, b: Tensor, h0: Tensor,
                 mask: Tensor | None, gated: bool) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        af, bf = float(a), float(b)
+        af, bf = float(a), float(b)  # cpu: one host read per run (not per step), as Python scalars for alpha=
         Wt = W.t()
         S = u.new_empty((T, B, H))  # h_1 .. h_T
         C = u.new_empty((T, B, H))
