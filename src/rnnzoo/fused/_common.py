@@ -95,3 +95,25 @@ class Conv:
         """All steps in one weight-gradient convolution: ``dg (T, B, G, Y, X)``, ``h (T, B, H, Y, X)``."""
         return torch.nn.grad.conv2d_weight(h.flatten(0, 1), self.weight.shape, dg.flatten(0, 1),
                                            padding=self.padding)
+
+
+def step_back(g_prev: Tensor, g: Tensor, g_out: tuple[Tensor, ...], masks: tuple[Tensor, ...] | None,
+              t: int) -> Tensor:
+    """The cotangent reaching ``h_{t-1}`` in a Function's backward loop over a one-field state: ``g_prev`` (what step
+    ``t`` sends back) or, where step ``t`` was masked (``masks[t]`` ``(B, 1)`` False), ``g`` passed through
+    unchanged; plus the output's cotangent at ``t - 1`` (zero on masked rows). ``g_out``, ``masks``: per-step
+    ``unbind`` views."""
+    if masks is not None:
+        g_prev = torch.where(masks[t], g_prev, g)
+    if not t:
+        return g_prev
+    return g_prev + g_out[t - 1] if masks is None else torch.addcmul(g_prev, g_out[t - 1], masks[t - 1])
+
+
+def weight_grad(d_pre: Tensor, h0: Tensor, states: Tensor) -> Tensor:
+    """``sum_t d_pre[t]^T h_{t-1}`` as one product over all steps: ``d_pre`` ``(T, B, R)`` (any strides), ``h0``
+    ``(B, K)`` the state before step 0, ``states`` ``(T, B, K)`` the states after each step. Returns ``(R, K)``."""
+    dW = d_pre[0].t() @ h0
+    if d_pre.shape[0] > 1:
+        dW.addmm_(d_pre[1:].flatten(0, 1).t(), states[:-1].flatten(0, 1))
+    return dW

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class AntisymmetricFunction(torch.autograd.Function):
@@ -104,17 +104,10 @@ class AntisymmetricFunction(torch.autograd.Function):
                 dr = drs[t]
                 torch.addcmul(gm, gm * c, c, value=-1.0, out=dr).mul_(eps)  # eps g (1 - c^2)
             gn = torch.addmm(gm, dr, A)
-            if ms is not None:
-                gn = torch.where(ms[t], gn, g)
-            if t:
-                g = gn + gos[t - 1] if ms is None else torch.addcmul(gn, gos[t - 1], ms[t - 1])
-            else:
-                g = gn
+            g = step_back(gn, g, gos, ms, t)
         dA = None
         if ctx.needs_input_grad[1]:
-            dA = drs_all[0].t() @ h0
-            if T > 1:
-                dA.addmm_(drs_all[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dA = weight_grad(drs_all, h0, S)
         return du, dA, g, None, None, None
 
 

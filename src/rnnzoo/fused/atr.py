@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class ATRFunction(torch.autograd.Function):
@@ -90,17 +90,10 @@ class ATRFunction(torch.autograd.Function):
             dq = torch.sub(a, c, out=dqs[t])
             torch.add(a, c, out=dus[t]).addcmul_(gm, i)
             gn = torch.addmm(gm * f, dq, W)
-            if ms is not None:
-                gn = torch.where(ms[t], gn, g)
-            if t:
-                g = gn + gos[t - 1] if ms is None else torch.addcmul(gn, gos[t - 1], ms[t - 1])
-            else:
-                g = gn
+            g = step_back(gn, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
-            dW = dQ[0].t() @ h0
-            if T > 1:
-                dW.addmm_(dQ[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dW = weight_grad(dQ, h0, S)
         db = dQ.sum((0, 1)) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return du, dW, db, g, None
 

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class BistableFunction(torch.autograd.Function):
@@ -101,19 +101,12 @@ class BistableFunction(torch.autograd.Function):
                 dg = dut[:, :2 * H].view(B, 2, H)
                 dh.addcmul_(dua, Wv[0]).addcmul_(duc, Wv[1])
                 acc.addcmul_(dg, prev.unsqueeze(1))
-            if ms is not None:
-                dh = torch.where(ms[t], dh, g)
-            if t:
-                g = dh + gos[t - 1] if ms is None else torch.addcmul(dh, gos[t - 1], ms[t - 1])
-            else:
-                g = dh
+            g = step_back(dh, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
             if matrix:
                 dg_all = du[..., :2 * H]
-                dW = dg_all[0].t() @ h0
-                if T > 1:
-                    dW.addmm_(dg_all[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+                dW = weight_grad(dg_all, h0, S)
             else:
                 dW = acc.sum(0).flatten()
         return du, dW, g, None

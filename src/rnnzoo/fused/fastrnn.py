@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, weight_grad
 
 
 class FastFunction(torch.autograd.Function):
@@ -125,9 +125,7 @@ class FastFunction(torch.autograd.Function):
                 g = gn
         dW = None
         if ctx.needs_input_grad[1]:
-            dW = du[0].t() @ h0
-            if T > 1:
-                dW.addmm_(du[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dW = weight_grad(du, h0, S)
         db = None
         if not gated:
             da = torch.dot(G.flatten(), C.flatten()).reshape(1)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back
 
 
 class JANETFunction(torch.autograd.Function):
@@ -82,12 +82,7 @@ class JANETFunction(torch.autograd.Function):
             torch.addcmul(gm, gm, q, value=-1.0, out=dsc)  # g (1 - q)
             dsc.addcmul_(dsc * cc, cc, value=-1.0)  # * (1 - cc^2)
             dc = torch.addmm(gm * f, dus[t], W)
-            if ms is not None:
-                dc = torch.where(ms[t], dc, g)
-            if t:
-                g = dc + gos[t - 1] if ms is None else torch.addcmul(dc, gos[t - 1], ms[t - 1])
-            else:
-                g = dc
+            g = step_back(dc, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
             dW = du[0].t() @ c0

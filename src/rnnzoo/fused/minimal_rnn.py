@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class MinimalRNNFunction(torch.autograd.Function):
@@ -71,18 +71,11 @@ class MinimalRNNFunction(torch.autograd.Function):
             torch.addcmul(gm, gm, k, value=-1.0, out=dz)  # g (1 - k)
             torch.sub(ss[t], zs[t], out=da).mul_(dz)  # (h_t - z) g (1 - k) = g (h_{t-1} - z) k (1 - k)
             gn = torch.addmm(gm - dz, da, W)
-            if ms is not None:
-                gn = torch.where(ms[t], gn, g)
-            if t:
-                g = gn + gos[t - 1] if ms is None else torch.addcmul(gn, gos[t - 1], ms[t - 1])
-            else:
-                g = gn
+            g = step_back(gn, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
             da_all = du[..., H:]
-            dW = da_all[0].t() @ h0
-            if T > 1:
-                dW.addmm_(da_all[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dW = weight_grad(da_all, h0, S)
         return du, dW, g, None
 
 

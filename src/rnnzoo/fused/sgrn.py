@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class SGRNFunction(torch.autograd.Function):
@@ -79,17 +79,10 @@ class SGRNFunction(torch.autograd.Function):
             dp.addcmul_(dp, f, value=-1.0)  # ga (h - a) f (1 - f)
             torch.add(dp, ga, out=dus[t]).addcmul_(ga, f, value=-1.0)  # dpre + ga (1 - f)
             dh = torch.addmm(ga * f, dp, W)
-            if ms is not None:
-                dh = torch.where(ms[t], dh, g)
-            if t:
-                g = dh + gos[t - 1] if ms is None else torch.addcmul(dh, gos[t - 1], ms[t - 1])
-            else:
-                g = dh
+            g = step_back(dh, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
-            dW = dpre[0].t() @ h0
-            if T > 1:
-                dW.addmm_(dpre[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dW = weight_grad(dpre, h0, S)
         db = dpre.sum((0, 1)) if need_b else None
         return du, dW, db, g, None
 

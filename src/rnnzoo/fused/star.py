@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class STARFunction(torch.autograd.Function):
@@ -79,18 +79,11 @@ class STARFunction(torch.autograd.Function):
             dk.addcmul_(dk, k, value=-1.0)  # * (1 - k)
             dz.addcmul_(dz * z, z, value=-1.0)  # * (1 - z^2)
             gn = torch.addmm(keep, dk, W)
-            if ms is not None:
-                gn = torch.where(ms[t], gn, g)
-            if t:
-                g = gn + gos[t - 1] if ms is None else torch.addcmul(gn, gos[t - 1], ms[t - 1])
-            else:
-                g = gn
+            g = step_back(gn, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
             dk_all = du[..., H:]
-            dW = dk_all[0].t() @ h0
-            if T > 1:
-                dW.addmm_(dk_all[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dW = weight_grad(dk_all, h0, S)
         return du, dW, g, None
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, weight_grad
 
 
 class UGRNNFunction(torch.autograd.Function):
@@ -75,17 +75,10 @@ class UGRNNFunction(torch.autograd.Function):
             torch.sub(ss[t], c, out=dg).mul_(dc)  # (h_t - c) g (1 - g_t) = g (h_{t-1} - c) g_t (1 - g_t)
             dc.addcmul_(dc * c, c, value=-1.0)  # * (1 - c^2)
             gn = torch.addmm(keep, dus[t], W)
-            if ms is not None:
-                gn = torch.where(ms[t], gn, g)
-            if t:
-                g = gn + gos[t - 1] if ms is None else torch.addcmul(gn, gos[t - 1], ms[t - 1])
-            else:
-                g = gn
+            g = step_back(gn, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:
-            dW = du[0].t() @ h0
-            if T > 1:
-                dW.addmm_(du[1:].flatten(0, 1).t(), S[:-1].flatten(0, 1))
+            dW = weight_grad(du, h0, S)
         return du, dW, g, None
 
 
