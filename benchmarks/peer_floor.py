@@ -6,7 +6,8 @@ win is mostly the rest (elementwise work, allocation, per-operator overhead). Th
 with a ``torchrecurrent.*`` peer in the registry and at every size:
 
 * ``ours ms`` and ``peer ms``: the median train step (forward + ``output.sum().backward()``, one thread,
-  interleaved A B A B, as ``rnnzoo bench``) and their ratio ``peer / ours`` (what the issue's 1.4x is about);
+  interleaved, ours first in every round) and ``peer / ours``, the median over the rounds of the paired ratio
+  (``rnnzoo bench``'s statistic; it can differ from the ratio of the two medians on a noisy row: compare both);
 * ``peer mm`` and ``ours mm``: the share of each step spent in matrix products (``aten::mm/addmm/bmm/baddbmm/
   addmv/mv/dot`` self CPU time over all self CPU time, one ``torch.profiler`` step after the timing);
 * ``our-products bound = peer ms / (ours ms x ours mm)``: the ratio our step would reach if everything but its own

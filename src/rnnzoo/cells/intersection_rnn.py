@@ -120,7 +120,8 @@ class IntersectionRNNCell(PointwiseCell):
         no step: the state's ``y`` is the output of the last valid step (``state.y`` where a row has none), read from
         the output."""
         x, mask = steps.x, steps.mask
-        if not steps.projected and isinstance(x, Tensor) and x.dim() == 3:  # no (T, B, 5H) u made at all
+        if (not steps.projected and type(self).project is IntersectionRNNCell.project and isinstance(x, Tensor)
+                and x.dim() == 3):  # no (T, B, 5H) u made at all (a subclass's own project is honoured: the u path)
             carry = None if self.weight_carry is None else x @ self.weight_carry.t()
             y, h = intersection_rnn_from_input(x, self.weight_ih, self.bias, self.weight_hh, state.h, carry, mask)
         else:

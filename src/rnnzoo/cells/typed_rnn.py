@@ -126,7 +126,8 @@ class _Typed(PointwiseCell):
         if steps.steps == 0:
             return None
         x = steps.x
-        if (self.previous_input and steps.mask is None and not steps.projected and isinstance(x, Tensor)
+        if (self.previous_input and steps.mask is None and not steps.projected and type(self).project is _Typed.project
+                and isinstance(x, Tensor)
                 and x.dim() == 3):  # from x itself: u = [W x + b, V x] and its gradient never allocated
             p0 = torch.cat([state.pz, state.pf, state.po], -1)
             if self.state_type is TGRUState:
