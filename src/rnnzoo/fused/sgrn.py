@@ -16,7 +16,7 @@ rows)::
 ``dpre`` into one preallocated ``(T, B, H)`` buffer and ``da`` into another; after the loop the recurrent weight's
 gradient is one product over all steps and ``b_f``'s one sum. A masked step (mask ``(T, B)``, True = valid) keeps the
 state and outputs zero; its gradient passes through unchanged. The cell's step loop is the reference twin:
-``tests/fused/test_sgrn_function.py`` and the model contract suite hold the two equal in float64.
+``tests/fused/test_one_field_functions.py`` and the model contract suite hold the two equal in float64.
 """
 
 from __future__ import annotations
