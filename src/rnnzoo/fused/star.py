@@ -16,7 +16,8 @@ Backward, per step (``g`` the cotangent of ``h_t``; ``ga`` zeroed on masked rows
 
 each written straight into one preallocated ``du (T, B, 2H)``; the recurrent weight's gradient is one product over
 all steps after the loop. A masked step (mask ``(T, B)``, True = valid) keeps the state and outputs zero; its
-gradient passes through unchanged. The cell's step loop is the reference twin: ``tests/fused/test_one_field_functions.py``
+gradient passes through unchanged. The cell's step loop is the reference twin:
+``tests/fused/test_one_field_functions.py``
 and the model contract suite hold the two equal in outputs and float64 gradients.
 """
 

@@ -15,7 +15,8 @@ cotangent of ``h_t``, zeroed on masked rows)::
 
 written straight into one preallocated ``du (T, B, 2H)``; the recurrent weight's gradient is one product over all
 steps after the loop. A masked step (mask ``(T, B)``, True = valid) keeps the state and outputs zero; its gradient
-passes through unchanged. The cell's step loop is the reference twin: ``tests/fused/test_one_field_functions.py`` and the
+passes through unchanged. The cell's step loop is the reference twin:
+``tests/fused/test_one_field_functions.py`` and the
 model contract suite hold the two equal in float64.
 """
 
