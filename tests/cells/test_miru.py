@@ -71,7 +71,7 @@ def test_update_coefficient_zero_is_the_candidate_alone():
 
 
 def test_registry_and_paths():
-    assert rnnzoo.model_info("miru1").fast_path is rnnzoo.FastPath.AUTOGRAD
+    assert rnnzoo.model_info("miru1").fast_path is rnnzoo.FastPath.RNNZOO
     assert rnnzoo.model_info("miru2").fast_path is rnnzoo.FastPath.RNNZOO
     assert rnnzoo.model_info("miru2").recurrence is rnnzoo.Recurrence.MATRIX
     assert rnnzoo.model_info("miru1").paper.arxiv == "2503.06175"

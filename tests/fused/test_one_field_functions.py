@@ -1,5 +1,5 @@
 """The hand-written Functions of the cells whose state is one (B, H) field and whose step is one recurrent product
-(STAR, CFN, JANET, MinimalRNN, UGRNN, SGRN) against each cell's own step looped by hand, float64: outputs, final
+(STAR, CFN, JANET, MinimalRNN, UGRNN, SGRN, MiRU1) against each cell's own step looped by hand, float64: outputs, final
 state and every gradient (projected inputs, recurrent weight, initial state, SGRN's gate bias), without and with a mask
 with holes, T = 1, T = 0; and the runner's fast path against its step loop. One table, one harness."""
 
@@ -16,11 +16,13 @@ from rnnzoo.cells import STARCell
 from rnnzoo.cells.cfn import CFNCell
 from rnnzoo.cells.janet import JANETCell
 from rnnzoo.cells.minimal_rnn import MinimalRNNCell
+from rnnzoo.cells.miru import MiRU1Cell
 from rnnzoo.cells.sgrn import SGRNCell
 from rnnzoo.cells.ugrnn import UGRNNCell
 from rnnzoo.fused.cfn import cfn_recurrence
 from rnnzoo.fused.janet import janet_recurrence
 from rnnzoo.fused.minimal_rnn import minimal_rnn_recurrence
+from rnnzoo.fused.miru1 import miru1_recurrence
 from rnnzoo.fused.sgrn import sgrn_recurrence
 from rnnzoo.fused.star import star_recurrence
 from rnnzoo.fused.ugrnn import ugrnn_recurrence
@@ -35,6 +37,8 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
     "minimal_rnn": (lambda: MinimalRNNCell(I, H), lambda c, u, h0, m: minimal_rnn_recurrence(u, c.weight_hh, h0, m)),
     "ugrnn": (lambda: UGRNNCell(I, H), lambda c, u, h0, m: ugrnn_recurrence(u, c.weight_hh, h0, m)),
     "sgrn": (lambda: SGRNCell(I, H), lambda c, u, h0, m: sgrn_recurrence(u, c.weight_hh, c.bias_f, h0, m)),
+    "miru1": (lambda: MiRU1Cell(I, H, update_coefficient=0.3),
+              lambda c, u, h0, m: miru1_recurrence(u, c.weight_hh, h0, m, lam=c.update_coefficient)),
     "sgrn-no-bias": (lambda: SGRNCell(I, H, bias=False),
                      lambda c, u, h0, m: sgrn_recurrence(u, c.weight_hh, c.bias_f, h0, m)),
 }

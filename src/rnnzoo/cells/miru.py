@@ -22,8 +22,8 @@ from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
-from rnnzoo.fused.loop import step_loop
 from rnnzoo.fused.miru import miru2_recurrence
+from rnnzoo.fused.miru1 import miru1_recurrence
 
 
 class MiRUState(NamedTuple):
@@ -86,9 +86,10 @@ class MiRU1Cell(Cell, _MiRU):
 
     Shapes: x_t (B, I); state ``MiRUState(h (B, H))``; output (B, H).
 
-    Fast path: "autograd" (the step looped in plain autograd operations, :mod:`rnnzoo.fused.loop`; no fused
-    Function): ``U_h`` multiplies ``r_t * h_{t-1}``, a second recurrent product after a
-    gate, which :class:`~rnnzoo.core.pointwise.PointwiseCell` does not cover.
+    Fast path: :func:`rnnzoo.fused.miru1.miru1_recurrence` (``FastPath.RNNZOO``: forward without a graph per
+    step, a hand-written backward; ``U_h`` multiplies ``r_t * h_{t-1}``, a second recurrent product after a gate,
+    which :class:`~rnnzoo.core.pointwise.PointwiseCell` does not cover); ``step`` stays the reference.
+
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)).
 
     Deviations: one bias per pre-activation (torchrecurrent adds a second, redundant one); lambda is a fixed
@@ -130,13 +131,15 @@ class MiRU1Cell(Cell, _MiRU):
     def step(self, u_t: Tensor, state: MiRUState) -> tuple[Tensor, MiRUState]:
         return self._step(u_t, state, self._weights())
 
-    fused_kind = "autograd"
-    """The runner's fast path: :func:`~rnnzoo.fused.loop.step_loop`, this cell's ``step`` in one loop of plain
-    autograd operations over the projected inputs (no fused Function fits; see "Fast path")."""
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.miru1), not the autograd step loop
 
-    def fused(self, steps: Steps, state: Any) -> tuple[Tensor, Any] | None:
-        w = self._weights()
-        return step_loop(lambda u_t, s: self._step(u_t, s, w), steps, state)
+    def fused(self, steps: Steps, state: MiRUState) -> tuple[Tensor, MiRUState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.miru1.miru1_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h = miru1_recurrence(steps.u, self.weight_hh, state.h, steps.mask, lam=self.update_coefficient)
+        return out, MiRUState(h)
 
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         H = self.hidden_size
@@ -215,7 +218,7 @@ class MiRU2Cell(PointwiseCell, _MiRU):
 _PAPER = Paper("Zyarah & Kudithipudi", 2025, "Minion gated recurrent unit for continual learning", "2503.06175")
 register("miru1", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="GRU with the update gate replaced by a fixed coefficient lambda (reset gate kept)",
-         gated=True, fast_path=FastPath.AUTOGRAD, peers=("torchrecurrent.MiRU1",))(MiRU1Cell)
+         gated=True, fast_path=FastPath.RNNZOO, peers=("torchrecurrent.MiRU1",))(MiRU1Cell)
 register("miru2", paper=_PAPER, seed_equations="none (not in the seeds)",
          description="GRU with both gates replaced by fixed coefficients (lambda update, beta reset)",
          fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.MiRU2",))(MiRU2Cell)

@@ -11,10 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnzoo.core.blocks import RecurrentBlock, gate_blocks
+from rnnzoo.core.cell import Steps
 from rnnzoo.core.checks import check_cell_args
 from rnnzoo.core.pointwise import PointwiseCell
 from rnnzoo.core.registry import FastPath, Paper, Recurrence, register
 from rnnzoo.core.spec import TensorSpec
+from rnnzoo.fused.ran import ran_recurrence
 
 ACTIVATIONS = ("tanh", "identity")
 
@@ -36,14 +38,16 @@ class RANCell(PointwiseCell):
         h_t  = g(c_t)                                           # g = tanh ("tanh RAN") or identity
 
     ``weight_ih`` stacks ``[W_cx; W_ix; W_fx]`` ``(3H, I)``; ``weight_hh`` stacks ``[W_ih; W_fh]`` ``(2H, H)``;
-    ``bias`` is ``[b_i; b_f]``. One recurrent product per step (the gates'), unit-local update: the generic
-    fused Function.
+    ``bias`` is ``[b_i; b_f]``. One recurrent product per step (the gates'), unit-local update.
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``b_i, b_f``.
         activation: ``g`` of the output equation, ``"tanh"`` (default) or ``"identity"`` (the paper's two variants).
 
     Shapes: x_t (B, I); state ``RANState(h (B, H), c (B, H))``; output h (B, H).
+
+    Fast path: :func:`rnnzoo.fused.ran.ran_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
+    a hand-written backward); ``pointwise`` stays the reference.
 
     Initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (``torch.nn.LSTM``'s default).
 
@@ -102,6 +106,17 @@ class RANCell(PointwiseCell):
         c = i * uc + f * state.c
         return RANState(torch.tanh(c) if self.activation == "tanh" else c, c)
 
+    fused_kind = "rnnzoo"  # its own Function (rnnzoo.fused.ran), not PointwiseCell's default loop
+
+    def fused(self, steps: Steps, state: RANState) -> tuple[Tensor, RANState] | None:
+        """The whole sequence through :func:`rnnzoo.fused.ran.ran_recurrence` (raw-tensor forward, hand-written
+        backward; the step loop is its reference twin)."""
+        if not isinstance(steps.u, Tensor):
+            return None
+        out, h, c = ran_recurrence(steps.u, self.weight_hh, state.h, state.c, steps.mask,
+                                   activation=self.activation)
+        return out, RANState(h, c)
+
     def recurrent_blocks(self) -> list[RecurrentBlock]:
         """``W_ih`` and ``W_fh`` (both sigmoid)."""
         return gate_blocks(self.weight_hh, ("i", "f"), ("sigmoid", "sigmoid"))
@@ -113,4 +128,4 @@ class RANCell(PointwiseCell):
 register("ran", paper=Paper("Lee, Levy & Zettlemoyer", 2017, "Recurrent additive networks", "1705.07393"),
          seed_equations="none (not in the seeds)",
          description="Recurrent additive network: gated sums of linear input projections, h = tanh(c)",
-         gated=True, fast_path=FastPath.AUTOGRAD, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.RAN",))(RANCell)
+         gated=True, fast_path=FastPath.RNNZOO, recurrence=Recurrence.MATRIX, peers=("torchrecurrent.RAN",))(RANCell)
