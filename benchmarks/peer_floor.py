@@ -8,15 +8,21 @@ with a ``torchrecurrent.*`` peer in the registry and at every size:
 * ``ours ms`` and ``peer ms``: the median train step (forward + ``output.sum().backward()``, one thread,
   interleaved, ours first in every round) and ``peer / ours``, the median over the rounds of the paired ratio
   (``rnnzoo bench``'s statistic; it can differ from the ratio of the two medians on a noisy row: compare both);
-* ``peer mm`` and ``ours mm``: the share of each step spent in matrix products (``aten::mm/addmm/bmm/baddbmm/
-  addmv/mv/dot`` self CPU time over all self CPU time, one ``torch.profiler`` step after the timing);
-* ``our-products bound = peer ms / (ours ms x ours mm)``: the ratio our step would reach if everything but its own
-  matrix products were free. Below 1.4 the target needs cheaper products than ours (fewer FLOPs or a faster GEMM),
-  not less elementwise work. The profiler's per-call overhead inflates the small elementwise operators more than
-  the products, so the share is an under-estimate and this bound an over-estimate: a bound below 1.4 is safe;
-* ``peer-products bound = 1 / peer mm``: the ratio a step made of the peer's products alone would reach. Not a
-  limit: one product over all steps' inputs, or gates fused into one product, can beat the peer's products (several
-  rows here pass it); it says how much of the peer's time is elementwise work at all.
+* ``ours mm ms``: our step's matrix products timed in place (each ``aten.mm/addmm/addmm_/bmm/baddbmm/addmv/mv/dot``
+  call timed by a ``TorchDispatchMode`` around it during one more train step: the same operands, strides and cache
+  state as in the timed step, without the profiler's per-call overhead), and ``ours mm`` that over ``ours ms``;
+* ``FLOP ours/peer``: the two steps' matrix-product FLOPs (``rnnzoo.bench.flops.train_step_flops``) divided;
+* ``our-products bound = peer ms / ours mm ms``: the ratio our step would reach if everything but its own matrix
+  products were free. Below 1.4 the target needs cheaper products than ours (fewer FLOPs or a faster GEMM), not less
+  elementwise work;
+* ``peer mm`` and ``peer-products bound = 1 / peer mm``: the same in-place timing of the peer's products, and the
+  ratio a step made of the peer's products alone would reach. Not a limit: one product over all steps' inputs, or
+  gates fused into one product, can beat the peer's products; it says how much of the peer's time is elementwise
+  work at all.
+
+Rows of runs before the in-place timing (``floor.json`` with ``ours_mm_share``) took the shares from one
+``torch.profiler`` step instead (self CPU time of the products over all self CPU time), whose per-call overhead
+inflates the small elementwise operators: those shares are lower and the bounds higher than the in-place ones.
 
     PYTHONPATH=src python benchmarks/peer_floor.py --sizes 32,100,64,128 64,100,256,256 64,100,512,512 \\
         --out benchmarks/results/2026-12-01-peer-floor
@@ -33,11 +39,30 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import rnnzoo
 from rnnzoo.bench.cases import train_step
+from rnnzoo.bench.flops import train_step_flops
 
-PRODUCTS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv", "aten::dot"}
+aten = torch.ops.aten
+PRODUCT_OPS = {aten.mm, aten.addmm, aten.addmm_, aten.bmm, aten.baddbmm, aten.addmv, aten.mv, aten.dot}
+
+
+class ProductTimer(TorchDispatchMode):
+    """Times every matrix-product call (:data:`PRODUCT_OPS`) dispatched while active, in place: ``seconds``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0.0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
+        if func.overloadpacket not in PRODUCT_OPS:
+            return func(*args, **(kwargs or {}))
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        self.seconds += time.perf_counter() - start
+        return out
 
 
 def profile(module: torch.nn.Module, x: torch.Tensor) -> torch.profiler.profile:
@@ -49,11 +74,16 @@ def profile(module: torch.nn.Module, x: torch.Tensor) -> torch.profiler.profile:
     return prof
 
 
-def mm_share(module: torch.nn.Module, x: torch.Tensor) -> float:
-    """The share of one profiled train step's self CPU time spent in matrix products."""
-    events = profile(module, x).key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
-    return sum(e.self_cpu_time_total for e in events if e.key in PRODUCTS) / total
+def products_ms(module: torch.nn.Module, x: torch.Tensor, reps: int = 2) -> float:
+    """The median over ``reps`` train steps of the time spent in matrix products, timed in place (ms)."""
+    times = []
+    for _ in range(reps):
+        module.zero_grad(set_to_none=True)
+        with ProductTimer() as timer:
+            train_step(module, x)
+        times.append(timer.seconds * 1e3)
+    module.zero_grad(set_to_none=True)
+    return statistics.median(times)
 
 
 def measure(name: str, peer: type, size: tuple[int, int, int, int], reps: int) -> tuple[dict, list]:
@@ -72,24 +102,31 @@ def measure(name: str, peer: type, size: tuple[int, int, int, int], reps: int) -
             if rep:
                 times[key].append(time.perf_counter() - start)
     ratio = statistics.median(p / o for p, o in zip(times["peer"], times["ours"], strict=True))
-    share_peer, share_ours = mm_share(theirs, x), mm_share(ours, x)
     row = {"model": name, "peer": f"torchrecurrent.{peer.__name__}", "size": [B, T, I, H],
            "ours_ms": statistics.median(times["ours"]) * 1e3, "peer_ms": statistics.median(times["peer"]) * 1e3,
-           "ratio": ratio, "peer_mm_share": share_peer, "ours_mm_share": share_ours,
-           "note": ""}
+           "ratio": ratio, "ours_products_ms": products_ms(ours, x), "peer_products_ms": products_ms(theirs, x),
+           "flop_ratio": train_step_flops(ours, x) / train_step_flops(theirs, x), "note": ""}
     return row, [(ours, x), (theirs, x)]
 
 
-HEADER = ("| model | size (B,T,I,H) | ours ms | peer ms | peer / ours | ours mm | our-products bound | peer mm "
-          "| peer-products bound | note |\n|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| model | size (B,T,I,H) | ours ms | peer ms | peer / ours | ours mm ms | ours mm | FLOP ours/peer "
+          "| our-products bound | peer mm | peer-products bound | note |\n" + "|---" * 12 + "|")
+OLD_HEADER = ("| model | size (B,T,I,H) | ours ms | peer ms | peer / ours | ours mm | our-products bound | peer mm "
+              "| peer-products bound | note |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
 def line(r: dict) -> str:
     """One markdown row of ``floor.md`` (the bounds as the module docstring defines them)."""
-    ours_bound = r["peer_ms"] / (r["ours_ms"] * r["ours_mm_share"])
-    return (f"| {r['model']} | ({','.join(map(str, r['size']))}) | {r['ours_ms']:.1f} | {r['peer_ms']:.1f} | "
-            f"{r['ratio']:.2f}x | {r['ours_mm_share']:.0%} | {ours_bound:.2f}x | {r['peer_mm_share']:.0%} | "
-            f"{1 / r['peer_mm_share']:.2f}x | {r.get('note', '')} |")
+    head = (f"| {r['model']} | ({','.join(map(str, r['size']))}) | {r['ours_ms']:.1f} | {r['peer_ms']:.1f} | "
+            f"{r['ratio']:.2f}x")
+    if "ours_products_ms" not in r:  # a run before the in-place timing: the profiler's shares
+        ours_bound = r["peer_ms"] / (r["ours_ms"] * r["ours_mm_share"])
+        return (f"{head} | {r['ours_mm_share']:.0%} | {ours_bound:.2f}x | {r['peer_mm_share']:.0%} | "
+                f"{1 / r['peer_mm_share']:.2f}x | {r.get('note', '')} |")
+    peer_share = r["peer_products_ms"] / r["peer_ms"]
+    return (f"{head} | {r['ours_products_ms']:.1f} | {r['ours_products_ms'] / r['ours_ms']:.0%} | "
+            f"{r['flop_ratio']:.2f} | {r['peer_ms'] / r['ours_products_ms']:.2f}x | {peer_share:.0%} | "
+            f"{1 / peer_share:.2f}x | {r.get('note', '')} |")
 
 
 def pairs(selected: list[str] | None) -> list[tuple[str, str]]:
@@ -114,7 +151,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.render is not None:
         rows = json.loads((args.render / "floor.json").read_text())
-        (args.render / "floor.md").write_text("\n".join([HEADER, *(line(r) for r in rows)]) + "\n")
+        header = HEADER if all("ours_products_ms" in r for r in rows) else OLD_HEADER
+        (args.render / "floor.md").write_text("\n".join([header, *(line(r) for r in rows)]) + "\n")
         return
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=False)  # never overwrite another run's results
