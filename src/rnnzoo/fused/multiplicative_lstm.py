@@ -22,7 +22,7 @@ cotangents written straight into ONE ``du (T, B, 5H)``::
 
 then ``dW_m = da^T m`` and ``dW_mh = dp^T h_{t-1}``, each ONE product over all steps. A masked step (mask False)
 keeps ``(h, c)``, outputs zero and passes both cotangents through unchanged. The cell's step loop is the reference
-twin: tests/fused/test_multiplicative_lstm_function.py and the model contract suite hold the two equal in outputs
+twin: tests/fused/test_two_field_functions.py and the model contract suite hold the two equal in outputs
 and float64 gradients.
 """
 

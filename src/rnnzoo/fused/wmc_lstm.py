@@ -24,7 +24,7 @@ gate cotangents written straight into ONE ``du (T, B, 4H)``::
 
 then ``dU = da^T h_{t-1}``, ``dV_if = dw^T c_{t-1}`` and ``dV_o = dq^T c_t``, each ONE product over all steps. A
 masked step (mask False) keeps ``(h, c)``, outputs zero and passes both cotangents through unchanged. The cell's
-step loop is the reference twin: tests/fused/test_wmc_lstm_function.py and the model contract suite hold the two
+step loop is the reference twin: tests/fused/test_two_field_functions.py and the model contract suite hold the two
 equal in outputs and float64 gradients.
 """
 
