@@ -45,7 +45,8 @@ class CFNCell(PointwiseCell):
     gives no cell-level scheme beyond its language-model setups).
 
     Fast path: :func:`rnnzoo.fused.cfn.cfn_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
-    ``tanh(W x_t)`` hoisted out of the loop, a hand-written backward); ``pointwise`` stays the reference.
+    every tanh as ``2 * sigmoid(2x) - 1`` into preallocated buffers, a hand-written backward); ``pointwise`` stays
+    the reference.
 
     Deviations: none in the equations (``bias=False`` drops the gates' biases, which the paper has).
 

@@ -37,7 +37,7 @@ class LightRUCell(PointwiseCell):
     One recurrent product per step, unit-local update.
 
     Fast path: :func:`rnnzoo.fused.lightru.lightru_recurrence` (``FastPath.RNNZOO``: forward without a graph per
-    step, ``tanh(W_h x)`` for all steps at once, a hand-written backward).
+    step, every tanh as ``2 * sigmoid(2x) - 1`` into preallocated buffers, a hand-written backward).
 
     Args:
         input_size: I. hidden_size: H. bias: learn ``b_f``.

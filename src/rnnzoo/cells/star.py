@@ -44,7 +44,8 @@ class STARCell(PointwiseCell):
     offers a chrono initialisation of ``b_k``, not reproduced here).
 
     Fast path: :func:`rnnzoo.fused.star.star_recurrence` (``FastPath.RNNZOO``: forward without a graph per step,
-    ``tanh(W_z x + b_z)`` hoisted out of the loop, a hand-written backward); ``pointwise`` stays the reference.
+    every tanh as ``2 * sigmoid(2x) - 1`` into preallocated buffers, a hand-written backward); ``pointwise`` stays
+    the reference.
 
     Deviations: none in the equations (``bias=False`` drops ``b_z, b_k``). The paper's deep stacks sometimes add
     batch normalisation between layers (its "bn-star"): a model-level choice, not the cell's.

@@ -8,8 +8,9 @@ r"""Fused recurrence of AntisymmetricRNN and its gated form (:class:`rnnzoo.cell
 (``u = project(x)``: ``V_h x + b_h``, gated ``[V_z x + b_z, V_h x + b_h]``). ``A`` is an input of the Function: the
 cell builds it outside (autograd carries ``dA`` back to ``weight_hh``). Forward: the loop with raw tensor operations
 written into preallocated buffers (no autograd graph per step): the pre-activations into ``C[t]`` (plain, ``addmm``
-then ``tanh_``) or ``G[t] (B, 2H)`` (gated: ``r_t`` once, added to both halves, ``sigmoid_`` / ``tanh_`` in place),
-``h_t`` into ``S[t]`` (``add`` / ``addcmul``). Without a mask the state buffer ``S`` is the output itself. Backward,
+then tanh) or ``G[t] (B, 2H)`` (gated: ``r_t`` once, added to both halves, ``sigmoid_`` / tanh in place), ``h_t``
+into ``S[t]`` (``add`` / ``addcmul``). The tanh is :func:`rnnzoo.fused._common.tanh_into` (``2 * sigmoid(2x) - 1``,
+about twice as fast as ``aten::tanh`` here). Without a mask the state buffer ``S`` is the output itself. Backward,
 per step (``g`` the cotangent of ``h_t``, zeroed on masked rows)::
 
     plain:  dr = du_t = eps * g * (1 - c^2)
@@ -30,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask, step_back, weight_grad
+from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
 
 
 class AntisymmetricFunction(torch.autograd.Function):
@@ -46,6 +47,7 @@ class AntisymmetricFunction(torch.autograd.Function):
         G = u.new_empty((T, B, u.shape[2]))  # plain: c; gated: [z, c]
         us, ss, gs = u.unbind(0), S.unbind(0), G.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        k = tanh_constants(h0)
         h = h0
         if gated:
             r = u.new_empty((B, 1, H))
@@ -54,13 +56,14 @@ class AntisymmetricFunction(torch.autograd.Function):
             for t in range(T):
                 torch.mm(h, At, out=r2)
                 torch.add(us[t].unflatten(-1, (2, H)), r, out=gs[t].view(B, 2, H))
-                new = torch.addcmul(h, zs[t].sigmoid_(), cs[t].tanh_(), value=eps, out=ss[t])
+                c = tanh_into(cs[t], cs[t], k)
+                new = torch.addcmul(h, zs[t].sigmoid_(), c, value=eps, out=ss[t])
                 if ms is not None:
                     torch.where(ms[t], new, h, out=new)
                 h = new
         else:
             for t in range(T):
-                c = torch.addmm(us[t], h, At, out=gs[t]).tanh_()
+                c = tanh_into(torch.addmm(us[t], h, At, out=gs[t]), gs[t], k)
                 new = torch.add(h, c, alpha=eps, out=ss[t])
                 if ms is not None:
                     torch.where(ms[t], new, h, out=new)

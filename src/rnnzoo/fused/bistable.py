@@ -10,9 +10,10 @@ r"""Fused recurrence of the bistable cells (:class:`rnnzoo.cells.bistable.BRCell
 
 ``W.dim()`` is the switch. Forward: the loop with raw tensor operations written into preallocated buffers (no autograd
 graph per step): both gates' pre-activations into ``G[t] (B, 2H)`` (``addmm``, or one ``addcmul`` over a
-``(B, 2, H)`` view), ``tanh_`` and ``sigmoid_`` on their halves, ``n_t`` into ``N[t]``, ``h_t`` into ``S[t]``
-(``lerp``). Without a mask the state buffer ``S`` is the output itself. Backward, per step (``g`` the cotangent of
-``h_t``, zeroed on masked rows)::
+``(B, 2, H)`` view), ``tanh`` and ``sigmoid_`` on their halves in place, ``n_t`` into ``N[t]``, ``h_t`` into
+``S[t]`` (``lerp``). Both tanh are :func:`rnnzoo.fused._common.tanh_into` (``2 * sigmoid(2x) - 1``, about twice
+as fast as ``aten::tanh`` here). Without a mask the state buffer ``S`` is the output itself. Backward, per step (``g``
+the cotangent of ``h_t``, zeroed on masked rows)::
 
     dux = g * (1 - c) * (1 - n^2)
     dua = dux * h_{t-1} * (1 - ta^2)
@@ -34,7 +35,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask, step_back, weight_grad
+from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
 
 
 class BistableFunction(torch.autograd.Function):
@@ -50,6 +51,7 @@ class BistableFunction(torch.autograd.Function):
         N = u.new_empty((T, B, H))
         us, ss, gs, ns = u.unbind(0), S.unbind(0), G.unbind(0), N.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        k = tanh_constants(h0)
         h = h0
         for t in range(T):
             gt, ut = gs[t], us[t]
@@ -57,8 +59,9 @@ class BistableFunction(torch.autograd.Function):
                 torch.addmm(ut[:, :2 * H], h, Wt, out=gt)
             else:
                 torch.addcmul(ut[:, :2 * H].view(B, 2, H), Wt, h.unsqueeze(1), out=gt.view(B, 2, H))
-            ta, c = gt[:, :H].tanh_(), gt[:, H:].sigmoid_()
-            n = torch.add(ut[:, 2 * H:], h, out=ns[t]).addcmul_(ta, h).tanh_()  # tanh(ux + (1 + ta) h)
+            ta, c = tanh_into(gt[:, :H], gt[:, :H], k), gt[:, H:].sigmoid_()
+            n = torch.add(ut[:, 2 * H:], h, out=ns[t]).addcmul_(ta, h)
+            tanh_into(n, n, k)  # tanh(ux + (1 + ta) h)
             new = torch.lerp(n, h, c, out=ss[t])
             if ms is not None:
                 torch.where(ms[t], new, h, out=new)

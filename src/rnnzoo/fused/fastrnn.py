@@ -10,7 +10,8 @@ Function, ``gated`` the switch::
         h_t = (a * (1 - z_t) + b) * c_t + z_t * h_{t-1}  = (a + b) c_t + z_t (h_{t-1} - a c_t)
 
 Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step):
-``c_t`` into ``C[t]`` (``addmm`` then ``tanh_``; gated: ``z_t`` into ``Z[t]``), ``h_t`` into ``S[t]``. The scalars
+``c_t`` into ``C[t]`` (``addmm`` then tanh as :func:`rnnzoo.fused._common.tanh_into`'s ``2 * sigmoid(2x) - 1``, about
+twice as fast as ``aten::tanh`` here; gated: ``z_t`` into ``Z[t]``), ``h_t`` into ``S[t]``. The scalars
 are read once as Python numbers. Without a mask the state buffer ``S`` is the output itself. Backward, per step
 (``g`` the cotangent of ``h_t``, zeroed on masked rows)::
 
@@ -35,7 +36,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask, weight_grad
+from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into, weight_grad
 
 
 class FastFunction(torch.autograd.Function):
@@ -56,17 +57,19 @@ class FastFunction(torch.autograd.Function):
         bz, bh = bias.chunk(2) if bias is not None else (None, None)
         if gated:
             pre, tmp = u.new_empty((B, H)), u.new_empty((B, H))
+        k = tanh_constants(h0)
         h = h0
         for t in range(T):
             if not gated:
-                c = torch.addmm(us[t], h, Wt, out=cs[t]).tanh_()
+                c = tanh_into(torch.addmm(us[t], h, Wt, out=cs[t]), cs[t], k)
                 new = torch.mul(h, bf, out=ss[t]).add_(c, alpha=af)
             else:
                 torch.addmm(us[t], h, Wt, out=pre)
                 if bz is None:
-                    z, c = torch.sigmoid(pre, out=zs[t]), torch.tanh(pre, out=cs[t])
+                    z, c = torch.sigmoid(pre, out=zs[t]), tanh_into(pre, cs[t], k)
                 else:
-                    z, c = torch.add(pre, bz, out=zs[t]).sigmoid_(), torch.add(pre, bh, out=cs[t]).tanh_()
+                    z = torch.add(pre, bz, out=zs[t]).sigmoid_()
+                    c = tanh_into(torch.add(pre, bh, out=cs[t]), cs[t], k)
                 torch.add(h, c, alpha=-af, out=tmp).mul_(z)
                 new = torch.add(tmp, c, alpha=af + bf, out=ss[t])
             if ms is not None:

@@ -8,9 +8,10 @@ and a hand-written backward::
 
 Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step): the
 four pre-activations into ``G[t] (B, 4H)`` (one ``addmm``), their activations in place on ``G[t]``'s blocks
-(``relu_``, ``tanh_``, one ``sigmoid_`` over both gates), ``h_t`` into ``S[t + 1]`` and ``y_t`` into ``Y[t]`` (one
-``lerp`` each). Backward, per step (``g`` the cotangent of ``h_t`` and ``go`` that of ``y_t``, both zeroed on masked
-rows)::
+(``relu_``, tanh, one ``sigmoid_`` over both gates; the tanh as :func:`rnnzoo.fused._common.tanh_into`'s
+``2 * sigmoid(2x) - 1``, about twice as fast as ``aten::tanh`` here), ``h_t`` into ``S[t + 1]`` and ``y_t`` into
+``Y[t]`` (one ``lerp`` each). Backward, per step (``g`` the cotangent of ``h_t`` and ``go`` that of ``y_t``, both
+zeroed on masked rows)::
 
     dcarry = go * gy
     duy    = (go - dcarry) * [yin > 0]
@@ -38,7 +39,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
 
 
 class IntersectionRNNFunction(torch.autograd.Function):
@@ -57,11 +58,12 @@ class IntersectionRNNFunction(torch.autograd.Function):
         yins, hins, gys, ghs = (blk.unbind(0) for blk in G.split(H, -1))
         gates = G[..., 2 * H:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        k = tanh_constants(h0)
         for t in range(T):
             h = ss[t]
             torch.addmm(ins[t], h, Wt, out=gs[t])
             yins[t].relu_()
-            hins[t].tanh_()
+            tanh_into(hins[t], hins[t], k)
             gates[t].sigmoid_()
             new = torch.lerp(hins[t], h, ghs[t], out=ss[t + 1])
             y = torch.lerp(yins[t], carries[t], gys[t], out=ys[t])
@@ -147,10 +149,11 @@ class IntersectionRNNInputFunction(torch.autograd.Function):
         Wpt = Wp.t()
         ss, gs, hins, ghs = S.unbind(0), G.unbind(0), G[..., H2:H3].unbind(0), G[..., H3:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        k = tanh_constants(h0)
         for t in range(T):
             h = ss[t]
             gs[t].addmm_(h, Wpt)
-            hin = hins[t].tanh_()
+            hin = tanh_into(hins[t], hins[t], k)
             new = torch.lerp(hin, h, ghs[t].sigmoid_(), out=ss[t + 1])
             if ms is not None:
                 torch.where(ms[t], new, h, out=new)

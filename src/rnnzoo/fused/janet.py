@@ -7,8 +7,9 @@ r"""Fused recurrence of JANET (:class:`rnnzoo.cells.janet.JANETCell`), forward a
     c_t  = f_t * c_{t-1} + (1 - q_t) * cc_t
 
 Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step): both
-pre-activations into ``G[t] (B, 2H)`` (``addmm``), ``q_t`` into ``Q[t]``, then ``sigmoid_`` and ``tanh_`` on
-``G[t]``'s halves in place, ``c_t`` into ``S[t]`` (two ``addcmul``). Without a mask the state buffer ``S`` is the
+pre-activations into ``G[t] (B, 2H)`` (``addmm``), ``q_t`` into ``Q[t]``, then ``sigmoid_`` and tanh on
+``G[t]``'s halves in place (the tanh as :func:`rnnzoo.fused._common.tanh_into`'s ``2 * sigmoid(2x) - 1``, about twice
+as fast as ``aten::tanh`` here), ``c_t`` into ``S[t]`` (two ``addcmul``). Without a mask the state buffer ``S`` is the
 output itself. Backward, per step (``g`` the cotangent of ``c_t``, zeroed on masked rows)::
 
     ds  = g * c_{t-1} * f * (1 - f) - g * cc * q * (1 - q)
@@ -30,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask, step_back
+from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into
 
 
 class JANETFunction(torch.autograd.Function):
@@ -46,11 +47,12 @@ class JANETFunction(torch.autograd.Function):
         Q = u.new_empty((T, B, H))
         us, ss, gs, qs = u.unbind(0), S.unbind(0), G.unbind(0), Q.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        k = tanh_constants(c0)
         c = c0
         for t in range(T):
             gt = torch.addmm(us[t], c, Wt, out=gs[t])
             q = torch.sub(gt[:, :H], beta, out=qs[t]).sigmoid_()
-            f, cc = gt[:, :H].sigmoid_(), gt[:, H:].tanh_()
+            f, cc = gt[:, :H].sigmoid_(), tanh_into(gt[:, H:], gt[:, H:], k)
             new = torch.addcmul(cc, q, cc, value=-1.0, out=ss[t]).addcmul_(f, c)  # (1 - q) cc + f c
             if ms is not None:
                 torch.where(ms[t], new, c, out=new)

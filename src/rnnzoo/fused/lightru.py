@@ -5,8 +5,9 @@ backward::
     f_t  = sigmoid(uf_t + h_{t-1} @ U_f.T)
     h_t  = (1 - f_t) * h_{t-1} + f_t * hc_t            # torch.lerp(h_{t-1}, hc_t, f_t)
 
-Forward: ``hc`` for all steps at once (input-only), then per step one ``addmm`` into the gate buffer, an in-place
-sigmoid and one ``lerp`` into the state buffer ``Hs (T+1, B, H)``. A masked step (mask False) gets ``f = 0``: the
+Forward: per step ``hc_t`` into ``HC[t]`` (tanh as :func:`rnnzoo.fused._common.tanh_into`'s ``2 * sigmoid(2x) - 1``,
+about twice as fast as ``aten::tanh`` here), one ``addmm`` into the gate buffer, an in-place sigmoid and one ``lerp``
+into the state buffer ``Hs (T+1, B, H)``. A masked step (mask False) gets ``f = 0``: the
 state is kept exactly (``lerp(h, hc, 0) = h``), its output is zero.
 
 Backward, ``g`` the cotangent of ``h_t``: the input-only factors of ``du`` for all steps at once before the loop,
@@ -28,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
 
 
 class LightRUFunction(torch.autograd.Function):
@@ -38,13 +39,15 @@ class LightRUFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, U: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Ut = U.t()
-        HC = torch.tanh(u[..., :H])
+        HC = u.new_empty((T, B, H))
         F = u.new_empty((T, B, H))
         Hs = u.new_empty((T + 1, B, H))
         Hs[0] = h0
         us, hcs, fs, hs = u.unbind(0), HC.unbind(0), F.unbind(0), Hs.unbind(0)
         keep = None if mask is None else mask.logical_not().unsqueeze(-1)
+        k = tanh_constants(h0)
         for t in range(T):
+            tanh_into(us[t][:, :H], hcs[t], k)
             f = torch.addmm(us[t][:, H:], hs[t], Ut, out=fs[t])
             f.sigmoid_()
             if keep is not None:
