@@ -45,6 +45,30 @@ def test_a_linear_map_counts_its_forward_and_weight_gradient_products() -> None:
     assert flops.train_step_flops(Linear(), torch.randn(2, 3, 5)) == 2 * (2 * 2 * 3 * 5 * 6)
 
 
+def test_in_place_products_count_as_their_out_of_place_twins() -> None:
+    """``addmm_`` and ``baddbmm_`` (torch's counter leaves them at 0): the same count as ``addmm`` / ``baddbmm``."""
+
+    class Products(nn.Module):
+        def __init__(self, in_place: bool) -> None:
+            super().__init__()
+            self.w, self.in_place = nn.Parameter(torch.randn(5, 6)), in_place
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+            flat, acc, acc3 = x.reshape(-1, 5), torch.zeros(6, 6), torch.zeros(2, 6, 6)
+            if self.in_place:
+                acc.addmm_(self.w.detach().t(), self.w.detach())
+                acc3.baddbmm_(self.w.detach().t().expand(2, 6, 5), self.w.detach().expand(2, 5, 6))
+            else:
+                acc = torch.addmm(acc, self.w.detach().t(), self.w.detach())
+                acc3 = torch.baddbmm(acc3, self.w.detach().t().expand(2, 6, 5), self.w.detach().expand(2, 5, 6))
+            return flat @ self.w + acc.sum() + acc3.sum(), None
+
+    x = torch.randn(2, 3, 5)
+    counted = flops.train_step_flops(Products(True), x)
+    by_hand = 2 * (2 * 6 * 5 * 6) + 2 * 6 * 5 * 6 * (1 + 2)  # x @ w and its gradient; the addmm; two batched
+    assert counted == flops.train_step_flops(Products(False), x) == by_hand
+
+
 def test_rates_and_rate_ratios_follow_from_counts_and_samples() -> None:
     base, lstm = cases.baseline_case(), cases.rnnzoo_case("lstm")
     samples = {base.name: [0.010, 0.020, 0.010], "lstm": [0.020, 0.040, 0.020]}

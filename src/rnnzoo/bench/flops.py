@@ -17,6 +17,10 @@ timed steps keep oneDNN). For ``nn.LSTM(I, H)`` at (B, T) that count is exactly 
 ``2 B T 4H (I + H)`` forward, the same again for the weight gradients, ``2 B (T - 1) 4H H`` for the state
 gradient (nothing for the input, which needs no gradient, nor for the initial state);
 ``tests/bench/test_bench_flops.py`` holds the counter to it.
+
+**In-place products**: torch's counter has no formula for ``aten.addmm_`` and ``aten.baddbmm_`` (it counts 0), which
+the hand-written Functions use (a weight gradient accumulated into one buffer, a product added into a gate buffer):
+:data:`IN_PLACE` maps them to the formulas of ``addmm`` and ``baddbmm`` (the same arithmetic).
 """
 
 from __future__ import annotations
@@ -31,13 +35,28 @@ from torch.utils.flop_counter import FlopCounterMode
 from rnnzoo.bench.cases import Size, train_step
 
 
+def _addmm_flop(self_shape: Any, a_shape: Any, b_shape: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """``self += a (m, k) @ b (k, n)``: 2 m k n (torch's ``addmm`` formula)."""
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+def _baddbmm_flop(self_shape: Any, a_shape: Any, b_shape: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """``self += a (p, m, k) @ b (p, k, n)``: 2 p m k n (torch's ``baddbmm`` formula)."""
+    return 2 * a_shape[0] * a_shape[1] * a_shape[2] * b_shape[2]
+
+
+IN_PLACE = {torch.ops.aten.addmm_: _addmm_flop, torch.ops.aten.baddbmm_: _baddbmm_flop}
+"""The in-place products torch's counter leaves out, with the formulas of their out-of-place twins."""
+
+
 def train_step_flops(module: nn.Module, x: Any) -> int:
     """The floating-point operations of one train step of ``module`` on ``x`` (see the module docstring):
     forward, ``output.sum().backward()``, counted with oneDNN off; the gradients are cleared before and after."""
     module.zero_grad(set_to_none=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")  # flags() sets it back
-        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        counter = FlopCounterMode(display=False, custom_mapping=IN_PLACE)
+        with torch.backends.mkldnn.flags(enabled=False), counter:
             train_step(module, x)
     module.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
