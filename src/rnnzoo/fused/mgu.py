@@ -4,11 +4,12 @@ r"""Fused recurrence of the minimal gated unit (:class:`rnnzoo.cells.MGUCell`), 
     c_t  = tanh(uh_t + (f_t * h_{t-1}) @ U_h.T)
     h_t  = (1 - f_t) * h_{t-1} + f_t * c_t
 
-Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step):
-``[f, c]`` into ``G[t] (B, 2H)`` (two ``addmm``; ``sigmoid_`` in place; the tanh as ``2 sigmoid(2a) - 1`` with the
-doubling folded into the ``addmm``, :func:`~rnnzoo.fused._common.tanh_into`'s form), ``f_t * h_{t-1}`` into
-``FH[t]``, ``h_t`` into ``S[t]`` (``lerp``). Without a mask the state buffer ``S`` is the output itself. Backward,
-per step (``g`` the cotangent of ``h_t``, zeroed on masked rows)::
+Forward: ``u`` copied once into the gate buffer ``G (T, B, 2H)``, then the loop with raw tensor operations written into
+preallocated buffers (no autograd graph per step): ``[f, c]`` in place in ``G[t]`` (two ``addmm_``; ``sigmoid_`` in
+place; the tanh as ``2 sigmoid(2a) - 1`` with the doubling folded into the ``addmm``,
+:func:`~rnnzoo.fused._common.tanh_into`'s form), ``f_t * h_{t-1}`` into ``FH[t]``, ``h_t`` into ``S[t]`` (``lerp``).
+Without a mask the state buffer ``S`` is the output itself. Backward, per step (``g`` the cotangent of ``h_t``, zeroed
+on masked rows)::
 
     da_h = g * f * (1 - c^2)
     dm   = da_h @ U_h                                # the cotangent of f * h_{t-1}
@@ -41,17 +42,16 @@ class MGUFunction(torch.autograd.Function):
         Uft, Uht = W[:H].t(), W[H:].t()
         S = u.new_empty((T, B, H))  # h_1 .. h_T
         FH = u.new_empty((T, B, H))  # f_t * h_{t-1}
-        G = u.new_empty((T, B, 2 * H))  # [f, c]
-        ufs, uhs = u[..., :H].unbind(0), u[..., H:].unbind(0)
+        G = u.clone()  # [uf, uh] for all steps in one copy, then [f, c] in place
         ss, fhs = S.unbind(0), FH.unbind(0)
         fs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         minus_one, two = tanh_constants(h0)
         h = h0
         for t in range(T):
-            f = torch.addmm(ufs[t], h, Uft, out=fs[t]).sigmoid_()
+            f = fs[t].addmm_(h, Uft).sigmoid_()
             fh = torch.mul(f, h, out=fhs[t])
-            c = torch.addmm(uhs[t], fh, Uht, beta=2.0, alpha=2.0, out=cs[t]).sigmoid_()
+            c = cs[t].addmm_(fh, Uht, beta=2.0, alpha=2.0).sigmoid_()
             torch.addcmul(minus_one, c, two, out=c)  # tanh(a) = 2 sigmoid(2a) - 1
             new = torch.lerp(h, c, f, out=ss[t])
             if ms is not None:

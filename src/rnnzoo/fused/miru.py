@@ -4,11 +4,12 @@ coefficients, one autograd Function for the whole sequence::
     n_t = tanh(u_t + beta * h_{t-1} @ U^T)          # u_t = W_h x_t + b_h, all steps at once in the cell's project
     h_t = lam * h_{t-1} + (1 - lam) * n_t
 
-Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step):
-``n_t`` into ``N[t]`` (one ``addmm`` computing ``2 (u_t + beta h_{t-1} @ U^T)``, ``sigmoid_``, one ``addcmul``: the
-tanh as ``2 sigmoid(2a) - 1``, :func:`~rnnzoo.fused._common.tanh_into`'s form with the doubling folded into the
-product), ``h_t`` into ``S[t]`` (``lerp``). Without a mask the state buffer ``S`` is the output itself. Backward, per
-step back in time (``g`` the cotangent of ``h_t``, zeroed on masked rows)::
+Forward: ``u`` copied once into the ``N`` buffer, then the loop with raw tensor operations written into preallocated
+buffers (no autograd graph per step): ``n_t`` in place in ``N[t]`` (one ``addmm_`` for ``2 (u_t + beta pre_t)``,
+``pre_t = h_{t-1} @ U^T``, then ``sigmoid_`` and one ``addcmul``: the tanh as ``2 sigmoid(2a) - 1``,
+:func:`~rnnzoo.fused._common.tanh_into`'s form with the doubling folded into the product), ``h_t`` into ``S[t]``
+(``lerp``). Without a mask the state buffer ``S`` is the output itself. Backward, per step back in time (``g`` the
+cotangent of ``h_t``, zeroed on masked rows)::
 
     dpre = g (1 - lam) (1 - n_t^2)
     dh   = lam g + beta dpre @ U                     # the cotangent of h_{t-1} (masked rows: g unchanged)
@@ -39,13 +40,13 @@ class MiRU2Function(torch.autograd.Function):
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Ut = U.t()
         S = u.new_empty((T, B, H))  # h_1 .. h_T
-        N = u.new_empty((T, B, H))  # n_1 .. n_T
-        us, ss, ns = u.unbind(0), S.unbind(0), N.unbind(0)
+        N = u.clone()  # u for all steps in one copy, then n_1 .. n_T in place
+        ss, ns = S.unbind(0), N.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         minus_one, two = tanh_constants(h0)
         h = h0
         for t in range(T):
-            n = torch.addmm(us[t], h, Ut, beta=2.0, alpha=2.0 * beta, out=ns[t]).sigmoid_()
+            n = ns[t].addmm_(h, Ut, beta=2.0, alpha=2.0 * beta).sigmoid_()
             torch.addcmul(minus_one, n, two, out=n)  # tanh(a) = 2 sigmoid(2a) - 1
             new = torch.lerp(n, h, lam, out=ss[t])  # lam * h + (1 - lam) * n
             if ms is not None:
