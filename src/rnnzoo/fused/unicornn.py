@@ -23,7 +23,7 @@ per-step reduction, no fresh tensor), summed over the batch once after the loop:
     gw = sum ga * y_{t-1};   gd = sum gy * z_t - gz' * s_t - alpha * gz' * y_{t-1};   gc = gd * dt * sigmoid'(c)
 
 The cell's step loop (:class:`~rnnzoo.core.pointwise.PointwiseCell`'s ``step``) is the reference twin;
-``tests/cells/test_unicornn.py`` and ``tests/fused/test_unicornn_function.py`` hold the two equal in values and
+``tests/cells/test_unicornn.py`` and ``tests/fused/test_two_field_functions.py`` hold the two equal in values and
 float64 gradients (a mask with holes, T = 1, T = 0).
 """
 
