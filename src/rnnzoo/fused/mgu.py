@@ -4,9 +4,9 @@ r"""Fused recurrence of the minimal gated unit (:class:`rnnzoo.cells.MGUCell`), 
     c_t  = tanh(uh_t + (f_t * h_{t-1}) @ U_h.T)
     h_t  = (1 - f_t) * h_{t-1} + f_t * c_t
 
-Forward: ``u`` copied once into the gate buffer ``G (T, B, 2H)``, then the loop with raw tensor operations written into
-preallocated buffers (no autograd graph per step): ``[f, c]`` in place in ``G[t]`` (two ``addmm_``; ``sigmoid_`` in
-place; the tanh as ``2 sigmoid(2a) - 1`` with the doubling folded into the ``addmm``,
+Forward: ``u`` copied once into the gate buffer ``G (T, B, 2H)``, then the loop with raw tensor operations written
+into preallocated buffers (no autograd graph per step): ``[f, c]`` in place in ``G[t]`` (two ``addmm`` with ``out=``
+their input; ``sigmoid_`` in place; the tanh as ``2 sigmoid(2a) - 1`` with the doubling folded into the ``addmm``,
 :func:`~rnnzoo.fused._common.tanh_into`'s form), ``f_t * h_{t-1}`` into ``FH[t]``, ``h_t`` into ``S[t]`` (``lerp``).
 Without a mask the state buffer ``S`` is the output itself. Backward, per step (``g`` the cotangent of ``h_t``, zeroed
 on masked rows)::
@@ -49,9 +49,9 @@ class MGUFunction(torch.autograd.Function):
         minus_one, two = tanh_constants(h0)
         h = h0
         for t in range(T):
-            f = fs[t].addmm_(h, Uft).sigmoid_()
+            f = torch.addmm(fs[t], h, Uft, out=fs[t]).sigmoid_()  # in place (out=self: no copy)
             fh = torch.mul(f, h, out=fhs[t])
-            c = cs[t].addmm_(fh, Uht, beta=2.0, alpha=2.0).sigmoid_()
+            c = torch.addmm(cs[t], fh, Uht, beta=2.0, alpha=2.0, out=cs[t]).sigmoid_()
             torch.addcmul(minus_one, c, two, out=c)  # tanh(a) = 2 sigmoid(2a) - 1
             new = torch.lerp(h, c, f, out=ss[t])
             if ms is not None:
@@ -86,7 +86,7 @@ class MGUFunction(torch.autograd.Function):
             torch.sub(c, h_prev, out=df).mul_(gm).addcmul_(dm, h_prev).mul_(f)
             df.addcmul_(df, f, value=-1.0)  # (g (c - h_{t-1}) + dm h_{t-1}) f (1 - f)
             gn = torch.addcmul(gm, dm.sub_(gm), f)  # g (1 - f) + dm f
-            gn.addmm_(df, Uf)
+            torch.addmm(gn, df, Uf, out=gn)
             g = step_back(gn, g, gos, ms, t)
         dW = None
         if ctx.needs_input_grad[1]:

@@ -5,9 +5,9 @@ coefficients, one autograd Function for the whole sequence::
     h_t = lam * h_{t-1} + (1 - lam) * n_t
 
 Forward: ``u`` copied once into the ``N`` buffer, then the loop with raw tensor operations written into preallocated
-buffers (no autograd graph per step): ``n_t`` in place in ``N[t]`` (one ``addmm_`` for ``2 (u_t + beta pre_t)``,
-``pre_t = h_{t-1} @ U^T``, then ``sigmoid_`` and one ``addcmul``: the tanh as ``2 sigmoid(2a) - 1``,
-:func:`~rnnzoo.fused._common.tanh_into`'s form with the doubling folded into the product), ``h_t`` into ``S[t]``
+buffers (no autograd graph per step): ``n_t`` in place in ``N[t]`` by one in-place ``addmm`` (``out=`` its input)
+for ``2 u_t + 2 beta h_{t-1} @ U^T``, then ``sigmoid_`` and one ``addcmul`` (the tanh as ``2 sigmoid(2a) - 1``,
+:func:`~rnnzoo.fused._common.tanh_into`'s form with the doubling folded into the product); ``h_t`` into ``S[t]``
 (``lerp``). Without a mask the state buffer ``S`` is the output itself. Backward, per step back in time (``g`` the
 cotangent of ``h_t``, zeroed on masked rows)::
 
@@ -46,7 +46,7 @@ class MiRU2Function(torch.autograd.Function):
         minus_one, two = tanh_constants(h0)
         h = h0
         for t in range(T):
-            n = ns[t].addmm_(h, Ut, beta=2.0, alpha=2.0 * beta).sigmoid_()
+            n = torch.addmm(ns[t], h, Ut, beta=2.0, alpha=2.0 * beta, out=ns[t]).sigmoid_()  # in place
             torch.addcmul(minus_one, n, two, out=n)  # tanh(a) = 2 sigmoid(2a) - 1
             new = torch.lerp(n, h, lam, out=ss[t])  # lam * h + (1 - lam) * n
             if ms is not None:
