@@ -14,6 +14,7 @@ on masked rows)::
     da_h = g * f * (1 - c^2)
     dm   = da_h @ U_h                                # the cotangent of f * h_{t-1}
     da_f = (g * (c - h_{t-1}) + dm * h_{t-1}) * f * (1 - f)
+         = (g * (h_t - h_{t-1}) + dm * (f h_{t-1})) * (1 - f)     # as computed: h_t - h_{t-1} = f (c - h_{t-1})
     dh   = g + (dm - g) * f + da_f @ U_f              # the cotangent of h_{t-1} (masked rows: g unchanged)
 
 written straight into one preallocated ``du (T, B, 2H)``; ``U_f``'s gradient is one product over all steps against
@@ -72,7 +73,7 @@ class MGUFunction(torch.autograd.Function):
             return du, torch.zeros_like(W), g_h, None
         Uf, Uh = W[:H], W[H:]
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
-        ss, gos = S.unbind(0), g_out.unbind(0)
+        ss, fhs, gos = S.unbind(0), FH.unbind(0), g_out.unbind(0)
         fs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
         dfs, dcs = du[..., :H].unbind(0), du[..., H:].unbind(0)
         g = g_h + gos[T - 1] if ms is None else torch.addcmul(g_h, gos[T - 1], ms[T - 1])
@@ -83,8 +84,8 @@ class MGUFunction(torch.autograd.Function):
             torch.mul(gm, f, out=dc)
             dc.addcmul_(dc * c, c, value=-1.0)  # g f (1 - c^2)
             dm = torch.mm(dc, Uh)
-            torch.sub(c, h_prev, out=df).mul_(gm).addcmul_(dm, h_prev).mul_(f)
-            df.addcmul_(df, f, value=-1.0)  # (g (c - h_{t-1}) + dm h_{t-1}) f (1 - f)
+            torch.sub(ss[t], h_prev, out=df).mul_(gm).addcmul_(dm, fhs[t])
+            df.addcmul_(df, f, value=-1.0)  # (g (h_t - h_{t-1}) + dm f h_{t-1}) (1 - f)
             gn = torch.addcmul(gm, dm.sub_(gm), f)  # g (1 - f) + dm f
             torch.addmm(gn, df, Uf, out=gn)
             g = step_back(gn, g, gos, ms, t)
