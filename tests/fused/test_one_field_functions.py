@@ -1,7 +1,7 @@
-"""The hand-written Functions of the cells whose state is one (B, H) field and whose step is one recurrent product
-(STAR, CFN, JANET, MinimalRNN, UGRNN, SGRN, MiRU1) against each cell's own step looped by hand, float64: outputs, final
-state and every gradient (projected inputs, recurrent weight, initial state, SGRN's gate bias), without and with a mask
-with holes, T = 1, T = 0; and the runner's fast path against its step loop. One table, one harness."""
+"""The hand-written Functions of the cells whose state is one (B, H) field (STAR, CFN, JANET, MinimalRNN, UGRNN, SGRN,
+MiRU1, MGU, MiRU2) against each cell's own step looped by hand, float64: outputs, final state and every gradient
+(projected inputs, recurrent weight, initial state, SGRN's gate bias), without and with a mask with holes, T = 1,
+T = 0; and the runner's fast path against its step loop. One table, one harness."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ import rnnzoo
 from rnnzoo.cells import STARCell
 from rnnzoo.cells.cfn import CFNCell
 from rnnzoo.cells.janet import JANETCell
+from rnnzoo.cells.mgu import MGUCell
 from rnnzoo.cells.minimal_rnn import MinimalRNNCell
-from rnnzoo.cells.miru import MiRU1Cell
+from rnnzoo.cells.miru import MiRU1Cell, MiRU2Cell
 from rnnzoo.cells.sgrn import SGRNCell
 from rnnzoo.cells.ugrnn import UGRNNCell
 from rnnzoo.fused.cfn import cfn_recurrence
 from rnnzoo.fused.janet import janet_recurrence
+from rnnzoo.fused.mgu import mgu_recurrence
 from rnnzoo.fused.minimal_rnn import minimal_rnn_recurrence
+from rnnzoo.fused.miru import miru2_recurrence
 from rnnzoo.fused.miru1 import miru1_recurrence
 from rnnzoo.fused.sgrn import sgrn_recurrence
 from rnnzoo.fused.star import star_recurrence
@@ -39,6 +42,10 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
     "sgrn": (lambda: SGRNCell(I, H), lambda c, u, h0, m: sgrn_recurrence(u, c.weight_hh, c.bias_f, h0, m)),
     "miru1": (lambda: MiRU1Cell(I, H, update_coefficient=0.3),
               lambda c, u, h0, m: miru1_recurrence(u, c.weight_hh, h0, m, lam=c.update_coefficient)),
+    "mgu": (lambda: MGUCell(I, H), lambda c, u, h0, m: mgu_recurrence(u, c.weight_hh, h0, m)),
+    "miru2": (lambda: MiRU2Cell(I, H, update_coefficient=0.3, reset_coefficient=0.6),
+              lambda c, u, h0, m: miru2_recurrence(u, h0, c.weight_hh, lam=c.update_coefficient,
+                                                   beta=c.reset_coefficient, mask=m)),
     "sgrn-no-bias": (lambda: SGRNCell(I, H, bias=False),
                      lambda c, u, h0, m: sgrn_recurrence(u, c.weight_hh, c.bias_f, h0, m)),
 }

@@ -1,9 +1,10 @@
 """The hand-written Functions of the cells whose state is two (B, H) fields (LEM, NAS, the residual, multiplicative and
-WMC LSTMs) against each cell's step loop, the reference twin (``rnnzoo.run(..., use_fused=False)``), in float64:
-outputs, both final fields and every gradient (input, initial state, each parameter), dense and with a mask with holes
-(one sequence with no valid step), T = 7 and T = 1, each cell's options (no bias, LEM's dt < 1, the residual LSTM's
-identity shortcut, the multiplicative LSTM's tanh candidate); T = 0; a bad mask refused; the runner taking the
-Function. One table, one harness (NAS's own projection path: test_nas_function.py)."""
+WMC LSTMs, UnICORNN) against each cell's step loop, the reference twin (``rnnzoo.run(..., use_fused=False)``), in
+float64: outputs, both final fields and every gradient (input, initial state, each parameter), dense and with a mask
+with holes (one sequence with no valid step), T = 7 and T = 1, each cell's options (no bias, LEM's dt < 1, the
+residual LSTM's identity shortcut, the multiplicative LSTM's tanh candidate, UnICORNN's dt and alpha); T = 0; a bad
+mask refused; the runner taking the Function. One table, one harness (NAS's own projection path:
+test_nas_function.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from rnnzoo.cells.lem import LEMCell
 from rnnzoo.cells.multiplicative_lstm import MultiplicativeLSTMCell
 from rnnzoo.cells.nas import NASCell
 from rnnzoo.cells.res_lstm import ResLSTMCell
+from rnnzoo.cells.unicornn import UnICORNNCell
 from rnnzoo.cells.wmc_lstm import WMCLSTMCell
 from rnnzoo.fused.lem import LEMFunction, lem_recurrence
 from rnnzoo.fused.multiplicative_lstm import MultiplicativeLSTMFunction, multiplicative_lstm_recurrence
 from rnnzoo.fused.nas import NASFunction, nas_recurrence
 from rnnzoo.fused.res_lstm import ResLSTMFunction, res_lstm_recurrence
+from rnnzoo.fused.unicornn import UnICORNNFunction, unicornn_recurrence
 from rnnzoo.fused.wmc_lstm import WMCLSTMFunction, wmc_lstm_recurrence
 
 B, T, I, H = 3, 7, 4, 5
@@ -57,6 +60,10 @@ def _wmc(c, u, h0, c0, m):
     return wmc_lstm_recurrence(u, c.weight_hh, c.weight_ch, h0, c0, m)
 
 
+def _unicornn(c, u, y0, z0, m):
+    return unicornn_recurrence(u, y0, z0, c.weight_hh, c.c, c.dt, c.alpha, m)
+
+
 CASES: dict[str, Case] = {
     "lem": Case(lambda: LEMCell(I, H), _lem, LEMFunction),
     "lem-no-bias": Case(lambda: LEMCell(I, H, bias=False), _lem, LEMFunction),
@@ -73,6 +80,9 @@ CASES: dict[str, Case] = {
                                         MultiplicativeLSTMFunction, "weight_mh"),
     "wmc_lstm": Case(lambda: WMCLSTMCell(I, H), _wmc, WMCLSTMFunction),
     "wmc_lstm-no-bias": Case(lambda: WMCLSTMCell(I, H, bias=False), _wmc, WMCLSTMFunction),
+    "unicornn": Case(lambda: UnICORNNCell(I, H), _unicornn, UnICORNNFunction),
+    "unicornn-dt-alpha": Case(lambda: UnICORNNCell(I, H, dt=0.4, alpha=1.5), _unicornn, UnICORNNFunction),
+    "unicornn-no-bias": Case(lambda: UnICORNNCell(I, H, bias=False), _unicornn, UnICORNNFunction),
 }
 
 

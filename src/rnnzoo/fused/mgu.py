@@ -4,17 +4,23 @@ r"""Fused recurrence of the minimal gated unit (:class:`rnnzoo.cells.MGUCell`), 
     c_t  = tanh(uh_t + (f_t * h_{t-1}) @ U_h.T)
     h_t  = (1 - f_t) * h_{t-1} + f_t * c_t
 
-Forward: the loop with raw tensor operations (no autograd graph per step), keeping ``h``, ``f`` and ``c`` of every step.
-Backward, per step (``g`` the cotangent of ``h_t``, zero on masked rows)::
+Forward: ``u`` copied once into the gate buffer ``G (T, B, 2H)``, then the loop with raw tensor operations written
+into preallocated buffers (no autograd graph per step): ``[f, c]`` in place in ``G[t]`` (two ``addmm`` with ``out=``
+their input; ``sigmoid_`` in place; the tanh as ``2 sigmoid(2a) - 1`` with the doubling folded into the ``addmm``,
+:func:`~rnnzoo.fused._common.tanh_into`'s form), ``f_t * h_{t-1}`` into ``FH[t]``, ``h_t`` into ``S[t]`` (``lerp``).
+Without a mask the state buffer ``S`` is the output itself. Backward, per step (``g`` the cotangent of ``h_t``, zeroed
+on masked rows)::
 
     da_h = g * f * (1 - c^2)
     dm   = da_h @ U_h                                # the cotangent of f * h_{t-1}
-    da_f = (g * (c - h) + dm * h) * f * (1 - f)
-    dh   = g * (1 - f) + dm * f + da_f @ U_f
+    da_f = (g * (c - h_{t-1}) + dm * h_{t-1}) * f * (1 - f)
+         = (g * (h_t - h_{t-1}) + dm * (f h_{t-1})) * (1 - f)     # as computed: h_t - h_{t-1} = f (c - h_{t-1})
+    dh   = g + (dm - g) * f + da_f @ U_f              # the cotangent of h_{t-1} (masked rows: g unchanged)
 
-with ``(1 - c^2)``, ``f (1 - f)``, ``1 - f`` and ``c - h`` computed for all steps at once before the loop, and the
-weight gradients as two products over all steps after it. The cell's step loop is the reference twin: the model
-contract suite holds the two equal in outputs and float64 gradients (masked, bidirectional, every wrapper).
+written straight into one preallocated ``du (T, B, 2H)``; ``U_f``'s gradient is one product over all steps against
+the states, ``U_h``'s one against ``FH``. A masked step (mask ``(T, B)``, True = valid) keeps the state and outputs
+zero; its gradient passes through unchanged. The cell's step loop is the reference twin:
+``tests/fused/test_one_field_functions.py`` and the model contract suite hold the two equal in float64.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, step_back, tanh_constants, weight_grad
 
 
 class MGUFunction(torch.autograd.Function):
@@ -33,68 +39,61 @@ class MGUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        H = h0.shape[-1]
-        Uf_t, Uh_t = W[:H].t(), W[H:].t()
+        T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
+        Uft, Uht = W[:H].t(), W[H:].t()
+        S = u.new_empty((T, B, H))  # h_1 .. h_T
+        FH = u.new_empty((T, B, H))  # f_t * h_{t-1}
+        G = u.clone()  # [uf, uh] for all steps in one copy, then [f, c] in place
+        ss, fhs = S.unbind(0), FH.unbind(0)
+        fs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
+        minus_one, two = tanh_constants(h0)
         h = h0
-        hs, fs, cs, outs = [h0], [], [], []
-        for t, u_t in enumerate(u.unbind(0)):
-            uf, uh = u_t.split(H, -1)
-            f = torch.sigmoid(torch.addmm(uf, h, Uf_t))
-            c = torch.tanh(torch.addmm(uh, f * h, Uh_t))
-            new = torch.lerp(h, c, f)
+        for t in range(T):
+            f = torch.addmm(fs[t], h, Uft, out=fs[t]).sigmoid_()  # in place (out=self: no copy)
+            fh = torch.mul(f, h, out=fhs[t])
+            c = torch.addmm(cs[t], fh, Uht, beta=2.0, alpha=2.0, out=cs[t]).sigmoid_()
+            torch.addcmul(minus_one, c, two, out=c)  # tanh(a) = 2 sigmoid(2a) - 1
+            new = torch.lerp(h, c, f, out=ss[t])
             if ms is not None:
-                new = torch.where(ms[t], new, h)
-                outs.append(new * ms[t])
-            else:
-                outs.append(new)
-            fs.append(f)
-            cs.append(c)
-            hs.append(new)
+                torch.where(ms[t], new, h, out=new)
             h = new
-        out = torch.stack(outs) if outs else u.new_zeros((0, *h0.shape))
-        empty = u.new_zeros((0, *h0.shape))
-        ctx.save_for_backward(W, torch.stack(hs), torch.stack(fs) if fs else empty, torch.stack(cs) if cs else empty,
-                              mask if mask is not None else u.new_empty(0))
         ctx.has_mask = mask is not None
-        return out, h
+        ctx.save_for_backward(W, h0, S, FH, G, mask if mask is not None else u.new_empty(0))
+        out = S if mask is None else S * mask.unsqueeze(2)
+        return out, h.clone()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g_out: Tensor | None, g_h: Tensor | None) -> tuple[Any, ...]:
-        W, hs, fs, cs, mask = ctx.saved_tensors
-        mask = mask if ctx.has_mask else None
-        T, B, H = fs.shape[0], hs.shape[1], hs.shape[2]
+    def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
+        W, h0, S, FH, G, mask = ctx.saved_tensors
+        T, B, H = S.shape
+        du = g_out.new_empty((T, B, 2 * H))
+        if T == 0:
+            return du, torch.zeros_like(W), g_h, None
         Uf, Uh = W[:H], W[H:]
-        prev = hs[:-1]  # h_{t-1}, (T, B, H)
-        dtanh = 1 - cs * cs
-        dsig = fs * (1 - fs)
-        keep = 1 - fs
-        c_minus_h = cs - prev
-        g = g_h if g_h is not None else hs.new_zeros((B, H))
-        m_t = mask.unsqueeze(2).unbind(0) if mask is not None else None
-        daf_list: list[Tensor] = []
-        dah_list: list[Tensor] = []
+        ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
+        ss, fhs, gos = S.unbind(0), FH.unbind(0), g_out.unbind(0)
+        fs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
+        dfs, dcs = du[..., :H].unbind(0), du[..., H:].unbind(0)
+        g = g_h + gos[T - 1] if ms is None else torch.addcmul(g_h, gos[T - 1], ms[T - 1])
         for t in range(T - 1, -1, -1):
-            if g_out is not None:
-                g = g + g_out[t] * m_t[t] if m_t is not None else g + g_out[t]
-            gt = g * m_t[t] if m_t is not None else g
-            f, h = fs[t], prev[t]
-            dah = gt * f * dtanh[t]
-            dm = dah @ Uh
-            daf = torch.addcmul(gt * c_minus_h[t], dm, h) * dsig[t]
-            dh = torch.addmm(torch.addcmul(gt * keep[t], dm, f), daf, Uf)
-            g = torch.where(m_t[t], dh, g) if m_t is not None else dh
-            daf_list.append(daf)
-            dah_list.append(dah)
-        if T:
-            daf_all, dah_all = torch.stack(daf_list[::-1]), torch.stack(dah_list[::-1])
-            du = torch.cat([daf_all, dah_all], -1)
-            flat_prev = prev.reshape(T * B, H)
-            dW = torch.cat([daf_all.reshape(T * B, H).t() @ flat_prev,
-                            dah_all.reshape(T * B, H).t() @ (fs.reshape(T * B, H) * flat_prev)])
-        else:
-            du, dW = hs.new_zeros((0, B, 2 * H)), torch.zeros_like(W)
+            f, c, df, dc = fs[t], cs[t], dfs[t], dcs[t]
+            h_prev = ss[t - 1] if t else h0
+            gm = g if ms is None else g * ms[t]
+            torch.mul(gm, f, out=dc)
+            dc.addcmul_(dc * c, c, value=-1.0)  # g f (1 - c^2)
+            dm = torch.mm(dc, Uh)
+            torch.sub(ss[t], h_prev, out=df).mul_(gm).addcmul_(dm, fhs[t])
+            df.addcmul_(df, f, value=-1.0)  # (g (h_t - h_{t-1}) + dm f h_{t-1}) (1 - f)
+            gn = torch.addcmul(gm, dm.sub_(gm), f)  # g (1 - f) + dm f
+            torch.addmm(gn, df, Uf, out=gn)
+            g = step_back(gn, g, gos, ms, t)
+        dW = None
+        if ctx.needs_input_grad[1]:
+            dW = torch.empty_like(W)
+            dW[:H] = weight_grad(du[..., :H], h0, S)
+            torch.mm(du[..., H:].flatten(0, 1).t(), FH.flatten(0, 1), out=dW[H:])
         return du, dW, g, None
 
 
