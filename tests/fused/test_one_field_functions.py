@@ -1,7 +1,8 @@
 """The hand-written Functions of the cells whose state is one (B, H) field (STAR, CFN, JANET, MinimalRNN, UGRNN, SGRN,
-MiRU1, MGU, MiRU2) against each cell's own step looped by hand, float64: outputs, final state and every gradient
-(projected inputs, recurrent weight, initial state, SGRN's gate bias), without and with a mask with holes, T = 1,
-T = 0; and the runner's fast path against its step loop. One table, one harness."""
+MiRU1, MGU, MiRU2, ATR, the two antisymmetric RNNs, BR and NBR, FastRNN and FastGRNN) against each cell's own step
+looped by hand, float64: outputs, final state and every gradient (projected inputs, initial state, every parameter the
+step reads: recurrent weights, biases, FastRNN's scalars), without and with a mask with holes, T = 1, T = 0, without
+bias where a cell has the option; and the runner's fast path against its step loop. One table, one harness."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.cells import STARCell
+from rnnzoo.cells import AntisymmetricRNNCell, ATRCell, FastGRNNCell, FastRNNCell, GatedAntisymmetricRNNCell, STARCell
+from rnnzoo.cells.bistable import BRCell, NBRCell
 from rnnzoo.cells.cfn import CFNCell
 from rnnzoo.cells.janet import JANETCell
 from rnnzoo.cells.mgu import MGUCell
@@ -20,7 +22,11 @@ from rnnzoo.cells.minimal_rnn import MinimalRNNCell
 from rnnzoo.cells.miru import MiRU1Cell, MiRU2Cell
 from rnnzoo.cells.sgrn import SGRNCell
 from rnnzoo.cells.ugrnn import UGRNNCell
+from rnnzoo.fused.antisymmetric import antisymmetric_recurrence
+from rnnzoo.fused.atr import atr_recurrence
+from rnnzoo.fused.bistable import bistable_recurrence
 from rnnzoo.fused.cfn import cfn_recurrence
+from rnnzoo.fused.fastrnn import fast_recurrence
 from rnnzoo.fused.janet import janet_recurrence
 from rnnzoo.fused.mgu import mgu_recurrence
 from rnnzoo.fused.minimal_rnn import minimal_rnn_recurrence
@@ -31,6 +37,17 @@ from rnnzoo.fused.star import star_recurrence
 from rnnzoo.fused.ugrnn import ugrnn_recurrence
 
 B, I, H = 3, 5, 4
+
+
+def _antisymmetric(c, u, h0, m):
+    return antisymmetric_recurrence(u, c.recurrent_weight(), h0, m, epsilon=c.epsilon, gated=c.gates == 1)
+
+
+def _fast(c, u, h0, m):
+    a, b = (torch.sigmoid(getattr(c, f"{name}_logit")) for name in c.scalars)
+    gated = isinstance(c, FastGRNNCell)
+    return fast_recurrence(u, c.weight_hh, c.bias if gated else None, a, b, h0, m, gated=gated)
+
 
 #: registry name -> (build the cell, run its Function: (cell, u, h0, mask) -> (out, h_T))
 CASES: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
@@ -48,16 +65,27 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
                                                    beta=c.reset_coefficient, mask=m)),
     "sgrn-no-bias": (lambda: SGRNCell(I, H, bias=False),
                      lambda c, u, h0, m: sgrn_recurrence(u, c.weight_hh, c.bias_f, h0, m)),
+    "atr": (lambda: ATRCell(I, H), lambda c, u, h0, m: atr_recurrence(u, c.weight_hh, c.bias, h0, m)),
+    "atr-no-bias": (lambda: ATRCell(I, H, bias=False),
+                    lambda c, u, h0, m: atr_recurrence(u, c.weight_hh, c.bias, h0, m)),
+    "antisymmetric_rnn": (lambda: AntisymmetricRNNCell(I, H), _antisymmetric),
+    "gated_antisymmetric_rnn": (lambda: GatedAntisymmetricRNNCell(I, H), _antisymmetric),
+    "br": (lambda: BRCell(I, H), lambda c, u, h0, m: bistable_recurrence(u, c.weight_hh, h0, m)),
+    "nbr": (lambda: NBRCell(I, H), lambda c, u, h0, m: bistable_recurrence(u, c.weight_hh, h0, m)),
+    "fastrnn": (lambda: FastRNNCell(I, H), _fast),
+    "fastrnn-no-bias": (lambda: FastRNNCell(I, H, bias=False), _fast),
+    "fastgrnn": (lambda: FastGRNNCell(I, H), _fast),
+    "fastgrnn-no-bias": (lambda: FastGRNNCell(I, H, bias=False), _fast),
 }
 
 
 def _cell(name: str) -> Any:
     torch.manual_seed(0)
     cell = CASES[name][0]().double()
-    with torch.no_grad():  # biases away from their zero initialisation, so their paths are exercised
-        for pname, p in cell.named_parameters():
-            if pname.startswith("bias"):
-                p.uniform_(-0.5, 0.5)
+    with torch.no_grad():  # biases off zero and scalars off their defaults' saturated sigmoids: paths exercised
+        for p in cell.parameters():
+            if p.dim() < 2:
+                p.uniform_(-1.0, 1.0)
     return cell
 
 
@@ -79,7 +107,7 @@ def _grads(fn, cell, u, h0, mask, w_out, w_h):
     cell.zero_grad(set_to_none=True)
     out, h = fn(cell, u, h0, mask)
     ((out * w_out).sum() + (h * w_h).sum()).backward()
-    leaves = [u, h0, *(p for n, p in cell.named_parameters() if n == "weight_hh" or n == "bias_f")]
+    leaves = [u, h0, *cell.parameters()]  # weight_ih: unused (u is given), zero on both sides
     return [out.detach(), h.detach(), *(t.grad if t.grad is not None else torch.zeros_like(t) for t in leaves)]
 
 

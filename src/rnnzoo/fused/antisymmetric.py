@@ -20,7 +20,7 @@ per step (``g`` the cotangent of ``h_t``, zeroed on masked rows)::
 written straight into one preallocated ``du (T, B, P)`` (gated: ``dr`` into one ``(T, B, H)`` buffer too); ``A``'s
 gradient is one product over all steps after the loop. A masked step (mask ``(T, B)``, True = valid) keeps the state
 and outputs zero; its gradient passes through unchanged. The cells' step loop is the reference twin:
-``tests/fused/test_antisymmetric_function.py`` and the model contract suite hold the two equal in float64.
+``tests/fused/test_one_field_functions.py`` and the model contract suite hold the two equal in float64.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ output itself. Backward, per step (``g`` the cotangent of ``h_t``, zeroed on mas
 
 the recurrent weight's gradient is one product over all steps after the loop (``dQ^T [h_0 .. h_{T-1}]``), the bias's
 one sum of ``dQ``. A masked step (mask ``(T, B)``, True = valid) keeps the state and outputs zero; its gradient passes
-through unchanged. The cell's step loop is the reference twin: ``tests/fused/test_atr_function.py`` and the model
+through unchanged. The cell's step loop is the reference twin: ``tests/fused/test_one_field_functions.py`` and the model
 contract suite hold the two equal in float64.
 """
 

@@ -24,7 +24,7 @@ each written straight into one preallocated ``du (T, B, 3H)``. nBRC's weight gra
 after the loop; BRC's ``[dw_a; dw_c] = sum [dua, duc] * h_{t-1}`` is accumulated per step into one ``(B, 2, H)``
 buffer and summed over the batch once. A masked step (mask ``(T, B)``, True = valid) keeps the state and outputs
 zero; its gradient passes through unchanged. The cells' step loop is the reference twin:
-``tests/fused/test_bistable_function.py`` and the model contract suite hold the two equal in float64.
+``tests/fused/test_one_field_functions.py`` and the model contract suite hold the two equal in float64.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ are read once as Python numbers. Without a mask the state buffer ``S`` is the ou
 ``ds`` is written straight into one preallocated ``du (T, B, H)``; the recurrent weight's gradient is one product
 over all steps after the loop, the scalars' and biases' gradients one reduction each. A masked step (mask ``(T, B)``,
 True = valid) keeps the state and outputs zero; its gradient passes through unchanged. The cells' step loops are the
-reference twins: ``tests/fused/test_fastrnn_function.py`` and the model contract suite hold them equal in float64.
+reference twins: ``tests/fused/test_one_field_functions.py`` and the model contract suite hold them equal in float64.
 """
 
 from __future__ import annotations
