@@ -6,8 +6,9 @@ r"""coRNN's whole sequence in one autograd Function with a hand-written backward
 
 Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step): the
 state ``[y_t, z_t]`` into ``YZ[t + 1]`` of one ``(T + 1, B, 2H)`` buffer (``YZ[0] = [y0, z0]``), so the product reads
-the previous step's block as it is (no ``cat``); ``k s_t`` into ``KS[t]`` (``addmm``, then tanh as
-``k (2 sigmoid(2x) - 1)`` in place); ``z_t = k s_t + c z_{t-1} - k gamma y_{t-1}``, ``y_t = y_{t-1} + dt z_t``.
+the previous step's block as it is (no ``cat``); ``k s_t`` into ``KS[t]`` (``u`` copied in once for all steps, then
+``addmm_`` and tanh as ``k (2 sigmoid(2x) - 1)`` in place); ``z_t = k s_t + c z_{t-1} - k gamma y_{t-1}``,
+``y_t = y_{t-1} + dt z_t``.
 Backward, with ``d = k (1 - s^2)`` for all steps at once, per step (``gy``, ``gz``: the cotangents of y_t, z_t; a
 masked step passes them through)::
 
@@ -41,14 +42,14 @@ class CoRNNFunction(torch.autograd.Function):
         k = c * dt
         w_t = W.t()
         YZ = u.new_empty((T + 1, B, 2 * H))  # [y_t, z_t], t = 0 .. T
-        KS = u.new_empty((T, B, H))  # k s_t
+        KS = u.clone(memory_format=torch.contiguous_format)  # u_t, then k s_t: one copy, not one per step
         YZ[0, :, :H], YZ[0, :, H:] = y0, z0
-        us, yzs, kss = u.unbind(0), YZ.unbind(0), KS.unbind(0)
+        yzs, kss = YZ.unbind(0), KS.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         ktanh = (torch.full_like(y0, -k), torch.full_like(y0, 2 * k))  # tanh_into's constants, scaled by k
         for t in range(T):
             yz, new, ks = yzs[t], yzs[t + 1], kss[t]
-            tanh_into(torch.addmm(us[t], yz, w_t, out=ks), ks, ktanh)
+            tanh_into(ks.addmm_(yz, w_t), ks, ktanh)
             z = torch.add(ks, yz[:, H:], alpha=c, out=new[:, H:]).add_(yz[:, :H], alpha=-k * gamma)
             torch.add(yz[:, :H], z, alpha=dt, out=new[:, :H])
             if ms is not None:

@@ -140,7 +140,7 @@ class SGUFunction(torch.autograd.Function):
             if deep:
                 dh.addcmul_(dp, zgs[t])
             dh.addcmul_(da, xgs[t])
-            g = step_back(torch.addmm(dh, dz, Wz), g, gos, ms, t)
+            g = step_back(dh.addmm_(dz, Wz), g, gos, ms, t)
         need = ctx.needs_input_grad
         dWg = torch.mm(DPRE.flatten(0, 1).t(), A.flatten(0, 1)) if need[1] else None
         dWz = weight_grad(du[..., H:], h0, S) if need[2] else None
