@@ -112,7 +112,7 @@ class SGUFunction(torch.autograd.Function):
         KEEP = torch.rsub(Z, 1.0)
         if deep:
             DQ = torch.empty_like(ZO)
-            dqs, fqs, fas, zgs = DQ.unbind(0), FQ.unbind(0), FA.unbind(0), ZG.unbind(0)
+            dqs, fqs, zgs = DQ.unbind(0), FQ.unbind(0), ZG.unbind(0)
             dp = torch.empty_like(h0)
         else:
             KEEP.addcmul_(FQ, ZG)  # 1 - z + f_q z_g: the z_out path folded into the carry
