@@ -11,8 +11,8 @@ r"""Fused recurrence of the simple gated unit and its deep form (:class:`rnnzoo.
 Forward: ``slope * x_z + 1/2`` for all steps at once (input-only, into the ``V`` buffer), then the loop with raw
 tensor operations written into preallocated ``(T, B, H)`` buffers (no autograd graph per step): ``a`` into ``A[t]``,
 ``z_g`` into ``ZG[t]`` (``mm``, then tanh as ``2 sigmoid(2x) - 1`` in place), ``p`` into ``P[t]``, ``z_out`` into
-``ZO[t]``, ``v`` into ``V[t]`` (``addmm_``), ``z`` into ``Z[t]``, ``h_t`` into ``S[t]`` (``lerp``). Without a mask
-the state buffer ``S`` is the output itself. Backward: the step-independent factors for all steps at once
+``ZO[t]``, ``v`` into ``V[t]`` (``addmm`` onto it), ``z`` into ``Z[t]``, ``h_t`` into ``S[t]`` (``lerp``).
+Without a mask the state buffer ``S`` is the output itself. Backward: the step-independent factors for all steps at once
 (``ind = [0 <= v <= 1]``, the clamp's gradient as torch.clamp's, is ``z == v``)::
 
     f_z   = (z_out - h_{t-1}) * slope * ind
@@ -79,7 +79,7 @@ class SGUFunction(torch.autograd.Function):
                 torch.mm(p, Wo_t, out=zo).sigmoid_()
             else:
                 torch._C._nn.softplus(p, 1, 20, out=zo)  # F.softplus's defaults, written into the buffer
-            v.addmm_(h, Wz_t, alpha=slope)
+            torch.addmm(v, h, Wz_t, alpha=slope, out=v)  # out=, not addmm_: FlopCounterMode sees it
             torch.clamp(v, 0.0, 1.0, out=z)
             new = torch.lerp(h, zo, z, out=Ss[t])
             if ms is not None:
@@ -140,7 +140,7 @@ class SGUFunction(torch.autograd.Function):
             if deep:
                 dh.addcmul_(dp, zgs[t])
             dh.addcmul_(da, xgs[t])
-            g = step_back(dh.addmm_(dz, Wz), g, gos, ms, t)
+            g = step_back(torch.addmm(dh, dz, Wz, out=dh), g, gos, ms, t)
         need = ctx.needs_input_grad
         dWg = torch.mm(DPRE.flatten(0, 1).t(), A.flatten(0, 1)) if need[1] else None
         dWz = weight_grad(du[..., H:], h0, S) if need[2] else None
