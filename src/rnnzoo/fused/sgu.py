@@ -102,8 +102,9 @@ class SGUFunction(torch.autograd.Function):
             return du, torch.zeros_like(Wg), torch.zeros_like(Wz), torch.zeros_like(Wo) if deep else None, g_h, \
                 None, None
         # the step-independent factors, all steps at once
-        FZ = ZO.clone()
-        _with_prev(FZ, h0, S, torch.sub)
+        FZ = torch.empty_like(ZO)
+        torch.sub(ZO[0], h0, out=FZ[0])
+        torch.sub(ZO[1:], S[:-1], out=FZ[1:])
         FZ.masked_fill_(Z != V, 0.0).mul_(slope)  # (z_out - h) * slope * [0 <= v <= 1]
         FQ = ZO * (1 - ZO) if deep else torch.sigmoid(P)
         FQ.mul_(Z)
@@ -136,11 +137,15 @@ class SGUFunction(torch.autograd.Function):
                 torch.mul(gm, fas[t], out=dpre)
             torch.mm(dpre, Wg, out=da)
             torch.mul(da, prevs[t], out=dxs[t])
-            dh = torch.mul(gm, keeps[t])
+            if ms is None and t:  # the output's cotangent at t - 1 folded in (step_back's add, one pass fewer)
+                dh = torch.addcmul(gos[t - 1], gm, keeps[t])
+            else:
+                dh = torch.mul(gm, keeps[t])
             if deep:
                 dh.addcmul_(dp, zgs[t])
             dh.addcmul_(da, xgs[t])
-            g = step_back(torch.addmm(dh, dz, Wz, out=dh), g, gos, ms, t)
+            torch.addmm(dh, dz, Wz, out=dh)
+            g = dh if ms is None else step_back(dh, g, gos, ms, t)
         need = ctx.needs_input_grad
         dWg = torch.mm(DPRE.flatten(0, 1).t(), A.flatten(0, 1)) if need[1] else None
         dWz = weight_grad(du[..., H:], h0, S) if need[2] else None
