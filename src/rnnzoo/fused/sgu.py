@@ -17,7 +17,7 @@ Without a mask the state buffer ``S`` is the output itself. Backward: the step-i
 
     f_z   = (z_out - h_{t-1}) * slope * ind
     f_q   = z * sigmoid(p)  (SGU)  |  z * z_out * (1 - z_out)  (DSGU)
-    f_a   = h_{t-1} * (1 - z_g^2)
+    f_a   = h_{t-1} * (1 - z_g^2)  = h_{t-1} - p * z_g
     SGU:  f_pre = f_q * f_a;  keep = 1 - z + f_q * z_g          DSGU:  keep = 1 - z
 
 then per step (``g`` the cotangent of ``h_t``, zeroed on masked rows), each cotangent written straight into its
@@ -45,13 +45,6 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
-
-
-def _with_prev(X: Tensor, h0: Tensor, S: Tensor, op: Any) -> None:
-    """``X[t] = op(X[t], h_{t-1})`` in place for all steps: ``h_{-1}`` is ``h0``, then the states ``S[:-1]``."""
-    op(X[0], h0, out=X[0])
-    if X.shape[0] > 1:
-        op(X[1:], S[:-1], out=X[1:])
 
 
 class SGUFunction(torch.autograd.Function):
@@ -106,10 +99,11 @@ class SGUFunction(torch.autograd.Function):
         torch.sub(ZO[0], h0, out=FZ[0])
         torch.sub(ZO[1:], S[:-1], out=FZ[1:])
         FZ.masked_fill_(Z != V, 0.0).mul_(slope)  # (z_out - h) * slope * [0 <= v <= 1]
-        FQ = ZO * (1 - ZO) if deep else torch.sigmoid(P)
+        FQ = torch.addcmul(ZO, ZO, ZO, value=-1.0) if deep else torch.sigmoid(P)  # z_out (1 - z_out) | sigmoid(p)
         FQ.mul_(Z)
-        FA = torch.addcmul(torch.ones_like(ZG), ZG, ZG, value=-1.0)
-        _with_prev(FA, h0, S, torch.mul)  # h_{t-1} (1 - z_g^2)
+        FA = torch.mul(P, ZG)  # then h_{t-1} - p z_g = h_{t-1} (1 - z_g^2): one fresh buffer, not three
+        torch.sub(h0, FA[0], out=FA[0])
+        torch.sub(S[:-1], FA[1:], out=FA[1:])
         KEEP = torch.rsub(Z, 1.0)
         if deep:
             DQ = torch.empty_like(ZO)
