@@ -4,12 +4,20 @@ r"""coRNN's whole sequence in one autograd Function with a hand-written backward
     s_t = tanh(u_t + [y_{t-1}, z_{t-1}] W^T)
     z_t = c z_{t-1} + k (s_t - gamma y_{t-1});  y_t = y_{t-1} + dt z_t,    c = 1 / (1 + dt eps), k = c dt
 
-Backward, per step (``gy``, ``gz``: the cotangents of y_t, z_t; a masked step passes them through)::
+Forward: the loop with raw tensor operations written into preallocated buffers (no autograd graph per step): the
+state ``[y_t, z_t]`` into ``YZ[t + 1]`` of one ``(T + 1, B, 2H)`` buffer (``YZ[0] = [y0, z0]``), so the product reads
+the previous step's block as it is (no ``cat``); ``k s_t`` into ``KS[t]`` (``u`` copied in once for all steps, then
+``addmm`` onto it and tanh as ``k (2 sigmoid(2x) - 1)`` in place); ``z_t = k s_t + c z_{t-1} - k gamma y_{t-1}``,
+``y_t = y_{t-1} + dt z_t``.
+Backward, with ``d = k (1 - s^2)`` for all steps at once, per step (``gy``, ``gz``: the cotangents of y_t, z_t; a
+masked step passes them through)::
 
-    gz_t = gz + dt gy;   ga = k gz_t (1 - s_t^2);   [gy', gz'] = [gy - k gamma gz_t, c gz_t] + ga W
+    gz_t = gz + dt gy;   ga = gz_t d_t  -> du[t];   [gy', gz'] = [gy - k gamma gz_t, c gz_t] + ga W
 
-and ``dW = sum_t ga_t^T [y_{t-1}, z_{t-1}]`` as one product over all steps. No derivative tables. The cell's step
-loop is the reference twin; ``tests/cells/test_cornn.py`` holds the two equal in values and float64 gradients.
+the cotangent pair kept as one ``(B, 2H)`` tensor, and ``dW = sum_t ga_t^T [y_{t-1}, z_{t-1}]`` as one product over
+all steps (``du`` against ``YZ[:-1]``). No derivative tables. The cell's step loop is the reference twin;
+``tests/fused/test_cornn_function.py`` and ``tests/cells/test_cornn.py`` hold the two equal in values and float64
+gradients.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnzoo.fused._common import check_mask
+from rnnzoo.fused._common import check_mask, tanh_into
 
 
 class CoRNNFunction(torch.autograd.Function):
@@ -29,57 +37,57 @@ class CoRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, y0: Tensor, z0: Tensor, W: Tensor, dt: float, gamma: float, epsilon: float,
                 mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        T, B, H = u.shape[0], u.shape[1], y0.shape[-1]
         c = 1.0 / (1.0 + dt * epsilon)
+        k = c * dt
         w_t = W.t()
-        ys, zs, ss = [y0], [z0], []
-        y, z = y0, z0
+        YZ = u.new_empty((T + 1, B, 2 * H))  # [y_t, z_t], t = 0 .. T
+        KS = u.clone(memory_format=torch.contiguous_format)  # u_t, then k s_t: one copy, not one per step
+        YZ[0, :, :H], YZ[0, :, H:] = y0, z0
+        yzs, kss = YZ.unbind(0), KS.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
-        for t, u_t in enumerate(u.unbind(0)):
-            s = torch.tanh(torch.addmm(u_t, torch.cat([y, z], 1), w_t))
-            z_new = torch.add(z * c, s.sub(y, alpha=gamma), alpha=c * dt)
-            y_new = torch.add(y, z_new, alpha=dt)
+        ktanh = (torch.full_like(y0, -k), torch.full_like(y0, 2 * k))  # tanh_into's constants, scaled by k
+        for t in range(T):
+            yz, new, ks = yzs[t], yzs[t + 1], kss[t]
+            tanh_into(torch.addmm(ks, yz, w_t, out=ks), ks, ktanh)  # out=: FlopCounterMode sees it
+            z = torch.add(ks, yz[:, H:], alpha=c, out=new[:, H:]).add_(yz[:, :H], alpha=-k * gamma)
+            torch.add(yz[:, :H], z, alpha=dt, out=new[:, :H])
             if ms is not None:
-                y_new, z_new = torch.where(ms[t], y_new, y), torch.where(ms[t], z_new, z)
-            y, z = y_new, z_new
-            ys.append(y)
-            zs.append(z)
-            ss.append(s)
-        Y = torch.stack(ys)  # (T+1, B, H)
-        out = Y[1:] * mask.unsqueeze(2).to(Y.dtype) if mask is not None else Y[1:].clone()
-        S = torch.stack(ss) if ss else u.new_empty(0)
+                torch.where(ms[t], new, yz, out=new)
+        out = YZ[1:, :, :H] * mask.unsqueeze(2) if mask is not None else YZ[1:, :, :H].clone()
         ctx.consts, ctx.has_mask = (dt, gamma, c), mask is not None
-        ctx.save_for_backward(Y, torch.stack(zs), S, W, mask if mask is not None else u.new_empty(0))
-        return out, Y[-1], zs[-1]
+        ctx.save_for_backward(YZ, KS, W, mask if mask is not None else u.new_empty(0))
+        return out, YZ[-1, :, :H].clone(), YZ[-1, :, H:].clone()
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g_out: Tensor | None, g_y: Tensor | None, g_z: Tensor | None
-                 ) -> tuple[Tensor | None, ...]:
-        Y, Z, S, W, mask = ctx.saved_tensors
+    def backward(ctx: Any, g_out: Tensor, g_y: Tensor, g_z: Tensor) -> tuple[Tensor | None, ...]:
+        YZ, KS, W, mask = ctx.saved_tensors
         dt, gamma, c = ctx.consts
         k = c * dt
-        T, B, H = Y.shape[0] - 1, Y.shape[1], Y.shape[2]
-        gy = g_y.clone() if g_y is not None else torch.zeros_like(Y[-1])
-        gz = g_z.clone() if g_z is not None else torch.zeros_like(Z[-1])
-        GA = Y.new_empty((T, B, H))
+        T, B, H = KS.shape
+        D = torch.addcmul(torch.full_like(KS, k), KS, KS, value=-1.0 / k)  # k (1 - s^2)
+        GA = torch.empty_like(KS)
+        gos, ds, gas = g_out.unbind(0), D.unbind(0), GA.unbind(0)
+        ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
+        G = torch.cat([g_y, g_z], 1)  # [gy, gz]
         for t in range(T - 1, -1, -1):
-            if g_out is not None:
-                gy = gy + (g_out[t] * mask[t].unsqueeze(1) if ctx.has_mask else g_out[t])
-            s = S[t]
-            gz_t = torch.add(gz, gy, alpha=dt)  # the cotangent of z_t once y_t = y_{t-1} + dt z_t is taken back
-            ga = (k * gz_t) * (1 - s * s)
-            if ctx.has_mask:
-                m = mask[t].unsqueeze(1)
-                ga = ga * m
-            back = ga @ W  # (B, 2H): to y_{t-1} and z_{t-1}
-            gy_prev = torch.add(gy, gz_t, alpha=-k * gamma) + back[:, :H]
-            gz_prev = torch.add(back[:, H:], gz_t, alpha=c)
-            if ctx.has_mask:
-                gy_prev, gz_prev = torch.where(m, gy_prev, gy), torch.where(m, gz_prev, gz)
-            GA[t] = ga
-            gy, gz = gy_prev, gz_prev
-        gW = GA.reshape(T * B, H).t() @ torch.cat([Y[:-1], Z[:-1]], 2).reshape(T * B, 2 * H)
-        return GA, gy, gz, gW, None, None, None, None
+            gy = G[:, :H] + gos[t] if ms is None else torch.addcmul(G[:, :H], gos[t], ms[t])
+            gz_t = torch.add(G[:, H:], gy, alpha=dt)  # the cotangent of z_t once y_t = y_{t-1} + dt z_t is taken
+            ga = torch.mul(gz_t, ds[t], out=gas[t])
+            if ms is not None:
+                ga.mul_(ms[t])
+            back = G.new_empty((B, 2 * H))
+            torch.add(gy, gz_t, alpha=-k * gamma, out=back[:, :H])
+            torch.mul(gz_t, c, out=back[:, H:])
+            torch.addmm(back, ga, W, out=back)
+            if ms is not None:  # a masked row passes [gy, gz] through (its gy is G's: g_out is zero there)
+                torch.where(ms[t], back, G, out=back)
+            G = back
+        gW = None
+        if ctx.needs_input_grad[3]:
+            gW = torch.mm(GA.flatten(0, 1).t(), YZ[:-1].flatten(0, 1))
+        return GA, G[:, :H], G[:, H:], gW, None, None, None, None
 
 
 def cornn_recurrence(u: Tensor, y0: Tensor, z0: Tensor, W: Tensor, dt: float, gamma: float, epsilon: float,
