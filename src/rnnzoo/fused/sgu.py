@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -71,7 +72,7 @@ class SGUFunction(torch.autograd.Function):
             if Wo_t is not None:
                 torch.mm(p, Wo_t, out=zo).sigmoid_()
             else:
-                torch._C._nn.softplus(p, 1, 20, out=zo)  # F.softplus's defaults, written into the buffer
+                zo.copy_(F.softplus(p))  # public API (no out=); the (B, H) copy is a few microseconds
             torch.addmm(v, h, Wz_t, alpha=slope, out=v)  # out=, not addmm_: FlopCounterMode sees it
             torch.clamp(v, 0.0, 1.0, out=z)
             new = torch.lerp(h, zo, z, out=Ss[t])
