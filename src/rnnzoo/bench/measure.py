@@ -7,7 +7,9 @@ peak tensor memory through the profiler, and the rows of one size.
   shared machine hits both); the quartiles of those ratios show the spread.
 * **Peak memory**: one extra step under ``torch.profiler.profile(profile_memory=True)``; the running sum, in
   time order, of every CPU allocator event (+bytes, -bytes) is the tensor memory the step holds at each moment;
-  its maximum is the peak. Parameters and the input exist before the step and are not counted.
+  its maximum is the peak. Parameters and the input exist before the step and are not counted. The Functions'
+  buffer pool (:mod:`rnnzoo.fused.workspace`) is emptied first, so the buffers it would hand back are allocated,
+  and counted, inside the step.
 * **Device** (``--device cuda``): modules and inputs are moved there after they are built (untimed); each
   clock reading waits for the device (``torch.cuda.synchronize``), and the peak is CUDA's
   ``max_memory_allocated`` during the step, above what was allocated before it.
@@ -148,6 +150,9 @@ def peak_memory(fn: Callable[[], None]) -> int:
     """Peak bytes of CPU tensor memory allocated while ``fn()`` runs (see the module docstring)."""
     from torch.profiler import ProfilerActivity, profile
 
+    from rnnzoo.fused import workspace
+
+    workspace.clear()  # a pooled buffer from an earlier step would otherwise escape the count
     with quiet_fd(2), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:

@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class AntisymmetricFunction(torch.autograd.Function):
@@ -43,14 +44,14 @@ class AntisymmetricFunction(torch.autograd.Function):
                 gated: bool) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         At = A.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        G = u.new_empty((T, B, u.shape[2]))  # plain: c; gated: [z, c]
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        G = buffer(u, (T, B, u.shape[2]))  # plain: c; gated: [z, c]
         us, ss, gs = u.unbind(0), S.unbind(0), G.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         k = tanh_constants(h0)
         h = h0
         if gated:
-            r = u.new_empty((B, 1, H))
+            r = buffer(u, (B, 1, H))
             r2 = r.view(B, H)
             zs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
             for t in range(T):
@@ -69,7 +70,7 @@ class AntisymmetricFunction(torch.autograd.Function):
                     torch.where(ms[t], new, h, out=new)
                 h = new
         ctx.has_mask, ctx.eps, ctx.gated = mask is not None, eps, gated
-        ctx.save_for_backward(A, h0, S, G, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(A, h0, S, G, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -79,14 +80,14 @@ class AntisymmetricFunction(torch.autograd.Function):
         A, h0, S, G, mask = ctx.saved_tensors
         T, B, H = S.shape
         eps, gated = ctx.eps, ctx.gated
-        du = g_out.new_empty((T, B, G.shape[2]))
+        du = buffer(g_out, (T, B, G.shape[2]))
         if T == 0:
             return du, torch.zeros_like(A), g_h, None, None, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
         gos = g_out.unbind(0)
         g = g_h + gos[T - 1] if ms is None else torch.addcmul(g_h, gos[T - 1], ms[T - 1])
         if gated:
-            DR = g_out.new_empty((T, B, H))
+            DR = buffer(g_out, (T, B, H))
             drs_all = DR
             zs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
             dzs, dcs, drs = du[..., :H].unbind(0), du[..., H:].unbind(0), DR.unbind(0)

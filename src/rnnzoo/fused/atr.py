@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class ATRFunction(torch.autograd.Function):
@@ -40,10 +41,10 @@ class ATRFunction(torch.autograd.Function):
                 mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        I = u.new_empty((T, B, H))  # noqa: E741
-        F = u.new_empty((T, B, H))
-        q = u.new_empty((B, H))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        I = buffer(u, (T, B, H))  # noqa: E741
+        F = buffer(u, (T, B, H))
+        q = buffer(u, (B, H))
         us, ss, is_, fs = u.unbind(0), S.unbind(0), I.unbind(0), F.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         h = h0
@@ -60,7 +61,7 @@ class ATRFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask, ctx.has_bias = mask is not None, b is not None
-        ctx.save_for_backward(u, W, h0, S, I, F, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(u, W, h0, S, I, F, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -69,12 +70,12 @@ class ATRFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
         u, W, h0, S, I, F, mask = ctx.saved_tensors
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, H))
+        du = buffer(g_out, (T, B, H))
         if T == 0:
             db = g_out.new_zeros((H,)) if ctx.has_bias else None
             return du, torch.zeros_like(W), db, g_h, None
-        dQ = g_out.new_empty((T, B, H))
-        a, c = g_out.new_empty((B, H)), g_out.new_empty((B, H))
+        dQ = buffer(g_out, (T, B, H))
+        a, c = buffer(g_out, (B, H)), buffer(g_out, (B, H))
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
         us, ss, is_, fs = u.unbind(0), S.unbind(0), I.unbind(0), F.unbind(0)
         gos, dus, dqs = g_out.unbind(0), du.unbind(0), dQ.unbind(0)

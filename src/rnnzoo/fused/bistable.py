@@ -36,6 +36,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class BistableFunction(torch.autograd.Function):
@@ -46,9 +47,9 @@ class BistableFunction(torch.autograd.Function):
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         matrix = W.dim() == 2
         Wt = W.t() if matrix else W.view(2, H)
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        G = u.new_empty((T, B, 2 * H))  # [ta, c]
-        N = u.new_empty((T, B, H))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        G = buffer(u, (T, B, 2 * H))  # [ta, c]
+        N = buffer(u, (T, B, H))
         us, ss, gs, ns = u.unbind(0), S.unbind(0), G.unbind(0), N.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         k = tanh_constants(h0)
@@ -67,7 +68,7 @@ class BistableFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(W, h0, S, G, N, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, h0, S, G, N, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -77,7 +78,7 @@ class BistableFunction(torch.autograd.Function):
         W, h0, S, G, N, mask = ctx.saved_tensors
         T, B, H = S.shape
         matrix = W.dim() == 2
-        du = g_out.new_empty((T, B, 3 * H))
+        du = buffer(g_out, (T, B, 3 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None
         Wv = None if matrix else W.view(2, H)

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class CFNFunction(torch.autograd.Function):
@@ -40,10 +41,10 @@ class CFNFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        G = u.new_empty((T, B, 2 * H))  # [theta, eta]
-        TX = u.new_empty((T, B, 2 * H))  # [tanh(h_{t-1}), tanh(ux_t)]
-        neg1, two = tanh_constants(u.new_empty((B, 2 * H)))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        G = buffer(u, (T, B, 2 * H))  # [theta, eta]
+        TX = buffer(u, (T, B, 2 * H))  # [tanh(h_{t-1}), tanh(ux_t)]
+        neg1, two = tanh_constants(buffer(u, (B, 2 * H)))
         us, ss, gs, txs = u.unbind(0), S.unbind(0), G.unbind(0), TX.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         h = h0
@@ -59,7 +60,7 @@ class CFNFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(W, h0, S, G, TX, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, h0, S, G, TX, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -68,7 +69,7 @@ class CFNFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
         W, h0, S, G, TX, mask = ctx.saved_tensors
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, 3 * H))
+        du = buffer(g_out, (T, B, 3 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class CoRNNFunction(torch.autograd.Function):
@@ -41,7 +42,7 @@ class CoRNNFunction(torch.autograd.Function):
         c = 1.0 / (1.0 + dt * epsilon)
         k = c * dt
         w_t = W.t()
-        YZ = u.new_empty((T + 1, B, 2 * H))  # [y_t, z_t], t = 0 .. T
+        YZ = buffer(u, (T + 1, B, 2 * H))  # [y_t, z_t], t = 0 .. T
         KS = u.clone(memory_format=torch.contiguous_format)  # u_t, then k s_t: one copy, not one per step
         YZ[0, :, :H], YZ[0, :, H:] = y0, z0
         yzs, kss = YZ.unbind(0), KS.unbind(0)
@@ -56,7 +57,7 @@ class CoRNNFunction(torch.autograd.Function):
                 torch.where(ms[t], new, yz, out=new)
         out = YZ[1:, :, :H] * mask.unsqueeze(2) if mask is not None else YZ[1:, :, :H].clone()
         ctx.consts, ctx.has_mask = (dt, gamma, c), mask is not None
-        ctx.save_for_backward(YZ, KS, W, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(YZ, KS, W, mask if mask is not None else buffer(u, 0))
         return out, YZ[-1, :, :H].clone(), YZ[-1, :, H:].clone()
 
     @staticmethod
@@ -77,7 +78,7 @@ class CoRNNFunction(torch.autograd.Function):
             ga = torch.mul(gz_t, ds[t], out=gas[t])
             if ms is not None:
                 ga.mul_(ms[t])
-            back = G.new_empty((B, 2 * H))
+            back = buffer(G, (B, 2 * H))
             torch.add(gy, gz_t, alpha=-k * gamma, out=back[:, :H])
             torch.mul(gz_t, c, out=back[:, H:])
             torch.addmm(back, ga, W, out=back)

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 _HALF_PI = math.pi / 2
 ACTIVATION_NAMES = ("tanh", "sigmoid", "relu", "linear", "piecewise_linear", "sine")
@@ -60,7 +61,7 @@ class ElmanFunction(torch.autograd.Function):
         T, B, H = u.shape
         # each step's product is added in place to a copy of its projection (one copy in all): addmm into
         # its own input copies nothing, where addmm(u_t, ..., out=h) copied u_t at every step
-        Hs = u.new_empty((T + 1, B, H))
+        Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
         P = u.clone(memory_format=torch.contiguous_format) if activation == "sine" else None
         if P is None:

@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class FastFunction(torch.autograd.Function):
@@ -49,14 +50,14 @@ class FastFunction(torch.autograd.Function):
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         af, bf = float(a), float(b)  # cpu: one host read per run (not per step), as Python scalars for alpha=
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        C = u.new_empty((T, B, H))
-        Z = u.new_empty((T, B, H) if gated else (0, B, H))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        C = buffer(u, (T, B, H))
+        Z = buffer(u, (T, B, H) if gated else (0, B, H))
         us, ss, cs, zs = u.unbind(0), S.unbind(0), C.unbind(0), Z.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         bz, bh = bias.chunk(2) if bias is not None else (None, None)
         if gated:
-            pre, tmp = u.new_empty((B, H)), u.new_empty((B, H))
+            pre, tmp = buffer(u, (B, H)), buffer(u, (B, H))
         k = tanh_constants(h0)
         h = h0
         for t in range(T):
@@ -76,7 +77,7 @@ class FastFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask, ctx.has_bias, ctx.gated, ctx.ab = mask is not None, bias is not None, gated, (af, bf)
-        ctx.save_for_backward(W, h0, S, C, Z, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, h0, S, C, Z, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -87,15 +88,15 @@ class FastFunction(torch.autograd.Function):
         T, B, H = S.shape
         af, bf = ctx.ab
         gated = ctx.gated
-        du = g_out.new_empty((T, B, H))
+        du = buffer(g_out, (T, B, H))
         if T == 0:
             db = g_out.new_zeros((2 * H,)) if ctx.has_bias else None
             zero = g_out.new_zeros((1,))
             return du, torch.zeros_like(W), db, zero, zero.clone(), g_h, None, None
         # FastRNN keeps the masked cotangents g in G; FastGRNN keeps g c in G (and dz in DZ when it has biases)
-        G = g_out.new_empty((T, B, H))
-        DZ = g_out.new_empty((T, B, H) if gated and ctx.has_bias else (0, B, H))
-        scr, scr2, scr3 = g_out.new_empty((B, H)), g_out.new_empty((B, H)), g_out.new_empty((B, H))
+        G = buffer(g_out, (T, B, H))
+        DZ = buffer(g_out, (T, B, H) if gated and ctx.has_bias else (0, B, H))
+        scr, scr2, scr3 = buffer(g_out, (B, H)), buffer(g_out, (B, H)), buffer(g_out, (B, H))
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
         ss, cs, zs, gs, dzs = S.unbind(0), C.unbind(0), Z.unbind(0), G.unbind(0), DZ.unbind(0)
         gos, dus = g_out.unbind(0), du.unbind(0)

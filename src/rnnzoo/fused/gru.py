@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of one gate block at a time."""
@@ -81,17 +82,17 @@ class GRUFunction(torch.autograd.Function):
                 reset: str) -> tuple[Tensor, Tensor]:
         T, B = u.shape[:2]
         H = h0.shape[1]
-        Hs = u.new_empty((T + 1, B, H))
+        Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
-        RZ = u.new_empty((T, B, 2 * H))  # activated r, z
-        N = u.new_empty((T, B, H))  # activated n
+        RZ = buffer(u, (T, B, 2 * H))  # activated r, z
+        N = buffer(u, (T, B, H))  # activated n
         hs, rzs, ns = Hs.unbind(0), RZ.unbind(0), N.unbind(0)
         rs, zs = RZ[:, :, :H].unbind(0), RZ[:, :, H:].unbind(0)
         u_rz, u_n = u[:, :, :2 * H].unbind(0), u[:, :, 2 * H:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         tanh_consts = tanh_constants(h0)
         if reset == "after":
-            HH = u.new_empty((T, B, 3 * H))  # U h_{t-1} + b_hh: its n block is needed by backward
+            HH = buffer(u, (T, B, 3 * H))  # U h_{t-1} + b_hh: its n block is needed by backward
             hhs, hh_rz, hh_n = HH.unbind(0), HH[:, :, :2 * H].unbind(0), HH[:, :, 2 * H:].unbind(0)
             wt = weight_hh.t()
             for t in range(T):
@@ -106,7 +107,7 @@ class GRUFunction(torch.autograd.Function):
                     torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
             extra = HH[:, :, 2 * H:]
         else:
-            RH = u.new_empty((T, B, H))  # r * h_{t-1}: the n block's recurrent input
+            RH = buffer(u, (T, B, H))  # r * h_{t-1}: the n block's recurrent input
             rhs = RH.unbind(0)
             w_rz_t, w_n_t = weight_hh[:2 * H].t(), weight_hh[2 * H:].t()
             for t in range(T):

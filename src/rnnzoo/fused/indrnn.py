@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 INDRNN_ACTIVATIONS = ("relu", "tanh")
 
@@ -31,7 +32,7 @@ class IndRNNFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, h0: Tensor, w: Tensor, mask: Tensor | None,
                 activation: str) -> tuple[Tensor, Tensor]:
         T = u.shape[0]
-        hs_all = u.new_empty((T + 1, *h0.shape))
+        hs_all = buffer(u, (T + 1, *h0.shape))
         hs_all[0] = h0
         us, hs = u.unbind(0), hs_all.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None

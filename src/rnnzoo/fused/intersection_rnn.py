@@ -40,6 +40,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class IntersectionRNNFunction(torch.autograd.Function):
@@ -49,10 +50,10 @@ class IntersectionRNNFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
+        S = buffer(u, (T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
         S[0] = h0
-        G = u.new_empty((T, B, 4 * H))  # [yin, hin, gy, gh]
-        Y = u.new_empty((T, B, H))
+        G = buffer(u, (T, B, 4 * H))  # [yin, hin, gy, gh]
+        Y = buffer(u, (T, B, H))
         ss, gs, ys = S.unbind(0), G.unbind(0), Y.unbind(0)
         ins, carries = u[..., :4 * H].unbind(0), u[..., 4 * H:].unbind(0)
         yins, hins, gys, ghs = (blk.unbind(0) for blk in G.split(H, -1))
@@ -71,7 +72,7 @@ class IntersectionRNNFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
                 y.mul_(ms[t])
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(u, W, S, G, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(u, W, S, G, mask if mask is not None else buffer(u, 0))
         return Y, S[T].clone()
 
     @staticmethod
@@ -80,7 +81,7 @@ class IntersectionRNNFunction(torch.autograd.Function):
         u, W, S, G, mask = ctx.saved_tensors
         T, B, H = G.shape[0], G.shape[1], W.shape[1]
         H4 = 4 * H
-        du = g_out.new_empty((T, B, 5 * H))
+        du = buffer(g_out, (T, B, 5 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
@@ -144,7 +145,7 @@ class IntersectionRNNInputFunction(torch.autograd.Function):
         wih, b, Wp = _reorder(weight_ih), _reorder(bias), _reorder(W)
         xf = x.reshape(T * B, x.shape[2])
         G = (xf @ wih.t() if b is None else torch.addmm(b, xf, wih.t())).view(T, B, 4 * H)  # [y, gy, h, gh]
-        S = x.new_empty((T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
+        S = buffer(x, (T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
         S[0] = h0
         Wpt = Wp.t()
         ss, gs, hins, ghs = S.unbind(0), G.unbind(0), G[..., H2:H3].unbind(0), G[..., H3:].unbind(0)
@@ -163,7 +164,7 @@ class IntersectionRNNInputFunction(torch.autograd.Function):
         if mask is not None:
             Y.mul_(mask.unsqueeze(2))
         ctx.has_mask, ctx.has_carry = mask is not None, carry is not None
-        ctx.save_for_backward(xf, wih, Wp, S, G, c, mask if mask is not None else x.new_empty(0))
+        ctx.save_for_backward(xf, wih, Wp, S, G, c, mask if mask is not None else buffer(x, 0))
         return Y, S[T].clone()
 
     @staticmethod
@@ -173,7 +174,7 @@ class IntersectionRNNInputFunction(torch.autograd.Function):
         T, B, H = G.shape[0], G.shape[1], Wp.shape[1]
         H2, H3 = 2 * H, 3 * H
         need_x, need_wih, need_b, need_W, _, need_carry = ctx.needs_input_grad[:6]
-        dG = g_out.new_empty((T, B, 4 * H))  # [duy, dugy, duh, dugh]
+        dG = buffer(g_out, (T, B, 4 * H))  # [duy, dugy, duh, dugh]
         # the depth path, all steps at once
         go = g_out if not ctx.has_mask else g_out * mask.unsqueeze(2)
         yin, gy = G[..., :H], G[..., H:H2]

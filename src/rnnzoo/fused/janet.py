@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class JANETFunction(torch.autograd.Function):
@@ -42,9 +43,9 @@ class JANETFunction(torch.autograd.Function):
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], c0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # c_1 .. c_T
-        G = u.new_empty((T, B, 2 * H))  # [f, cc]
-        Q = u.new_empty((T, B, H))
+        S = buffer(u, (T, B, H))  # c_1 .. c_T
+        G = buffer(u, (T, B, 2 * H))  # [f, cc]
+        Q = buffer(u, (T, B, H))
         us, ss, gs, qs = u.unbind(0), S.unbind(0), G.unbind(0), Q.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         k = tanh_constants(c0)
@@ -58,7 +59,7 @@ class JANETFunction(torch.autograd.Function):
                 torch.where(ms[t], new, c, out=new)
             c = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(W, c0, S, G, Q, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, c0, S, G, Q, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, c.clone()
 
@@ -67,7 +68,7 @@ class JANETFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_c: Tensor) -> tuple[Any, ...]:
         W, c0, S, G, Q, mask = ctx.saved_tensors
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_c, None, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

@@ -34,6 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import LN_EPS, check_mask, tanh_constants, tanh_into
 from rnnzoo.fused.gru import derivative_tables
+from rnnzoo.fused.workspace import buffer
 
 _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of one gate block at a time."""
@@ -56,13 +57,13 @@ class LayerNormGRUFunction(torch.autograd.Function):
         w_rz_t, w_n_t = weight_hh[:2 * H].t(), weight_hh[2 * H:].t()
         g_rz, g_n = ln_hh_weight[:2 * H], ln_hh_weight[2 * H:]
         b_rz, b_n = (bias_hh[:2 * H], bias_hh[2 * H:]) if bias_hh is not None else (None, None)
-        Hs = u.new_empty((T + 1, B, H))
+        Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
-        RZ = u.new_empty((T, B, 2 * H))  # activated r, z
-        N = u.new_empty((T, B, H))  # activated n
-        A_rz = u.new_empty((T, B, 2 * H))  # U_rz h_{t-1}
-        A_n = u.new_empty((T, B, H))  # U_n h_{t-1} ("after") or U_n (r * h_{t-1}) ("before")
-        RH = None if after else u.new_empty((T, B, H))  # r * h_{t-1}
+        RZ = buffer(u, (T, B, 2 * H))  # activated r, z
+        N = buffer(u, (T, B, H))  # activated n
+        A_rz = buffer(u, (T, B, 2 * H))  # U_rz h_{t-1}
+        A_n = buffer(u, (T, B, H))  # U_n h_{t-1} ("after") or U_n (r * h_{t-1}) ("before")
+        RH = None if after else buffer(u, (T, B, H))  # r * h_{t-1}
         hs, rzs, ns, arz, an = Hs.unbind(0), RZ.unbind(0), N.unbind(0), A_rz.unbind(0), A_n.unbind(0)
         rs, zs = RZ[:, :, :H].unbind(0), RZ[:, :, H:].unbind(0)
         u_rz, u_n = u[:, :, :2 * H].unbind(0), u[:, :, 2 * H:].unbind(0)

@@ -40,6 +40,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import LN_EPS, broadcast_mask, check_mask, tanh_constants, tanh_into
 from rnnzoo.fused.lstm import GateStep, LSTMSpec, gate_factors
+from rnnzoo.fused.workspace import buffer
 
 _CHUNK_BYTES = 1 << 19
 """Backward tabulates derivative factors for this many bytes of gates at a time (as rnnzoo.fused.lstm)."""
@@ -62,12 +63,12 @@ class LayerNormLSTMFunction(torch.autograd.Function):
         width = spec.n * H
         G = torch.empty_like(u)  # activated gates (T, B, n*H)
         A = torch.empty_like(u)  # recurrent products U h_{t-1}, the recurrent LN's input
-        Cs = u.new_empty((T + 1, B, H))
+        Cs = buffer(u, (T + 1, B, H))
         Cs[0] = c0
-        Hs = u.new_empty((T + 1, *h0.shape))
+        Hs = buffer(u, (T + 1, *h0.shape))
         Hs[0] = h0
-        TC = u.new_empty((T, B, H))  # tanh(LN(c_t)), or LN(c_t) without cell activation
-        R = u.new_empty((T, B, H)) if weight_hr is not None else None  # r_t = o * TC_t before the projection
+        TC = buffer(u, (T, B, H))  # tanh(LN(c_t)), or LN(c_t) without cell activation
+        R = buffer(u, (T, B, H)) if weight_hr is not None else None  # r_t = o * TC_t before the projection
         wt = weight_hh.t()
         whr_t = weight_hr.t() if weight_hr is not None else None
         us, gs, as_, hs, tcs = u.unbind(0), G.unbind(0), A.unbind(0), Hs.unbind(0), TC.unbind(0)

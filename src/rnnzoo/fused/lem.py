@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 def _dtanh_(d: Tensor, y: Tensor) -> Tensor:
@@ -51,11 +52,11 @@ class LEMFunction(torch.autograd.Function):
         T, B = u.shape[0], u.shape[1]
         H = y0.shape[-1]
         Wt, Wzyt = W.t(), Wzy.t()
-        Ys, Zs = u.new_empty((T + 1, B, H)), u.new_empty((T + 1, B, H))
+        Ys, Zs = buffer(u, (T + 1, B, H)), buffer(u, (T + 1, B, H))
         Ys[0], Zs[0] = y0, z0
-        P = u.new_empty((T, B, 3 * H))  # g1, g2, zc
-        YC = u.new_empty((T, B, H))
-        Wg = P[..., :2 * H] if dt == 1.0 else u.new_empty((T, B, 2 * H))  # w1, w2 = dt * (g1, g2)
+        P = buffer(u, (T, B, 3 * H))  # g1, g2, zc
+        YC = buffer(u, (T, B, H))
+        Wg = P[..., :2 * H] if dt == 1.0 else buffer(u, (T, B, 2 * H))  # w1, w2 = dt * (g1, g2)
         k = (u.new_full((), -1.0), u.new_full((), 2.0))  # tanh_into's constants (broadcast)
         # every per-step view made once (one unbind each): indexing inside the loop costs more than the arithmetic
         ys, zs, ps, ycs, u3s, uys = (x.unbind(0) for x in (Ys, Zs, P, YC, u[..., :3 * H], u[..., 3 * H:]))
@@ -85,7 +86,7 @@ class LEMFunction(torch.autograd.Function):
         W, Wzy, Ys, Zs, P, YC, Wg, mask = ctx.saved_tensors
         dt = ctx.dt
         T, B, H = YC.shape
-        du = P.new_empty((T, B, 4 * H))
+        du = buffer(P, (T, B, 4 * H))
         d3s, dgs, dg1s, dg2s, dzcs, dycs = (x.unbind(0) for x in (
             du[..., :3 * H], du[..., :2 * H], du[..., :H], du[..., H:2 * H], du[..., 2 * H:3 * H], du[..., 3 * H:]))
         ys, zs, ycs, gos = Ys.unbind(0), Zs.unbind(0), YC.unbind(0), g_out.unbind(0)

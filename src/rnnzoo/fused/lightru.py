@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class LightRUFunction(torch.autograd.Function):
@@ -39,9 +40,9 @@ class LightRUFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, U: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Ut = U.t()
-        HC = u.new_empty((T, B, H))
-        F = u.new_empty((T, B, H))
-        Hs = u.new_empty((T + 1, B, H))
+        HC = buffer(u, (T, B, H))
+        F = buffer(u, (T, B, H))
+        Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
         us, hcs, fs, hs = u.unbind(0), HC.unbind(0), F.unbind(0), Hs.unbind(0)
         keep = None if mask is None else mask.logical_not().unsqueeze(-1)
@@ -55,7 +56,7 @@ class LightRUFunction(torch.autograd.Function):
             torch.lerp(hs[t], hcs[t], f, out=hs[t + 1])
         out = Hs[1:].clone() if keep is None else Hs[1:].masked_fill(keep, 0.0)
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(U, HC, F, Hs, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(U, HC, F, Hs, mask if mask is not None else buffer(u, 0))
         return out, Hs[T].clone()
 
     @staticmethod
@@ -65,7 +66,7 @@ class LightRUFunction(torch.autograd.Function):
         T, B, H = F.shape
         if ctx.has_mask:
             g_out = g_out * mask.unsqueeze(-1)
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         dh, df = du[..., :H], du[..., H:]
         torch.addcmul(torch.ones((), dtype=HC.dtype, device=HC.device), HC, HC, value=-1.0, out=dh)
         dh.mul_(F)  # f (1 - hc^2)

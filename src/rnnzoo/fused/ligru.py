@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class LiGRUFunction(torch.autograd.Function):
@@ -40,8 +41,8 @@ class LiGRUFunction(torch.autograd.Function):
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Ut = U.t()
-        A = u.new_empty((T, B, 2 * H))
-        Hs = u.new_empty((T + 1, B, H))
+        A = buffer(u, (T, B, 2 * H))
+        Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
         us, As, hs = u.unbind(0), A.unbind(0), Hs.unbind(0)
         keep = None if mask is None else mask.logical_not().unsqueeze(-1)
@@ -59,7 +60,7 @@ class LiGRUFunction(torch.autograd.Function):
             torch.lerp(hc, hs[t], z, out=hs[t + 1])
         out = Hs[1:].clone() if keep is None else Hs[1:].masked_fill(keep, 0.0)
         ctx.has_mask, ctx.relu = mask is not None, relu
-        ctx.save_for_backward(U, A, Hs, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(U, A, Hs, mask if mask is not None else buffer(u, 0))
         return out, Hs[T].clone()
 
     @staticmethod
@@ -71,7 +72,7 @@ class LiGRUFunction(torch.autograd.Function):
         if ctx.has_mask:
             g_out = g_out * mask.unsqueeze(-1)
         Z, HC = A[..., :H], A[..., H:]
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         dz, dv = du[..., :H], du[..., H:]
         torch.sub(Hs[:-1], HC, out=dz)
         dz.mul_(Z)

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnzoo.fused.workspace import buffer
+
 
 def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> Tensor:
     """All states of ``h_t = a_t * h_{t-1} + b_t`` from the log coefficients.
@@ -51,7 +53,7 @@ class LinearRecurrenceFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
         T = a.shape[0]
-        hs_all = a.new_empty((T + 1, *h0.shape))
+        hs_all = buffer(a, (T + 1, *h0.shape))
         hs_all[0] = h0
         as_, bs, hs = a.unbind(0), b.unbind(0), hs_all.unbind(0)
         for t in range(T):

@@ -41,6 +41,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import Conv, Linear, broadcast_mask, check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ class LSTMFunction(torch.autograd.Function):
         if u is None:  # the input projection here: W x + b written straight into the gate buffer
             assert x is not None and weight_ih is not None
             T, B = x.shape[:2]
-            G = x.new_empty((T, B, n * H))
+            G = buffer(x, (T, B, n * H))
             w_in, b_in = weight_ih, bias
             if double_g:  # 2 g_pre from doubled rows of W and b (exact)
                 w_in = weight_ih.clone()
@@ -229,12 +230,12 @@ class LSTMFunction(torch.autograd.Function):
             w_rec = weight_hh.clone()
             w_rec.unflatten(0, (n, H))[gi].mul_(2)
         rec = _rec(spec, w_rec)
-        Cs = G.new_empty((T + 1, *c0.shape))
+        Cs = buffer(G, (T + 1, *c0.shape))
         torch.mul(c0, 2.0, out=Cs[0]) if double_c else Cs[0].copy_(c0)
-        Hs = G.new_empty((T + 1, *h0.shape))
+        Hs = buffer(G, (T + 1, *h0.shape))
         Hs[0] = h0
-        TC = G.new_empty((T, *c0.shape)) if spec.cell_activation else None
-        R = G.new_empty((T, *c0.shape)) if weight_hr is not None else None
+        TC = buffer(G, (T, *c0.shape)) if spec.cell_activation else None
+        R = buffer(G, (T, *c0.shape)) if weight_hr is not None else None
         whr_t = weight_hr.t() if weight_hr is not None else None
 
         gs, hs = G.unbind(0), Hs.unbind(0)

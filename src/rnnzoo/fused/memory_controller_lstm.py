@@ -35,6 +35,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants
 from rnnzoo.fused.lstm import _CHUNK_BYTES
+from rnnzoo.fused.workspace import buffer
 
 
 class MemoryControllerLSTMFunction(torch.autograd.Function):
@@ -55,7 +56,7 @@ class MemoryControllerLSTMFunction(torch.autograd.Function):
             w_in = weight_ih.clone()
             w_in[4 * H:].mul_(2)
             x_flat = x.reshape(T * B, x.shape[2])
-            G = x.new_empty((T, B, 5 * H))
+            G = buffer(x, (T, B, 5 * H))
             if bias is None:
                 torch.mm(x_flat, w_in.t(), out=G.view(T * B, 5 * H))
             else:
@@ -69,8 +70,8 @@ class MemoryControllerLSTMFunction(torch.autograd.Function):
         w2 = W.clone()
         w2[4 * H:].mul_(2)
         w_t = w2.t()
-        Hs, V, C = (G.new_empty((T + 1, B, H)) for _ in range(3))
-        TC = G.new_empty((T, B, H))
+        Hs, V, C = (buffer(G, (T + 1, B, H)) for _ in range(3))
+        TC = buffer(G, (T, B, H))
         Hs[0], V[0] = h0, v0
         torch.mul(c0, 2.0, out=C[0])
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
@@ -96,7 +97,7 @@ class MemoryControllerLSTMFunction(torch.autograd.Function):
         out = Hs[1:] * mask.unsqueeze(2).to(Hs.dtype) if mask is not None else Hs[1:]
         ctx.has_mask = mask is not None
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(W, G, V, C, TC, mask if mask is not None else G.new_empty(0), x_flat, weight_ih)
+        ctx.save_for_backward(W, G, V, C, TC, mask if mask is not None else buffer(G, 0), x_flat, weight_ih)
         ctx.projected, ctx.has_bias, ctx.x_shape = u is None, bias is not None, None if x is None else x.shape
         return out, Hs[T].clone(), V[T].clone(), C[T].clone()
 

@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class MGUFunction(torch.autograd.Function):
@@ -41,8 +42,8 @@ class MGUFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Uft, Uht = W[:H].t(), W[H:].t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        FH = u.new_empty((T, B, H))  # f_t * h_{t-1}
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        FH = buffer(u, (T, B, H))  # f_t * h_{t-1}
         G = u.clone()  # [uf, uh] for all steps in one copy, then [f, c] in place
         ss, fhs = S.unbind(0), FH.unbind(0)
         fs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
@@ -59,7 +60,7 @@ class MGUFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(W, h0, S, FH, G, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, h0, S, FH, G, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -68,7 +69,7 @@ class MGUFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
         W, h0, S, FH, G, mask = ctx.saved_tensors
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None
         Uf, Uh = W[:H], W[H:]

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class MinimalRNNFunction(torch.autograd.Function):
@@ -37,8 +38,8 @@ class MinimalRNNFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        K = u.new_empty((T, B, H))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        K = buffer(u, (T, B, H))
         zs, as_, ss, ks = u[..., :H].unbind(0), u[..., H:].unbind(0), S.unbind(0), K.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         h = h0
@@ -49,7 +50,7 @@ class MinimalRNNFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(u, W, h0, S, K, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(u, W, h0, S, K, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -58,7 +59,7 @@ class MinimalRNNFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
         u, W, h0, S, K, mask = ctx.saved_tensors
         T, B, H = K.shape
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 KINDS = ("mingru", "minlstm")
 
@@ -68,7 +69,7 @@ class MinRNNFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, h0: Tensor, mask: Tensor | None, kind: str) -> tuple[Tensor, Tensor]:
         a, b, g, gp, gates = _coefficients(u, mask, kind)
         T = u.shape[0]
-        hs_all = u.new_empty((T + 1, *h0.shape))
+        hs_all = buffer(u, (T + 1, *h0.shape))
         hs_all[0] = h0
         as_, bs, hs = a.unbind(0), b.unbind(0), hs_all.unbind(0)
         for t in range(T):
@@ -99,7 +100,7 @@ class MinRNNFunction(torch.autograd.Function):
             return None, dh0, None, None
         dB = dh.mul_(mf) if mf is not None else dh
         dA = dB * hs_all[:-1]
-        du = gout.new_empty((*gout.shape[:-1], (len(gates) + 1) * H))
+        du = buffer(gout, (*gout.shape[:-1], (len(gates) + 1) * H))
         dkh = du[..., -H:]
         if ctx.kind == "mingru":
             (z,) = gates

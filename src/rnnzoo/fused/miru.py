@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class MiRU2Function(torch.autograd.Function):
@@ -39,7 +40,7 @@ class MiRU2Function(torch.autograd.Function):
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Ut = U.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
         N = u.clone()  # u for all steps in one copy, then n_1 .. n_T in place
         ss, ns = S.unbind(0), N.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
@@ -53,7 +54,7 @@ class MiRU2Function(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.lam, ctx.beta, ctx.has_mask = lam, beta, mask is not None
-        ctx.save_for_backward(U, h0, S, N, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(U, h0, S, N, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -63,7 +64,7 @@ class MiRU2Function(torch.autograd.Function):
         U, h0, S, N, mask = ctx.saved_tensors
         T, B, H = S.shape
         lam, beta = ctx.lam, ctx.beta
-        du = g_out.new_empty((T, B, H))
+        du = buffer(g_out, (T, B, H))
         if T == 0:
             return du, g_h, torch.zeros_like(U), None, None, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

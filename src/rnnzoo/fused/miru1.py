@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class MiRU1Function(torch.autograd.Function):
@@ -39,9 +40,9 @@ class MiRU1Function(torch.autograd.Function):
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Urt, Uht = W[:H].t(), W[H:].t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        RH = u.new_empty((T, B, H))  # r_t * h_{t-1}
-        G = u.new_empty((T, B, 2 * H))  # [r, hc]
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        RH = buffer(u, (T, B, H))  # r_t * h_{t-1}
+        G = buffer(u, (T, B, 2 * H))  # [r, hc]
         urs, uhs = u[..., :H].unbind(0), u[..., H:].unbind(0)
         ss, rhs = S.unbind(0), RH.unbind(0)
         rs, hcs = G[..., :H].unbind(0), G[..., H:].unbind(0)
@@ -57,7 +58,7 @@ class MiRU1Function(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.lam, ctx.has_mask = lam, mask is not None
-        ctx.save_for_backward(W, h0, S, RH, G, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, h0, S, RH, G, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -67,7 +68,7 @@ class MiRU1Function(torch.autograd.Function):
         W, h0, S, RH, G, mask = ctx.saved_tensors
         T, B, H = S.shape
         lam = ctx.lam
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None, None
         Ur, Uh = W[:H], W[H:]

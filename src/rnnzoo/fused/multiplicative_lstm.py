@@ -35,6 +35,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class MultiplicativeLSTMFunction(torch.autograd.Function):
@@ -45,12 +46,12 @@ class MultiplicativeLSTMFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, Wmh: Tensor, Wm: Tensor, h0: Tensor, c0: Tensor, candidate_tanh: bool,
                 mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Hs, Cs = u.new_empty((T + 1, B, H)), u.new_empty((T + 1, B, H))
+        Hs, Cs = buffer(u, (T + 1, B, H)), buffer(u, (T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
-        P = u.new_empty((T, B, H))  # h_{t-1} @ W_mh.T
-        M = u.new_empty((T, B, H))  # m_t
-        A = u.new_empty((T, B, 4 * H))  # activated i, f, hh, o
-        TC = u.new_empty((T, B, H))  # tanh(c_t)
+        P = buffer(u, (T, B, H))  # h_{t-1} @ W_mh.T
+        M = buffer(u, (T, B, H))  # m_t
+        A = buffer(u, (T, B, 4 * H))  # activated i, f, hh, o
+        TC = buffer(u, (T, B, H))  # tanh(c_t)
         Wmh_t, Wm_t = Wmh.t(), Wm.t()
         hs, cs, ps, ms_, as_, tcs = (x.unbind(0) for x in (Hs, Cs, P, M, A, TC))
         ums, uas = u[..., :H].unbind(0), u[..., H:].unbind(0)
@@ -80,8 +81,8 @@ class MultiplicativeLSTMFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor | None, g_h: Tensor | None, g_c: Tensor | None) -> tuple[Any, ...]:
         mask, u, Wmh, Wm, Hs, Cs, P, M, A, TC = ctx.saved_tensors
         T, B, H = P.shape
-        du = P.new_empty((T, B, 5 * H))
-        DP = P.new_empty((T, B, H))  # the cotangent of p_t
+        du = buffer(P, (T, B, 5 * H))
+        DP = buffer(P, (T, B, H))  # the cotangent of p_t
         dums, dis, dfs, dhhs, dos = (x.unbind(0) for x in du.split(H, -1))
         das, dps = du[..., H:].unbind(0), DP.unbind(0)
         is_, fs, hhs, os_ = (x.unbind(0) for x in A.split(H, -1))

@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class MUTFunction(torch.autograd.Function):
@@ -47,12 +48,12 @@ class MUTFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, Whg: Tensor, Whh: Tensor, h0: Tensor, variant: int, mask: Tensor | None
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Hs = u.new_empty((T + 1, B, H))
+        Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
-        ZR = u.new_empty((T, B, 2 * H))  # activated z, r (MUT2 writes both with one product)
-        RH = u.new_empty((T, B, H))  # r * h_{t-1}
-        C = u.new_empty((T, B, H))  # the candidate
-        TH = u.new_empty((T, B, H)) if variant == 3 else None  # tanh(h_{t-1})
+        ZR = buffer(u, (T, B, 2 * H))  # activated z, r (MUT2 writes both with one product)
+        RH = buffer(u, (T, B, H))  # r * h_{t-1}
+        C = buffer(u, (T, B, H))  # the candidate
+        TH = buffer(u, (T, B, H)) if variant == 3 else None  # tanh(h_{t-1})
         uz, ur, uc = (b.unbind(0) for b in u.split(H, -1))
         hs, zrs, rhs, cs = Hs.unbind(0), ZR.unbind(0), RH.unbind(0), C.unbind(0)
         zs, rs = ZR[..., :H].unbind(0), ZR[..., H:].unbind(0)
@@ -92,7 +93,7 @@ class MUTFunction(torch.autograd.Function):
         variant = ctx.variant
         T, B, H = C.shape
         Whz, Whr = (Whg[:H], Whg[H:]) if variant == 3 else (None, Whg)
-        du = C.new_empty((T, B, 3 * H))
+        du = buffer(C, (T, B, 3 * H))
         dzs, drs, dcs = (b.unbind(0) for b in du.split(H, -1))
         dzrs = du[..., :2 * H].unbind(0) if variant == 2 else None
         hs, cs = Hs.unbind(0), C.unbind(0)

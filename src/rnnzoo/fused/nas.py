@@ -42,6 +42,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 def _dsigmoid_(d: Tensor, s: Tensor) -> None:
@@ -70,20 +71,20 @@ class NASFunction(torch.autograd.Function):
             assert x is not None and weight_ih is not None
             T, B = x.shape[0], x.shape[1]
             x_flat = x.reshape(T * B, x.shape[2])
-            A = h0.new_empty((T, B, 8 * H))  # the projections, then the leaves
+            A = buffer(h0, (T, B, 8 * H))  # the projections, then the leaves
             torch.mm(x_flat, weight_ih.t(), out=A.view(T * B, 8 * H))
             U3 = A[..., 3 * H:4 * H].clone()  # a_3
         else:
             T, B = u.shape[0], u.shape[1]
-            A = u.new_empty((T, B, 8 * H))  # the leaves
+            A = buffer(u, (T, B, 8 * H))  # the leaves
             U3 = u[..., 3 * H:4 * H]
         Ut = U.t()
-        Hs, Cs = A.new_empty((T + 1, B, H)), A.new_empty((T + 1, B, H))
+        Hs, Cs = buffer(A, (T + 1, B, H)), buffer(A, (T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
-        L = A.new_empty((T, B, 4, H))  # m0, m2, q, n3
-        EK = A.new_empty((T, B, 2, H))  # e, k
-        B3 = A.new_empty((T, B, H))  # b_3
-        r = A.new_empty((B, 8 * H))
+        L = buffer(A, (T, B, 4, H))  # m0, m2, q, n3
+        EK = buffer(A, (T, B, 2, H))  # e, k
+        B3 = buffer(A, (T, B, H))  # b_3
+        r = buffer(A, (B, 8 * H))
         r3 = r[:, 3 * H:4 * H]
         k = (A.new_full((), -1.0), A.new_full((), 2.0))  # tanh_into's constants (broadcast)
         A4 = A.view(T, B, 4, 2, H)
@@ -138,10 +139,10 @@ class NASFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor, g_c: Tensor) -> tuple[Any, ...]:
         U3, U, Hs, Cs, A, L, EK, B3, relu_on, mask, x_flat, weight_ih = ctx.saved_tensors
         T, B, H = B3.shape
-        D = A.new_empty((T, B, 8 * H))  # db, then du
-        P3 = A.new_empty((T, B, H))  # da_3
-        dL = A.new_empty((B, 4, H))  # the cotangents of [m0, m2, q, n3]
-        dEK = A.new_empty((B, 2, H))  # the cotangents of [e, k]
+        D = buffer(A, (T, B, 8 * H))  # db, then du
+        P3 = buffer(A, (T, B, H))  # da_3
+        dL = buffer(A, (B, 4, H))  # the cotangents of [m0, m2, q, n3]
+        dEK = buffer(A, (B, 2, H))  # the cotangents of [e, k]
         dm0, dm2, dq, dn3 = dL.unbind(1)
         dl01, dl23, dl012 = dL[:, 0:2], dL[:, 2:4].unsqueeze(2), dL[:, 0:3]
         de, dk = dEK.unbind(1)

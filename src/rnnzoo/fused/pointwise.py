@@ -44,6 +44,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 
 def _diagonals(outputs: list[Tensor], inputs: list[Tensor | None], N: int, H: int) -> list[Tensor | None]:
@@ -135,11 +136,11 @@ def _back_general(g: Tensor, g_out: Tensor | None, js: Tensor, jr: Tensor | None
     None)``; ``quads``: the second product's tables ``(dq/dr1 (T, B, G1, Kq, H), dq/ds (T, B, S, Kq, H))``."""
     T, B, S, H = js.shape[0], js.shape[1], js.shape[2], js.shape[-1]
     G = jr.shape[2] if jr is not None else 0
-    g_new = g.new_empty((T, B, S, H))  # the cotangent of each new state (zero on masked rows)
-    dr = g.new_empty((T, B, G1, H)) if W is not None else None
-    dr2 = g.new_empty((T, B, G - G1, H)) if W2 is not None else None
+    g_new = buffer(g, (T, B, S, H))  # the cotangent of each new state (zero on masked rows)
+    dr = buffer(g, (T, B, G1, H)) if W is not None else None
+    dr2 = buffer(g, (T, B, G - G1, H)) if W2 is not None else None
     Kq = quads[0].shape[3] if quads is not None else 0
-    gq_all = g.new_empty((T, B, Kq, H)) if W2 is not None else None
+    gq_all = buffer(g, (T, B, Kq, H)) if W2 is not None else None
     ms = mask.view(T, B, 1, 1) if mask is not None else None
     rec_slot = torch.tensor(rec_index, device=g.device)
     for t in range(T - 1, -1, -1):
@@ -204,7 +205,7 @@ class PointwiseFunction(torch.autograd.Function):
         ctx.param_names = [names.get(id(p)) for p in params]  # what pointwise_vjp's gradients are keyed by
         ctx.out_index, ctx.rec_index = out_index, rec_index
         ctx.has = (W is not None, W2 is not None, mask is not None)
-        empty = u.new_empty(0)
+        empty = buffer(u, 0)
         ctx.save_for_backward(u, W if W is not None else empty, W2 if W2 is not None else empty,
                               mask if mask is not None else empty, *stacked)
         out = torch.stack(outs) if outs else u.new_zeros((0, *state0[out_index].shape))

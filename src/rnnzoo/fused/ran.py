@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class RANFunction(torch.autograd.Function):
@@ -40,10 +41,10 @@ class RANFunction(torch.autograd.Function):
                 use_tanh: bool) -> tuple[Tensor, Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        C = u.new_empty((T, B, H))  # c_1 .. c_T
+        C = buffer(u, (T, B, H))  # c_1 .. c_T
         alias = not use_tanh and mask is None  # h_t = c_t on every row: S is C
-        S = C if alias else u.new_empty((T, B, H))  # h_1 .. h_T
-        G = u.new_empty((T, B, 2 * H))  # [i, f]
+        S = C if alias else buffer(u, (T, B, H))  # h_1 .. h_T
+        G = buffer(u, (T, B, 2 * H))  # [i, f]
         uts, ugs = u[..., :H].unbind(0), u[..., H:].unbind(0)
         cs, ss, gs = C.unbind(0), S.unbind(0), G.unbind(0)
         ig, fg = G[..., :H].unbind(0), G[..., H:].unbind(0)
@@ -65,7 +66,7 @@ class RANFunction(torch.autograd.Function):
                 hn = cn
             h, c = hn, cn
         ctx.use_tanh, ctx.has_mask = use_tanh, mask is not None
-        ctx.save_for_backward(u, W, h0, c0, S, C, G, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(u, W, h0, c0, S, C, G, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone(), c.clone()
 
@@ -74,7 +75,7 @@ class RANFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor, g_c: Tensor) -> tuple[Any, ...]:
         u, W, h0, c0, S, C, G, mask = ctx.saved_tensors
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, 3 * H))
+        du = buffer(g_out, (T, B, 3 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, g_c, None, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class ResLSTMFunction(torch.autograd.Function):
@@ -46,10 +47,10 @@ class ResLSTMFunction(torch.autograd.Function):
         H = h0.shape[-1]
         Wt, Wpt = W.t(), Wp.t()
         w_if, w_co = peephole[:2 * H].view(2, H), peephole[2 * H:]
-        Hs, Cs = u.new_empty((T + 1, B, H)), u.new_empty((T + 1, B, H))
+        Hs, Cs = buffer(u, (T + 1, B, H)), buffer(u, (T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
-        G = u.new_empty((T, B, 4 * H))  # i, f, z, o
-        R, M = u.new_empty((T, B, H)), u.new_empty((T, B, H))
+        G = buffer(u, (T, B, 4 * H))  # i, f, z, o
+        R, M = buffer(u, (T, B, H)), buffer(u, (T, B, H))
         k = (u.new_full((), -1.0), u.new_full((), 2.0))  # tanh_into's constants (broadcast)
         # every per-step view made once (one unbind each): indexing inside the loop costs more than the arithmetic
         hs, cs, gs, rs, mm = Hs.unbind(0), Cs.unbind(0), G.unbind(0), R.unbind(0), M.unbind(0)
@@ -80,7 +81,7 @@ class ResLSTMFunction(torch.autograd.Function):
         W, peephole, Wp, Hs, Cs, G, R, M, mask = ctx.saved_tensors
         T, B, H = R.shape
         w_ci, w_cf, w_co = peephole.view(3, H).unbind(0)
-        du = G.new_empty((T, B, 5 * H))
+        du = buffer(G, (T, B, 5 * H))
         dus, dgs, dgifs, dgis, dgfs, dgzs, dgos, dss = (x.unbind(0) for x in (
             du, du[..., :4 * H], du[..., :2 * H], du[..., :H], du[..., H:2 * H], du[..., 2 * H:3 * H],
             du[..., 3 * H:4 * H], du[..., 4 * H:]))

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 
 class RHNFunction(torch.autograd.Function):
@@ -33,9 +34,9 @@ class RHNFunction(torch.autograd.Function):
         T, B, GH = u.shape
         H = s0.shape[1]
         # every micro-layer's state in order: S[t*depth + l] is micro-layer l's input at step t, written in place
-        S = u.new_empty((T * depth + 1, B, H))
+        S = buffer(u, (T * depth + 1, B, H))
         S[0] = s0
-        A = u.new_empty((T, depth, B, GH))  # each micro-layer's activations [h, t(, c)]
+        A = buffer(u, (T, depth, B, GH))  # each micro-layer's activations [h, t(, c)]
         ws = [weight_hh[i * GH:(i + 1) * GH].t() for i in range(depth)]
         bs = [bias[i * GH:(i + 1) * GH] for i in range(depth)]
         ss = S.unbind(0)

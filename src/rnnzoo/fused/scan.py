@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 
 class LinearScanFunction(torch.autograd.Function):
@@ -33,7 +34,7 @@ class LinearScanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, b: Tensor, s0: Tensor, alpha: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T = b.shape[0]
-        Ss = b.new_empty((T + 1, *s0.shape))
+        Ss = buffer(b, (T + 1, *s0.shape))
         Ss[0] = s0
         bs, ss = b.unbind(0), Ss.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None

@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class SGRNFunction(torch.autograd.Function):
@@ -39,8 +40,8 @@ class SGRNFunction(torch.autograd.Function):
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        F = u.new_empty((T, B, H))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        F = buffer(u, (T, B, H))
         us, ss, fs = u.unbind(0), S.unbind(0), F.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         k = tanh_constants(h0)
@@ -55,7 +56,7 @@ class SGRNFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(u, W, h0, S, F, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(u, W, h0, S, F, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -64,11 +65,11 @@ class SGRNFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
         u, W, h0, S, F, mask = ctx.saved_tensors
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, H))
+        du = buffer(g_out, (T, B, H))
         need_b = ctx.needs_input_grad[2]
         if T == 0:
             return du, torch.zeros_like(W), W.new_zeros(H) if need_b else None, g_h, None
-        dpre = g_out.new_empty((T, B, H))
+        dpre = buffer(g_out, (T, B, H))
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
         us, ss, fs, gos, dus, dps = u.unbind(0), S.unbind(0), F.unbind(0), g_out.unbind(0), du.unbind(0), dpre.unbind(0)
         g = g_h + gos[T - 1] if ms is None else torch.addcmul(g_h, gos[T - 1], ms[T - 1])

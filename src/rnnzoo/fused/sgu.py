@@ -46,6 +46,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class SGUFunction(torch.autograd.Function):
@@ -57,7 +58,7 @@ class SGUFunction(torch.autograd.Function):
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wg_t, Wz_t = Wg.t(), Wz.t()
         Wo_t = Wo.t() if Wo is not None else None
-        A, ZG, P, ZO, V, Z, S = (u.new_empty((T, B, H)) for _ in range(7))
+        A, ZG, P, ZO, V, Z, S = (buffer(u, (T, B, H)) for _ in range(7))
         torch.mul(u[..., H:], slope, out=V).add_(0.5)  # the input-only part of v, all steps at once
         xgs = u[..., :H].unbind(0)
         As, ZGs, Ps, ZOs, Vs, Zs, Ss = (X.unbind(0) for X in (A, ZG, P, ZO, V, Z, S))
@@ -80,8 +81,8 @@ class SGUFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.deep, ctx.has_mask, ctx.slope = Wo is not None, mask is not None, slope
-        ctx.save_for_backward(u, Wg, Wz, Wo if Wo is not None else u.new_empty(0), h0, A, ZG, P, ZO, V, Z, S,
-                              mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(u, Wg, Wz, Wo if Wo is not None else buffer(u, 0), h0, A, ZG, P, ZO, V, Z, S,
+                              mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -91,7 +92,7 @@ class SGUFunction(torch.autograd.Function):
         u, Wg, Wz, Wo, h0, A, ZG, P, ZO, V, Z, S, mask = ctx.saved_tensors
         deep, slope = ctx.deep, ctx.slope
         T, B, H = S.shape
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         if T == 0:
             return du, torch.zeros_like(Wg), torch.zeros_like(Wz), torch.zeros_like(Wo) if deep else None, g_h, \
                 None, None

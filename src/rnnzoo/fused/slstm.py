@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 
 def _heads_in(g: Tensor, NH: int) -> Tensor:
@@ -81,10 +82,10 @@ class SLSTMFunction(torch.autograd.Function):
         T, B, G = u.shape
         H = G // 4
         rec = _Recurrent(weight)
-        S = u.new_empty((4, T + 1, B, H))  # h, c, n, m before/after every step
+        S = buffer(u, (4, T + 1, B, H))  # h, c, n, m before/after every step
         for k, s0 in enumerate((h0, c0, n0, m0)):
             S[k, 0] = s0
-        gates = u.new_empty((T, 5, B, H))  # i, f, z, o, sigmoid(-f_raw) (unused for exp gates)
+        gates = buffer(u, (T, 5, B, H))  # i, f, z, o, sigmoid(-f_raw) (unused for exp gates)
         sel = torch.empty((T, B, H), dtype=torch.bool, device=u.device)  # the max took the forget branch
         for t in range(T):
             h, c, n, m = S[0, t], S[1, t], S[2, t], S[3, t]
@@ -125,7 +126,7 @@ class SLSTMFunction(torch.autograd.Function):
         S, gates, sel, weight, mask = ctx.saved_tensors
         T, B, H = gout.shape
         rec = _Recurrent(weight)
-        du = gout.new_empty((T, B, 4 * H))
+        du = buffer(gout, (T, B, 4 * H))
         dh, dc, dn, dm = gh.clone(), gc.clone(), gn.clone(), gm.clone()
         if mask is not None:
             gout = gout * mask.unsqueeze(2).to(gout.dtype)

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask
+from rnnzoo.fused.workspace import buffer
 
 
 class SRUFunction(torch.autograd.Function):
@@ -47,7 +48,7 @@ class SRUFunction(torch.autograd.Function):
             xp = u.new_zeros(())
         v_f, v_r = weight_c[0], weight_c[1]
         ufb = uf + bias[0]  # (T, B, H), the forget gate's input part for all steps
-        C = u.new_empty((T + 1, *c0.shape))
+        C = buffer(u, (T + 1, *c0.shape))
         C[0] = c0
         F = torch.empty_like(ufb)
         cs, fs, zs, us = C.unbind(0), F.unbind(0), z.unbind(0), ufb.unbind(0)

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.workspace import buffer
 
 
 class STARFunction(torch.autograd.Function):
@@ -40,9 +41,9 @@ class STARFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Wt = W.t()
-        S = u.new_empty((T, B, H))  # h_1 .. h_T
-        K = u.new_empty((T, B, H))
-        Z = u.new_empty((T, B, H))
+        S = buffer(u, (T, B, H))  # h_1 .. h_T
+        K = buffer(u, (T, B, H))
+        Z = buffer(u, (T, B, H))
         us, zs, ss, ks = u.unbind(0), Z.unbind(0), S.unbind(0), K.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         tc = tanh_constants(h0)
@@ -55,7 +56,7 @@ class STARFunction(torch.autograd.Function):
                 torch.where(ms[t], new, h, out=new)
             h = new
         ctx.has_mask = mask is not None
-        ctx.save_for_backward(W, h0, S, K, Z, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(W, h0, S, K, Z, mask if mask is not None else buffer(u, 0))
         out = S if mask is None else S * mask.unsqueeze(2)
         return out, h.clone()
 
@@ -64,7 +65,7 @@ class STARFunction(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor, g_h: Tensor) -> tuple[Any, ...]:
         W, h0, S, K, Z, mask = ctx.saved_tensors
         T, B, H = K.shape
-        du = g_out.new_empty((T, B, 2 * H))
+        du = buffer(g_out, (T, B, 2 * H))
         if T == 0:
             return du, torch.zeros_like(W), g_h, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

@@ -48,6 +48,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 KINDS = ("trnn", "tgru", "tlstm")
 
@@ -168,7 +169,7 @@ class TypedFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, h0: Tensor, c0: Tensor | None, p0: Tensor | None, mask: Tensor | None,
                 kind: str) -> tuple[Tensor, ...]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        S = u.new_empty((T + 1, B, H))  # s_0 ... s_T
+        S = buffer(u, (T + 1, B, H))  # s_0 ... s_T
         S[0] = c0 if kind == "tlstm" else h0
         pT = o = None
         if kind == "trnn":
@@ -176,7 +177,7 @@ class TypedFunction(torch.autograd.Function):
             z, f = u[..., :H], torch.sigmoid(u[..., H:2 * H])
         else:
             G = 3 * H
-            a = u.new_empty((T, B, G))
+            a = buffer(u, (T, B, G))
             now, nxt = u[..., :G], u[..., G:]
             if mask is None:
                 torch.add(now[0], p0, out=a[0])
@@ -193,7 +194,7 @@ class TypedFunction(torch.autograd.Function):
             _tanh_(o, h0)
         out, hT, lv = _firmware_forward(kind, z, f, o, S, h0, mask)
         ctx.kind, ctx.has_mask = kind, mask is not None
-        empty = u.new_empty(0)
+        empty = buffer(u, 0)
         ctx.save_for_backward(u if kind == "trnn" else a, f, S, mask if mask is not None else empty,
                               lv if lv is not None else empty)
         if kind == "trnn":
@@ -210,11 +211,11 @@ class TypedFunction(torch.autograd.Function):
         mask = mask if ctx.has_mask else None
         T, B, H = f.shape
         if kind == "trnn":
-            du = g_out.new_empty((T, B, 2 * H))
+            du = buffer(g_out, (T, B, 2 * H))
             dh0, _ = _firmware_backward(kind, ua[..., :H], f, None, S, mask, lv, g_out, g_h, None, du, None)
             return du, dh0, None, None, None, None
         G = 3 * H
-        du = g_out.new_empty((T, B, 2 * G))
+        du = buffer(g_out, (T, B, 2 * G))
         da, dnxt = du[..., :G], du[..., G:]
         g_c = g_rest[0] if kind == "tlstm" else None
         # du's V x columns serve as T-LSTM's scratch until d(V x) is written below
@@ -266,7 +267,7 @@ class TypedInputFunction(torch.autograd.Function):
         z, f, o = a[..., :H], a[..., H:2 * H], a[..., 2 * H:]
         f.sigmoid_()
         _tanh_(o, h0)
-        S = x.new_empty((T + 1, B, H))
+        S = buffer(x, (T + 1, B, H))
         S[0] = c0 if kind == "tlstm" else h0
         out, hT, _ = _firmware_forward(kind, z, f, o, S, h0, None)
         ctx.kind, ctx.bf, ctx.has_bias = kind, bf, bias is not None
@@ -284,9 +285,9 @@ class TypedInputFunction(torch.autograd.Function):
         G = a.shape[-1]
         H = G // 3
         need = ctx.needs_input_grad
-        daf = g_out.new_empty((T * B, G))
+        daf = buffer(g_out, (T * B, G))
         da = _like_x(daf, T, B, bf)
-        scratch = g_out.new_empty((T, B, H)) if kind == "tlstm" else None
+        scratch = buffer(g_out, (T, B, H)) if kind == "tlstm" else None
         g_c = g_rest[0] if kind == "tlstm" else None
         dh0, dc0 = _firmware_backward(kind, a[..., :H], a[..., H:2 * H], a[..., 2 * H:], S, None, None, g_out, g_h,
                                       g_c, da, scratch)

@@ -36,6 +36,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants
+from rnnzoo.fused.workspace import buffer
 
 
 class UnICORNNFunction(torch.autograd.Function):
@@ -47,8 +48,8 @@ class UnICORNNFunction(torch.autograd.Function):
         T = u.shape[0]
         d = dt * torch.sigmoid(c)
         neg_d, neg_da, w2 = -d, d * -alpha, w * 2.0
-        Y = u.new_empty(u.shape)  # y_1 .. y_T
-        Z = u.new_empty(u.shape)  # z_1 .. z_T
+        Y = buffer(u, u.shape)  # y_1 .. y_T
+        Z = buffer(u, u.shape)  # z_1 .. z_T
         S = torch.mul(u, 2.0)  # 2 u_t, then s_t in place
         ys, zs, ss = Y.unbind(0), Z.unbind(0), S.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
@@ -64,7 +65,7 @@ class UnICORNNFunction(torch.autograd.Function):
                 torch.where(ms[t], y_new, y, out=y_new)
             y, z = y_new, z_new
         ctx.dt, ctx.alpha, ctx.has_mask = dt, alpha, mask is not None
-        ctx.save_for_backward(y0, Y, Z, S, w, c, mask if mask is not None else u.new_empty(0))
+        ctx.save_for_backward(y0, Y, Z, S, w, c, mask if mask is not None else buffer(u, 0))
         out = Y if mask is None else Y * mask.unsqueeze(2)
         return out, y.clone(), z.clone()
 
@@ -77,7 +78,7 @@ class UnICORNNFunction(torch.autograd.Function):
         sig = torch.sigmoid(c)
         d = dt * sig
         neg_d, neg_da = -d, d * -alpha
-        du = g_out.new_empty(Y.shape)
+        du = buffer(g_out, Y.shape)
         if T == 0:
             return du, g_y, g_z, torch.zeros_like(w), torch.zeros_like(c), None, None, None
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None

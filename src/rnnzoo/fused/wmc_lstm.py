@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.workspace import buffer
 
 
 class WMCLSTMFunction(torch.autograd.Function):
@@ -47,12 +48,12 @@ class WMCLSTMFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, U: Tensor, V: Tensor, h0: Tensor, c0: Tensor, mask: Tensor | None
                 ) -> tuple[Tensor, Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Hs, Cs = u.new_empty((T + 1, B, H)), u.new_empty((T + 1, B, H))
+        Hs, Cs = buffer(u, (T + 1, B, H)), buffer(u, (T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
-        A = u.new_empty((T, B, 4 * H))  # activated i, f, g, o
-        W = u.new_empty((T, B, 2 * H))  # the working memory tanh(c_{t-1} @ V_if.T)
-        Q = u.new_empty((T, B, H))  # tanh(c_t @ V_o.T)
-        TC = u.new_empty((T, B, H))  # tanh(c_t)
+        A = buffer(u, (T, B, 4 * H))  # activated i, f, g, o
+        W = buffer(u, (T, B, 2 * H))  # the working memory tanh(c_{t-1} @ V_if.T)
+        Q = buffer(u, (T, B, H))  # tanh(c_t @ V_o.T)
+        TC = buffer(u, (T, B, H))  # tanh(c_t)
         Ut, Vif_t, Vo_t = U.t(), V[:2 * H].t(), V[2 * H:].t()
         us, hs, cs, as_, ws, qs, tcs = (x.unbind(0) for x in (u, Hs, Cs, A, W, Q, TC))
         ifs, gs, os_ = A[..., :2 * H].unbind(0), A[..., 2 * H:3 * H].unbind(0), A[..., 3 * H:].unbind(0)
@@ -82,9 +83,9 @@ class WMCLSTMFunction(torch.autograd.Function):
         mask, U, V, Hs, Cs, A, W, Q, TC = ctx.saved_tensors
         T, B, H = Q.shape
         Vif, Vo = V[:2 * H], V[2 * H:]
-        du = Q.new_empty((T, B, 4 * H))
-        DW = Q.new_empty((T, B, 2 * H))  # the cotangent of w's pre-activation
-        DQ = Q.new_empty((T, B, H))  # the cotangent of q's pre-activation
+        du = buffer(Q, (T, B, 4 * H))
+        DW = buffer(Q, (T, B, 2 * H))  # the cotangent of w's pre-activation
+        DQ = buffer(Q, (T, B, H))  # the cotangent of q's pre-activation
         dus, dws, dqs = du.unbind(0), DW.unbind(0), DQ.unbind(0)
         dis, dfs, dgs, dos = (x.unbind(0) for x in du.split(H, -1))
         difs = du[..., :2 * H].unbind(0)
