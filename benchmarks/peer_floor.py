@@ -46,7 +46,7 @@ from rnnzoo.bench.cases import train_step
 from rnnzoo.bench.flops import train_step_flops
 
 aten = torch.ops.aten
-PRODUCT_OPS = {aten.mm, aten.addmm, aten.addmm_, aten.bmm, aten.baddbmm, aten.addmv, aten.mv, aten.dot}
+PRODUCT_OPS = {aten.mm, aten.addmm, aten.addmm_, aten.bmm, aten.baddbmm, aten.baddbmm_, aten.addmv, aten.mv, aten.dot}
 
 
 class ProductTimer(TorchDispatchMode):
@@ -151,7 +151,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.render is not None:
         rows = json.loads((args.render / "floor.json").read_text())
-        header = HEADER if all("ours_products_ms" in r for r in rows) else OLD_HEADER
+        kinds = {"ours_products_ms" in r for r in rows}
+        if len(kinds) > 1:
+            raise SystemExit(f"{args.render}/floor.json mixes rows of two formats: render them apart")
+        header = HEADER if kinds == {True} else OLD_HEADER
         (args.render / "floor.md").write_text("\n".join([header, *(line(r) for r in rows)]) + "\n")
         return
     if args.out is not None:

@@ -103,6 +103,67 @@ def test_two_live_graphs_of_a_real_function_both_backpropagate_exactly():
             torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
 
 
+def test_a_held_storage_object_or_shared_memory_keeps_a_buffer_taken():
+    like = torch.empty(0)
+    a = ws.buffer(like, (4, 6))
+    pa, storage = _ptr(a), a.untyped_storage()  # e.g. a saved-tensor hook keeping storages
+    del a
+    b = ws.buffer(like, (4, 6))
+    assert _ptr(b) != pa
+    del storage, b
+    shared = ws.buffer(like, (4, 6))
+    shared.share_memory_()  # what torch.multiprocessing does to a tensor it sends
+    ps = _ptr(shared)
+    del shared
+    assert _ptr(ws.buffer(like, (4, 6))) != ps  # dropped from the pool, never handed out again
+
+
+def test_a_hook_keeping_storages_backpropagates_exactly_across_other_calls():
+    """A saved-tensor hook that packs the storage and rebuilds the tensor on unpack (a legal hook): the saved buffer
+    must stay taken while only the hook's storage object holds it."""
+    ws.configure(poison=True)
+
+    def pack(t):
+        return t.untyped_storage(), t.storage_offset(), t.size(), t.stride(), t.dtype
+
+    def unpack(p):
+        storage, offset, size, stride, dtype = p
+        return torch.empty(0, dtype=dtype).set_(storage, offset, size, stride)
+
+    x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        y = _Saves.apply(x)
+    for _ in range(3):
+        _Saves.apply(torch.randn(7, 5, dtype=torch.float64))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full_like(x, 3.0))
+
+
+def test_buffers_are_not_views_and_nearby_sizes_share_a_base():
+    """An in-place operation on a returned buffer behaves as on a fresh tensor (no view-of-a-view errors); sizes
+    within one of 8 classes per octave share a base (variable-length batches do not fill the pool)."""
+    like = torch.empty(0)
+    a = ws.buffer(like, (100, 64, 3))
+    assert a._base is None and a.is_contiguous()
+    a.relu_()
+    pa = _ptr(a)
+    del a
+    b = ws.buffer(like, (97, 64, 3))  # 18624 and 19200 floats: one size class
+    assert _ptr(b) == pa and b.shape == (97, 64, 3)
+    assert ws._size_class(1000) == 1000 and ws._size_class(19200) == 20480
+    assert all(n <= ws._size_class(n) <= 1.125 * n for n in range(1, 5000, 7))
+
+
+def test_fake_tensors_pass_through():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    cell = CFNCell(3, 4)
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        assert rnnzoo.run(cell, mode.from_tensor(torch.randn(2, 6, 3))).output.shape == (2, 6, 4)
+    assert not any(type(b) is not torch.Tensor for bases in ws._POOL.bases.values() for b in bases)
+    assert torch.isfinite(rnnzoo.run(cell, torch.randn(2, 6, 3)).output).all()
+
+
 def test_an_output_held_by_the_caller_is_not_reused():
     cell = CFNCell(3, 4)
     with torch.no_grad():
@@ -147,4 +208,4 @@ def test_bad_options_are_refused(option, value):
 
 def test_the_use_count_this_relies_on_exists():
     """The pool reads ``torch._C._storage_Use_Count``; a torch without it would silently turn the pool off."""
-    assert ws._LONE is not None
+    assert ws._LONE is not None and ws._POOL.enabled

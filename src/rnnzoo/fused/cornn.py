@@ -68,7 +68,7 @@ class CoRNNFunction(torch.autograd.Function):
         k = c * dt
         T, B, H = KS.shape
         D = torch.addcmul(torch.full_like(KS, k), KS, KS, value=-1.0 / k)  # k (1 - s^2)
-        GA = torch.empty_like(KS)
+        GA = buffer(KS, KS.shape)
         gos, ds, gas = g_out.unbind(0), D.unbind(0), GA.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if ctx.has_mask else None
         G = torch.cat([g_y, g_z], 1)  # [gy, gz]

@@ -44,7 +44,7 @@ class MGUFunction(torch.autograd.Function):
         Uft, Uht = W[:H].t(), W[H:].t()
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         FH = buffer(u, (T, B, H))  # f_t * h_{t-1}
-        G = u.clone()  # [uf, uh] for all steps in one copy, then [f, c] in place
+        G = buffer(u, u.shape).copy_(u)  # [uf, uh] for all steps in one copy, then [f, c] in place
         ss, fhs = S.unbind(0), FH.unbind(0)
         fs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None

@@ -41,7 +41,7 @@ class MiRU2Function(torch.autograd.Function):
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         Ut = U.t()
         S = buffer(u, (T, B, H))  # h_1 .. h_T
-        N = u.clone()  # u for all steps in one copy, then n_1 .. n_T in place
+        N = buffer(u, u.shape).copy_(u)  # u for all steps in one copy, then n_1 .. n_T in place
         ss, ns = S.unbind(0), N.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         minus_one, two = tanh_constants(h0)

@@ -97,7 +97,7 @@ class SGUFunction(torch.autograd.Function):
             return du, torch.zeros_like(Wg), torch.zeros_like(Wz), torch.zeros_like(Wo) if deep else None, g_h, \
                 None, None
         # the step-independent factors, all steps at once
-        FZ = torch.empty_like(ZO)
+        FZ = buffer(ZO, ZO.shape)
         torch.sub(ZO[0], h0, out=FZ[0])
         torch.sub(ZO[1:], S[:-1], out=FZ[1:])
         FZ.masked_fill_(Z != V, 0.0).mul_(slope)  # (z_out - h) * slope * [0 <= v <= 1]
@@ -108,13 +108,13 @@ class SGUFunction(torch.autograd.Function):
         torch.sub(S[:-1], FA[1:], out=FA[1:])
         KEEP = torch.rsub(Z, 1.0)
         if deep:
-            DQ = torch.empty_like(ZO)
+            DQ = buffer(ZO, ZO.shape)
             dqs, fqs, zgs = DQ.unbind(0), FQ.unbind(0), ZG.unbind(0)
             dp = torch.empty_like(h0)
         else:
             KEEP.addcmul_(FQ, ZG)  # 1 - z + f_q z_g: the z_out path folded into the carry
             FA.mul_(FQ)  # f_pre
-        DPRE = torch.empty_like(ZO)
+        DPRE = buffer(ZO, ZO.shape)
         da = torch.empty_like(h0)
         dpres, fas, fzs, keeps = DPRE.unbind(0), FA.unbind(0), FZ.unbind(0), KEEP.unbind(0)
         xgs, dxs, dzs = u[..., :H].unbind(0), du[..., :H].unbind(0), du[..., H:].unbind(0)

@@ -50,7 +50,7 @@ class UnICORNNFunction(torch.autograd.Function):
         neg_d, neg_da, w2 = -d, d * -alpha, w * 2.0
         Y = buffer(u, u.shape)  # y_1 .. y_T
         Z = buffer(u, u.shape)  # z_1 .. z_T
-        S = torch.mul(u, 2.0)  # 2 u_t, then s_t in place
+        S = torch.mul(u, 2.0, out=buffer(u, u.shape))  # 2 u_t, then s_t in place
         ys, zs, ss = Y.unbind(0), Z.unbind(0), S.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         minus_one, two = tanh_constants(y0)

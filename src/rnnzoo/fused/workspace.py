@@ -8,15 +8,20 @@ filled in 32 ms, a reused one in 10 ms), e.g. 100 MB of faults in every train st
 11% of it (docs/performance.md, "Workspace"). torch's CPU allocator has no cache (its CUDA allocator has), so the
 Functions keep their own, here.
 
-How it stays safe: :func:`buffer` hands out a *view* of a pooled 1-D base tensor. A base is handed out again only when
-no tensor but the base itself references its storage (the storage's use count, read through
-``torch._C._storage_Use_Count``, equals that of a lone tensor): a view saved for the backward, returned to the caller
-as an output or a gradient, kept by ``retain_graph=True`` or by a saved-tensor hook holds the count up and the base
-stays taken. Buffers are keyed by dtype, size and inference mode (an inference-mode tensor cannot be saved for a
-backward). Only CPU buffers of at least ``min_bytes`` (1 MiB) are pooled: smaller ones come from glibc's reused heap
-anyway, and torch's CUDA caching allocator already reuses device memory. ``max_bytes`` (default 2 GiB) caps what the
-pool retains; the least recently used sizes are forgotten first (a forgotten base in use stays valid: its holders own
-it). If the use count is unavailable (another torch), nothing is pooled.
+How it stays safe: :func:`buffer` hands out a new tensor on the storage of a pooled 1-D base (``set_``, not a view, so
+that an in-place operation on a returned output behaves as on a fresh tensor). A base is handed out again only when
+nothing but the base references its storage: the storage's use count (``torch._C._storage_Use_Count``) equals that of a
+lone tensor, no Python object of the storage is held elsewhere (``sys.getrefcount``: a saved-tensor hook or a caller
+keeping ``untyped_storage()``), and the storage is not in shared memory (a tensor sent through
+``torch.multiprocessing``; such a base is dropped from the pool). A tensor saved for the backward, returned to the
+caller as an output or a gradient, kept by ``retain_graph=True``, ``.numpy()``, ``.detach()`` or DLPack holds the count
+up and the base stays taken. Bases are keyed by dtype, size class and inference mode; sizes are rounded up to 8 classes
+per octave (at most 12.5% more memory, and sequences of nearby lengths share buffers) and a buffer is a prefix of its
+base. Only plain CPU tensors of at least ``min_bytes`` (1 MiB) are pooled: smaller ones come from glibc's reused heap
+anyway, torch's CUDA caching allocator already reuses device memory, and fake or meta tensors pass through.
+``max_bytes`` (default 1 GiB) caps what the pool retains; the least recently used size classes are forgotten first (a
+forgotten base in use stays valid: its holders own it). If the use count is unavailable (another torch), nothing is
+pooled.
 
 ``configure(poison=True)`` fills every buffer handed out with NaN, so a Function reading a buffer it has not written
 shows up as NaN in the tests (the test suite runs with it, ``min_bytes=0``: tests/conftest.py).
@@ -32,6 +37,7 @@ Example::
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -42,19 +48,29 @@ from torch import Tensor
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
-def _count(t: Tensor) -> int:
-    return _use_count(t.untyped_storage()._cdata)  # type: ignore[misc]
+def _holders(t: Tensor) -> tuple[int, int]:
+    """``t``'s storage's use count (tensors and storage objects on it) and its Python storage object's refcount."""
+    storage = t.untyped_storage()
+    return _use_count(storage._cdata), sys.getrefcount(storage)  # type: ignore[misc]
 
 
-_LONE = _count(torch.empty(1)) if _use_count is not None else None  # cpu: a probe of the count, any device
-"""A lone tensor's storage use count, as :func:`_count` reads it (its TensorImpl and the Python storage object)."""
+_LONE = _holders(torch.empty(1)) if _use_count is not None else None  # cpu: a probe of the counts, any device
+"""A lone tensor's two counts, as :func:`_holders` reads them."""
+
+
+def _size_class(numel: int) -> int:
+    """``numel`` rounded up to one of 8 sizes per octave (at most 12.5% more), exact up to 1024."""
+    if numel <= 1024:
+        return numel
+    step = 1 << (numel.bit_length() - 4)
+    return -(-numel // step) * step
 
 
 class _Pool:
     def __init__(self) -> None:
         self.enabled = _LONE is not None
         self.min_bytes = 1 << 20
-        self.max_bytes = 2 << 30
+        self.max_bytes = 1 << 30
         self.poison = False
         self.bases: OrderedDict[tuple, list[Tensor]] = OrderedDict()
         self.bytes = 0
@@ -62,23 +78,26 @@ class _Pool:
         self.lock = threading.Lock()
 
     def take(self, like: Tensor, shape: tuple[int, ...]) -> Tensor:
-        numel = math.prod(shape)
-        key = (like.dtype, numel, torch.is_inference_mode_enabled())
+        size = _size_class(math.prod(shape))
+        key = (like.dtype, size, torch.is_inference_mode_enabled())
         with self.lock:
             bases = self.bases.get(key)
             if bases is not None:
                 self.bases.move_to_end(key)
-                for base in bases:
-                    if _count(base) == _LONE:
+                for base in list(bases):
+                    if base.untyped_storage().is_shared():  # another process may read it: never again
+                        bases.remove(base)
+                        self.bytes -= base.nbytes
+                    elif _holders(base) == _LONE:
                         self.hits += 1
-                        return base.view(shape)
-            base = torch.empty(numel, dtype=like.dtype, device=like.device)
+                        return _on(base, shape)
+            base = torch.empty(size, dtype=like.dtype, device=like.device)
             self.bases.setdefault(key, []).append(base)
             self.bytes += base.nbytes
             self.misses += 1
-            view = base.view(shape)
+            out = _on(base, shape)
             self._evict(key)
-            return view
+            return out
 
     def _evict(self, keep: tuple) -> None:
         """Forget the least recently used sizes (then older bases of ``keep``) until ``bytes <= max_bytes``."""
@@ -96,12 +115,17 @@ class _Pool:
 _POOL = _Pool()
 
 
+def _on(base: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """A contiguous tensor of ``shape`` on the first elements of ``base``'s storage (not a view of ``base``)."""
+    return torch.empty(0, dtype=base.dtype, device=base.device).set_(base.untyped_storage(), 0, shape)
+
+
 def buffer(like: Tensor, shape: int | Sequence[int]) -> Tensor:
     """An uninitialised tensor of ``shape`` with ``like``'s dtype and device, as ``like.new_empty(shape)``, from the
     pool when it is a CPU buffer of at least ``min_bytes`` (see the module docstring). Contiguous."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     pool = _POOL
-    if (not pool.enabled or like.device.type != "cpu"
+    if (not pool.enabled or type(like) is not torch.Tensor or like.device.type != "cpu"
             or math.prod(shape) * like.element_size() < pool.min_bytes):
         out = like.new_empty(shape)
     else:
