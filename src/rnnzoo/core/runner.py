@@ -362,6 +362,21 @@ def _autocast_off(device: Any, on: bool) -> contextlib.AbstractContextManager[An
     return torch.autocast(torch.device(device).type, enabled=False) if on else contextlib.nullcontext()
 
 
+def fused_knows_step(cell: Any) -> bool:
+    """False when a class outside rnnzoo, below the class that defines the cell's ``fused``, redefines ``step`` or
+    ``pointwise``: a user's subclass changing the math without its own fast path, whose inherited Function would
+    silently compute the parent's step. Such a cell runs the step loop. rnnzoo's own classes (families sharing one
+    ``fused``) are held equal to their step loops by the contract suite. ``cell`` may also be a cell class."""
+    cls = cell if isinstance(cell, type) else type(cell)
+    fused_owner = next((k for k in cls.__mro__ if "fused" in vars(k)), None)
+    for name in ("step", "pointwise"):
+        owner = next((k for k in cls.__mro__ if name in vars(k)), None)
+        if (owner is not None and fused_owner is not None and owner is not fused_owner
+                and issubclass(owner, fused_owner) and not owner.__module__.startswith("rnnzoo.")):
+            return False
+    return True
+
+
 def run_steps(seq: Steps, state: Any, *, return_states: bool = False, step_hook: StepHook | None = None,
               use_fused: bool = True, time_of: Callable[[int], int] = lambda i: i,
               reprepare: Callable[[], Any] | None = None) -> tuple[Any, Any, Any]:
@@ -380,7 +395,7 @@ def run_steps(seq: Steps, state: Any, *, return_states: bool = False, step_hook:
         allowed = cell.fused_exportable
     else:
         allowed = cell.fused_traceable or not torch.compiler.is_compiling()
-    if use_fused and allowed:
+    if use_fused and allowed and fused_knows_step(cell):
         result = cell.fused(seq, state)
         if result is not None:
             return result[0], result[1], None
