@@ -1,8 +1,9 @@
 """The hand-written Functions of the cells whose state is one (B, H) field (STAR, CFN, JANET, MinimalRNN, UGRNN, SGRN,
-MiRU1, MGU, MiRU2, ATR, the two antisymmetric RNNs, BR and NBR, FastRNN and FastGRNN) against each cell's own step
-looped by hand, float64: outputs, final state and every gradient (projected inputs, initial state, every parameter the
-step reads: recurrent weights, biases, FastRNN's scalars), without and with a mask with holes, T = 1, T = 0, without
-bias where a cell has the option; and the runner's fast path against its step loop. One table, one harness."""
+MiRU1, MGU, MiRU2, ATR, the two antisymmetric RNNs, BR and NBR, FastRNN and FastGRNN, SGU and DSGU) against each
+cell's own step looped by hand, float64: outputs, final state and every gradient (projected inputs, initial state,
+every parameter the step reads: recurrent weights, biases, FastRNN's scalars), without and with a mask with holes, T
+= 1, T = 0, without bias where a cell has the option; and the runner's fast path against its step loop. One table,
+one harness."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from rnnzoo.cells.mgu import MGUCell
 from rnnzoo.cells.minimal_rnn import MinimalRNNCell
 from rnnzoo.cells.miru import MiRU1Cell, MiRU2Cell
 from rnnzoo.cells.sgrn import SGRNCell
+from rnnzoo.cells.sgu import DSGUCell, SGUCell
 from rnnzoo.cells.ugrnn import UGRNNCell
 from rnnzoo.fused.antisymmetric import antisymmetric_recurrence
 from rnnzoo.fused.atr import atr_recurrence
@@ -33,6 +35,7 @@ from rnnzoo.fused.minimal_rnn import minimal_rnn_recurrence
 from rnnzoo.fused.miru import miru2_recurrence
 from rnnzoo.fused.miru1 import miru1_recurrence
 from rnnzoo.fused.sgrn import sgrn_recurrence
+from rnnzoo.fused.sgu import sgu_recurrence
 from rnnzoo.fused.star import star_recurrence
 from rnnzoo.fused.ugrnn import ugrnn_recurrence
 
@@ -41,6 +44,18 @@ B, I, H = 3, 5, 4
 
 def _antisymmetric(c, u, h0, m):
     return antisymmetric_recurrence(u, c.recurrent_weight(), h0, m, epsilon=c.epsilon, gated=c.gates == 1)
+
+
+def _sgu(c, u, h0, m):
+    return sgu_recurrence(u, c.weight_hg, c.weight_hz, c.weight_go if c.deep else None, h0, c.hard_slope, m)
+
+
+def _wide(cell, scale=1.5):
+    """Every parameter U(-scale, scale): SGU's hard sigmoid reaches both flat ends (test_sgu_function.py checks)."""
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.uniform_(-scale, scale)
+    return cell
 
 
 def _fast(c, u, h0, m):
@@ -76,6 +91,10 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[..., Any]]] = {
     "fastrnn-no-bias": (lambda: FastRNNCell(I, H, bias=False), _fast),
     "fastgrnn": (lambda: FastGRNNCell(I, H), _fast),
     "fastgrnn-no-bias": (lambda: FastGRNNCell(I, H, bias=False), _fast),
+    "sgu": (lambda: SGUCell(I, H), _sgu),
+    "dsgu": (lambda: DSGUCell(I, H), _sgu),
+    "sgu-wide": (lambda: _wide(SGUCell(I, H, hard_slope=1 / 6)), _sgu),
+    "dsgu-wide": (lambda: _wide(DSGUCell(I, H, hard_slope=1 / 6)), _sgu),
 }
 
 

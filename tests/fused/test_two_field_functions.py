@@ -1,10 +1,10 @@
-"""The hand-written Functions of the cells whose state is two (B, H) fields (LEM, NAS, the residual, multiplicative and
-WMC LSTMs, UnICORNN) against each cell's step loop, the reference twin (``rnnzoo.run(..., use_fused=False)``), in
-float64: outputs, both final fields and every gradient (input, initial state, each parameter), dense and with a mask
-with holes (one sequence with no valid step), T = 7 and T = 1, each cell's options (no bias, LEM's dt < 1, the
-residual LSTM's identity shortcut, the multiplicative LSTM's tanh candidate, UnICORNN's dt and alpha); T = 0; a bad
-mask refused; the runner taking the Function. One table, one harness (NAS's own projection path:
-test_nas_function.py)."""
+"""The hand-written Functions of the cells whose state is two (B, H) fields (coRNN, LEM, NAS, the residual,
+multiplicative and WMC LSTMs, UnICORNN) against each cell's step loop, the reference twin (``rnnzoo.run(...,
+use_fused=False)``), in float64: outputs, both final fields and every gradient (input, initial state, each
+parameter), dense and with a mask with holes (one sequence with no valid step), T = 7 and T = 1, each cell's options
+(no bias, LEM's dt < 1, the residual LSTM's identity shortcut, the multiplicative LSTM's tanh candidate, UnICORNN's
+dt and alpha, a stiff coRNN); T = 0; a bad mask refused; the runner taking the Function. One table, one harness
+(NAS's own projection path: test_nas_function.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ import pytest
 import torch
 
 import rnnzoo
+from rnnzoo.cells.cornn import CoRNNCell
 from rnnzoo.cells.lem import LEMCell
 from rnnzoo.cells.multiplicative_lstm import MultiplicativeLSTMCell
 from rnnzoo.cells.nas import NASCell
 from rnnzoo.cells.res_lstm import ResLSTMCell
 from rnnzoo.cells.unicornn import UnICORNNCell
 from rnnzoo.cells.wmc_lstm import WMCLSTMCell
+from rnnzoo.fused.cornn import CoRNNFunction, cornn_recurrence
 from rnnzoo.fused.lem import LEMFunction, lem_recurrence
 from rnnzoo.fused.multiplicative_lstm import MultiplicativeLSTMFunction, multiplicative_lstm_recurrence
 from rnnzoo.fused.nas import NASFunction, nas_recurrence
@@ -38,6 +40,10 @@ class Case:
     def __init__(self, build: Callable[[], Any], function: Callable[..., Any], klass: type,
                  recurrent: str = "weight_hh", inputs: int = I) -> None:
         self.build, self.function, self.klass, self.recurrent, self.inputs = build, function, klass, recurrent, inputs
+
+
+def _cornn(c, u, y0, z0, m):
+    return cornn_recurrence(u, y0, z0, c.weight_hh, c.dt, c.gamma, c.epsilon, m)
 
 
 def _lem(c, u, h0, c0, m):
@@ -65,6 +71,8 @@ def _unicornn(c, u, y0, z0, m):
 
 
 CASES: dict[str, Case] = {
+    "cornn": Case(lambda: CoRNNCell(I, H), _cornn, CoRNNFunction),
+    "cornn-stiff": Case(lambda: CoRNNCell(I, H, dt=0.4, gamma=1.3, epsilon=2.1), _cornn, CoRNNFunction),
     "lem": Case(lambda: LEMCell(I, H), _lem, LEMFunction),
     "lem-no-bias": Case(lambda: LEMCell(I, H, bias=False), _lem, LEMFunction),
     "lem-dt": Case(lambda: LEMCell(I, H, dt=0.3), _lem, LEMFunction),

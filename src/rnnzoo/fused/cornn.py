@@ -16,7 +16,7 @@ masked step passes them through)::
 
 the cotangent pair kept as one ``(B, 2H)`` tensor, and ``dW = sum_t ga_t^T [y_{t-1}, z_{t-1}]`` as one product over
 all steps (``du`` against ``YZ[:-1]``). No derivative tables. The cell's step loop is the reference twin;
-``tests/fused/test_cornn_function.py`` and ``tests/cells/test_cornn.py`` hold the two equal in values and float64
+``tests/fused/test_two_field_functions.py`` and ``tests/cells/test_cornn.py`` hold the two equal in values and float64
 gradients.
 """
 

@@ -32,8 +32,8 @@ block of one ``du (T, B, 2H)`` or of the ``dpre``/``dq`` buffers that the weight
 Each step's ``da`` is used where it is made (``dx_g``), never recomputed after the loop; each weight's gradient is
 one product over all steps after the loop (``dW_g = sum dpre^T a``, ``dW_z = sum dz^T h_{t-1}``, ``dW_o = sum dq^T
 p``). A masked step (mask ``(T, B)``, True = valid) keeps the state and outputs zero; its gradient passes through
-unchanged. The cell's step loop is the reference twin: ``tests/fused/test_sgu_function.py`` and the model contract
-suite hold them equal in outputs and float64 gradients.
+unchanged. The cell's step loop is the reference twin: ``tests/fused/test_one_field_functions.py`` and the model
+contract suite hold them equal in outputs and float64 gradients.
 """
 
 from __future__ import annotations
