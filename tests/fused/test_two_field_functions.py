@@ -1,10 +1,10 @@
-"""The hand-written Functions of the cells whose state is two (B, H) fields (coRNN, LEM, NAS, the residual,
+"""The hand-written Functions of the cells whose state is two (B, H) fields (coRNN, LEM, NAS, RAN, the residual,
 multiplicative and WMC LSTMs, UnICORNN) against each cell's step loop, the reference twin (``rnnzoo.run(...,
 use_fused=False)``), in float64: outputs, both final fields and every gradient (input, initial state, each
 parameter), dense and with a mask with holes (one sequence with no valid step), T = 7 and T = 1, each cell's options
 (no bias, LEM's dt < 1, the residual LSTM's identity shortcut, the multiplicative LSTM's tanh candidate, UnICORNN's
-dt and alpha, a stiff coRNN); T = 0; a bad mask refused; the runner taking the Function. One table, one harness
-(NAS's own projection path: test_nas_function.py)."""
+dt and alpha, a stiff coRNN, RAN's identity output); T = 0; a bad mask refused; the runner taking the Function. One
+table, one harness (NAS's own projection path: test_nas_function.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rnnzoo.cells.cornn import CoRNNCell
 from rnnzoo.cells.lem import LEMCell
 from rnnzoo.cells.multiplicative_lstm import MultiplicativeLSTMCell
 from rnnzoo.cells.nas import NASCell
+from rnnzoo.cells.ran import RANCell
 from rnnzoo.cells.res_lstm import ResLSTMCell
 from rnnzoo.cells.unicornn import UnICORNNCell
 from rnnzoo.cells.wmc_lstm import WMCLSTMCell
@@ -26,6 +27,7 @@ from rnnzoo.fused.cornn import CoRNNFunction, cornn_recurrence
 from rnnzoo.fused.lem import LEMFunction, lem_recurrence
 from rnnzoo.fused.multiplicative_lstm import MultiplicativeLSTMFunction, multiplicative_lstm_recurrence
 from rnnzoo.fused.nas import NASFunction, nas_recurrence
+from rnnzoo.fused.ran import RANFunction, ran_recurrence
 from rnnzoo.fused.res_lstm import ResLSTMFunction, res_lstm_recurrence
 from rnnzoo.fused.unicornn import UnICORNNFunction, unicornn_recurrence
 from rnnzoo.fused.wmc_lstm import WMCLSTMFunction, wmc_lstm_recurrence
@@ -54,6 +56,10 @@ def _nas(c, u, h0, c0, m):
     return nas_recurrence(u, c.weight_hh, c.bias, h0, c0, m)
 
 
+def _ran(c, u, h0, c0, m):
+    return ran_recurrence(u, c.weight_hh, h0, c0, m, activation=c.activation)
+
+
 def _res(c, u, h0, c0, m):
     return res_lstm_recurrence(u, c.weight_hh, c.peephole, c.weight_proj, h0, c0, m)
 
@@ -78,6 +84,8 @@ CASES: dict[str, Case] = {
     "lem-dt": Case(lambda: LEMCell(I, H, dt=0.3), _lem, LEMFunction),
     "nas": Case(lambda: NASCell(I, H), _nas, NASFunction),
     "nas-no-bias": Case(lambda: NASCell(I, H, bias=False), _nas, NASFunction),
+    "ran": Case(lambda: RANCell(I, H), _ran, RANFunction),
+    "ran-identity": Case(lambda: RANCell(I, H, activation="identity"), _ran, RANFunction),
     "res_lstm": Case(lambda: ResLSTMCell(I, H), _res, ResLSTMFunction),
     "res_lstm-no-bias": Case(lambda: ResLSTMCell(I, H, bias=False), _res, ResLSTMFunction),
     "res_lstm-identity": Case(lambda: ResLSTMCell(H, H), _res, ResLSTMFunction, inputs=H),

@@ -17,8 +17,8 @@ the cotangents of ``h_t``, ``c_t``, zeroed on masked rows)::
 
 written straight into one preallocated ``du (T, B, 3H)``; the recurrent weight's gradient is one product over all
 steps after the loop. A masked step (mask ``(T, B)``, True = valid) keeps both state fields and outputs zero; its
-gradient passes through unchanged. The cell's step loop is the reference twin: ``tests/fused/test_ran_function.py``
-and the model contract suite hold the two equal in float64.
+gradient passes through unchanged. The cell's step loop is the reference twin:
+``tests/fused/test_two_field_functions.py`` and the model contract suite hold the two equal in float64.
 """
 
 from __future__ import annotations
