@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
+import rnnzoo
 from rnnzoo.bench import cases, measure
 
 
@@ -91,3 +93,28 @@ def test_rows_from_fake_samples() -> None:
     assert m.vs_plain is None and m.note == ""
     no_memory = measure.make_rows({base.name: base, "lstm": lstm}, size, samples, None)
     assert no_memory[1].mem_ratio is None and no_memory[1].peak_mb is None and no_memory[1].baseline_peak_mb is None
+
+
+def test_a_peer_that_refuses_the_size_gets_no_row_and_its_rnnzoo_row_says_so() -> None:
+    """torchrecurrent.IntersectionRNN raises for input_size != hidden_size: that size's bench goes on without it."""
+    def refuse(s: cases.Size) -> nn.Module:
+        raise ValueError(f"needs input_size == hidden_size (got {s.I}, {s.H})")
+
+    ours = cases.rnnzoo_case("mgu")
+    assert "torchrecurrent.MGU" in rnnzoo.model_info("mgu").peers
+    peer = cases.Case("torchrecurrent.MGU", "torchrecurrent", build=refuse, make_input=lambda s: torch.ones(1))
+    rows = measure.bench_size([cases.baseline_case(), ours, peer], cases.Size(2, 3, 2, 4), reps=1, warmup=0,
+                              memory=False, flops=False)
+    assert [r.model for r in rows] == [cases.BASELINE, "mgu"]
+    assert rows[1].vs_peers == {}
+    refusal = "torchrecurrent.MGU refused this size (ValueError: needs input_size == hidden_size (got 2, 4))"
+    assert refusal in rows[1].note
+
+
+def test_a_baseline_that_refuses_the_size_fails_the_bench() -> None:
+    def refuse(s: cases.Size) -> nn.Module:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        measure.bench_size([cases.Case("base", "torch", build=refuse, make_input=lambda s: torch.ones(1)),
+                            cases.rnnzoo_case("mgu")], cases.Size(2, 3, 2, 4), reps=1, warmup=0, memory=False)

@@ -227,6 +227,8 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
     compilation included, is timed once as ``compile_s``, then it joins the interleaved rounds. With ``flops``
     each row's train step is counted once first (a compiled variant gets its eager model's count). ``device``:
     where the modules and inputs are moved before anything is measured (see the module docstring).
+    A case other than the first whose build refuses ``size`` (ValueError, TypeError, NotImplementedError: a
+    peer that needs ``input_size == hidden_size``) gets no row; the rows naming it as their peer say so.
     """
     device = torch.device(device)
     modules: dict[str, nn.Module] = {}
@@ -234,11 +236,23 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
     of: dict[str, Case] = {}
     notes: dict[str, str] = {}
     compile_s: dict[str, float] = {}
-    for case in cases:
+    refused: dict[str, str] = {}
+    for i, case in enumerate(cases):
         torch.manual_seed(0)
-        modules[case.name], of[case.name] = case.build(size).to(device), case
+        try:
+            module = case.build(size)
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            if i == 0:  # the baseline: no ratio means anything without it
+                raise
+            refused[case.name] = _first_line(exc)  # e.g. a peer that needs input_size == hidden_size
+            log(f"size {size}: {case.name} refused this size ({refused[case.name]}); no row")
+            continue
+        modules[case.name], of[case.name] = module.to(device), case
         inputs[case.name] = to_device(case.make_input(size), device)
         notes[case.name] = case.note
+    for name, case in of.items():  # a row whose peer refused the size says so (its comparison is absent)
+        notes[name] = "; ".join(filter(None, [notes[name], *(f"{p} refused this size ({refused[p]})"
+                                                              for p in peer_rows(case) if p in refused)]))
     for case in cases[1:] if compile_models else ():
         if case.source != "rnnzoo":
             continue
