@@ -118,3 +118,20 @@ def test_a_baseline_that_refuses_the_size_fails_the_bench() -> None:
     with pytest.raises(ValueError, match="no"):
         measure.bench_size([cases.Case("base", "torch", build=refuse, make_input=lambda s: torch.ones(1)),
                             cases.rnnzoo_case("mgu")], cases.Size(2, 3, 2, 4), reps=1, warmup=0, memory=False)
+
+
+def test_each_peer_is_timed_right_after_its_rnnzoo_row() -> None:
+    """The paired ratio compares two steps timed back to back, whatever order the cases came in."""
+    def tiny(s: cases.Size) -> nn.Module:
+        return nn.LSTM(s.I, s.H, batch_first=True)
+
+    peers = [cases.Case(name, "torchrecurrent", build=tiny, make_input=lambda s: torch.randn(s.B, s.T, s.I))
+             for name in ("torchrecurrent.MGU", "torchrecurrent.MinimalRNN")]
+    other = cases.Case("other", "torch", build=tiny, make_input=lambda s: torch.randn(s.B, s.T, s.I))
+    given = [cases.baseline_case(), cases.rnnzoo_case("minimal_rnn"), cases.rnnzoo_case("mgu"), other, *peers]
+    of = {c.name: c for c in given}
+    assert measure.beside_peers(list(of), of) == [cases.BASELINE, "minimal_rnn", "torchrecurrent.MinimalRNN", "mgu",
+                                                  "torchrecurrent.MGU", "other"]
+    rows = measure.bench_size(given, cases.Size(2, 3, 2, 4), reps=1, warmup=0, memory=False, flops=False)
+    assert [r.model for r in rows] == list(measure.beside_peers(list(of), of))
+    assert set(rows[1].vs_peers) == {"torchrecurrent.MinimalRNN"} and set(rows[3].vs_peers) == {"torchrecurrent.MGU"}

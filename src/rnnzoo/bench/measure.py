@@ -218,6 +218,23 @@ def count_flops(modules: dict[str, nn.Module], inputs: dict[str, Any], *, log: L
     return counts, failed
 
 
+def beside_peers(names: list[str], of: dict[str, Case]) -> list[str]:
+    """``names`` with each peer row moved right after the first row that names it (``peer_rows``), the others in
+    their order: the paired ratio to a peer then compares two steps timed back to back in every round (a burst of
+    load on a shared machine hits both), not two steps a whole round apart."""
+    owner: dict[str, str] = {}
+    for name in names:
+        for peer in peer_rows(of[name]):
+            if peer in of and peer != name:
+                owner.setdefault(peer, name)
+    order: list[str] = []
+    for name in names:
+        if name not in owner:
+            order.append(name)
+            order += [p for p, o in owner.items() if o == name]
+    return order
+
+
 def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, memory: bool = True,
                compile_models: bool = False, flops: bool = True, log: Log = _silent,
                device: torch.device | str = "cpu") -> list[Row]:
@@ -266,7 +283,7 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
             log(f"  {case.name}: {reason}")
             continue
         inputs[key], of[key], notes[key] = inputs[case.name], case, "torch.compile, steady state"
-    names = list(modules)
+    names = beside_peers(list(modules), of)
     counts: dict[str, int] | None = None
     if flops:
         log(f"size {size}: FLOPs of one step per model ...")
