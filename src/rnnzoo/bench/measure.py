@@ -4,7 +4,8 @@ peak tensor memory through the profiler, and the rows of one size.
 * **Time ratio**: ``warmup`` untimed rounds, then ``reps`` rounds, each timing one step of every row (the
   order rotated by one each round so that no row always runs first). A row's ratio is the median over rounds
   of its step time divided by the baseline's step time *of the same round* (paired, so a burst of load on a
-  shared machine hits both); the quartiles of those ratios show the spread.
+  shared machine hits both); the quartiles of those ratios show the spread. A peer row (torchrecurrent) runs
+  right after the rnnzoo row it is compared with (:func:`beside_peers`), so that pair's steps are back to back.
 * **Peak memory**: one extra step under ``torch.profiler.profile(profile_memory=True)``; the running sum, in
   time order, of every CPU allocator event (+bytes, -bytes) is the tensor memory the step holds at each moment;
   its maximum is the peak. Parameters and the input exist before the step and are not counted. The Functions'
