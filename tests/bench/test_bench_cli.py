@@ -127,3 +127,19 @@ def test_bad_arguments_give_one_line_naming_the_flag(argv: list[str], flag: str,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("rnnzoo bench: error:") and flag in err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_peer_refusing_a_size_is_a_note_of_the_run_not_a_crash(tmp_path: Path) -> None:
+    """torchrecurrent's IntersectionRNN needs input_size == hidden_size: at I != H its row is absent, said twice."""
+    pytest.importorskip("torchrecurrent", reason="torchrecurrent (the test extra) is not installed")
+    assert cli.main(["--sizes", "2x3x4x8,2x3x8x8", "--reps", "1", "--warmup", "0", "--no-memory", "--no-flops",
+                     "--models", "intersection_rnn,torchrecurrent.IntersectionRNN", "--out", str(tmp_path)]) == 0
+    md, data = _results(tmp_path)
+    rows = {(r["model"], r["size"]["I"]) for r in data["rows"]}
+    assert ("torchrecurrent.IntersectionRNN", 4) not in rows and ("torchrecurrent.IntersectionRNN", 8) in rows
+    assert any(n.startswith("torchrecurrent.IntersectionRNN at (2,3,4,8): refused this size (ValueError: ")
+               for n in data["notes"])
+    ours = {r["size"]["I"]: r for r in data["rows"] if r["model"] == "intersection_rnn"}
+    assert "torchrecurrent.IntersectionRNN refused this size" in ours[4]["note"] and ours[4]["vs_peers"] == {}
+    assert set(ours[8]["vs_peers"]) == {"torchrecurrent.IntersectionRNN"}
+    assert "refused this size" in md

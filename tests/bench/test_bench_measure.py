@@ -130,8 +130,38 @@ def test_each_peer_is_timed_right_after_its_rnnzoo_row() -> None:
     other = cases.Case("other", "torch", build=tiny, make_input=lambda s: torch.randn(s.B, s.T, s.I))
     given = [cases.baseline_case(), cases.rnnzoo_case("minimal_rnn"), cases.rnnzoo_case("mgu"), other, *peers]
     of = {c.name: c for c in given}
-    assert measure.beside_peers(list(of), of) == [cases.BASELINE, "minimal_rnn", "torchrecurrent.MinimalRNN", "mgu",
-                                                  "torchrecurrent.MGU", "other"]
+    groups = measure.peer_groups(list(of), of)
+    assert groups == [[cases.BASELINE], ["minimal_rnn", "torchrecurrent.MinimalRNN"], ["mgu", "torchrecurrent.MGU"],
+                      ["other"]]
     rows = measure.bench_size(given, cases.Size(2, 3, 2, 4), reps=1, warmup=0, memory=False, flops=False)
-    assert [r.model for r in rows] == list(measure.beside_peers(list(of), of))
+    assert [r.model for r in rows] == [n for g in groups for n in g]
     assert set(rows[1].vs_peers) == {"torchrecurrent.MinimalRNN"} and set(rows[3].vs_peers) == {"torchrecurrent.MGU"}
+
+
+def test_the_rotation_moves_whole_groups_so_a_pair_is_never_split() -> None:
+    ran: list[str] = []
+    names = ["base", "a", "a_peer", "b", "b_peer", "c"]
+    steps = {n: (lambda n=n: ran.append(n)) for n in names}
+    groups = [["base"], ["a", "a_peer"], ["b", "b_peer"], ["c"]]
+    measure.interleaved_samples(steps, reps=8, warmup=0, groups=groups)
+    rounds = [ran[i:i + len(names)] for i in range(0, len(ran), len(names))]
+    assert len(rounds) == 8 and len({r[0] for r in rounds}) == 4  # every group leads in turn
+    for r in rounds:
+        assert r.index("a_peer") == r.index("a") + 1 and r.index("b_peer") == r.index("b") + 1
+    with pytest.raises(ValueError, match="groups: expected a partition"):
+        measure.interleaved_samples(steps, reps=1, warmup=0, groups=[["a", "base"], ["a_peer", "b", "b_peer", "c"]])
+
+
+def test_a_refusing_rnnzoo_row_or_baseline_fails_and_a_refusing_peer_is_reported() -> None:
+    def refuse(s: cases.Size) -> nn.Module:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):  # our own model refusing a size is a failure, not a skipped row
+        measure.bench_size([cases.baseline_case(), cases.Case("mine", "rnnzoo", build=refuse,
+                                                              make_input=lambda s: torch.ones(1))],
+                           cases.Size(2, 3, 2, 4), reps=1, warmup=0, memory=False, flops=False, compile_models=True)
+    refused: dict[str, str] = {}
+    lone = cases.Case("torchrecurrent.X", "torchrecurrent", build=refuse, make_input=lambda s: torch.ones(1))
+    rows = measure.bench_size([cases.baseline_case(), lone], cases.Size(2, 3, 2, 4), reps=1, warmup=0,
+                              memory=False, flops=False, refusals=refused)
+    assert [r.model for r in rows] == [cases.BASELINE] and refused == {"torchrecurrent.X": "ValueError: no"}

@@ -283,9 +283,11 @@ def _run(argv: list[str] | None) -> int:
                 notes += [n for n in stream_notes if n not in notes]
         else:
             for size in sizes:
+                refused: dict[str, str] = {}
                 rows += bench_size([baseline_case(), *cases], size, reps=reps, warmup=warmup,
                                    memory=not args.no_memory, compile_models=args.compile,
-                                   flops=not args.no_flops, log=log, device=device)
+                                   flops=not args.no_flops, log=log, device=device, refusals=refused)
+                notes += [f"{name} at {size}: refused this size ({why}); no row" for name, why in refused.items()]
     finally:
         torch.set_num_threads(previous_threads)
 

@@ -5,7 +5,8 @@ peak tensor memory through the profiler, and the rows of one size.
   order rotated by one each round so that no row always runs first). A row's ratio is the median over rounds
   of its step time divided by the baseline's step time *of the same round* (paired, so a burst of load on a
   shared machine hits both); the quartiles of those ratios show the spread. A peer row (torchrecurrent) runs
-  right after the rnnzoo row it is compared with (:func:`beside_peers`), so that pair's steps are back to back.
+  right after the rnnzoo row it is compared with in every round (:func:`peer_groups`: the rotation moves whole
+  groups), so that pair's steps are back to back.
 * **Peak memory**: one extra step under ``torch.profiler.profile(profile_memory=True)``; the running sum, in
   time order, of every CPU allocator event (+bytes, -bytes) is the tensor memory the step holds at each moment;
   its maximum is the peak. Parameters and the input exist before the step and are not counted. The Functions'
@@ -48,13 +49,18 @@ def _silent(message: str) -> None:
 
 def interleaved_samples(steps: dict[str, Callable[[], None]], reps: int, warmup: int,
                         prepare: dict[str, Callable[[], None]] | None = None,
-                        clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+                        clock: Callable[[], float] = time.perf_counter,
+                        groups: Sequence[Sequence[str]] | None = None) -> dict[str, list[float]]:
     """Time each step once per round, ``reps`` rounds after ``warmup`` untimed ones; seconds per round.
 
-    The order rotates by one each round. ``prepare[name]`` (e.g. ``zero_grad``) runs untimed before a step.
-    The garbage collector is paused while timing.
+    The order rotates by one group each round; ``groups`` (default: each step its own) partition the steps in
+    order, and a group's steps always run back to back, in their order (a row and its peers). ``prepare[name]``
+    (e.g. ``zero_grad``) runs untimed before a step. The garbage collector is paused while timing.
     """
     names = list(steps)
+    blocks = [list(g) for g in groups] if groups is not None else [[n] for n in names]
+    if [n for g in blocks for n in g] != names:
+        raise ValueError(f"groups: expected a partition of the steps in their order {names}, got {blocks}")
     prepare = prepare or {}
     noop: Callable[[], None] = lambda: None  # noqa: E731
     for _ in range(warmup):
@@ -67,8 +73,8 @@ def interleaved_samples(steps: dict[str, Callable[[], None]], reps: int, warmup:
     gc.disable()
     try:
         for r in range(reps):
-            k = r % len(names) if names else 0
-            for name in names[k:] + names[:k]:
+            k = r % len(blocks) if blocks else 0
+            for name in [n for g in blocks[k:] + blocks[:k] for n in g]:
                 prepare.get(name, noop)()
                 t0 = clock()
                 steps[name]()
@@ -219,34 +225,33 @@ def count_flops(modules: dict[str, nn.Module], inputs: dict[str, Any], *, log: L
     return counts, failed
 
 
-def beside_peers(names: list[str], of: dict[str, Case]) -> list[str]:
-    """``names`` with each peer row moved right after the first row that names it (``peer_rows``), the others in
-    their order: the paired ratio to a peer then compares two steps timed back to back in every round (a burst of
-    load on a shared machine hits both), not two steps a whole round apart."""
+def peer_groups(names: list[str], of: dict[str, Case]) -> list[list[str]]:
+    """``names`` in groups: each rnnzoo row followed by the peer rows it names (``peer_rows``; a peer named by several
+    rows goes with the first), every other row alone, in their order; the first name (the baseline) always alone.
+    Timed as groups (:func:`interleaved_samples`), a row and its peer run back to back in every round, so a burst of
+    load on a shared machine hits both sides of their paired ratio."""
     owner: dict[str, str] = {}
-    for name in names:
+    for name in names[1:]:
+        if name in owner:
+            continue
         for peer in peer_rows(of[name]):
-            if peer in of and peer != name:
+            if peer in of and peer not in (name, names[0]):
                 owner.setdefault(peer, name)
-    order: list[str] = []
-    for name in names:
-        if name not in owner:
-            order.append(name)
-            order += [p for p, o in owner.items() if o == name]
-    return order
+    return [[name, *(p for p, o in owner.items() if o == name)] for name in names if name not in owner]
 
 
 def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, memory: bool = True,
                compile_models: bool = False, flops: bool = True, log: Log = _silent,
-               device: torch.device | str = "cpu") -> list[Row]:
+               device: torch.device | str = "cpu", refusals: dict[str, str] | None = None) -> list[Row]:
     """Bench every case at ``size`` (the first case is the baseline); one row per case (and compiled variant).
 
     With ``compile_models`` every rnnzoo row gets a compiled variant (``name [compiled]``): its first step,
     compilation included, is timed once as ``compile_s``, then it joins the interleaved rounds. With ``flops``
     each row's train step is counted once first (a compiled variant gets its eager model's count). ``device``:
     where the modules and inputs are moved before anything is measured (see the module docstring).
-    A case other than the first whose build refuses ``size`` (ValueError, TypeError, NotImplementedError: a
-    peer that needs ``input_size == hidden_size``) gets no row; the rows naming it as their peer say so.
+    A peer case whose build refuses ``size`` (ValueError, TypeError, NotImplementedError: one that needs
+    ``input_size == hidden_size``) gets no row; the rows naming it as their peer say so, and ``refusals`` (if
+    given) receives ``{row: reason}``. The baseline or an rnnzoo case refusing raises.
     """
     device = torch.device(device)
     modules: dict[str, nn.Module] = {}
@@ -254,15 +259,15 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
     of: dict[str, Case] = {}
     notes: dict[str, str] = {}
     compile_s: dict[str, float] = {}
-    refused: dict[str, str] = {}
+    refused: dict[str, str] = refusals if refusals is not None else {}
     for i, case in enumerate(cases):
         torch.manual_seed(0)
         try:
             module = case.build(size)
         except (ValueError, TypeError, NotImplementedError) as exc:
-            if i == 0:  # the baseline: no ratio means anything without it
+            if i == 0 or case.source == "rnnzoo":  # the baseline, or our own model: a real failure
                 raise
-            refused[case.name] = _first_line(exc)  # e.g. a peer that needs input_size == hidden_size
+            refused[case.name] = _first_line(exc)  # a peer, e.g. one that needs input_size == hidden_size
             log(f"size {size}: {case.name} refused this size ({refused[case.name]}); no row")
             continue
         modules[case.name], of[case.name] = module.to(device), case
@@ -272,7 +277,7 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
         notes[name] = "; ".join(filter(None, [notes[name], *(f"{p} refused this size ({refused[p]})"
                                                               for p in peer_rows(case) if p in refused)]))
     for case in cases[1:] if compile_models else ():
-        if case.source != "rnnzoo":
+        if case.source != "rnnzoo" or case.name not in modules:
             continue
         key = case.name + COMPILED
         log(f"  compiling {case.name} ...")
@@ -284,7 +289,8 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
             log(f"  {case.name}: {reason}")
             continue
         inputs[key], of[key], notes[key] = inputs[case.name], case, "torch.compile, steady state"
-    names = beside_peers(list(modules), of)
+    groups = peer_groups(list(modules), of)
+    names = [n for g in groups for n in g]
     counts: dict[str, int] | None = None
     if flops:
         log(f"size {size}: FLOPs of one step per model ...")
@@ -304,7 +310,7 @@ def bench_size(cases: Sequence[Case], size: Size, *, reps: int, warmup: int, mem
 
     log(f"size {size}: timing {len(names)} models x {reps} reps (+{warmup} warm-up) ...")
     samples = interleaved_samples({n: step_of(n) for n in names}, reps, warmup,
-                                  prepare={n: zero_of(n) for n in names}, clock=synced_clock(device))
+                                  prepare={n: zero_of(n) for n in names}, clock=synced_clock(device), groups=groups)
     peaks: dict[str, int] | None = None
     if memory:
         log(f"size {size}: peak memory of one step per model ...")
