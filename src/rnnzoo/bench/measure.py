@@ -2,7 +2,7 @@
 peak tensor memory through the profiler, and the rows of one size.
 
 * **Time ratio**: ``warmup`` untimed rounds, then ``reps`` rounds, each timing one step of every row (the
-  order rotated by one each round so that no row always runs first). A row's ratio is the median over rounds
+  order rotated by one group each round so that no row always runs first). A row's ratio is the median over rounds
   of its step time divided by the baseline's step time *of the same round* (paired, so a burst of load on a
   shared machine hits both); the quartiles of those ratios show the spread. A peer row (torchrecurrent) runs
   right after the rnnzoo row it is compared with in every round (:func:`peer_groups`: the rotation moves whole
