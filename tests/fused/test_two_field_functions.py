@@ -4,7 +4,8 @@ use_fused=False)``), in float64: outputs, both final fields and every gradient (
 parameter), dense and with a mask with holes (one sequence with no valid step), T = 7 and T = 1, each cell's options
 (no bias, LEM's dt < 1, the residual LSTM's identity shortcut, the multiplicative LSTM's tanh candidate, UnICORNN's
 dt and alpha, a stiff coRNN, RAN's identity output); T = 0; a bad mask refused; the runner taking the Function. One
-table, one harness (NAS's own projection path: test_nas_function.py)."""
+table, one harness (NAS's own projection path: test_nas_function.py). Each equality runs with the per-step
+products in the size rule's form and forced into the column form (rnnzoo.fused.products)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from rnnzoo.fused.cornn import CoRNNFunction, cornn_recurrence
 from rnnzoo.fused.lem import LEMFunction, lem_recurrence
 from rnnzoo.fused.multiplicative_lstm import MultiplicativeLSTMFunction, multiplicative_lstm_recurrence
 from rnnzoo.fused.nas import NASFunction, nas_recurrence
+from rnnzoo.fused.products import forced_form
 from rnnzoo.fused.ran import RANFunction, ran_recurrence
 from rnnzoo.fused.res_lstm import ResLSTMFunction, res_lstm_recurrence
 from rnnzoo.fused.unicornn import UnICORNNFunction, unicornn_recurrence
@@ -133,10 +135,18 @@ def _runner(cell, use_fused: bool) -> Callable[..., Any]:
     return run
 
 
+@pytest.mark.parametrize("form", [None, "column"], ids=["rule", "column"])
 @pytest.mark.parametrize("holes", [False, True], ids=["dense", "holes"])
 @pytest.mark.parametrize("steps", [T, 1])
 @pytest.mark.parametrize("name", list(CASES))
-def test_function_equals_step_loop(name, steps, holes):
+def test_function_equals_step_loop(name, steps, holes, form):
+    """``form``: the per-step products' form (rnnzoo.fused.products); at these sizes the rule takes the row form, so
+    "column" is the only run of the column form's code here."""
+    with forced_form(form):
+        _function_equals_step_loop(name, steps, holes)
+
+
+def _function_equals_step_loop(name, steps, holes):
     cell = _cell(name)
     assert cell.input_size == CASES[name].inputs
     mask = None

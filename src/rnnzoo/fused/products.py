@@ -1,0 +1,86 @@
+r"""The per-step recurrent product ``h @ W.T`` of a fused loop, in the faster of two forms that compute the same sum.
+
+Why: with small batches the product ``(B, K) @ (K, G)`` is a thin matrix against a large weight. Asked for as
+``torch.addmm(u, h, W.t())`` (the "row" form, what ``nn.Linear`` and every step loop write), MKL's threaded
+single-precision GEMM splits the B rows between the threads, and each thread then streams the whole weight on its own;
+asked for as ``W @ h.T`` (the "column" form, a ``(G, B)`` result read back transposed) the split is over the G
+weight rows, and each thread reads half the weight. Measured on this project's 2-core AMD EPYC (MKL, torch 2.13,
+``benchmarks/step_product.py``, medians of interleaved pairs, the column form including the transposed add that
+puts the result in ``(B, G)`` layout): at 2 threads the column form is 1.1-1.45x faster for weights of 2-4 MiB at
+B <= 64 and 1.2-1.9x for 4-16 MiB, 0.7-0.95x for weights under 1 MiB; at one thread it is 0.8-1.0x except at
+H = 1024 (1.0-1.2x). So the column form is taken on the CPU with more than one intra-op thread, a float32 or
+float64 weight of at least :data:`COLUMN_MIN_BYTES`, and a batch of at most :data:`COLUMN_MAX_BATCH`; everywhere
+else (CUDA included) the row form.
+
+Both forms are the same products summed in a different order (equal to float rounding); tests/fused/
+test_step_product.py holds them equal, and :func:`forced_form` lets the fused Functions' tests run either form at any
+size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from rnnzoo.fused.workspace import buffer
+
+COLUMN_MIN_BYTES = 2 << 20
+"""The smallest weight (bytes) for which the column form is chosen (see the module docstring)."""
+COLUMN_MAX_BATCH = 128
+"""The largest batch for which the column form is chosen (measured up to 128: 1.0-1.26x there)."""
+FORMS = ("row", "column")
+
+_forced: str | None = None
+
+
+@contextlib.contextmanager
+def forced_form(form: str | None) -> Iterator[None]:
+    """Within the block every :class:`StepProduct` built takes ``form`` ("row" or "column"; None: the rule)."""
+    global _forced
+    if form is not None and form not in FORMS:
+        raise ValueError(f"form: expected one of {FORMS} or None, got {form!r}")
+    previous, _forced = _forced, form
+    try:
+        yield
+    finally:
+        _forced = previous
+
+
+def column_form(weight: Tensor, batch: int) -> bool:
+    """Whether the rule of the module docstring takes the column form for ``weight (G, K)`` and ``batch`` rows."""
+    if _forced is not None:
+        return _forced == "column"
+    return (weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
+            and torch.get_num_threads() > 1 and batch <= COLUMN_MAX_BATCH
+            and weight.numel() * weight.element_size() >= COLUMN_MIN_BYTES)
+
+
+class StepProduct:
+    """``h (B, K) -> h @ weight.T (B, G)`` once per step of a loop, ``weight (G, K)``, ``B = batch``.
+
+    :meth:`mm` returns the product (in the column form a transposed view of a scratch buffer, valid until the next
+    call: feed it straight to the next elementwise operation, which folds the transposition into its read);
+    :meth:`addmm_into` writes ``bias + h @ weight.T`` into ``out``. Not differentiable: for the forward loops of the
+    hand-written Functions.
+    """
+
+    def __init__(self, weight: Tensor, batch: int) -> None:
+        self.weight = weight
+        self.weight_t = weight.t()
+        self.column = column_form(weight, batch)
+        self.scratch = buffer(weight, (weight.shape[0], batch)) if self.column else None
+
+    def mm(self, h: Tensor, out: Tensor) -> Tensor:
+        """``h @ weight.T``: ``out`` (B, G) in the row form, else a (B, G) transposed view of the scratch."""
+        if self.scratch is None:
+            return torch.mm(h, self.weight_t, out=out)
+        return torch.mm(self.weight, h.t(), out=self.scratch).t()
+
+    def addmm_into(self, bias: Tensor, h: Tensor, out: Tensor) -> Tensor:
+        """``out = bias + h @ weight.T`` (``bias`` (B, G) or broadcastable to it, may be ``out``); returns ``out``."""
+        if self.scratch is None:
+            return torch.addmm(bias, h, self.weight_t, out=out)
+        return torch.add(bias, torch.mm(self.weight, h.t(), out=self.scratch).t(), out=out)
