@@ -15,6 +15,7 @@ import rnnzoo.fused.lstm
 from rnnzoo.cells._torch_fused import run_fused
 from rnnzoo.core.tree import tree_leaves, tree_map
 from rnnzoo.fused import elman_recurrence, gru_recurrence, lstm_recurrence
+from rnnzoo.fused.products import forced_form
 
 B, T, I, H = 8, 50, 16, 64
 SPATIAL = (6, 6)
@@ -53,8 +54,16 @@ def _input(cell, generator, device="cpu"):
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
-@pytest.mark.parametrize("reverse", [False, True])
-def test_fast_path_equals_loop(cfg, reverse, monkeypatch, device):
+@pytest.mark.parametrize(("reverse", "form"), [(False, None), (True, None), (False, "column")],
+                         ids=["forward", "reverse", "forward-column"])
+def test_fast_path_equals_loop(cfg, reverse, form, monkeypatch, device):
+    """``form``: the per-step products' form in the hand-written Functions (rnnzoo.fused.products); None: the size
+    rule's (the row form at these sizes), "column": forced, the only run of the column form's code here."""
+    with forced_form(form):
+        _fast_path_equals_loop(cfg, reverse, monkeypatch, device)
+
+
+def _fast_path_equals_loop(cfg, reverse, monkeypatch, device):
     name, opts, _ = cfg
     if reverse:  # backward's derivative tables in chunks of 7 steps (T = 50: the last chunk is partial)
         monkeypatch.setattr(rnnzoo.fused.lstm, "_CHUNK_BYTES", 7 * B * 4 * (8 * 36 if name == "convlstm" else H) * 4)

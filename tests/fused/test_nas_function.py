@@ -8,14 +8,22 @@ import torch
 
 from rnnzoo.cells.nas import NASCell
 from rnnzoo.fused.nas import nas_recurrence
+from rnnzoo.fused.products import forced_form
 
 B, T, I, H = 3, 7, 4, 5
 
 
+@pytest.mark.parametrize("form", [None, "column"], ids=["rule", "column"])
 @pytest.mark.parametrize("holes", [False, True])
-def test_projection_inside_equals_u_given(holes):
+def test_projection_inside_equals_u_given(holes, form):
     """``projection=(x, weight_ih)`` (what the cell's fast path passes) and ``u = project(x)``: equal outputs and
-    float64 gradients of x, every parameter and the initial state."""
+    float64 gradients of x, every parameter and the initial state; the per-step product in either form
+    (rnnzoo.fused.products)."""
+    with forced_form(form):
+        _projection_inside_equals_u_given(holes)
+
+
+def _projection_inside_equals_u_given(holes):
     torch.manual_seed(3)
     cell = NASCell(I, H).double()
     x = torch.randn(T, B, I, dtype=torch.float64)

@@ -3,7 +3,8 @@ MiRU1, MGU, MiRU2, ATR, the two antisymmetric RNNs, BR and NBR, FastRNN and Fast
 cell's own step looped by hand, float64: outputs, final state and every gradient (projected inputs, initial state,
 every parameter the step reads: recurrent weights, biases, FastRNN's scalars), without and with a mask with holes, T
 = 1, T = 0, without bias where a cell has the option; and the runner's fast path against its step loop. One table,
-one harness."""
+one harness. The Functions' equality runs with the per-step products in the size rule's form and forced into the
+column form (rnnzoo.fused.products)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from rnnzoo.fused.mgu import mgu_recurrence
 from rnnzoo.fused.minimal_rnn import minimal_rnn_recurrence
 from rnnzoo.fused.miru import miru2_recurrence
 from rnnzoo.fused.miru1 import miru1_recurrence
+from rnnzoo.fused.products import forced_form
 from rnnzoo.fused.sgrn import sgrn_recurrence
 from rnnzoo.fused.sgu import sgu_recurrence
 from rnnzoo.fused.star import star_recurrence
@@ -144,9 +146,17 @@ def _mask(T):
     return mask
 
 
+@pytest.mark.parametrize("form", [None, "column"], ids=["rule", "column"])
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize(("T", "masked"), [(7, False), (7, True), (1, False), (1, True), (0, False)])
-def test_function_equals_step_loop(name, T, masked):
+def test_function_equals_step_loop(name, T, masked, form):
+    """``form``: the per-step products' form (rnnzoo.fused.products); at these sizes the rule takes the row form, so
+    "column" is the only run of the column form's code here."""
+    with forced_form(form):
+        _function_equals_step_loop(name, T, masked)
+
+
+def _function_equals_step_loop(name, T, masked):
     cell = _cell(name)
     u = cell.project(torch.randn(T, B, I, dtype=torch.float64)).detach()
     h0 = torch.randn(B, H, dtype=torch.float64) * 0.5

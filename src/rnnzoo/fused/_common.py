@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnzoo.fused.products import StepProduct
+
 LN_EPS = 1e-5
 """The epsilon of every layer normalisation in rnnzoo's cells (``var + eps`` under the square root): torch's
 ``nn.LayerNorm`` default, and what Ba et al.'s code (github.com/ryankiros/layer-norm) and haste use."""
@@ -54,11 +56,13 @@ class Linear:
 
     def __init__(self, weight: Tensor) -> None:
         self.weight = weight
-        self.weight_t = weight.t()
+        self.product: StepProduct | None = None  # built at the first step, when the batch is known
 
     def forward_into(self, u_t: Tensor, h: Tensor, out: Tensor) -> None:
-        """``out = u_t + h @ weight.T``: (B, G)."""
-        torch.addmm(u_t, h, self.weight_t, out=out)
+        """``out = u_t + h @ weight.T``: (B, G), in the faster form (:mod:`rnnzoo.fused.products`)."""
+        if self.product is None:
+            self.product = StepProduct(self.weight, h.shape[0])
+        self.product.addmm_into(u_t, h, out)
 
     def backward_into(self, dg: Tensor, base: Tensor | None, out: Tensor) -> None:
         """``out = base + dg @ weight``: the gradient reaching h, (B, H)."""

@@ -42,6 +42,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -78,14 +79,13 @@ class NASFunction(torch.autograd.Function):
             T, B = u.shape[0], u.shape[1]
             A = buffer(u, (T, B, 8 * H))  # the leaves
             U3 = u[..., 3 * H:4 * H]
-        Ut = U.t()
+        Up = StepProduct(U, B)  # the faster form of h @ U.T (rnnzoo.fused.products)
         Hs, Cs = buffer(A, (T + 1, B, H)), buffer(A, (T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
         L = buffer(A, (T, B, 4, H))  # m0, m2, q, n3
         EK = buffer(A, (T, B, 2, H))  # e, k
         B3 = buffer(A, (T, B, H))  # b_3
         r = buffer(A, (B, 8 * H))
-        r3 = r[:, 3 * H:4 * H]
         k = (A.new_full((), -1.0), A.new_full((), 2.0))  # tanh_into's constants (broadcast)
         A4 = A.view(T, B, 4, 2, H)
         # every per-step view made once (one unbind each): indexing inside the loop costs more than the arithmetic
@@ -101,13 +101,14 @@ class NASFunction(torch.autograd.Function):
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         for t in range(T):
             if bias is None:
-                torch.mm(hs[t], Ut, out=r)
+                rt = Up.mm(hs[t], r)  # r, or a transposed view of the product
             else:
-                torch.addmm(bias, hs[t], Ut, out=r)
+                rt = Up.addmm_into(bias, hs[t], r)
             if us is None:
-                As[t].add_(r)
+                As[t].add_(rt)
             else:
-                torch.add(us[t], r, out=As[t])
+                torch.add(us[t], rt, out=As[t])
+            r3 = rt[:, 3 * H:4 * H]
             torch.mul(u3s[t], r3, out=A3s[t])
             b3s[t].copy_(r3)
             s02s[t].sigmoid_()  # s0, s2

@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -45,7 +46,7 @@ class ResLSTMFunction(torch.autograd.Function):
                 mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         T, B = u.shape[0], u.shape[1]
         H = h0.shape[-1]
-        Wt, Wpt = W.t(), Wp.t()
+        Wt, Wpt = StepProduct(W, B), StepProduct(Wp, B)  # the faster form of h @ W.T (rnnzoo.fused.products)
         w_if, w_co = peephole[:2 * H].view(2, H), peephole[2 * H:]
         Hs, Cs = buffer(u, (T + 1, B, H)), buffer(u, (T + 1, B, H))
         Hs[0], Cs[0] = h0, c0
@@ -60,13 +61,13 @@ class ResLSTMFunction(torch.autograd.Function):
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         for t in range(T):
             c = cs[t]
-            torch.addmm(ugs[t], hs[t], Wt, out=gs[t])
+            Wt.addmm_into(ugs[t], hs[t], gs[t])
             gifs[t].addcmul_(w_if, c.unsqueeze(1)).sigmoid_()  # i, f
             tanh_into(gzs[t], gzs[t], k)  # z
             torch.mul(gfs[t], c, out=cs[t + 1]).addcmul_(gis[t], gzs[t])
             gos[t].addcmul_(w_co, cs[t + 1]).sigmoid_()  # o
             tanh_into(cs[t + 1], rs[t], k)  # r
-            torch.addmm(uss[t], rs[t], Wpt, out=mm[t])
+            Wpt.addmm_into(uss[t], rs[t], mm[t])
             torch.mul(gos[t], mm[t], out=hs[t + 1])
             if ms is not None:
                 torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
