@@ -25,11 +25,18 @@ def test_both_forms_equal_the_plain_product(form, bias_shape):
     assert p.column == (form == "column")
     out = torch.empty(B, G, dtype=torch.float64)
     torch.testing.assert_close(p.mm(h, out), h @ W.t(), rtol=1e-14, atol=1e-14)
+    into = torch.empty(B, G, dtype=torch.float64)
+    assert p.mm_into(h, into) is into
+    torch.testing.assert_close(into, h @ W.t(), rtol=1e-14, atol=1e-14)
     got = p.addmm_into(bias, h, out)
     assert got is out
     torch.testing.assert_close(out, bias + h @ W.t(), rtol=1e-14, atol=1e-14)
     before = out.clone()  # in place: the bias is the output
     torch.testing.assert_close(p.addmm_into(out, h, out), before + h @ W.t(), rtol=1e-14, atol=1e-14)
+    for beta, alpha in ((1.0, -0.3), (2.0, 0.7)):
+        before = out.clone()
+        want = beta * before + alpha * (h @ W.t())
+        torch.testing.assert_close(p.addmm_into(out, h, out, beta=beta, alpha=alpha), want, rtol=1e-14, atol=1e-14)
 
 
 def test_the_rule(monkeypatch):

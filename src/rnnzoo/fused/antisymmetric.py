@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -43,7 +44,7 @@ class AntisymmetricFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, A: Tensor, h0: Tensor, mask: Tensor | None, eps: float,
                 gated: bool) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        At = A.t()
+        At = StepProduct(A, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         G = buffer(u, (T, B, u.shape[2]))  # plain: c; gated: [z, c]
         us, ss, gs = u.unbind(0), S.unbind(0), G.unbind(0)
@@ -51,11 +52,10 @@ class AntisymmetricFunction(torch.autograd.Function):
         k = tanh_constants(h0)
         h = h0
         if gated:
-            r = buffer(u, (B, 1, H))
-            r2 = r.view(B, H)
+            r2 = buffer(u, (B, H))
             zs, cs = G[..., :H].unbind(0), G[..., H:].unbind(0)
             for t in range(T):
-                torch.mm(h, At, out=r2)
+                r = At.mm(h, r2).unsqueeze(1)  # (B, 1, H)
                 torch.add(us[t].unflatten(-1, (2, H)), r, out=gs[t].view(B, 2, H))
                 c = tanh_into(cs[t], cs[t], k)
                 new = torch.addcmul(h, zs[t].sigmoid_(), c, value=eps, out=ss[t])
@@ -64,7 +64,7 @@ class AntisymmetricFunction(torch.autograd.Function):
                 h = new
         else:
             for t in range(T):
-                c = tanh_into(torch.addmm(us[t], h, At, out=gs[t]), gs[t], k)
+                c = tanh_into(At.addmm_into(us[t], h, gs[t]), gs[t], k)
                 new = torch.add(h, c, alpha=eps, out=ss[t])
                 if ms is not None:
                     torch.where(ms[t], new, h, out=new)

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -40,20 +41,20 @@ class ATRFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, b: Tensor | None, h0: Tensor,
                 mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         I = buffer(u, (T, B, H))  # noqa: E741
         F = buffer(u, (T, B, H))
-        q = buffer(u, (B, H))
+        qb = buffer(u, (B, H))
         us, ss, is_, fs = u.unbind(0), S.unbind(0), I.unbind(0), F.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         h = h0
         for t in range(T):
             p = us[t]
             if b is None:
-                torch.mm(h, Wt, out=q)
+                q = Wt.mm(h, qb)
             else:
-                torch.addmm(b, h, Wt, out=q)
+                q = Wt.addmm_into(b, h, qb)
             i = torch.add(p, q, out=is_[t]).sigmoid_()
             f = torch.sub(p, q, out=fs[t]).sigmoid_()
             new = torch.mul(i, p, out=ss[t]).addcmul_(f, h)

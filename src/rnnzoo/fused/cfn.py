@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -40,7 +41,7 @@ class CFNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         G = buffer(u, (T, B, 2 * H))  # [theta, eta]
         TX = buffer(u, (T, B, 2 * H))  # [tanh(h_{t-1}), tanh(ux_t)]
@@ -50,7 +51,7 @@ class CFNFunction(torch.autograd.Function):
         h = h0
         for t in range(T):
             gt, tx = gs[t], txs[t]
-            torch.addmm(us[t][:, :2 * H], h, Wt, out=gt).sigmoid_()
+            Wt.addmm_into(us[t][:, :2 * H], h, gt).sigmoid_()
             # tanh_into over both halves at once: [th, x] = 2 sigmoid(2 [h, ux]) - 1
             torch.add(h, h, out=tx[:, :H])
             torch.add(us[t][:, 2 * H:], us[t][:, 2 * H:], out=tx[:, H:])

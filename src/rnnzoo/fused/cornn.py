@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -41,7 +42,7 @@ class CoRNNFunction(torch.autograd.Function):
         T, B, H = u.shape[0], u.shape[1], y0.shape[-1]
         c = 1.0 / (1.0 + dt * epsilon)
         k = c * dt
-        w_t = W.t()
+        w_t = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         YZ = buffer(u, (T + 1, B, 2 * H))  # [y_t, z_t], t = 0 .. T
         KS = u.clone(memory_format=torch.contiguous_format)  # u_t, then k s_t: one copy, not one per step
         YZ[0, :, :H], YZ[0, :, H:] = y0, z0
@@ -50,7 +51,7 @@ class CoRNNFunction(torch.autograd.Function):
         ktanh = (torch.full_like(y0, -k), torch.full_like(y0, 2 * k))  # tanh_into's constants, scaled by k
         for t in range(T):
             yz, new, ks = yzs[t], yzs[t + 1], kss[t]
-            tanh_into(torch.addmm(ks, yz, w_t, out=ks), ks, ktanh)  # out=: FlopCounterMode sees it
+            tanh_into(w_t.addmm_into(ks, yz, ks), ks, ktanh)  # out=: FlopCounterMode sees it
             z = torch.add(ks, yz[:, H:], alpha=c, out=new[:, H:]).add_(yz[:, :H], alpha=-k * gamma)
             torch.add(yz[:, :H], z, alpha=dt, out=new[:, :H])
             if ms is not None:

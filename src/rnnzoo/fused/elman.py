@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 _HALF_PI = math.pi / 2
@@ -69,16 +70,16 @@ class ElmanFunction(torch.autograd.Function):
         hs = Hs.unbind(0)
         ps = P.unbind(0) if P is not None else None
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
-        wt = weight_hh.t()
+        wt = StepProduct(weight_hh, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         act_ = {"sigmoid": torch.Tensor.sigmoid_, "relu": torch.Tensor.relu_}.get(activation)
         tanh_consts = tanh_constants(h0) if activation == "tanh" else None
         for t in range(T):
             h = hs[t + 1]
             if ps is not None:  # sine: keep the pre-activation for the derivative
-                torch.addmm(ps[t], hs[t], wt, out=ps[t])
+                wt.addmm_into(ps[t], hs[t], ps[t])
                 torch.clamp(ps[t], -_HALF_PI, _HALF_PI, out=h).sin_()
             else:
-                torch.addmm(h, hs[t], wt, out=h)
+                wt.addmm_into(h, hs[t], h)
                 if act_ is not None:
                     act_(h)
                 elif tanh_consts is not None:

@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -49,7 +50,7 @@ class FastFunction(torch.autograd.Function):
                 mask: Tensor | None, gated: bool) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
         af, bf = float(a), float(b)  # cpu: one host read per run (not per step), as Python scalars for alpha=
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         C = buffer(u, (T, B, H))
         Z = buffer(u, (T, B, H) if gated else (0, B, H))
@@ -62,10 +63,10 @@ class FastFunction(torch.autograd.Function):
         h = h0
         for t in range(T):
             if not gated:
-                c = tanh_into(torch.addmm(us[t], h, Wt, out=cs[t]), cs[t], k)
+                c = tanh_into(Wt.addmm_into(us[t], h, cs[t]), cs[t], k)
                 new = torch.mul(h, bf, out=ss[t]).add_(c, alpha=af)
             else:
-                torch.addmm(us[t], h, Wt, out=pre)
+                Wt.addmm_into(us[t], h, pre)
                 if bz is None:
                     z, c = torch.sigmoid(pre, out=zs[t]), tanh_into(pre, cs[t], k)
                 else:

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 _CHUNK_BYTES = 1 << 19
@@ -94,12 +95,12 @@ class GRUFunction(torch.autograd.Function):
         if reset == "after":
             HH = buffer(u, (T, B, 3 * H))  # U h_{t-1} + b_hh: its n block is needed by backward
             hhs, hh_rz, hh_n = HH.unbind(0), HH[:, :, :2 * H].unbind(0), HH[:, :, 2 * H:].unbind(0)
-            wt = weight_hh.t()
+            wt = StepProduct(weight_hh, B)  # faster form
             for t in range(T):
                 if bias_hh is None:
-                    torch.mm(hs[t], wt, out=hhs[t])
+                    wt.mm_into(hs[t], hhs[t])
                 else:
-                    torch.addmm(bias_hh, hs[t], wt, out=hhs[t])
+                    wt.addmm_into(bias_hh, hs[t], hhs[t])
                 torch.add(u_rz[t], hh_rz[t], out=rzs[t]).sigmoid_()
                 tanh_into(torch.addcmul(u_n[t], rs[t], hh_n[t], out=ns[t]), ns[t], tanh_consts)
                 torch.lerp(ns[t], hs[t], zs[t], out=hs[t + 1])
@@ -109,11 +110,11 @@ class GRUFunction(torch.autograd.Function):
         else:
             RH = buffer(u, (T, B, H))  # r * h_{t-1}: the n block's recurrent input
             rhs = RH.unbind(0)
-            w_rz_t, w_n_t = weight_hh[:2 * H].t(), weight_hh[2 * H:].t()
+            w_rz_t, w_n_t = StepProduct(weight_hh[:2 * H], B), StepProduct(weight_hh[2 * H:], B)  # faster form
             for t in range(T):
-                torch.addmm(u_rz[t], hs[t], w_rz_t, out=rzs[t]).sigmoid_()
+                w_rz_t.addmm_into(u_rz[t], hs[t], rzs[t]).sigmoid_()
                 torch.mul(rs[t], hs[t], out=rhs[t])
-                tanh_into(torch.addmm(u_n[t], rhs[t], w_n_t, out=ns[t]), ns[t], tanh_consts)
+                tanh_into(w_n_t.addmm_into(u_n[t], rhs[t], ns[t]), ns[t], tanh_consts)
                 torch.lerp(ns[t], hs[t], zs[t], out=hs[t + 1])
                 if ms is not None:
                     torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])

@@ -40,6 +40,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -49,7 +50,7 @@ class IntersectionRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
         S[0] = h0
         G = buffer(u, (T, B, 4 * H))  # [yin, hin, gy, gh]
@@ -62,7 +63,7 @@ class IntersectionRNNFunction(torch.autograd.Function):
         k = tanh_constants(h0)
         for t in range(T):
             h = ss[t]
-            torch.addmm(ins[t], h, Wt, out=gs[t])
+            Wt.addmm_into(ins[t], h, gs[t])
             yins[t].relu_()
             tanh_into(hins[t], hins[t], k)
             gates[t].sigmoid_()
@@ -147,13 +148,13 @@ class IntersectionRNNInputFunction(torch.autograd.Function):
         G = (xf @ wih.t() if b is None else torch.addmm(b, xf, wih.t())).view(T, B, 4 * H)  # [y, gy, h, gh]
         S = buffer(x, (T + 1, B, H))  # h_0 .. h_T (masked steps: the state kept)
         S[0] = h0
-        Wpt = Wp.t()
+        Wpt = StepProduct(Wp, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         ss, gs, hins, ghs = S.unbind(0), G.unbind(0), G[..., H2:H3].unbind(0), G[..., H3:].unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         k = tanh_constants(h0)
         for t in range(T):
             h = ss[t]
-            gs[t].addmm_(h, Wpt)
+            Wpt.addmm_into(gs[t], h, gs[t])
             hin = tanh_into(hins[t], hins[t], k)
             new = torch.lerp(hin, h, ghs[t].sigmoid_(), out=ss[t + 1])
             if ms is not None:

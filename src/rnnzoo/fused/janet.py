@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -42,7 +43,7 @@ class JANETFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, c0: Tensor, beta: float, mask: Tensor | None
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], c0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # c_1 .. c_T
         G = buffer(u, (T, B, 2 * H))  # [f, cc]
         Q = buffer(u, (T, B, H))
@@ -51,7 +52,7 @@ class JANETFunction(torch.autograd.Function):
         k = tanh_constants(c0)
         c = c0
         for t in range(T):
-            gt = torch.addmm(us[t], c, Wt, out=gs[t])
+            gt = Wt.addmm_into(us[t], c, gs[t])
             q = torch.sub(gt[:, :H], beta, out=qs[t]).sigmoid_()
             f, cc = gt[:, :H].sigmoid_(), tanh_into(gt[:, H:], gt[:, H:], k)
             new = torch.addcmul(cc, q, cc, value=-1.0, out=ss[t]).addcmul_(f, c)  # (1 - q) cc + f c

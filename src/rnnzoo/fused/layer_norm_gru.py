@@ -34,6 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import LN_EPS, check_mask, tanh_constants, tanh_into
 from rnnzoo.fused.gru import derivative_tables
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 _CHUNK_BYTES = 1 << 19
@@ -54,7 +55,7 @@ class LayerNormGRUFunction(torch.autograd.Function):
         T, B = u.shape[:2]
         H = h0.shape[1]
         after = reset == "after"
-        w_rz_t, w_n_t = weight_hh[:2 * H].t(), weight_hh[2 * H:].t()
+        w_rz_t, w_n_t = StepProduct(weight_hh[:2 * H], B), StepProduct(weight_hh[2 * H:], B)  # fused.products
         g_rz, g_n = ln_hh_weight[:2 * H], ln_hh_weight[2 * H:]
         b_rz, b_n = (bias_hh[:2 * H], bias_hh[2 * H:]) if bias_hh is not None else (None, None)
         Hs = buffer(u, (T + 1, B, H))
@@ -74,18 +75,18 @@ class LayerNormGRUFunction(torch.autograd.Function):
         ys_n: list[Tensor] = []  # "after": LN(U_n h) + b_hn, the factor r multiplies
 
         for t in range(T):
-            torch.mm(hs[t], w_rz_t, out=arz[t])
+            w_rz_t.mm_into(hs[t], arz[t])
             y, mean, rstd = _layer_norm(arz[t], (2 * H,), g_rz, b_rz if after else None, LN_EPS)
             stats_rz.append((mean, rstd))
             torch.add(u_rz[t], y, out=rzs[t]).sigmoid_()
             if after:
-                torch.mm(hs[t], w_n_t, out=an[t])
+                w_n_t.mm_into(hs[t], an[t])
                 y, mean, rstd = _layer_norm(an[t], (H,), g_n, b_n, LN_EPS)
                 ys_n.append(y)
                 torch.addcmul(u_n[t], rs[t], y, out=ns[t])
             else:
                 torch.mul(rs[t], hs[t], out=RH[t])
-                torch.mm(RH[t], w_n_t, out=an[t])
+                w_n_t.mm_into(RH[t], an[t])
                 y, mean, rstd = _layer_norm(an[t], (H,), g_n, None, LN_EPS)
                 torch.add(u_n[t], y, out=ns[t])
             stats_n.append((mean, rstd))

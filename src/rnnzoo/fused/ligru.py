@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -40,7 +41,7 @@ class LiGRUFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, U: Tensor, h0: Tensor, mask: Tensor | None, relu: bool
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Ut = U.t()
+        Ut = StepProduct(U, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         A = buffer(u, (T, B, 2 * H))
         Hs = buffer(u, (T + 1, B, H))
         Hs[0] = h0
@@ -48,7 +49,7 @@ class LiGRUFunction(torch.autograd.Function):
         keep = None if mask is None else mask.logical_not().unsqueeze(-1)
         k = None if relu else tanh_constants(h0)
         for t in range(T):
-            a = torch.addmm(us[t], hs[t], Ut, out=As[t])
+            a = Ut.addmm_into(us[t], hs[t], As[t])
             z, hc = a[:, :H], a[:, H:]
             z.sigmoid_()
             if relu:

@@ -41,6 +41,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import Conv, Linear, broadcast_mask, check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -236,7 +237,7 @@ class LSTMFunction(torch.autograd.Function):
         Hs[0] = h0
         TC = buffer(G, (T, *c0.shape)) if spec.cell_activation else None
         R = buffer(G, (T, *c0.shape)) if weight_hr is not None else None
-        whr_t = weight_hr.t() if weight_hr is not None else None
+        whr_t = StepProduct(weight_hr, G.shape[1]) if weight_hr is not None else None  # faster form
 
         gs, hs = G.unbind(0), Hs.unbind(0)
         tcs = TC.unbind(0) if TC is not None else None
@@ -263,7 +264,7 @@ class LSTMFunction(torch.autograd.Function):
             else:
                 torch.mul(oo[t], c, out=h_out)
             if rs is not None:
-                torch.mm(rs[t], whr_t, out=hs[t + 1])
+                whr_t.mm_into(rs[t], hs[t + 1])
             if ms is not None:
                 torch.where(ms[t], hs[t + 1], hs[t], out=hs[t + 1])
 

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -37,14 +38,14 @@ class MinimalRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         K = buffer(u, (T, B, H))
         zs, as_, ss, ks = u[..., :H].unbind(0), u[..., H:].unbind(0), S.unbind(0), K.unbind(0)
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
         h = h0
         for t in range(T):
-            k = torch.addmm(as_[t], h, Wt, out=ks[t]).sigmoid_()
+            k = Wt.addmm_into(as_[t], h, ks[t]).sigmoid_()
             new = torch.lerp(zs[t], h, k, out=ss[t])
             if ms is not None:
                 torch.where(ms[t], new, h, out=new)

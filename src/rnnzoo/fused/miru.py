@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -39,7 +40,7 @@ class MiRU2Function(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, h0: Tensor, U: Tensor, lam: float, beta: float, mask: Tensor | None
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Ut = U.t()
+        Ut = StepProduct(U, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         N = buffer(u, u.shape).copy_(u)  # u for all steps in one copy, then n_1 .. n_T in place
         ss, ns = S.unbind(0), N.unbind(0)
@@ -47,7 +48,7 @@ class MiRU2Function(torch.autograd.Function):
         minus_one, two = tanh_constants(h0)
         h = h0
         for t in range(T):
-            n = torch.addmm(ns[t], h, Ut, beta=2.0, alpha=2.0 * beta, out=ns[t]).sigmoid_()  # in place
+            n = Ut.addmm_into(ns[t], h, ns[t], beta=2.0, alpha=2.0 * beta).sigmoid_()  # in place
             torch.addcmul(minus_one, n, two, out=n)  # tanh(a) = 2 sigmoid(2a) - 1
             new = torch.lerp(n, h, lam, out=ss[t])  # lam * h + (1 - lam) * n
             if ms is not None:

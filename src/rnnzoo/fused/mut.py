@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -60,23 +61,23 @@ class MUTFunction(torch.autograd.Function):
         uzr = u[..., :2 * H].unbind(0) if variant == 2 else None
         ths = TH.unbind(0) if TH is not None else None
         ms = mask.unsqueeze(2).unbind(0) if mask is not None else None
-        Whh_t, Whg_t = Whh.t(), Whg.t()
-        Whz_t, Whr_t = (Whg[:H].t(), Whg[H:].t()) if variant == 3 else (None, Whg_t)
+        Whh_t, Whg_t = StepProduct(Whh, B), StepProduct(Whg, B)  # faster form (fused.products)
+        Whz_t, Whr_t = (StepProduct(Whg[:H], B), StepProduct(Whg[H:], B)) if variant == 3 else (None, Whg_t)
         const = tanh_constants(hs[0])
         if variant == 1:
             torch.sigmoid(u[..., :H], out=ZR[..., :H])  # z reads the input only: all steps at once
         for t in range(T):
             h, nxt, z, r, c = hs[t], hs[t + 1], zs[t], rs[t], cs[t]
             if variant == 1:
-                torch.addmm(ur[t], h, Whr_t, out=r).sigmoid_()
+                Whr_t.addmm_into(ur[t], h, r).sigmoid_()
             elif variant == 2:
-                torch.addmm(uzr[t], h, Whg_t, out=zrs[t]).sigmoid_()
+                Whg_t.addmm_into(uzr[t], h, zrs[t]).sigmoid_()
             else:
                 th = tanh_into(h, ths[t], const)
-                torch.addmm(uz[t], th, Whz_t, out=z)
-                torch.addmm(ur[t], h, Whr_t, out=r)
+                Whz_t.addmm_into(uz[t], th, z)
+                Whr_t.addmm_into(ur[t], h, r)
                 zrs[t].sigmoid_()
-            torch.addmm(uc[t], torch.mul(r, h, out=rhs[t]), Whh_t, out=c)
+            Whh_t.addmm_into(uc[t], torch.mul(r, h, out=rhs[t]), c)
             tanh_into(c, c, const)
             torch.lerp(h, c, z, out=nxt)
             if ms is not None:

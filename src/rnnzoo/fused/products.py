@@ -63,8 +63,8 @@ class StepProduct:
 
     :meth:`mm` returns the product (in the column form a transposed view of a scratch buffer, valid until the next
     call: feed it straight to the next elementwise operation, which folds the transposition into its read);
-    :meth:`addmm_into` writes ``bias + h @ weight.T`` into ``out``. Not differentiable: for the forward loops of the
-    hand-written Functions.
+    :meth:`mm_into` writes ``h @ weight.T`` into ``out``, :meth:`addmm_into` ``bias + h @ weight.T``. Not
+    differentiable: for the forward loops of the hand-written Functions.
     """
 
     def __init__(self, weight: Tensor, batch: int) -> None:
@@ -79,8 +79,19 @@ class StepProduct:
             return torch.mm(h, self.weight_t, out=out)
         return torch.mm(self.weight, h.t(), out=self.scratch).t()
 
-    def addmm_into(self, bias: Tensor, h: Tensor, out: Tensor) -> Tensor:
-        """``out = bias + h @ weight.T`` (``bias`` (B, G) or broadcastable to it, may be ``out``); returns ``out``."""
+    def mm_into(self, h: Tensor, out: Tensor) -> Tensor:
+        """``out = h @ weight.T`` (for a product that must land in ``out``: one kept for the backward); returns
+        ``out``."""
         if self.scratch is None:
-            return torch.addmm(bias, h, self.weight_t, out=out)
-        return torch.add(bias, torch.mm(self.weight, h.t(), out=self.scratch).t(), out=out)
+            return torch.mm(h, self.weight_t, out=out)
+        return out.copy_(torch.mm(self.weight, h.t(), out=self.scratch).t())
+
+    def addmm_into(self, bias: Tensor, h: Tensor, out: Tensor, *, beta: float = 1.0, alpha: float = 1.0) -> Tensor:
+        """``out = beta * bias + alpha * h @ weight.T`` (``bias`` (B, G) or broadcastable to it, may be ``out``), as
+        ``torch.addmm``; returns ``out``."""
+        if self.scratch is None:
+            return torch.addmm(bias, h, self.weight_t, beta=beta, alpha=alpha, out=out)
+        product = torch.mm(self.weight, h.t(), out=self.scratch).t()
+        if beta == 1.0:
+            return torch.add(bias, product, alpha=alpha, out=out)
+        return torch.mul(bias, beta, out=out).add_(product, alpha=alpha)

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -40,7 +41,7 @@ class RANFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, c0: Tensor, mask: Tensor | None,
                 use_tanh: bool) -> tuple[Tensor, Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         C = buffer(u, (T, B, H))  # c_1 .. c_T
         alias = not use_tanh and mask is None  # h_t = c_t on every row: S is C
         S = C if alias else buffer(u, (T, B, H))  # h_1 .. h_T
@@ -52,7 +53,7 @@ class RANFunction(torch.autograd.Function):
         k = tanh_constants(h0) if use_tanh else None
         h, c = h0, c0
         for t in range(T):
-            torch.addmm(ugs[t], h, Wt, out=gs[t]).sigmoid_()
+            Wt.addmm_into(ugs[t], h, gs[t]).sigmoid_()
             cn = torch.mul(ig[t], uts[t], out=cs[t]).addcmul_(fg[t], c)
             if ms is not None:
                 torch.where(ms[t], cn, c, out=cn)

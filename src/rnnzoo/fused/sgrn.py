@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -39,7 +40,7 @@ class SGRNFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, W: Tensor, b_f: Tensor | None, h0: Tensor, mask: Tensor | None
                 ) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         F = buffer(u, (T, B, H))
         us, ss, fs = u.unbind(0), S.unbind(0), F.unbind(0)
@@ -47,7 +48,7 @@ class SGRNFunction(torch.autograd.Function):
         k = tanh_constants(h0)
         h = h0
         for t in range(T):
-            f = torch.addmm(us[t], h, Wt, out=fs[t])
+            f = Wt.addmm_into(us[t], h, fs[t])
             if b_f is not None:
                 f.add_(b_f)
             f.sigmoid_()

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -40,7 +41,7 @@ class STARFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         K = buffer(u, (T, B, H))
         Z = buffer(u, (T, B, H))
@@ -50,7 +51,7 @@ class STARFunction(torch.autograd.Function):
         h = h0
         for t in range(T):
             z = tanh_into(us[t][:, :H], zs[t], tc)
-            k = torch.addmm(us[t][:, H:], h, Wt, out=ks[t]).sigmoid_()
+            k = Wt.addmm_into(us[t][:, H:], h, ks[t]).sigmoid_()
             new = tanh_into(torch.lerp(h, z, k, out=ss[t]), ss[t], tc)
             if ms is not None:
                 torch.where(ms[t], new, h, out=new)

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnzoo.fused._common import check_mask, step_back, tanh_constants, tanh_into, weight_grad
+from rnnzoo.fused.products import StepProduct
 from rnnzoo.fused.workspace import buffer
 
 
@@ -39,7 +40,7 @@ class UGRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, W: Tensor, h0: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         T, B, H = u.shape[0], u.shape[1], h0.shape[-1]
-        Wt = W.t()
+        Wt = StepProduct(W, B)  # h -> h @ W.T in the faster form (rnnzoo.fused.products)
         S = buffer(u, (T, B, H))  # h_1 .. h_T
         G = buffer(u, (T, B, 2 * H))  # [c, g]
         us, ss, gs = u.unbind(0), S.unbind(0), G.unbind(0)
@@ -48,7 +49,7 @@ class UGRNNFunction(torch.autograd.Function):
         k = tanh_constants(h0)
         h = h0
         for t in range(T):
-            torch.addmm(us[t], h, Wt, out=gs[t])
+            Wt.addmm_into(us[t], h, gs[t])
             new = torch.lerp(tanh_into(cs[t], cs[t], k), h, gates[t].sigmoid_(), out=ss[t])
             if ms is not None:
                 torch.where(ms[t], new, h, out=new)
