@@ -138,7 +138,11 @@ def _torch_vs_rnnzoo(cell, ours, device):
         _close_to_scale(a, b)
 
 
-def test_lstm_function_equals_torch_kernel(device):
+FORMS = pytest.mark.parametrize("form", [None, "column"], ids=["rule", "column"])  # rnnzoo.fused.products
+
+
+@FORMS
+def test_lstm_function_equals_torch_kernel(device, form):
     torch.manual_seed(0)
     cell = rnnzoo.LSTMCell(I, H, proj_size=16)
 
@@ -146,18 +150,24 @@ def test_lstm_function_equals_torch_kernel(device):
         out, h, c = lstm_recurrence(u, s.h, s.c, cell.weight_hh, mask=m, weight_hr=cell.weight_hr)
         return out, (h, c)
 
-    _torch_vs_rnnzoo(cell, ours, device)
+    with forced_form(form):
+        _torch_vs_rnnzoo(cell, ours, device)
 
 
-def test_gru_function_equals_torch_kernel(device):
+@FORMS
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_function_equals_torch_kernel(device, form, bias):
     torch.manual_seed(0)
-    cell = rnnzoo.GRUCell(I, H)
-    _torch_vs_rnnzoo(cell, lambda u, s, m: gru_recurrence(u, s.h, cell.weight_hh, cell.bias_hh, mask=m), device)
+    cell = rnnzoo.GRUCell(I, H, bias=bias)
+    with forced_form(form):
+        _torch_vs_rnnzoo(cell, lambda u, s, m: gru_recurrence(u, s.h, cell.weight_hh, cell.bias_hh, mask=m), device)
 
 
+@FORMS
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_elman_function_equals_torch_kernel(activation, device):
+def test_elman_function_equals_torch_kernel(activation, device, form):
     torch.manual_seed(0)
     cell = rnnzoo.ElmanCell(I, H, activation=activation)
-    _torch_vs_rnnzoo(cell, lambda u, s, m: elman_recurrence(u, s.h, cell.weight_hh, activation=activation, mask=m),
-                     device)
+    with forced_form(form):
+        _torch_vs_rnnzoo(cell, lambda u, s, m: elman_recurrence(u, s.h, cell.weight_hh, activation=activation,
+                                                                mask=m), device)

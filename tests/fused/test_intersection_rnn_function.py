@@ -10,6 +10,7 @@ import torch
 import rnnzoo
 from rnnzoo.cells import IntersectionRNNCell, IntersectionState
 from rnnzoo.fused.intersection_rnn import intersection_rnn_from_input, intersection_rnn_recurrence
+from rnnzoo.fused.products import forced_form
 
 B, I, H = 3, 5, 4
 
@@ -55,9 +56,16 @@ def _mask(T):
     return mask
 
 
+@pytest.mark.parametrize("form", [None, "column"], ids=["rule", "column"])
 @pytest.mark.parametrize("I_", [I, H])  # a carry projection (I != H), the paper's identity carry (I == H)
 @pytest.mark.parametrize(("T", "masked"), [(7, False), (7, True), (1, False), (1, True), (0, False)])
-def test_function_equals_step_loop(T, masked, I_):
+def test_function_equals_step_loop(T, masked, I_, form):
+    """``form``: the per-step product's form (rnnzoo.fused.products; "column" forced, the rule's row form here)."""
+    with forced_form(form):
+        _function_equals_step_loop(T, masked, I_)
+
+
+def _function_equals_step_loop(T, masked, I_):
     torch.manual_seed(0)
     cell = IntersectionRNNCell(I_, H).double()
     with torch.no_grad():
@@ -102,9 +110,16 @@ def _input_function(cell, x, h0, mask):
     return intersection_rnn_from_input(x, cell.weight_ih, cell.bias, cell.weight_hh, h0, carry, mask)
 
 
+@pytest.mark.parametrize("form", [None, "column"], ids=["rule", "column"])
 @pytest.mark.parametrize(("I_", "bias"), [(I, True), (H, True), (H, False)])
 @pytest.mark.parametrize(("T", "masked"), [(7, False), (7, True), (1, False), (1, True), (0, False)])
-def test_input_function_equals_step_loop(T, masked, I_, bias):
+def test_input_function_equals_step_loop(T, masked, I_, bias, form):
+    """``form``: the per-step product's form (rnnzoo.fused.products; "column" forced, the rule's row form here)."""
+    with forced_form(form):
+        _input_function_equals_step_loop(T, masked, I_, bias)
+
+
+def _input_function_equals_step_loop(T, masked, I_, bias):
     """The Function that projects ``x`` itself: every gradient (``x``, ``h0``, every parameter) as the step loop's."""
     torch.manual_seed(0)
     cell = IntersectionRNNCell(I_, H, bias=bias).double()

@@ -15,6 +15,7 @@ import rnnzoo.fused.layer_norm_gru
 import rnnzoo.fused.layer_norm_lstm
 from rnnzoo.core.tree import tree_leaves, tree_map
 from rnnzoo.fused import layer_norm_gru_recurrence, layer_norm_lstm_recurrence
+from rnnzoo.fused.products import forced_form
 
 B, T, I, H = 8, 50, 16, 64
 
@@ -38,8 +39,16 @@ def _randomise_ln(cell, gen):
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=_id)
-@pytest.mark.parametrize("reverse", [False, True])
-def test_fast_path_equals_loop(cfg, reverse, monkeypatch, device):
+@pytest.mark.parametrize(("reverse", "form"), [(False, None), (True, None), (False, "column")],
+                         ids=["forward", "reverse", "forward-column"])
+def test_fast_path_equals_loop(cfg, reverse, form, monkeypatch, device):
+    """``form``: the per-step products' form (rnnzoo.fused.products); "column" forced is the only run of the column
+    form's code here (the size rule takes the row form at these sizes)."""
+    with forced_form(form):
+        _fast_path_equals_loop(cfg, reverse, monkeypatch, device)
+
+
+def _fast_path_equals_loop(cfg, reverse, monkeypatch, device):
     name, opts = cfg
     if reverse:  # backward's derivative tables in chunks of 7 steps (T = 50: the last chunk is partial)
         monkeypatch.setattr(rnnzoo.fused.layer_norm_lstm, "_CHUNK_BYTES", 7 * B * 4 * H * 4)

@@ -33,10 +33,15 @@ def test_both_forms_equal_the_plain_product(form, bias_shape):
     torch.testing.assert_close(out, bias + h @ W.t(), rtol=1e-14, atol=1e-14)
     before = out.clone()  # in place: the bias is the output
     torch.testing.assert_close(p.addmm_into(out, h, out), before + h @ W.t(), rtol=1e-14, atol=1e-14)
-    for beta, alpha in ((1.0, -0.3), (2.0, 0.7)):
+    for beta, alpha in ((1.0, -0.3), (2.0, 0.7), (0.0, 1.5)):
         before = out.clone()
         want = beta * before + alpha * (h @ W.t())
         torch.testing.assert_close(p.addmm_into(out, h, out, beta=beta, alpha=alpha), want, rtol=1e-14, atol=1e-14)
+        fresh = torch.empty(B, G, dtype=torch.float64)  # the bias as given (a vector broadcasts), out apart
+        assert p.addmm_into(bias, h, fresh, beta=beta, alpha=alpha) is fresh
+        torch.testing.assert_close(fresh, beta * bias + alpha * (h @ W.t()), rtol=1e-14, atol=1e-14)
+    nan_bias = torch.full_like(bias, float("nan"))  # beta = 0 ignores the bias, as torch.addmm does
+    torch.testing.assert_close(p.addmm_into(nan_bias, h, out, beta=0.0), h @ W.t(), rtol=1e-14, atol=1e-14)
 
 
 def test_the_rule(monkeypatch):

@@ -60,7 +60,7 @@ class Linear:
 
     def forward_into(self, u_t: Tensor, h: Tensor, out: Tensor) -> None:
         """``out = u_t + h @ weight.T``: (B, G), in the faster form (:mod:`rnnzoo.fused.products`)."""
-        if self.product is None:
+        if self.product is None or self.product.batch != h.shape[0]:
             self.product = StepProduct(self.weight, h.shape[0])
         self.product.addmm_into(u_t, h, out)
 

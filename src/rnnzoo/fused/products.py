@@ -5,12 +5,13 @@ Why: with small batches the product ``(B, K) @ (K, G)`` is a thin matrix against
 single-precision GEMM splits the B rows between the threads, and each thread then streams the whole weight on its own;
 asked for as ``W @ h.T`` (the "column" form, a ``(G, B)`` result read back transposed) the split is over the G
 weight rows, and each thread reads half the weight. Measured on this project's 2-core AMD EPYC (MKL, torch 2.13,
-``benchmarks/step_product.py``, medians of interleaved pairs, the column form including the transposed add that
-puts the result in ``(B, G)`` layout): at 2 threads the column form is 1.1-1.45x faster for weights of 2-4 MiB at
-B <= 64 and 1.2-1.9x for 4-16 MiB, 0.7-0.95x for weights under 1 MiB; at one thread it is 0.8-1.0x except at
-H = 1024 (1.0-1.2x). So the column form is taken on the CPU with more than one intra-op thread, a float32 or
-float64 weight of at least :data:`COLUMN_MIN_BYTES`, and a batch of at most :data:`COLUMN_MAX_BATCH`; everywhere
-else (CUDA included) the row form.
+float32, ``benchmarks/step_product.py``, medians of interleaved pairs, the column form including the transposed add
+that puts the result in ``(B, G)`` layout), row time over column time: at 2 threads, for weights of at least 2 MiB
+(H = 512 with G >= 2H, H = 1024) 1.14-1.98x at B <= 64 and 1.00-1.26x at B = 128; under 2 MiB 0.68-1.15x (below 1
+from B = 32 up); at one thread 0.80-1.02x for H <= 512 and 0.95-1.21x at H = 1024. So the column form is taken on the
+CPU with more than one intra-op thread, a weight of at least :data:`COLUMN_MIN_BYTES` and a batch of at most
+:data:`COLUMN_MAX_BATCH`; everywhere else (CUDA included) the row form. float64 weights follow the same byte rule
+(extrapolated: only float32 was measured).
 
 Both forms are the same products summed in a different order (equal to float rounding); tests/fused/
 test_step_product.py holds them equal, and :func:`forced_form` lets the fused Functions' tests run either form at any
@@ -68,7 +69,7 @@ class StepProduct:
     """
 
     def __init__(self, weight: Tensor, batch: int) -> None:
-        self.weight = weight
+        self.weight, self.batch = weight, batch
         self.weight_t = weight.t()
         self.column = column_form(weight, batch)
         self.scratch = buffer(weight, (weight.shape[0], batch)) if self.column else None
@@ -88,10 +89,12 @@ class StepProduct:
 
     def addmm_into(self, bias: Tensor, h: Tensor, out: Tensor, *, beta: float = 1.0, alpha: float = 1.0) -> Tensor:
         """``out = beta * bias + alpha * h @ weight.T`` (``bias`` (B, G) or broadcastable to it, may be ``out``), as
-        ``torch.addmm``; returns ``out``."""
+        ``torch.addmm`` (``beta = 0`` ignores ``bias``, NaN included); returns ``out``."""
         if self.scratch is None:
             return torch.addmm(bias, h, self.weight_t, beta=beta, alpha=alpha, out=out)
         product = torch.mm(self.weight, h.t(), out=self.scratch).t()
+        if beta == 0.0:
+            return torch.mul(product, alpha, out=out)
         if beta == 1.0:
             return torch.add(bias, product, alpha=alpha, out=out)
-        return torch.mul(bias, beta, out=out).add_(product, alpha=alpha)
+        return torch.mul(bias.expand_as(out), beta, out=out).add_(product, alpha=alpha)
