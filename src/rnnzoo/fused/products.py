@@ -1,10 +1,11 @@
 r"""The per-step recurrent product ``h @ W.T`` of a fused loop, in the faster of two forms that compute the same sum.
 
 Why: with small batches the product ``(B, K) @ (K, G)`` is a thin matrix against a large weight. Asked for as
-``torch.addmm(u, h, W.t())`` (the "row" form, what ``nn.Linear`` and every step loop write), MKL's threaded
-single-precision GEMM splits the B rows between the threads, and each thread then streams the whole weight on its own;
-asked for as ``W @ h.T`` (the "column" form, a ``(G, B)`` result read back transposed) the split is over the G
-weight rows, and each thread reads half the weight. Measured on this project's 2-core AMD EPYC (MKL, torch 2.13,
+``torch.addmm(u, h, W.t())`` (the "row" form, what ``nn.Linear`` and every step loop write) it is slower at two
+threads than asked for as ``W @ h.T`` (the "column" form, a ``(G, B)`` result read back transposed). The timings fit
+MKL's threaded GEMM splitting the B rows between the threads in the row form (each thread streaming the whole
+weight) and the G weight rows in the column form (each reading half); that is a reading of the timings, not of MKL's
+code. Measured on this project's 2-core AMD EPYC (MKL, torch 2.13,
 float32, ``benchmarks/step_product.py``, medians of interleaved pairs, the column form including the transposed add
 that puts the result in ``(B, G)`` layout), row time over column time: at 2 threads, for weights of at least 2 MiB
 (H = 512 with G >= 2H, H = 1024) 1.14-1.98x at B <= 64 and 1.00-1.26x at B = 128; under 2 MiB 0.68-1.15x (below 1
