@@ -92,9 +92,8 @@ class WMCLSTMFunction(torch.autograd.Function):
         mask, U, V, Hs, Cs, A, X, TC = ctx.saved_tensors
         T, B, H = TC.shape
         du = buffer(TC, (T, B, 4 * H))
-        DX = buffer(TC, (T + 1, B, 3 * H))  # DX[s] = [dw_s | dq_{s-1}]
-        DX[T, :, :2 * H] = 0
-        DX[0, :, 2 * H:] = 0
+        DX = buffer(TC, (T + 1, B, 3 * H))  # DX[s] = [dw_s | dq_{s-1}]; DX[0]'s dq block is never read
+        DX[T, :, :2 * H] = 0  # no dw_T: the last step has no deferred term
         dus, dxs = du.unbind(0), DX.unbind(0)
         dws, dqs = DX[..., :2 * H].unbind(0), DX[..., 2 * H:].unbind(0)
         dis, dfs, dgs, dos = (x.unbind(0) for x in du.split(H, -1))
